@@ -1,0 +1,43 @@
+# Two entry points: `make demo` and `make test`. Both create .venv if missing and install what they need,
+# idempotently (a stamp file records the last successful install of pyproject.toml).
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+# Where the CPU build of torch comes from when no local wheel is found.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+DEMO_OUT ?= runs/demo
+
+.PHONY: demo test test-fast bench venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@# torch first: on a machine without an NVIDIA driver take a CPU build (local wheel if present, else
+	@# PyTorch's CPU index) so the project's own `torch>=...` never pulls a multi-GB CUDA build.
+	@if ! $(BIN)/python -c "import torch" 2>/dev/null; then \
+	  if command -v nvidia-smi >/dev/null 2>&1; then \
+	    $(BIN)/pip install -q "torch==$(TORCH_VERSION)"; \
+	  else \
+	    $(BIN)/pip install -q --no-index --no-deps "torch==$(TORCH_VERSION)" 2>/dev/null || \
+	    $(BIN)/pip install -q --no-deps "torch==$(TORCH_VERSION)" --index-url $(TORCH_CPU_INDEX); \
+	  fi; \
+	fi
+	$(BIN)/pip install -q -e ".[test]"
+	@touch $@
+
+demo: venv
+	$(BIN)/cbqa demo --out $(DEMO_OUT)
+
+test: venv
+	$(BIN)/python -m pytest -m "not gpu" -q
+
+test-fast: venv
+	$(BIN)/python -m pytest -m "not gpu and not slow" -q
+
+bench: venv
+	$(BIN)/python bench/train_step.py
+
+clean:
+	rm -rf $(VENV) runs

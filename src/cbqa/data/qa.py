@@ -1,0 +1,173 @@
+"""QA files: our JSONL, NQ-open JSONL, DPR-style TSV, TriviaQA and WebQuestions original JSON.
+
+Every reader returns `QAExample`s; training uses the first answer, evaluation uses all of them.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cbqa.data.jsonl import read_jsonl, read_text_lines, write_jsonl
+from cbqa.errors import DataError
+
+
+@dataclass
+class QAExample:
+    id: str
+    question: str
+    answers: list[str]
+    split: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"id": self.id, "question": self.question, "answers": self.answers}
+        if self.split is not None:
+            row["split"] = self.split
+        row.update(self.extra)
+        return row
+
+
+_KNOWN = {"id", "question", "answers", "answer", "split"}
+
+
+def _check_answers(value: Any, key: str, path: Path, line: int) -> list[str]:
+    if not isinstance(value, list):
+        raise DataError(path, line, f"'{key}' must be a list of strings, got {type(value).__name__}")
+    if not value:
+        raise DataError(path, line, f"'{key}' is an empty list")
+    for a in value:
+        if not isinstance(a, str):
+            raise DataError(path, line, f"'{key}' must hold strings, found {type(a).__name__}")
+        if not a.strip():
+            raise DataError(path, line, f"'{key}' holds an empty answer")
+    return list(value)
+
+
+def parse_qa_record(obj: dict[str, Any], path: Path, line: int, row: int) -> QAExample:
+    """Validate one JSON object in our format or NQ-open's (`answer` instead of `answers`)."""
+    q = obj.get("question")
+    if q is None:
+        raise DataError(path, line, "missing 'question'")
+    if not isinstance(q, str):
+        raise DataError(path, line, f"'question' must be a string, got {type(q).__name__}")
+    if not q.strip():
+        raise DataError(path, line, "'question' is empty")
+    if "answers" in obj:
+        answers = _check_answers(obj["answers"], "answers", path, line)
+    elif "answer" in obj:
+        answers = _check_answers(obj["answer"], "answer", path, line)
+    else:
+        raise DataError(path, line, "missing 'answers' (or NQ-open 'answer')")
+    qid = obj.get("id", str(row))
+    if not isinstance(qid, (str, int)) or isinstance(qid, bool):
+        raise DataError(path, line, f"'id' must be a string or integer, got {type(qid).__name__}")
+    split = obj.get("split")
+    if split is not None and not isinstance(split, str):
+        raise DataError(path, line, f"'split' must be a string, got {type(split).__name__}")
+    extra = {k: v for k, v in obj.items() if k not in _KNOWN}
+    return QAExample(id=str(qid), question=q, answers=answers, split=split, extra=extra)
+
+
+def _read_our_jsonl(path: Path) -> Iterator[QAExample]:
+    seen: dict[str, int] = {}
+    for row, (line, obj) in enumerate(read_jsonl(path)):
+        ex = parse_qa_record(obj, path, line, row)
+        if ex.id in seen:
+            raise DataError(path, line, f"duplicate id {ex.id!r} (first on line {seen[ex.id]})")
+        seen[ex.id] = line
+        yield ex
+
+
+def _read_dpr_tsv(path: Path) -> Iterator[QAExample]:
+    """DPR's `question<TAB>python-list-of-answers` files (e.g. nq-test.qa.csv); ids are row numbers."""
+    for row, (line, text) in enumerate(read_text_lines(path)):
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            continue
+        parts = text.split("\t")
+        if len(parts) != 2:
+            raise DataError(path, line, f"expected 2 tab-separated columns, got {len(parts)}")
+        q, raw = parts
+        raw = raw.strip()
+        if raw.startswith('"') and raw.endswith('"'):  # pandas-quoted cell
+            raw = raw[1:-1].replace('""', '"')
+        try:
+            answers = ast.literal_eval(raw)  # literals only: safe, unlike eval
+        except (ValueError, SyntaxError):
+            raise DataError(path, line, "answers column is not a list literal") from None
+        yield parse_qa_record({"id": str(row), "question": q, "answers": answers}, path, line, row)
+
+
+_WEBQ_DESC = re.compile(r'\(description (?:"((?:[^"\\]|\\.)*)"|([^()\s]+))\)')
+
+
+def _webquestions_answers(target: str) -> list[str]:
+    """'(list (description "Jazmine Grayson") (description Mexico))' -> ['Jazmine Grayson', 'Mexico']"""
+    return [(a or b).replace('\\"', '"') for a, b in _WEBQ_DESC.findall(target)]
+
+
+def _read_json_document(path: Path) -> Iterator[QAExample]:
+    """TriviaQA (`{"Data": [...]}`) and WebQuestions (`[{"utterance", "targetValue"}]`) originals."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise DataError(path, line, f"not valid UTF-8 ({e.reason})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(path, e.lineno, f"invalid JSON ({e.msg} at column {e.colno})") from None
+    if isinstance(doc, dict) and isinstance(doc.get("Data"), list):
+        for row, item in enumerate(doc["Data"]):
+            where = f"Data[{row}]"
+            if not isinstance(item, dict) or "Question" not in item or "Answer" not in item:
+                raise DataError(path, None, f"{where}: expected an object with 'Question' and 'Answer'")
+            ans = item["Answer"]
+            aliases = [ans.get("Value", "")] + list(ans.get("Aliases", [])) if isinstance(ans, dict) else []
+            aliases = list(dict.fromkeys(a for a in aliases if isinstance(a, str) and a.strip()))
+            if not aliases:
+                raise DataError(path, None, f"{where}: answer has no value or aliases")
+            yield QAExample(str(item.get("QuestionId", row)), str(item["Question"]), aliases)
+        return
+    if isinstance(doc, list) and (not doc or isinstance(doc[0], dict) and "utterance" in doc[0]):
+        for row, item in enumerate(doc):
+            if not isinstance(item, dict) or "utterance" not in item or "targetValue" not in item:
+                raise DataError(path, None, f"[{row}]: expected an object with 'utterance' and 'targetValue'")
+            answers = _webquestions_answers(str(item["targetValue"]))
+            if not answers:
+                raise DataError(path, None, f"[{row}]: no answers in targetValue {item['targetValue']!r}")
+            yield QAExample(str(row), str(item["utterance"]), answers)
+        return
+    raise DataError(path, None, "unrecognised JSON: expected TriviaQA {'Data': [...]} or a WebQuestions list")
+
+
+def iter_qa(path: str | Path) -> Iterator[QAExample]:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in {".csv", ".tsv"}:
+        return _read_dpr_tsv(path)
+    if suffix == ".json":
+        return _read_json_document(path)
+    return _read_our_jsonl(path)
+
+
+def read_qa(path: str | Path, split: str | None = None) -> list[QAExample]:
+    """Read a QA file of any supported format; with `split`, keep only examples whose `split` matches."""
+    examples = list(iter_qa(path))
+    if split is not None:
+        kept = [e for e in examples if e.split == split]
+        if not kept:
+            found = sorted({e.split for e in examples if e.split is not None})
+            raise DataError(path, None, f"no examples with split={split!r} (splits present: {found or 'none'})")
+        return kept
+    return examples
+
+
+def write_qa(path: str | Path, examples: Iterable[QAExample]) -> int:
+    return write_jsonl(path, (e.to_json() for e in examples))
