@@ -1,0 +1,134 @@
+"""Lightning CLI for `cbqa finetune` and `cbqa pretrain`: YAML configs (stackable `-c a.yaml -c b.yaml`),
+`--print_config`, the resolved config saved in the run dir, resume from the last checkpoint, HF export of the best model.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.cli import LightningCLI
+
+from cbqa.data.jsonl import write_json
+from cbqa.errors import CbqaError
+from cbqa.training.callbacks import HFExport, Throughput
+from cbqa.training.datamodule import Seq2SeqDataModule
+from cbqa.training.module import T5Seq2Seq
+
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "max_steps": 1000,
+    "val_check_interval": 200,  # validation EM every N training steps ...
+    "check_val_every_n_epoch": None,  # ... counted across epochs
+    "num_sanity_val_steps": 0,
+    "log_every_n_steps": 10,
+    "accelerator": "auto",
+    "devices": 1,
+}
+
+
+class CbqaCLI(LightningCLI):
+    def __init__(self, *args: Any, default_run_dir: str = "runs/train", **kwargs: Any) -> None:
+        self.default_run_dir = default_run_dir
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--run_dir", type=str, default=self.default_run_dir, help="where checkpoints, logs, config and hf/ go")
+        parser.add_argument(
+            "--resume", type=str, default="auto", help="auto (continue from RUN_DIR/checkpoints/last.ckpt if present) | never | PATH"
+        )
+
+    def instantiate_trainer(self, **kwargs: Any):
+        from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint, RichProgressBar
+        from lightning.pytorch.loggers import CSVLogger
+
+        run_dir = Path(self.config_init["run_dir"])
+        ckpt_dir = run_dir / "checkpoints"
+        has_val = bool(self.config_init["data"].val_file)
+        loggers: list = [CSVLogger(run_dir, name="logs", version="")]
+        try:
+            from lightning.pytorch.loggers import TensorBoardLogger
+            import tensorboard  # noqa: F401  (optional)
+
+            loggers.append(TensorBoardLogger(run_dir, name="tb", version=""))
+        except ImportError:
+            pass
+        self.throughput = Throughput()
+        self.export = HFExport(run_dir / "hf", monitor="val_em" if has_val else "__none__")
+        ours = [
+            RichProgressBar(leave=True),
+            self.throughput,
+            self.export,
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="best-{step}-{val_em:.2f}" if has_val else "step-{step}",
+                monitor="val_em" if has_val else None,
+                mode="max",
+                save_top_k=1,
+                save_last=True,
+            ),
+            # Ctrl-C or a crash still leaves a checkpoint to resume from.
+            OnExceptionCheckpoint(dirpath=ckpt_dir, filename="last"),
+        ]
+        configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
+        return super().instantiate_trainer(
+            default_root_dir=str(run_dir), logger=loggers, callbacks=list(configured) + ours, **kwargs
+        )
+
+
+def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
+    """Parse, train (resuming if asked), export, and write RUN_DIR/summary.json. Returns an exit code."""
+    cli = CbqaCLI(
+        T5Seq2Seq,
+        Seq2SeqDataModule,
+        args=argv,
+        run=False,
+        save_config_callback=None,
+        trainer_defaults=TRAINER_DEFAULTS,
+        parser_kwargs={"prog": prog, "default_env": False},
+        seed_everything_default=0,
+        auto_configure_optimizers=False,
+        default_run_dir=default_run_dir,
+    )
+    run_dir = Path(cli.config["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cli.parser.save(cli.config, run_dir / "config.yaml", overwrite=True, skip_check=True)
+
+    ckpt = resolve_resume(cli.config["resume"], run_dir)
+    if ckpt:
+        print(f"resuming from {ckpt}", file=sys.stderr)
+    t0 = time.perf_counter()
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt, weights_only=True)
+    wall = time.perf_counter() - t0
+    if cli.trainer.interrupted:
+        print(f"interrupted; run `{prog} ... --run_dir {run_dir}` again to resume from {run_dir}/checkpoints/last.ckpt")
+        return 130
+    summary = {
+        "run_dir": str(run_dir),
+        "hf_export": str(run_dir / "hf"),
+        "best_val_em": cli.export.best,
+        "best_step": cli.export.best_step,
+        "global_step": cli.trainer.global_step,
+        "train_tokens_per_s": round(cli.throughput.tokens_per_s, 1),
+        "wall_seconds": round(wall, 1),
+        "resumed_from": ckpt,
+        "parameters": sum(p.numel() for p in cli.model.t5.parameters()),
+    }
+    if cli.trainer.is_global_zero:
+        write_json(run_dir / "summary.json", summary)
+        print(json.dumps(summary, indent=2))
+        print(f"wrote {run_dir}/: config.yaml, checkpoints/, logs/metrics.csv, hf/ (best model), summary.json")
+    return 0
+
+
+def resolve_resume(resume: str, run_dir: Path) -> str | None:
+    if resume == "never":
+        return None
+    if resume == "auto":
+        last = run_dir / "checkpoints" / "last.ckpt"
+        return str(last) if last.exists() else None
+    if not Path(resume).exists():
+        raise CbqaError(f"--resume {resume}: no such checkpoint")
+    return resume

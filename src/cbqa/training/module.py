@@ -1,0 +1,123 @@
+"""LightningModule for T5 text-to-text training (closed-book QA, masked pretraining, mixtures).
+
+The module owns the model and tokenizer; the DataModule owns the data. Validation greedily decodes the validation
+questions and logs EM / F1 over all gold aliases (the same definitions as `cbqa evaluate`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any
+
+import lightning as L
+import torch
+
+from cbqa.metrics import max_em, max_f1
+from cbqa.modeling import T5Arch, load_model
+
+
+class T5Seq2Seq(L.LightningModule):
+    def __init__(
+        self,
+        model: str | None = None,
+        tokenizer: str | None = None,
+        arch: T5Arch | None = None,
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        schedule: str = "constant",
+        compile: bool = False,
+        num_beams: int = 1,
+        max_new_tokens: int = 32,
+    ) -> None:
+        """
+        Args:
+            model: hub name, local HF directory or cbqa run directory; None builds a T5 from `arch` + `tokenizer`.
+            tokenizer: tokenizer directory (a `cbqa tokenizer` output) used when building from a config.
+            arch: size of a T5 built from scratch.
+            optimizer: adamw (fused on CUDA) | adafactor (T5's own; fixed lr, no relative step).
+            lr: peak learning rate.
+            weight_decay: AdamW weight decay.
+            warmup_steps: linear warm-up steps.
+            schedule: constant | linear (decay to 0 at the last step) | inverse_sqrt (T5's 1/sqrt(max(step, warmup))).
+            compile: wrap the model's forward in torch.compile.
+            num_beams: beams for validation decoding.
+            max_new_tokens: longest generated answer.
+        """
+        super().__init__()
+        arch = arch or T5Arch()
+        self.save_hyperparameters({**{k: v for k, v in locals().items() if k not in {"self", "arch", "__class__"}}, "arch": asdict(arch)})
+        self.t5, self.tokenizer = load_model(model, tokenizer, arch)
+        self._compiled = None
+
+    # torch.compile is applied to a reference kept outside the module tree, so state_dict keys and the HF export
+    # are the same with or without compile.
+    def configure_model(self) -> None:
+        if self.hparams.compile and self._compiled is None:
+            self.__dict__["_compiled"] = torch.compile(self.t5)
+
+    def forward(self, **batch: torch.Tensor):
+        net = self._compiled if self._compiled is not None else self.t5
+        return net(**batch)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        out = self(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+        n = batch["input_ids"].shape[0]
+        self.log("train_loss", out.loss, prog_bar=True, batch_size=n)
+        return out.loss
+
+    @torch.no_grad()
+    def generate_texts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[str]:
+        ids = self.t5.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=self.hparams.max_new_tokens,
+            num_beams=self.hparams.num_beams,
+            do_sample=False,
+        )
+        return [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        out = self(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+        preds = self.generate_texts(batch["input_ids"], batch["attention_mask"])
+        em = sum(max_em(p, g) for p, g in zip(preds, batch["answers"])) / len(preds)
+        f1 = sum(max_f1(p, g) for p, g in zip(preds, batch["answers"])) / len(preds)
+        n = len(preds)
+        self.log("val_loss", out.loss, batch_size=n, sync_dist=True)
+        self.log("val_em", 100.0 * em, prog_bar=True, batch_size=n, sync_dist=True)
+        self.log("val_f1", 100.0 * f1, batch_size=n, sync_dist=True)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        params = [p for p in self.t5.parameters() if p.requires_grad]
+        if hp.optimizer == "adamw":
+            fused = torch.cuda.is_available() and all(p.is_cuda for p in params) if params else False
+            opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay, fused=fused or None)
+        elif hp.optimizer == "adafactor":
+            from transformers.optimization import Adafactor
+
+            opt = Adafactor(params, lr=hp.lr, relative_step=False, scale_parameter=False, warmup_init=False)
+        else:
+            raise ValueError(f"unknown optimizer {hp.optimizer!r} (adamw | adafactor)")
+        total = max(1, int(self.trainer.estimated_stepping_batches)) if self.trainer else 1
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(hp.schedule, hp.warmup_steps, total))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def lr_lambda(schedule: str, warmup: int, total: int):
+    """Multiplier of the peak learning rate at a given optimizer step."""
+
+    def f(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if schedule == "constant":
+            return 1.0
+        if schedule == "linear":
+            return max(0.0, (total - step) / max(1, total - warmup))
+        if schedule == "inverse_sqrt":
+            return math.sqrt(max(warmup, 1)) / math.sqrt(max(step, warmup, 1))
+        raise ValueError(f"unknown schedule {schedule!r} (constant | linear | inverse_sqrt)")
+
+    return f
