@@ -37,7 +37,7 @@ class CbqaCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--run_dir", type=str, default=self.default_run_dir, help="where checkpoints, logs, config and hf/ go")
         parser.add_argument(
-            "--resume", type=str, default="auto", help="auto (continue from RUN_DIR/checkpoints/last.ckpt if present) | never | PATH"
+            "--resume", type=str, default="auto", help="auto (continue from the newest of RUN_DIR/checkpoints/{last,interrupted}.ckpt) | never | PATH"
         )
 
     def instantiate_trainer(self, **kwargs: Any):
@@ -55,22 +55,34 @@ class CbqaCLI(LightningCLI):
             loggers.append(TensorBoardLogger(run_dir, name="tb", version=""))
         except ImportError:
             pass
+        every = self._get(self.config_init, "trainer", default={}).get("val_check_interval")
+
         self.throughput = Throughput()
         self.export = HFExport(run_dir / "hf", monitor="val_em" if has_val else "__none__")
-        ours = [
-            RichProgressBar(leave=True),
+        trainer_cfg = self._get(self.config_init, "trainer", default={})
+        ours = [RichProgressBar(leave=True)] if trainer_cfg.get("enable_progress_bar") is not False else []
+        ours += [
             self.throughput,
             self.export,
+            # best model by validation EM (or none without a validation set) ...
             ModelCheckpoint(
                 dirpath=ckpt_dir,
-                filename="best-{step}-{val_em:.2f}" if has_val else "step-{step}",
-                monitor="val_em" if has_val else None,
+                filename="best-{step}-{val_em:.2f}",
+                monitor="val_em",
                 mode="max",
+                save_top_k=1 if has_val else 0,
+            ),
+            # ... and the latest state, overwritten every validation interval, to resume from.
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="last",
                 save_top_k=1,
-                save_last=True,
+                enable_version_counter=False,
+                every_n_train_steps=every if isinstance(every, int) else None,
             ),
             # Ctrl-C or a crash still leaves a checkpoint to resume from.
-            OnExceptionCheckpoint(dirpath=ckpt_dir, filename="last"),
+            # (it deletes its file again after a clean finish, hence a name of its own).
+            OnExceptionCheckpoint(dirpath=ckpt_dir, filename="interrupted"),
         ]
         configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
         return super().instantiate_trainer(
@@ -103,7 +115,7 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt, weights_only=True)
     wall = time.perf_counter() - t0
     if cli.trainer.interrupted:
-        print(f"interrupted; run `{prog} ... --run_dir {run_dir}` again to resume from {run_dir}/checkpoints/last.ckpt")
+        print(f"interrupted; run `{prog} ... --run_dir {run_dir}` again to resume from {run_dir}/checkpoints/")
         return 130
     summary = {
         "run_dir": str(run_dir),
@@ -127,8 +139,8 @@ def resolve_resume(resume: str, run_dir: Path) -> str | None:
     if resume == "never":
         return None
     if resume == "auto":
-        last = run_dir / "checkpoints" / "last.ckpt"
-        return str(last) if last.exists() else None
+        found = [p for p in (run_dir / "checkpoints").glob("*.ckpt") if p.stem in {"last", "interrupted"}]
+        return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
     if not Path(resume).exists():
         raise CbqaError(f"--resume {resume}: no such checkpoint")
     return resume

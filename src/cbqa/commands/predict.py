@@ -1,0 +1,53 @@
+"""`cbqa predict`: answer questions with a trained model and write a predictions JSONL file."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from cbqa.data import Prediction, read_qa, write_predictions
+from cbqa.errors import CbqaError
+from cbqa.inference import Answerer
+from cbqa.metrics import score
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="cbqa predict", description=__doc__)
+    ap.add_argument("--model", required=True, help="run directory (uses RUN/hf), HF model directory, or hub name")
+    ap.add_argument("--questions", required=True, help="QA file in any format cbqa reads (gold answers optional in ours)")
+    ap.add_argument("--split", default=None, help="keep only rows with this `split`")
+    ap.add_argument("--out", required=True, help="predictions JSONL to write")
+    ap.add_argument("--num-beams", type=int, default=1, help="1 = greedy")
+    ap.add_argument("--top-k", type=int, default=1, help="also store this many beam candidates with scores (<= beams)")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--prefix", default="question: ", help="input prefix the model was trained with")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    args = ap.parse_args(argv)
+    if args.top_k > max(args.num_beams, 1):
+        raise CbqaError(f"--top-k {args.top_k} needs at least as many --num-beams")
+
+    examples = read_qa(args.questions, split=args.split)
+    answerer = Answerer(args.model, args.device, args.prefix)
+    t0 = time.perf_counter()
+    with Progress(TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task("predict", total=len(examples))
+        cands = answerer.answer(
+            [e.question for e in examples],
+            num_beams=args.num_beams,
+            num_return=args.top_k,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+            progress=lambda n: bar.advance(task, n),
+        )
+    secs = time.perf_counter() - t0
+    preds = []
+    for e, c in zip(examples, cands):
+        extra = {"candidates": [{"text": x.text, "score": x.score} for x in c]} if args.top_k > 1 else {}
+        preds.append(Prediction(e.id, e.question, c[0].text, e.answers, extra))
+    write_predictions(args.out, preds)
+    s = score([p.prediction for p in preds], [p.answers for p in preds])
+    print(f"wrote {len(preds)} predictions to {args.out} ({len(preds) / secs:.1f} questions/s); EM {s.em:.2f} F1 {s.f1:.2f} against the file's answers")
+    return 0

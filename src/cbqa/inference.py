@@ -1,0 +1,75 @@
+"""Batched answer generation with a trained model (greedy or beam search), for `cbqa predict`, the demo and the app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from cbqa.modeling import load_pretrained
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str
+    score: float  # sequence log-probability (length-normalised by generate's beam scorer when beams > 1)
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Answerer:
+    """Holds a model + tokenizer on a device; answers lists of questions in batches."""
+
+    def __init__(self, model: str, device: str = "auto", prefix: str = "question: ", max_input_len: int = 128) -> None:
+        self.net, self.tok = load_pretrained(model)
+        self.device = pick_device(device)
+        self.net.to(self.device).eval()
+        self.prefix, self.max_input_len = prefix, max_input_len
+
+    @torch.inference_mode()
+    def answer(
+        self,
+        questions: Sequence[str],
+        num_beams: int = 1,
+        num_return: int = 1,
+        max_new_tokens: int = 32,
+        batch_size: int = 64,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[list[Candidate]]:
+        """For each question, `num_return` candidates, best first."""
+        if num_return > max(num_beams, 1):
+            raise ValueError(f"num_return ({num_return}) cannot exceed num_beams ({num_beams})")
+        out: list[list[Candidate]] = []
+        for start in range(0, len(questions), batch_size):
+            chunk = [self.prefix + q.strip() for q in questions[start : start + batch_size]]
+            enc = self.tok(chunk, max_length=self.max_input_len, truncation=True, padding=True, return_tensors="pt")
+            gen = self.net.generate(
+                **enc.to(self.device),
+                max_new_tokens=max_new_tokens,
+                num_beams=num_beams,
+                num_return_sequences=num_return,
+                do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+            texts = [t.strip() for t in self.tok.batch_decode(gen.sequences, skip_special_tokens=True)]
+            scores = _sequence_scores(self.net, gen, num_beams)
+            for i in range(len(chunk)):
+                row = range(i * num_return, (i + 1) * num_return)
+                out.append([Candidate(texts[j], float(scores[j])) for j in row])
+            if progress:
+                progress(len(chunk))
+        return out
+
+
+def _sequence_scores(net, gen, num_beams: int) -> torch.Tensor:
+    if num_beams > 1 and getattr(gen, "sequences_scores", None) is not None:
+        return gen.sequences_scores.cpu()
+    # Greedy: sum of the chosen tokens' log-probabilities.
+    trans = net.compute_transition_scores(gen.sequences, gen.scores, normalize_logits=True)
+    return trans.masked_fill(~torch.isfinite(trans), 0.0).sum(dim=1).cpu()
