@@ -112,7 +112,12 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
     if ckpt:
         print(f"resuming from {ckpt}", file=sys.stderr)
     t0 = time.perf_counter()
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt, weights_only=True)
+    try:
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt, weights_only=True)
+    except SystemExit:
+        # Lightning turns Ctrl-C into a graceful shutdown (OnExceptionCheckpoint saves) followed by sys.exit(1).
+        if not cli.trainer.interrupted:
+            raise
     wall = time.perf_counter() - t0
     if cli.trainer.interrupted:
         print(f"interrupted; run `{prog} ... --run_dir {run_dir}` again to resume from {run_dir}/checkpoints/")

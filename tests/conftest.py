@@ -1,0 +1,30 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+# Offline everywhere: no hub look-ups from tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+COLORS = ["red", "blue", "green", "black", "white", "amber", "violet", "silver"]
+
+
+@pytest.fixture(scope="session")
+def tiny_qa(tmp_path_factory) -> dict[str, Path]:
+    """A tiny corpus and QA file (train/dev split) plus a sentencepiece T5 tokenizer trained on them."""
+    from cbqa.tokenizer import train_tokenizer
+
+    d = tmp_path_factory.mktemp("tiny")
+    rows, docs = [], []
+    for i in range(48):
+        color = COLORS[i % len(COLORS)]
+        docs.append({"id": f"d{i}", "title": f"Item {i}", "text": f"Item {i} is painted {color}. The colour of item {i} is {color}."})
+        rows.append({"id": f"q{i}", "question": f"What colour is item {i}?", "answers": [color], "split": "dev" if i % 6 == 0 else "train"})
+    (d / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in docs))
+    (d / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    texts = [r["text"] for r in docs] + [r["question"] for r in rows]
+    train_tokenizer(texts, d / "tok", vocab_size=120)
+    return {"dir": d, "corpus": d / "corpus.jsonl", "qa": d / "qa.jsonl", "tok": d / "tok"}
