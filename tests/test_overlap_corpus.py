@@ -14,6 +14,8 @@ DOCS = [
 
 def test_split_sentences() -> None:
     assert split_sentences("A b. C d! E? f. 3 cats.") == ["A b.", "C d!", "E? f.", "3 cats."]
+    assert split_sentences("Daniel B. Burke led St. George's church. Then more.") == [
+        "Daniel B. Burke led St. George's church.", "Then more."]
 
 
 def test_answer_occurrence_is_normalised_token_sequence_match() -> None:

@@ -6,7 +6,7 @@ Definitions (documented in docs/overlap.md):
   whitespace), so an answer occurs in a sentence when its normalised token sequence is a contiguous
   token subsequence of the normalised sentence. Answers are matched within one sentence.
 - Sentences come from a light rule-based splitter (end punctuation followed by whitespace and an upper-case
-  letter, digit or quote); a document is the "passage".
+  letter, digit or quote, not after an initial or a common abbreviation); a document is the "passage".
 - Question terms are (a) entity-like spans: maximal runs of capitalised words of the question, not counting
   a capitalised first word that is a stopword or question word, and (b) content words: normalised question
   tokens that are not English stopwords (scikit-learn's list) or question words. Words of the answer itself
@@ -41,8 +41,20 @@ def _stopwords() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS) | _QUESTION_WORDS
 
 
+# A piece ending in an initial ("Daniel B.") or a common abbreviation ("St.") does not end a sentence.
+_NOT_AN_END = re.compile(r"(?:\b[A-Z]|\b(?:St|Rep|Sen|Dr|Mr|Mrs|Ms|Jr|Sr|Prof|Gen|Col|Lt|Gov|No|vs|Mt|Ft))\.$")
+
+
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    out: list[str] = []
+    for piece in (s.strip() for s in _SENTENCE_END.split(text)):
+        if not piece:
+            continue
+        if out and _NOT_AN_END.search(out[-1]):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
 
 
 @dataclass(frozen=True)
