@@ -1,0 +1,115 @@
+"""EM / F1 of one or more systems, overall and per overlap category.
+
+Joining rules (documented in docs/overlap.md):
+- With gold QA examples, predictions join to gold by `id`. A prediction id absent from gold is an error.
+  Gold questions without a prediction are an error unless `allow_missing`, in which case the missing
+  ones are left out and the coverage is reported (`n` counts scored questions only).
+- Without gold, every prediction must carry its own `answers`.
+- Overlap label rows join by `id`; every scored question must have a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cbqa.data.jsonl import read_jsonl
+from cbqa.data.predictions import Prediction, read_predictions
+from cbqa.data.qa import QAExample
+from cbqa.errors import CbqaError, DataError
+from cbqa.metrics import score
+from cbqa.overlap.categories import LABELS, TOTAL
+
+Result = dict[str, dict[str, dict[str, float | int | None]]]  # system -> category -> {em, f1, n}
+
+
+@dataclass(frozen=True)
+class Coverage:
+    scored: int
+    gold: int
+
+
+def load_predictions(path: str | Path, need_answers: bool) -> list[Prediction]:
+    """Read a predictions file; with `need_answers`, a row without `answers` is an error naming its line."""
+    preds = read_predictions(path)
+    if need_answers:
+        missing = {p.id for p in preds if p.answers is None}
+        if missing:
+            line = next(line for line, obj in read_jsonl(path) if str(obj.get("id")) in missing)
+            raise DataError(path, line, "no 'answers' in this prediction; pass --gold FILE to score against a gold set")
+    return preds
+
+
+def _gold_answers(
+    system: str, preds: Sequence[Prediction], gold: Sequence[QAExample] | None, allow_missing: bool
+) -> tuple[list[Prediction], list[list[str]], Coverage]:
+    if gold is None:
+        if any(p.answers is None for p in preds):
+            bad = next(p.id for p in preds if p.answers is None)
+            raise CbqaError(f"{system}: prediction {bad!r} has no 'answers' and no gold set was given")
+        return list(preds), [list(p.answers or []) for p in preds], Coverage(len(preds), len(preds))
+    gold_by_id = {g.id: g for g in gold}
+    unknown = [p.id for p in preds if p.id not in gold_by_id]
+    if unknown:
+        raise CbqaError(
+            f"{system}: {len(unknown)} prediction id(s) not in the gold set, e.g. {unknown[0]!r}; "
+            "are predictions and gold from the same file?"
+        )
+    by_id = {p.id: p for p in preds}
+    missing = [g.id for g in gold if g.id not in by_id]
+    if missing and not allow_missing:
+        raise CbqaError(
+            f"{system}: {len(missing)} of {len(gold)} gold questions have no prediction, e.g. {missing[0]!r} "
+            "(use --allow-missing to score only the predicted ones)"
+        )
+    kept = [by_id[g.id] for g in gold if g.id in by_id]  # gold order
+    return kept, [gold_by_id[p.id].answers for p in kept], Coverage(len(kept), len(gold))
+
+
+def _labels_by_id(overlap_labels: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for row in overlap_labels:
+        out[str(row["id"])] = set(row.get("labels", ()))
+    return out
+
+
+def _entry(preds: Sequence[str], golds: Sequence[Sequence[str]]) -> dict[str, float | int | None]:
+    if not preds:
+        return {"em": None, "f1": None, "n": 0}
+    return score(preds, golds).to_json()
+
+
+def evaluate_systems(
+    preds_by_system: Mapping[str, Sequence[Prediction]],
+    gold: Sequence[QAExample] | None = None,
+    overlap_labels: Sequence[Mapping[str, Any]] | None = None,
+    allow_missing: bool = False,
+) -> Result:
+    """{system: {category: {"em", "f1", "n"}}} in percent; categories are `total` alone without labels."""
+    labels = _labels_by_id(overlap_labels) if overlap_labels is not None else None
+    result: Result = {}
+    for system, preds in preds_by_system.items():
+        kept, golds, _ = _gold_answers(system, preds, gold, allow_missing)
+        if labels is None:
+            result[system] = {TOTAL: _entry([p.prediction for p in kept], golds)}
+            continue
+        unlabelled = [p.id for p in kept if p.id not in labels]
+        if unlabelled:
+            raise CbqaError(
+                f"{system}: {len(unlabelled)} scored question(s) have no overlap label row, e.g. {unlabelled[0]!r}"
+            )
+        per: dict[str, dict[str, float | int | None]] = {}
+        for category in LABELS:
+            # `total` is every scored question even if a labels file omits the label.
+            sel = [i for i, p in enumerate(kept) if category == TOTAL or category in labels[p.id]]
+            per[category] = _entry([kept[i].prediction for i in sel], [golds[i] for i in sel])
+        result[system] = per
+    return result
+
+
+def coverage(
+    preds_by_system: Mapping[str, Sequence[Prediction]], gold: Sequence[QAExample] | None, allow_missing: bool
+) -> dict[str, Coverage]:
+    return {s: _gold_answers(s, p, gold, allow_missing)[2] for s, p in preds_by_system.items()}

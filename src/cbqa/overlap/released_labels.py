@@ -1,0 +1,62 @@
+"""Lewis et al.'s released QA-Overlap annotations, converted to our overlap rows.
+
+The annotation file (`nq-annotations.jsonl`: `{"id": int, "labels": [...]}`) refers to questions by row
+index in the DPR test file it was released with (`nq-test.qa.csv`), so the two are joined by row order,
+and each annotation's `id` must equal its row number (checked, not assumed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cbqa.data.jsonl import read_jsonl
+from cbqa.data.qa import QAExample
+from cbqa.errors import DataError
+from cbqa.overlap.categories import category_for, decisions_from_labels, labels_for
+
+
+def read_label_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line, row) pairs of a labels file; every row needs a `labels` list of known labels."""
+    rows = []
+    for line, obj in read_jsonl(path):
+        labels = obj.get("labels")
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise DataError(path, line, "'labels' must be a list of strings")
+        try:
+            decisions_from_labels(labels)
+        except ValueError as e:
+            raise DataError(path, line, str(e)) from None
+        rows.append((line, obj))
+    return rows
+
+
+def released_overlap_rows(annotations: str | Path, test: Sequence[QAExample], test_path: str | Path) -> list[dict]:
+    """Join released annotations to the DPR test file by row order; rows in our overlap schema."""
+    rows = read_label_rows(annotations)
+    if len(rows) != len(test):
+        raise DataError(
+            annotations, None, f"{len(rows)} annotations but {len(test)} questions in {test_path}; "
+            "the annotations must be joined with the test file they were released with (e.g. nq-test.qa.csv)"
+        )
+    out = []
+    for row_no, ((line, obj), ex) in enumerate(zip(rows, test)):
+        if "id" in obj and str(obj["id"]) != str(row_no):
+            raise DataError(annotations, line, f"id {obj['id']!r} is not the row number {row_no}: file out of order?")
+        answer_overlap, question_overlap = decisions_from_labels(obj["labels"])
+        out.append(
+            {
+                "id": ex.id,
+                "question": ex.question,
+                "answers": ex.answers,
+                # Re-derived rather than copied, so `no_overlap` is added consistently; the six released
+                # labels come back unchanged (checked in tests against the published counts).
+                "labels": labels_for(answer_overlap, question_overlap),
+                "category": category_for(answer_overlap, question_overlap),
+                "answer_overlap": answer_overlap,
+                "question_overlap": question_overlap,
+                "source": "released",
+            }
+        )
+    return out
