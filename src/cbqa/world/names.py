@@ -75,9 +75,11 @@ CITY_NAMES = tuple(
     ).split()
 )
 
+# Trades kept from 34 tried: those en_core_web_sm tagged ORG in >= 95% of 300 "{stem} {trade}" mentions
+# (employer frames); "Textiles", "Shipping", "Media" names read as FAC or PERSON far too often.
 COMPANY_KINDS = (
-    "Dynamics Systems Industries Technologies Holdings Engineering Pharmaceuticals Logistics Motors "
-    "Instruments Textiles Shipping Energy Analytics Foods Chemicals Aerospace Electronics"
+    "Industries Motors Group Electronics Systems Laboratories Airlines Logistics Steel Dynamics Chemicals "
+    "Pharmaceuticals Aerospace Bank Holdings"
 ).split()
 
 OCCUPATIONS = tuple(
@@ -126,11 +128,11 @@ def _stem(rng: random.Random, registry: NameRegistry) -> str:
 
 
 def company_name(rng: random.Random, registry: NameRegistry) -> str:
-    def make() -> str:
-        stem = _stem(rng, registry) if rng.random() < 0.6 else rng.choice(SURNAMES)
-        return f"{stem} {rng.choice(COMPANY_KINDS)}"
-
-    return _draw_unique(rng, registry, make, "company")
+    """A town-like stem and a trade ("Harrowgate Dynamics"). Never a surname stem: "Gilbert Technologies"
+    or "Spencer Textiles" read as PERSON to the NER model most of the time."""
+    name = f"{_stem(rng, registry)} {rng.choice(COMPANY_KINDS)}"
+    registry.claim(name)  # new by construction: its stem was unclaimed
+    return name
 
 
 def university_name(rng: random.Random, registry: NameRegistry) -> str:
