@@ -1,0 +1,30 @@
+"""`write_world(world, out_dir)`: every file atomically (temp + rename), in a fixed order, no time stamps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cbqa.data.jsonl import write_json, write_jsonl
+from cbqa.world.world import SPLITS, World
+
+
+def write_world(world: World, out_dir: str | Path) -> dict[str, Path]:
+    """Write the world's files under `out_dir`; returns name -> path of what was written."""
+    out = Path(out_dir)
+    paths = {
+        "corpus": out / "corpus.jsonl",
+        "qa": out / "qa.jsonl",
+        **{split: out / f"{split}.jsonl" for split in SPLITS},
+        "overlap_gold": out / "overlap_gold.jsonl",
+        "mentions": out / "mentions.jsonl",
+        "world": out / "world.json",
+    }
+    write_jsonl(paths["corpus"], (d.to_json() for d in world.documents))
+    qa = [q.to_json() for q in world.questions]
+    write_jsonl(paths["qa"], qa)
+    for split in SPLITS:
+        write_jsonl(paths[split], (row for row in qa if row["split"] == split))
+    write_jsonl(paths["overlap_gold"], (g.to_json() for g in world.gold))
+    write_jsonl(paths["mentions"], (m.to_json() for m in world.mentions))
+    write_json(paths["world"], world.to_json())
+    return paths
