@@ -1,0 +1,84 @@
+"""Span and sentence look-ups shared by the salient span policies."""
+
+from __future__ import annotations
+
+import bisect
+import random
+import re
+from collections.abc import Iterable, Sequence
+
+from ner_masking.labels import expand_labels
+from ner_masking.store import SpanDoc
+
+_WORD = re.compile(r"\S+")
+
+
+def label_filter(value: Iterable[str] | str | None) -> tuple[str, ...] | None:
+    """Normalise a labels option from YAML (list) or the CLI ("DATE,GPE" or a group name)."""
+    if value is None:
+        return None
+    return expand_labels([value] if isinstance(value, str) else value)
+
+
+def candidate_spans(
+    doc: SpanDoc, labels: tuple[str, ...] | None, exclude: tuple[str, ...]
+) -> list[tuple[int, int, str]]:
+    return [
+        s
+        for s in doc.spans
+        if s[1] > s[0] and (labels is None or s[2] in labels) and s[2] not in exclude
+    ]
+
+
+def sentence_bounds(doc: SpanDoc, start: int, end: int) -> tuple[int, int]:
+    """Characters of the sentence(s) holding [start, end); all the text if the doc has no sentences."""
+    if not doc.sentences:
+        return 0, len(doc.text)
+    i, j = sentence_index(doc, start), sentence_index(doc, end - 1)
+    lo = doc.sentences[i][0] if i >= 0 else start
+    hi = doc.sentences[j][1] if j >= 0 else end
+    return min(lo, start), max(hi, end)
+
+
+def sentence_index(doc: SpanDoc, start: int) -> int:
+    """Index of the sentence a character belongs to (-1 outside every sentence)."""
+    i = bisect.bisect_right([s for s, _ in doc.sentences], start) - 1
+    return i if i >= 0 and doc.sentences[i][1] > start else -1
+
+
+def word_offsets(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+def budget_window(text: str, start: int, end: int, budget: int, unit: str, rng: random.Random) -> tuple[int, int]:
+    """A window of whole words around [start, end) holding at most `budget` words or characters.
+
+    Where the text is longer than the budget, how much of it goes left of the span is drawn from
+    `rng`, so the span is not always in the middle (a positional cue the model could learn).
+    """
+    words = word_offsets(text)
+    before = [w for w in words if w[1] <= start]
+    after = [w for w in words if w[0] >= end]
+    if unit == "words":
+        extra = max(budget - (len(words) - len(before) - len(after)), 0)
+        hi_left = min(extra, len(before))
+        left = rng.randint(min(max(0, extra - len(after)), hi_left), hi_left)
+        right = min(extra - left, len(after))
+        return (before[-left][0] if left else start), (after[right - 1][1] if right else end)
+    extra = max(budget - (end - start), 0)
+    hi_left = min(extra, start)
+    left = rng.randint(min(max(0, extra - (len(text) - end)), hi_left), hi_left)
+    lo = next((w[0] for w in before if w[0] >= start - left), start)
+    room = extra - (start - lo)
+    hi = next((w[1] for w in reversed(after) if w[1] <= end + room), end)
+    return lo, hi
+
+
+def replace_spans(text: str, lo: int, hi: int, spans: Sequence[tuple[int, int]], marks: Sequence[str]) -> str:
+    """text[lo:hi] with each (sorted, disjoint) span replaced by its mark."""
+    parts, pos = [], lo
+    for (s, e), mark in zip(spans, marks, strict=True):
+        parts += [text[pos:s], mark]
+        pos = e
+    parts.append(text[pos:hi])
+    return "".join(parts)
