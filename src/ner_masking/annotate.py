@@ -205,6 +205,7 @@ def annotate_corpus(corpus_path: str | Path, out_dir: str | Path, config: Annota
     if manifest["complete"]:
         return out_dir  # same corpus, pipeline and options: nothing to do
     manifest["corpus"]["path"] = corpus.path
+    manifest["runs"] += 1  # counted at the start, so an interrupted run shows in the total
     write_json(out_dir / MANIFEST, manifest)
 
     n_shards = -(-corpus.docs // config.shard_size)
@@ -236,7 +237,6 @@ def annotate_corpus(corpus_path: str | Path, out_dir: str | Path, config: Annota
     _finish_manifest(manifest)
     manifest["complete"] = True
     manifest["wall_time_s"] = round(base_wall + time.perf_counter() - started, 3)
-    manifest["runs"] += 1
     manifest["docs_per_s_last_run"] = round(todo_docs / max(time.perf_counter() - started, 1e-9), 1)
     write_json(out_dir / MANIFEST, manifest)
     return out_dir
