@@ -79,11 +79,14 @@ class SpanCorruption:
 
     Units are whitespace words by default; pass `tokenize(text) -> [(start, end), ...]` (e.g. a
     tokenizer's offsets) to corrupt subword pieces instead. Text between units is kept as is.
+    `random_roll` rotates the mask by a random offset (T5's later option), so that short texts, which
+    T5's arithmetic gives a single noise span at their very end, are not masked the same way each epoch.
     """
 
     noise_density: float = 0.15
     mean_noise_span_length: float = 3.0
     max_units: int | None = None
+    random_roll: bool = False
     tokenize: Tokenize | None = None
 
     name = "span_corruption"
@@ -106,6 +109,9 @@ class SpanCorruption:
         if len(units) < 2:  # T5 would mask nothing in a one-unit text
             return None
         mask = random_spans_noise_mask(len(units), rng, self.noise_density, self.mean_noise_span_length)
+        if self.random_roll:
+            shift = rng.randrange(len(mask))
+            mask = mask[-shift:] + mask[:-shift] if shift else mask
         runs = [(units[a][0], units[b][1]) for a, b in noise_runs(mask)]
         marks = [sentinel(i) for i in range(len(runs))]
         target = " ".join(f"{m} {doc.text[s:e]}" for m, (s, e) in zip(marks, runs, strict=True))

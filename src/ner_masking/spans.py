@@ -51,7 +51,8 @@ def word_offsets(text: str) -> list[tuple[int, int]]:
 
 
 def budget_window(text: str, start: int, end: int, budget: int, unit: str, rng: random.Random) -> tuple[int, int]:
-    """A window of whole words around [start, end) holding at most `budget` words or characters.
+    """A window of whole words around [start, end) holding at most `budget` words or characters
+    (more only if the words the span touches alone exceed the budget).
 
     Where the text is longer than the budget, how much of it goes left of the span is drawn from
     `rng`, so the span is not always in the middle (a positional cue the model could learn).
@@ -59,19 +60,21 @@ def budget_window(text: str, start: int, end: int, budget: int, unit: str, rng: 
     words = word_offsets(text)
     before = [w for w in words if w[1] <= start]
     after = [w for w in words if w[0] >= end]
+    touched = words[len(before) : len(words) - len(after)]  # words the span overlaps, kept whole
+    lo, hi = (min(start, touched[0][0]), max(end, touched[-1][1])) if touched else (start, end)
     if unit == "words":
-        extra = max(budget - (len(words) - len(before) - len(after)), 0)
-        hi_left = min(extra, len(before))
-        left = rng.randint(min(max(0, extra - len(after)), hi_left), hi_left)
+        extra = max(budget - len(touched), 0)
+        left = rng.randint(min(max(0, extra - len(after)), min(extra, len(before))), min(extra, len(before)))
         right = min(extra - left, len(after))
-        return (before[-left][0] if left else start), (after[right - 1][1] if right else end)
-    extra = max(budget - (end - start), 0)
-    hi_left = min(extra, start)
-    left = rng.randint(min(max(0, extra - (len(text) - end)), hi_left), hi_left)
-    lo = next((w[0] for w in before if w[0] >= start - left), start)
-    room = extra - (start - lo)
-    hi = next((w[1] for w in reversed(after) if w[1] <= end + room), end)
-    return lo, hi
+        return (before[-left][0] if left else lo), (after[right - 1][1] if right else hi)
+    extra = max(budget - (hi - lo), 0)
+    room_left = lo - (before[0][0] if before else lo)
+    room_right = (after[-1][1] if after else hi) - hi
+    left = rng.randint(min(max(0, extra - room_right), min(extra, room_left)), min(extra, room_left))
+    new_lo = next((w[0] for w in before if w[0] >= lo - left), lo)
+    right = extra - (lo - new_lo)
+    new_hi = next((w[1] for w in reversed(after) if w[1] <= hi + right), hi)
+    return new_lo, new_hi
 
 
 def replace_spans(text: str, lo: int, hi: int, spans: Sequence[tuple[int, int]], marks: Sequence[str]) -> str:
