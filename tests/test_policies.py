@@ -15,7 +15,7 @@ import pytest
 
 from cbqa.errors import CbqaError
 from ner_masking.policies import POLICY_NAMES, MaskedExample, PolicyConfig, make_policy, parse_option
-from ner_masking.span_corruption import noise_counts, noise_runs, random_spans_noise_mask
+from ner_masking.span_corruption import _roll, noise_counts, noise_runs, noise_spans, random_spans_noise_mask
 from ner_masking.store import SpanDoc
 
 TEXT = "Zoë Ångström was born in Paris in 1900. She moved to Berlin. Nothing here."
@@ -207,6 +207,16 @@ def test_span_corruption_golden_and_reconstruction():
         for i, piece in enumerate(pieces):
             rebuilt = rebuilt.replace(f"<extra_id_{i}>", piece.strip())
         assert rebuilt == long_text
+
+
+def test_rolled_spans_equal_rolled_mask():
+    rng = random.Random(7)
+    for length in range(2, 120):
+        spans = noise_spans(length, rng)
+        mask = [any(s <= i < e for s, e in spans) for i in range(length)]
+        for shift in range(length):
+            rolled = mask[-shift:] + mask[:-shift] if shift else mask
+            assert [(a, b + 1) for a, b in noise_runs(rolled)] == _roll(spans, shift, length)
 
 
 def test_span_corruption_random_roll():

@@ -48,18 +48,29 @@ def _random_segmentation(num_items: int, num_segments: int, rng: random.Random) 
     return [b - a for a, b in zip(bounds, bounds[1:])]
 
 
-def random_spans_noise_mask(
+def noise_spans(
     length: int, rng: random.Random, noise_density: float = 0.15, mean_noise_span_length: float = 3.0
-) -> list[bool]:
-    """T5's noise mask: True marks a noise unit."""
-    orig_length, length = length, max(length, 2)
+) -> list[tuple[int, int]]:
+    """T5's noise spans for `length` >= 2 units as [start, end) unit ranges (noise and non-noise
+    lengths segmented at random and interleaved, starting with non-noise)."""
     num_noise, num_spans = noise_counts(length, noise_density, mean_noise_span_length)
     noise_lengths = _random_segmentation(num_noise, num_spans, rng)
     nonnoise_lengths = _random_segmentation(length - num_noise, num_spans, rng)
-    mask: list[bool] = []
+    spans, pos = [], 0
     for keep, drop in zip(nonnoise_lengths, noise_lengths, strict=True):
-        mask += [False] * keep + [True] * drop
-    return mask[:orig_length]
+        spans.append((pos + keep, pos + keep + drop))
+        pos += keep + drop
+    return spans
+
+
+def random_spans_noise_mask(
+    length: int, rng: random.Random, noise_density: float = 0.15, mean_noise_span_length: float = 3.0
+) -> list[bool]:
+    """T5's noise mask (True marks a noise unit), padded to length 2 and cut back, as T5 does."""
+    mask = [False] * max(length, 2)
+    for start, end in noise_spans(max(length, 2), rng, noise_density, mean_noise_span_length):
+        mask[start:end] = [True] * (end - start)
+    return mask[:length]
 
 
 def noise_runs(mask: list[bool]) -> list[tuple[int, int]]:
@@ -71,6 +82,27 @@ def noise_runs(mask: list[bool]) -> list[tuple[int, int]]:
         elif noisy:
             runs[-1] = (runs[-1][0], i)
     return runs
+
+
+def _roll(spans: list[tuple[int, int]], shift: int, length: int) -> list[tuple[int, int]]:
+    """Noise spans after rotating the mask right by `shift`; a span wrapping past the end is split."""
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        s, e = start + shift, end + shift
+        if e <= length:
+            out.append((s, e))
+        elif s >= length:
+            out.append((s - length, e - length))
+        else:
+            out += [(s, length), (0, e - length)]
+    out.sort()
+    merged: list[tuple[int, int]] = []
+    for s, e in out:  # pieces that now touch (a split span meeting the first one) form one span
+        if merged and merged[-1][1] == s:
+            merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
+    return merged
 
 
 @dataclass(frozen=True)
@@ -108,14 +140,13 @@ class SpanCorruption:
             units = units[first : first + int(self.max_units)]
         if len(units) < 2:  # T5 would mask nothing in a one-unit text
             return None
-        mask = random_spans_noise_mask(len(units), rng, self.noise_density, self.mean_noise_span_length)
+        spans = noise_spans(len(units), rng, self.noise_density, self.mean_noise_span_length)
         if self.random_roll:
-            shift = rng.randrange(len(mask))
-            mask = mask[-shift:] + mask[:-shift] if shift else mask
-        runs = [(units[a][0], units[b][1]) for a, b in noise_runs(mask)]
+            spans = _roll(spans, rng.randrange(len(units)), len(units))
+        runs = [(units[a][0], units[b - 1][1]) for a, b in spans]
         marks = [sentinel(i) for i in range(len(runs))]
         target = " ".join(f"{m} {doc.text[s:e]}" for m, (s, e) in zip(marks, runs, strict=True))
-        if not mask[-1]:  # only where the text ends on kept units (never with T5's own mask)
+        if spans[-1][1] < len(units):  # only where the text ends on kept units (never with T5's own mask)
             target += f" {sentinel(len(runs))}"
         return MaskedExample(
             input_text=replace_spans(doc.text, units[0][0], units[-1][1], runs, marks),

@@ -47,7 +47,7 @@ def sentence_index(doc: SpanDoc, start: int) -> int:
 
 
 def word_offsets(text: str) -> list[tuple[int, int]]:
-    return [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    return [m.span() for m in _WORD.finditer(text)]
 
 
 def budget_window(text: str, start: int, end: int, budget: int, unit: str, rng: random.Random) -> tuple[int, int]:
@@ -58,9 +58,11 @@ def budget_window(text: str, start: int, end: int, budget: int, unit: str, rng: 
     `rng`, so the span is not always in the middle (a positional cue the model could learn).
     """
     words = word_offsets(text)
-    before = [w for w in words if w[1] <= start]
-    after = [w for w in words if w[0] >= end]
-    touched = words[len(before) : len(words) - len(after)]  # words the span overlaps, kept whole
+    # Words are sorted and disjoint, so both their starts and their ends are sorted: bisect, don't scan.
+    n_before = bisect.bisect_right(words, start, key=lambda w: w[1])
+    first_after = bisect.bisect_left(words, end, key=lambda w: w[0])
+    before, after = words[:n_before], words[first_after:]
+    touched = words[n_before:first_after]  # words the span overlaps, kept whole
     lo, hi = (min(start, touched[0][0]), max(end, touched[-1][1])) if touched else (start, end)
     if unit == "words":
         extra = max(budget - len(touched), 0)
@@ -71,9 +73,11 @@ def budget_window(text: str, start: int, end: int, budget: int, unit: str, rng: 
     room_left = lo - (before[0][0] if before else lo)
     room_right = (after[-1][1] if after else hi) - hi
     left = rng.randint(min(max(0, extra - room_right), min(extra, room_left)), min(extra, room_left))
-    new_lo = next((w[0] for w in before if w[0] >= lo - left), lo)
+    i = bisect.bisect_left(before, lo - left, key=lambda w: w[0])  # first word starting inside the room
+    new_lo = before[i][0] if i < len(before) else lo
     right = extra - (lo - new_lo)
-    new_hi = next((w[1] for w in reversed(after) if w[1] <= hi + right), hi)
+    j = bisect.bisect_right(after, hi + right, key=lambda w: w[1])  # words ending inside the room
+    new_hi = after[j - 1][1] if j else hi
     return new_lo, new_hi
 
 

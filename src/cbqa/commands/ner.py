@@ -63,7 +63,7 @@ def _report(out: Path) -> None:
     from rich.table import Table
 
     m = load_span_store(out).manifest
-    table = Table(title=f"salient spans per label ({m['docs']:,} docs, {m['spans']:,} spans)")
+    table = Table(title="salient spans per label", caption=f"{m['docs']:,} docs, {m['spans']:,} spans")
     table.add_column("label")
     table.add_column("spans", justify="right")
     table.add_column("per doc", justify="right")
@@ -73,8 +73,9 @@ def _report(out: Path) -> None:
     console.print(table)
     if m["labels_not_in_pipeline"]:
         console.print(f"[yellow]labels the pipeline never predicts: {', '.join(m['labels_not_in_pipeline'])}")
+    rate = f", last run {m['docs_per_s_last_run']:,.1f} docs/s" if "docs_per_s_last_run" in m else ""
     console.print(
         f"pipeline {m['pipeline']['name']} {m['pipeline']['version']}; wall time {m['wall_time_s']:.1f} s "
-        f"over {m['runs']} run(s)"
+        f"over {m['runs']} run(s){rate}"
     )
     console.print(f"wrote {len(m['shards'])} shard(s) and manifest.json to {out}")
