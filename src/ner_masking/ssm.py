@@ -1,0 +1,114 @@
+"""Salient span masking policies: `ssm`, `typed_ssm` and `ssm_all` (REALM; Roberts et al. 2020)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from cbqa.errors import CbqaError
+from ner_masking.masked import MaskedExample, sentinel
+from ner_masking.spans import budget_window, candidate_spans, label_filter, replace_spans, sentence_bounds, sentence_index
+from ner_masking.store import SpanDoc
+
+CONTEXTS = ("sentence", "passage")
+BUDGET_UNITS = ("words", "chars")
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise CbqaError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _labels_fields(obj: Any) -> None:
+    object.__setattr__(obj, "labels", label_filter(obj.labels))
+    object.__setattr__(obj, "exclude_labels", label_filter(obj.exclude_labels) or ())
+
+
+@dataclass(frozen=True)
+class SSM:
+    """Mask one salient span, drawn uniformly from the document's candidate spans on every call.
+
+    Input is the span's sentence (or, with context="passage", a window of whole words of at most
+    `budget` words/chars around it) with the span replaced by <extra_id_0>; target is
+    "<extra_id_0> span <extra_id_1>". `labels` limits candidates (None: every stored label);
+    `exclude_labels` removes some (e.g. PERSON).
+    """
+
+    labels: tuple[str, ...] | None = None
+    exclude_labels: tuple[str, ...] = ()
+    context: str = "sentence"
+    budget: int = 128
+    budget_unit: str = "words"
+
+    name = "ssm"
+
+    def __post_init__(self) -> None:
+        _labels_fields(self)
+        _check_choice("context", self.context, CONTEXTS)
+        _check_choice("budget_unit", self.budget_unit, BUDGET_UNITS)
+        object.__setattr__(self, "budget", int(self.budget))
+        if self.budget < 1:
+            raise CbqaError(f"budget must be >= 1, got {self.budget}")
+
+    def __call__(self, doc: SpanDoc, rng: random.Random) -> MaskedExample | None:
+        spans = candidate_spans(doc, self.labels, self.exclude_labels)
+        if not spans:
+            return None
+        start, end, label = spans[rng.randrange(len(spans))]
+        if self.context == "sentence":
+            lo, hi = sentence_bounds(doc, start, end)
+        else:
+            lo, hi = budget_window(doc.text, start, end, self.budget, self.budget_unit, rng)
+        return MaskedExample(
+            input_text=replace_spans(doc.text, lo, hi, [(start, end)], [sentinel(0)]),
+            target_text=f"{sentinel(0)} {doc.text[start:end]} {sentinel(1)}",
+            label=label,
+            policy=self.name,
+        )
+
+
+@dataclass(frozen=True)
+class TypedSSM(SSM):
+    """SSM restricted to the given labels (required), e.g. only DATE, or only PERSON/ORG/GPE."""
+
+    name = "typed_ssm"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.labels:
+            raise CbqaError("typed_ssm needs labels, e.g. labels=DATE or labels=[PERSON, ORG, GPE]")
+
+
+@dataclass(frozen=True)
+class SSMAll:
+    """Mask every candidate span of one sentence (drawn uniformly among sentences that have one),
+    one sentinel each: target "<extra_id_0> a <extra_id_1> b <extra_id_2>". The label is the
+    masked spans' labels joined with "+" in order of first appearance."""
+
+    labels: tuple[str, ...] | None = None
+    exclude_labels: tuple[str, ...] = ()
+
+    name = "ssm_all"
+
+    def __post_init__(self) -> None:
+        _labels_fields(self)
+
+    def __call__(self, doc: SpanDoc, rng: random.Random) -> MaskedExample | None:
+        by_sentence: dict[int, list[tuple[int, int, str]]] = {}
+        for span in candidate_spans(doc, self.labels, self.exclude_labels):
+            by_sentence.setdefault(sentence_index(doc, span[0]), []).append(span)
+        if not by_sentence:
+            return None
+        keys = sorted(by_sentence)
+        spans = by_sentence[keys[rng.randrange(len(keys))]]
+        lo, hi = sentence_bounds(doc, spans[0][0], spans[-1][1])
+        marks = [sentinel(i) for i in range(len(spans))]
+        target = " ".join(f"{m} {doc.text[s:e]}" for m, (s, e, _) in zip(marks, spans, strict=True))
+        labels = list(dict.fromkeys(lab for _, _, lab in spans))
+        return MaskedExample(
+            input_text=replace_spans(doc.text, lo, hi, [(s, e) for s, e, _ in spans], marks),
+            target_text=f"{target} {sentinel(len(spans))}",
+            label="+".join(labels),
+            policy=self.name,
+        )
