@@ -1,0 +1,116 @@
+"""Find run directories and read their manifest, turning every problem into a message, never an exception.
+
+A run directory is what `cbqa demo --out RUN` writes: `RUN/manifest.json` names the data files, models,
+training runs, prediction files, the retrieval index and the report, by paths relative to RUN (or absolute).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+# Manifest keys that hold one path each, and the mappings of name -> path.
+PATH_KEYS = ("train", "dev", "test", "corpus", "spans", "index", "overlap", "gold_overlap", "reader", "report")
+MAPPING_KEYS = ("models", "runs", "predictions")
+
+
+@dataclass
+class RunInfo:
+    """A run directory as the app sees it: resolved paths that exist, and what is missing or broken."""
+
+    root: Path
+    name: str
+    paths: dict[str, Path] = field(default_factory=dict)  # PATH_KEYS that are set and exist
+    models: dict[str, Path] = field(default_factory=dict)
+    runs: dict[str, Path] = field(default_factory=dict)
+    predictions: dict[str, Path] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # one line each, shown in the sidebar
+    error: str | None = None  # set when the manifest itself is unusable
+
+    def path(self, key: str) -> Path | None:
+        return self.paths.get(key)
+
+
+def find_runs(root: Path, max_depth: int = 2) -> list[Path]:
+    """`root` itself if it holds a manifest, else the directories under it (to `max_depth`) that do."""
+    if (root / MANIFEST).exists():
+        return [root]
+    if not root.is_dir():
+        return []
+    found: list[Path] = []
+    frontier = [root]
+    for _ in range(max_depth):
+        children = sorted(p for d in frontier for p in d.iterdir() if p.is_dir() and not p.name.startswith("."))
+        found += [p for p in children if (p / MANIFEST).exists()]
+        frontier = [p for p in children if not (p / MANIFEST).exists()]
+    return found
+
+
+def find_training_runs(root: Path, max_depth: int = 4) -> list[Path]:
+    """Training run directories (holding `logs/metrics.csv`) under `root`, nearest first."""
+    if not root.is_dir():
+        return []
+    out = []
+    for depth in range(max_depth):
+        pattern = "/".join(["*"] * depth + ["logs", "metrics.csv"]) if depth else "logs/metrics.csv"
+        out += sorted(p.parent.parent for p in root.glob(pattern))
+    return list(dict.fromkeys(out))
+
+
+def _resolve(root: Path, value: Any) -> Path | None:
+    if not isinstance(value, str) or not value:
+        return None
+    p = Path(value)
+    return p if p.is_absolute() else root / p
+
+
+def read_run(root: Path) -> RunInfo:
+    """Read `root/manifest.json`; a missing or half-written manifest gives a RunInfo with `error` set."""
+    info = RunInfo(root=root, name=root.name)
+    manifest_path = root / MANIFEST
+    if not manifest_path.exists():
+        info.error = f"{manifest_path} does not exist: is this a run directory written by `cbqa demo --out DIR`?"
+        return info
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        info.error = f"{manifest_path} is not valid JSON ({e}); is `cbqa demo` still writing it?"
+        return info
+    if not isinstance(manifest, dict):
+        info.error = f"{manifest_path}: expected a JSON object, got {type(manifest).__name__}"
+        return info
+    info.name = str(manifest.get("name") or root.name)
+    for key in PATH_KEYS:
+        path = _resolve(root, manifest.get(key))
+        if path is None:
+            continue
+        if path.exists():
+            info.paths[key] = path
+        else:
+            info.problems.append(f"{key}: {path} is missing")
+    for key in MAPPING_KEYS:
+        mapping = manifest.get(key) or {}
+        if not isinstance(mapping, dict):
+            info.problems.append(f"{key}: expected a mapping of name -> path, got {type(mapping).__name__}")
+            continue
+        target: dict[str, Path] = getattr(info, key)
+        for name, value in mapping.items():
+            path = _resolve(root, value)
+            if path is not None and path.exists():
+                target[str(name)] = path
+            else:
+                info.problems.append(f"{key}.{name}: {path or value!r} is missing")
+    return info
+
+
+def results_path(info: RunInfo) -> Path | None:
+    """`report/results.json`, where the manifest's report entry (a directory or a file in it) points."""
+    report = info.path("report")
+    candidates = [report / "results.json"] if report and report.is_dir() else []
+    if report and report.is_file():
+        candidates.append(report.parent / "results.json")
+    candidates.append(info.root / "report" / "results.json")
+    return next((p for p in candidates if p.exists()), None)
