@@ -78,7 +78,9 @@ class Demo:
         c = self.cfg
         a = ["--run_dir", str(run_dir), "--seed_everything", str(c.seed),
              "--data.tasks", json.dumps(tasks), "--data.batch_size", str(c.batch_size),
-             "--trainer.max_steps", str(steps), "--trainer.val_check_interval", str(c.val_every if val else steps),
+             "--trainer.max_steps", str(steps),
+             # validation (greedy decoding of the dev set) about five times a run, at least every val_every steps
+             "--trainer.val_check_interval", str(max(c.val_every, steps // 5) if val else steps),
              "--trainer.enable_model_summary", "false", "--model.lr", str(lr)]  # fmt: skip
         if val:
             a += ["--data.val_file", str(self.world / "dev.jsonl")]
