@@ -83,7 +83,8 @@ def test_cli_systems_with_overlap_writes_json_markdown_plot(tmp_path: Path) -> N
         assert list(per) == list(LABELS)
         assert all(set(v) == {"em", "f1", "n"} for v in per.values())
     assert result["zero"]["total"]["em"] == 0.0 and result["a"]["total"]["em"] == 75.0
-    assert md.read_text().startswith("| category | n | a EM | a F1 | zero EM | zero F1 |")
+    assert md.read_text().startswith("| system | total (n=4) | question_overlap (n=1) |")
+    assert "| zero | 0.00 / 0.00 |" in md.read_text()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

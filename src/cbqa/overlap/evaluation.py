@@ -71,7 +71,8 @@ def _gold_answers(
 def _labels_by_id(overlap_labels: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for row in overlap_labels:
-        out[str(row["id"])] = set(row.get("labels", ()))
+        # A row's single `category` (e.g. no_overlap, which Lewis et al.'s label lists lack) counts as a label too.
+        out[str(row["id"])] = set(row.get("labels", ())) | ({row["category"]} if row.get("category") else set())
     return out
 
 

@@ -22,31 +22,39 @@ def _fmt(value: float | int | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def results_table(result: Result, title: str = "EM / F1 (%)") -> Table:
-    table = Table(title=title)
-    table.add_column("category", no_wrap=True)
-    table.add_column("n", justify="right")
-    for system in result:
-        table.add_column(f"{system} EM", justify="right")
-        table.add_column(f"{system} F1", justify="right")
+# Short column names, so a table of several systems fits an 80-column terminal.
+SHORT = {
+    "total": "total",
+    "question_overlap": "q-overlap",
+    "no_question_overlap": "no-q-overlap",
+    "answer_overlap": "a-overlap",
+    "no_answer_overlap": "no-a-overlap",
+    "answer_overlap_only": "a-only",
+    "no_overlap": "no-overlap",
+}
+
+
+def results_table(result: Result, title: str = "EM (%) by overlap category; F1 in the JSON / markdown") -> Table:
+    """One row per system, one column per category (with its question count)."""
+    cats = _categories(result)
     first = next(iter(result.values()))
-    for cat in _categories(result):
-        cells = [cat, str(first[cat]["n"])]
-        for per in result.values():
-            cells += [_fmt(per[cat]["em"]), _fmt(per[cat]["f1"])]
-        table.add_row(*cells)
+    table = Table(title=title)
+    table.add_column("system", no_wrap=False)
+    for cat in cats:
+        table.add_column(f"{SHORT.get(cat, cat)}\nn={first[cat]['n']}", justify="right")
+    for system, per in result.items():
+        table.add_row(system, *[_fmt(per[cat]["em"]) for cat in cats])
     return table
 
 
 def results_markdown(result: Result) -> str:
-    systems = list(result)
-    head = ["category", "n"] + [f"{s} {m}" for s in systems for m in ("EM", "F1")]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
-    first = result[systems[0]]
-    for cat in _categories(result):
-        cells = [cat, str(first[cat]["n"])]
-        for s in systems:
-            cells += [_fmt(result[s][cat]["em"]), _fmt(result[s][cat]["f1"])]
+    """Rows: systems; columns: categories (with n); cells: `EM / F1`."""
+    cats = _categories(result)
+    first = next(iter(result.values()))
+    head = ["system"] + [f"{cat} (n={first[cat]['n']})" for cat in cats]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * len(cats)) + "|"]
+    for system, per in result.items():
+        cells = [system] + [f"{_fmt(per[c]['em'])} / {_fmt(per[c]['f1'])}" for c in cats]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

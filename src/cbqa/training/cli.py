@@ -90,8 +90,25 @@ class CbqaCLI(LightningCLI):
         )
 
 
+# Lightning messages that are expected in how cbqa drives it, and only clutter the output.
+_QUIET = [
+    r".*was called without a model.*",
+    r".*there is no last checkpoint available.*",
+    r".*is smaller than the logging interval.*",
+    r".*LeafSpec.*is deprecated.*",
+    r".*LightningCLI's args parameter is intended to run from within Python.*",
+    r".*does not have many workers which may be a bottleneck.*",
+]
+
+
 def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
     """Parse, train (resuming if asked), export, and write RUN_DIR/summary.json. Returns an exit code."""
+    import logging
+    import warnings
+
+    for pattern in _QUIET:
+        warnings.filterwarnings("ignore", message=pattern)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)  # GPU/TPU availability lines
     cli = CbqaCLI(
         T5Seq2Seq,
         Seq2SeqDataModule,
