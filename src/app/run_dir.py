@@ -106,11 +106,13 @@ def read_run(root: Path) -> RunInfo:
     return info
 
 
-def results_path(info: RunInfo) -> Path | None:
-    """`report/results.json`, where the manifest's report entry (a directory or a file in it) points."""
+def results_paths(info: RunInfo) -> list[Path]:
+    """The report's `results*.json` files (the demo writes results.json by gold overlap categories and
+    results_detected.json by the detector's), from the manifest's report entry (a file or its directory)."""
     report = info.path("report")
-    candidates = [report / "results.json"] if report and report.is_dir() else []
-    if report and report.is_file():
-        candidates.append(report.parent / "results.json")
-    candidates.append(info.root / "report" / "results.json")
-    return next((p for p in candidates if p.exists()), None)
+    dirs = [report if report.is_dir() else report.parent] if report else []
+    dirs.append(info.root / "report")
+    found = [p for d in dict.fromkeys(dirs) if d.is_dir() for p in sorted(d.glob("results*.json"))]
+    if report and report.is_file() and report.suffix == ".json":
+        found.insert(0, report)
+    return list(dict.fromkeys(found))

@@ -12,7 +12,7 @@ import streamlit as st
 from app import loaders
 from app.context import AppContext
 from app.render import is_right, reported
-from app.run_dir import RunInfo, results_path
+from app.run_dir import RunInfo, results_paths
 from cbqa.metrics import normalize_answer
 from cbqa.overlap.categories import LABELS, TOTAL
 
@@ -32,15 +32,20 @@ def render(ctx: AppContext) -> None:
     long = _long_frame(result)
     table = long.pivot_table(index="category", columns="system", values=metric, sort=False)
     table.insert(0, "n", long.groupby("category", sort=False)["n"].first())
-    st.dataframe(table.round(2), use_container_width=True)
-    st.altair_chart(_chart(long, metric), use_container_width=True)
+    st.dataframe(table.round(2), width="stretch")
+    st.altair_chart(_chart(long, metric), width="stretch")
     st.divider()
     _disagreements(run)
 
 
 def _results(run: RunInfo) -> dict[str, Any] | None:
-    path = results_path(run)
-    if path is not None:
+    paths = results_paths(run)
+    if paths:
+        path = paths[0]
+        if len(paths) > 1:
+            path = st.selectbox("Results file", paths, format_func=lambda p: p.name, key="bench_results",
+                                help="results.json: by the gold overlap categories (toy world); "
+                                     "results_detected.json: by the categories the detector computed")
         with reported(f"Reading {path}"):
             result = json.loads(path.read_text(encoding="utf-8"))
             st.caption(f"from `{path}`")
@@ -66,10 +71,15 @@ def _results(run: RunInfo) -> dict[str, Any] | None:
     return None
 
 
-def _overlap_rows(run: RunInfo) -> dict[str, dict[str, Any]]:
-    path = run.path("overlap") or run.path("gold_overlap")
-    if path is None:
+def _overlap_rows(run: RunInfo, choose: bool = False) -> dict[str, dict[str, Any]]:
+    sources = {k: run.path(k) for k in ("overlap", "gold_overlap") if run.path(k) is not None}
+    if not sources:
         return {}
+    key = next(iter(sources))
+    if choose and len(sources) > 1:
+        key = st.radio("Overlap categories", list(sources), horizontal=True, key="bench_labels",
+                       format_func={"overlap": "detected", "gold_overlap": "gold"}.get)
+    path = sources[key]
     with reported(f"Reading overlap labels {path}"):
         return loaders.load_overlap_rows(path)
     return {}
@@ -119,8 +129,8 @@ def _disagreements(run: RunInfo) -> None:
     systems = list(preds)
     closed = [s for s in systems if not _is_retrieval(preds[s])] or systems
     retrieval = [s for s in systems if _is_retrieval(preds[s])]
-    labels = _overlap_rows(run)
-    categories = [c for c in LABELS if c == TOTAL or any(c in r.get("labels", ()) for r in labels.values())]
+    labels = {i: {*r.get("labels", ()), r.get("category")} for i, r in _overlap_rows(run, choose=True).items()}
+    categories = [c for c in LABELS if c == TOTAL or any(c in r for r in labels.values())]
     c1, c2, c3, c4 = st.columns(4)
     first = c1.selectbox("First system", systems, index=systems.index(closed[0]), key="bench_a")
     second_default = next((s for s in retrieval + systems if s != first), systems[0])
@@ -138,7 +148,7 @@ def _disagreements(run: RunInfo) -> None:
     rows = []
     for a in preds[first]:
         b = b_by_id.get(a.id)
-        if b is None or (category != TOTAL and category not in labels.get(a.id, {}).get("labels", ())):
+        if b is None or (category != TOTAL and category not in labels.get(a.id, ())):
             continue
         answers = gold.get(a.id) or a.answers or []
         ra, rb = is_right(a.prediction, answers), is_right(b.prediction, answers)
@@ -149,4 +159,4 @@ def _disagreements(run: RunInfo) -> None:
                          first: a.prediction, f"{first} right": ra, second: b.prediction, f"{second} right": rb})
     st.caption(f"{len(rows)} question(s)")
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

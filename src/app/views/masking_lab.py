@@ -44,7 +44,7 @@ def render(ctx: AppContext) -> None:
         st.markdown(entity_html(span_doc.text, span_doc.spans), unsafe_allow_html=True)
         if span_doc.spans:
             st.dataframe(pd.DataFrame([{"span": span_doc.text[s:e], "label": lab, "start": s, "end": e}
-                                       for s, e, lab in span_doc.spans]), hide_index=True, use_container_width=True)
+                                       for s, e, lab in span_doc.spans]), hide_index=True, width="stretch")
         else:
             st.info("The pipeline found no salient span in this text: SSM policies have nothing to mask.")
         st.subheader("T5 input and target per policy")

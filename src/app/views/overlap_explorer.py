@@ -34,12 +34,12 @@ def render(ctx: AppContext) -> None:
              "% of test": round(100 * summary["undecided"] / n, 1)}] if summary["undecided"] else [])
     )
     left, right = st.columns([2, 3])
-    left.dataframe(sizes, hide_index=True, use_container_width=True)
+    left.dataframe(sizes, hide_index=True, width="stretch")
     if "answer_in_corpus" in summary:
         left.markdown(f"Answer in the pretraining corpus: **{summary['answer_in_corpus']}** of {n}")
     right.altair_chart(
         alt.Chart(sizes).mark_bar().encode(x=alt.X("questions:Q"), y=alt.Y("category:N", sort=None), tooltip=list(sizes)),
-        use_container_width=True,
+        width="stretch",
     )
     _similarity(rows, run)
 
@@ -87,7 +87,7 @@ def _similarity(rows: list[dict[str, Any]], run) -> None:
         color=alt.Color("category:N") if table["category"].notna().any() else alt.value("#4c78a8"),
     )
     rule = alt.Chart(pd.DataFrame({"similarity": [threshold]})).mark_rule(color="red").encode(x="similarity:Q")
-    st.altair_chart((hist + rule).properties(height=280), use_container_width=True)
+    st.altair_chart((hist + rule).properties(height=280), width="stretch")
     above = int((table["similarity"] >= threshold).sum())
     st.caption(f"{above} of {len(table)} test questions at or above {threshold:.2f} (question overlap under this threshold)")
 
@@ -96,7 +96,7 @@ def _similarity(rows: list[dict[str, Any]], run) -> None:
     near = table[(table["similarity"] - threshold).abs() <= margin].sort_values("similarity", ascending=False)
     near = near.assign(paraphrase=near["similarity"] >= threshold)
     st.caption(f"{len(near)} pair(s) within ±{margin:.2f} of {threshold:.2f}")
-    st.dataframe(near, hide_index=True, use_container_width=True)
+    st.dataframe(near, hide_index=True, width="stretch")
     st.download_button(
         "Download these pairs (CSV)", near.to_csv(index=False).encode("utf-8"),
         file_name=f"overlap_pairs_{method}_{threshold:.2f}.csv", mime="text/csv",

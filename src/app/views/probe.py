@@ -116,7 +116,7 @@ def _closed_book(q: str, models: dict[str, str], beams: int, shown: int, gold: l
                 {"answer": c.text, "log-prob": round(c.score, 3), **({"right": is_right(c.text, gold)} if gold else {})}
                 for c in candidates
             ]
-            st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     return tops
 
 
@@ -196,7 +196,7 @@ def _overlap_facts(q: str, run: RunInfo | None, answers: list[str], gold_known: 
         st.dataframe(
             pd.DataFrame([{"similarity": round(n.score, 3), "paraphrase": n.score >= threshold,
                            "train question": n.question, "answers": " | ".join(n.answers)} for n in neighbours]),
-            hide_index=True, use_container_width=True,
+            hide_index=True, width="stretch",
         )
     whose = "gold answer" if gold_known else "first model's answer"
     if not answers or not any(a.strip() for a in answers):
@@ -249,6 +249,6 @@ def _stored_predictions(test_id: str, run: RunInfo) -> None:
             if pred is not None:
                 rows.append({"system": system, "prediction": pred.prediction, "right": is_right(pred.prediction, pred.answers)})
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     else:
         st.info("No stored prediction for this question.")

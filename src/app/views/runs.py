@@ -57,7 +57,7 @@ def render(ctx: AppContext) -> None:
                 alt.Chart(part).mark_line(point=len(part) < 200).encode(
                     x="step:Q", y=alt.Y("value:Q", title=metric), color="run:N", tooltip=["run", "step", "value"]
                 ).properties(title=metric, height=260),
-                use_container_width=True,
+                width="stretch",
             )
     _summaries({n: found[n] for n in frames})
 
@@ -84,4 +84,4 @@ def _summaries(runs: dict[str, Path]) -> None:
                 rows.append({"run": name, **{k: v for k, v in data.items() if isinstance(v, (int, float, str, bool))}})
     if rows:
         st.subheader("Summaries")
-        st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
