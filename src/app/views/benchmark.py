@@ -102,7 +102,7 @@ def _chart(long: pd.DataFrame, metric: str) -> alt.Chart:
         alt.Chart(long.dropna(subset=[metric]))
         .mark_bar()
         .encode(
-            x=alt.X("category:N", sort=cats, title=None),
+            x=alt.X("category:N", sort=cats, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=220)),
             xOffset="system:N",
             y=alt.Y(f"{metric}:Q", title=f"{metric.upper()} (%)", scale=alt.Scale(domain=[0, 100])),
             color="system:N",

@@ -221,7 +221,8 @@ def _overlap_facts(q: str, run: RunInfo | None, answers: list[str], gold_known: 
                 st.markdown(f"**Answer in the pretraining corpus:** yes, {ev.answer_sentences} sentence(s)"
                             f"{', ' + where[ev.with_question_term] if ev.with_question_term else ''}; e.g. "
                             f"*{ev.title or ev.doc_id}*:")
-                st.markdown(f"> {highlight(ev.sentence, {ev.answer or answers[0]: GOLD_COLOUR})}", unsafe_allow_html=True)
+                quote = highlight(ev.sentence, {ev.answer or answers[0]: GOLD_COLOUR})
+                st.markdown(f'<div style="border-left:3px solid #ccc;padding-left:.8em">{quote}</div>', unsafe_allow_html=True)
             else:
                 st.markdown(f"**Answer in the pretraining corpus:** no — the {whose} occurs in no corpus sentence")
     if test_id is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ def streamlit_command(runs: str, port: int, host: str) -> list[str]:
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "minimal",
         "--", "--runs", runs,
     ]  # fmt: skip
 
@@ -58,4 +60,11 @@ def main(argv: list[str]) -> int:
     env = {**os.environ, "CBQA_APP_RUNS": runs}
     cmd = streamlit_command(runs, args.port, args.host)
     print(f"cbqa app: serving {runs} on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
-    return subprocess.call(cmd, env=env)
+    server = subprocess.Popen(cmd, env=env)
+    # Stopping `cbqa app` stops the server too: SIGTERM is passed on (Ctrl-C reaches both already).
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        server.wait()
+        raise

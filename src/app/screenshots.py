@@ -1,0 +1,118 @@
+"""Serve the app and drive it in headless Chromium (Playwright): ask a question, wait for the answers, and
+save screenshots of the Probe and Benchmark pages. Used by the browser test and to refresh docs/img:
+
+    python -m app.screenshots --runs runs/demo --out docs/img [--question "..."]
+
+Needs Debian's chromium at /usr/bin/chromium and the `playwright` Python package; it never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def serve(runs: Path, port: int | None = None, timeout: float = 90.0) -> Iterator[str]:
+    """`cbqa app --runs RUNS` on 127.0.0.1 in its own process group; yields its URL once it answers."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cbqa", "app", "--runs", str(runs), "--port", str(port)],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while not _healthy(url):  # polling the health endpoint, which answers as soon as the server is up
+            if proc.poll() is not None:
+                raise RuntimeError(f"cbqa app exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cbqa app did not answer on {url} within {timeout:.0f} s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the group holds only the server this function started
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def capture(url: str, out: Path, question: str, timeout_ms: int = 120_000) -> dict[str, Path]:
+    """Ask `question` on the Probe page, wait for every answer, screenshot Probe and Benchmark into `out`."""
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    shots = {"probe": out / "probe.png", "benchmark": out / "benchmark.png"}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1700})
+            page.set_default_timeout(timeout_ms)
+            page.goto(f"{url}/?page=probe")
+            box = page.get_by_role("textbox", name="Question", exact=True)
+            box.fill(question)
+            box.press("Enter")
+            page.get_by_text("answered in").first.wait_for()
+            page.get_by_text("Answer among training answers").wait_for()
+            _wait_idle(page)
+            page.screenshot(path=str(shots["probe"]), full_page=True)
+            page.goto(f"{url}/?page=benchmark")
+            page.get_by_text("Where two systems disagree").wait_for()
+            page.locator(".vega-embed").first.wait_for()
+            _wait_idle(page)
+            page.screenshot(path=str(shots["benchmark"]), full_page=True)
+        finally:
+            browser.close()
+    return shots
+
+
+def _wait_idle(page) -> None:
+    """Until Streamlit's "running" indicator is gone (the script run that drew the page has finished)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m app.screenshots", description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", required=True, type=Path)
+    ap.add_argument("--out", default=Path("docs/img"), type=Path)
+    ap.add_argument("--question", default="Who founded Winham Laboratories?")
+    args = ap.parse_args(argv)
+    with serve(args.runs) as url:
+        for name, path in capture(url, args.out, args.question).items():
+            print(f"{name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
