@@ -159,3 +159,11 @@ def test_cli_error_is_one_line_without_traceback(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert r.stderr.strip() == f"cbqa predict: error: {bad}:1: 'answers' is an empty list"
     assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_questions_without_answers_for_prediction(tmp_path: Path) -> None:
+    p = write(tmp_path, "q.jsonl", '{"id": "1", "question": "Who?"}\n{"id": "2", "question": "When?", "answers": ["now"]}\n')
+    with pytest.raises(DataError, match="missing 'answers'"):
+        read_qa(p)
+    qa = read_qa(p, require_answers=False)
+    assert [q.answers for q in qa] == [[], ["now"]]

@@ -41,7 +41,10 @@ def _usage() -> str:
 
 
 def _available(name: str) -> bool:
-    return importlib.util.find_spec(COMMANDS[name][0]) is not None
+    try:
+        return importlib.util.find_spec(COMMANDS[name][0]) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
 
 
 def main(argv: list[str] | None = None) -> None:

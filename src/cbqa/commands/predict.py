@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
     if args.top_k > max(args.num_beams, 1):
         raise CbqaError(f"--top-k {args.top_k} needs at least as many --num-beams")
 
-    examples = read_qa(args.questions, split=args.split)
+    examples = read_qa(args.questions, split=args.split, require_answers=False)
     answerer = Answerer(args.model, args.device, args.prefix)
     t0 = time.perf_counter()
     with Progress(TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
@@ -46,8 +46,12 @@ def main(argv: list[str]) -> int:
     preds = []
     for e, c in zip(examples, cands):
         extra = {"candidates": [{"text": x.text, "score": x.score} for x in c]} if args.top_k > 1 else {}
-        preds.append(Prediction(e.id, e.question, c[0].text, e.answers, extra))
+        preds.append(Prediction(e.id, e.question, c[0].text, e.answers or None, extra))
     write_predictions(args.out, preds)
-    s = score([p.prediction for p in preds], [p.answers for p in preds])
-    print(f"wrote {len(preds)} predictions to {args.out} ({len(preds) / secs:.1f} questions/s); EM {s.em:.2f} F1 {s.f1:.2f} against the file's answers")
+    msg = f"wrote {len(preds)} predictions to {args.out} ({len(preds) / secs:.1f} questions/s)"
+    gold = [p for p in preds if p.answers]
+    if gold:
+        s = score([p.prediction for p in gold], [p.answers for p in gold])
+        msg += f"; EM {s.em:.2f} F1 {s.f1:.2f} on the {s.n} questions with answers"
+    print(msg)
     return 0

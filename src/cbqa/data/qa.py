@@ -49,8 +49,9 @@ def _check_answers(value: Any, key: str, path: Path, line: int) -> list[str]:
     return list(value)
 
 
-def parse_qa_record(obj: dict[str, Any], path: Path, line: int, row: int) -> QAExample:
-    """Validate one JSON object in our format or NQ-open's (`answer` instead of `answers`)."""
+def parse_qa_record(obj: dict[str, Any], path: Path, line: int, row: int, require_answers: bool = True) -> QAExample:
+    """Validate one JSON object in our format or NQ-open's (`answer` instead of `answers`).
+    With `require_answers=False` (questions to predict), a row may have no answers at all."""
     q = obj.get("question")
     if q is None:
         raise DataError(path, line, "missing 'question'")
@@ -62,6 +63,8 @@ def parse_qa_record(obj: dict[str, Any], path: Path, line: int, row: int) -> QAE
         answers = _check_answers(obj["answers"], "answers", path, line)
     elif "answer" in obj:
         answers = _check_answers(obj["answer"], "answer", path, line)
+    elif not require_answers:
+        answers = []
     else:
         raise DataError(path, line, "missing 'answers' (or NQ-open 'answer')")
     qid = obj.get("id", str(row))
@@ -74,10 +77,10 @@ def parse_qa_record(obj: dict[str, Any], path: Path, line: int, row: int) -> QAE
     return QAExample(id=str(qid), question=q, answers=answers, split=split, extra=extra)
 
 
-def _read_our_jsonl(path: Path) -> Iterator[QAExample]:
+def _read_our_jsonl(path: Path, require_answers: bool = True) -> Iterator[QAExample]:
     seen: dict[str, int] = {}
     for row, (line, obj) in enumerate(read_jsonl(path)):
-        ex = parse_qa_record(obj, path, line, row)
+        ex = parse_qa_record(obj, path, line, row, require_answers)
         if ex.id in seen:
             raise DataError(path, line, f"duplicate id {ex.id!r} (first on line {seen[ex.id]})")
         seen[ex.id] = line
@@ -147,19 +150,20 @@ def _read_json_document(path: Path) -> Iterator[QAExample]:
     raise DataError(path, None, "unrecognised JSON: expected TriviaQA {'Data': [...]} or a WebQuestions list")
 
 
-def iter_qa(path: str | Path) -> Iterator[QAExample]:
+def iter_qa(path: str | Path, require_answers: bool = True) -> Iterator[QAExample]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in {".csv", ".tsv"}:
         return _read_dpr_tsv(path)
     if suffix == ".json":
         return _read_json_document(path)
-    return _read_our_jsonl(path)
+    return _read_our_jsonl(path, require_answers)
 
 
-def read_qa(path: str | Path, split: str | None = None) -> list[QAExample]:
-    """Read a QA file of any supported format; with `split`, keep only examples whose `split` matches."""
-    examples = list(iter_qa(path))
+def read_qa(path: str | Path, split: str | None = None, require_answers: bool = True) -> list[QAExample]:
+    """Read a QA file of any supported format; with `split`, keep only examples whose `split` matches.
+    `require_answers=False` accepts JSONL rows without answers (questions to predict); their `answers` is []."""
+    examples = list(iter_qa(path, require_answers))
     if split is not None:
         kept = [e for e in examples if e.split == split]
         if not kept:
