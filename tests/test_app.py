@@ -202,3 +202,29 @@ def test_app_command_binds_localhost_headless() -> None:
     assert cmd[cmd.index("run") + 1].endswith("app/main.py")
     assert "--server.address 127.0.0.1" in joined and "--server.headless true" in joined
     assert "--browser.gatherUsageStats false" in joined and joined.endswith("-- --runs runs")
+
+
+@pytest.mark.slow
+def test_probe_with_retrieval_index(monkeypatch, runs_root, tmp_path) -> None:
+    """With a retrieval index in the manifest: passages come back, and the gold answer is highlighted in them."""
+    retrieval = pytest.importorskip("retrieval_baseline")
+    if not hasattr(retrieval, "build_index"):
+        pytest.skip("retrieval_baseline has no build_index here (the retrieval branch has not landed)")
+    import shutil
+
+    run = tmp_path / "with_index"
+    shutil.copytree(runs_root / "demo", run)
+    retrieval.build_index(run / "world" / "corpus.jsonl", run / "index", bm25=True, show_progress=False)
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**manifest, "index": "index"}))
+    at = app(monkeypatch, run)
+    test = json.loads((run / "world" / "test.jsonl").read_text().splitlines()[0])
+    at.selectbox(key="probe_pick").set_value(test["question"]).run()
+    no_failure(at)
+    assert any("no reader model" in t for t in texts(at.info))
+    assert at.radio(key="probe_retriever").options == ["dense", "bm25", "hybrid"]
+    passages = [t for t in texts(at.markdown) if t.startswith("**1. ") or "score " in t]
+    assert len(passages) == 5
+    assert any("<mark" in t and test["answers"][0] in t for t in passages)  # the toy corpus states every fact
+    at.radio(key="probe_retriever").set_value("bm25").run()
+    no_failure(at)
