@@ -36,7 +36,9 @@ def load_answerer(model: str):
 
 def load_reader(model: str):
     """The retrieval baseline's reader: its input already starts with `question:` (format_reader_input)."""
-    return answerer(model, stamp(Path(model)), prefix="", max_input_len=512)
+    from cbqa.demo_retrieval import READER_MAX_INPUT
+
+    return answerer(model, stamp(Path(model)), prefix="", max_input_len=READER_MAX_INPUT)
 
 
 @st.cache_resource(show_spinner="Loading retrieval index...", max_entries=4)
