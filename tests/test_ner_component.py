@@ -160,3 +160,16 @@ def test_saved_pipeline_with_marker_loads_in_fresh_process(tmp_path):
     result = _fresh_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['GPE'] True [(18, 23)]"
+
+
+@pytest.mark.slow
+def test_package_never_imports_lightning_streamlit_faiss():
+    code = (
+        "import sys, pkgutil, importlib, ner_masking\n"
+        "for m in pkgutil.iter_modules(ner_masking.__path__):\n"
+        "    importlib.import_module('ner_masking.' + m.name)\n"
+        "print(sorted({'lightning', 'streamlit', 'faiss'} & {m.split('.')[0] for m in sys.modules}))\n"  # thinc may import torch
+    )
+    result = _fresh_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -151,6 +151,14 @@ def test_resume_after_losing_shards_equals_full_run(tmp_path, ruler_model):
     assert resumed.manifest["runs"] == 2
 
 
+def test_deleted_shard_of_finished_store_is_redone(tmp_path, ruler_model):
+    corpus = write(tmp_path, 7)
+    out = annotate_corpus(corpus, tmp_path / "s", config(ruler_model))
+    before = load_span_store(out).docs()
+    (out / "shard-00001.parquet").unlink()
+    assert load_span_store(annotate_corpus(corpus, out, config(ruler_model))).docs() == before
+
+
 def test_bad_corpus_line_fails_before_writing(tmp_path, ruler_model):
     corpus = tmp_path / "bad.jsonl"
     corpus.write_text('{"id": "a", "text": "Paris"}\n{"id": "b"}\n', encoding="utf-8")

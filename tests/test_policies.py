@@ -125,6 +125,15 @@ def test_spans_at_text_edges_and_unicode():
     assert make_policy("ssm")(bare, random.Random(0)).input_text == "Go to <extra_id_0> now"
 
 
+def test_span_crossing_sentences_gets_both_sentences_as_context():
+    # A store made with --keep-cross-sentence can hold "Smith. Jones" across a sentence boundary.
+    doc = SpanDoc(id="x", text="A. I met Smith. Jones came. B.", sentences=[(0, 2), (3, 15), (16, 27), (28, 30)],
+                  spans=[(9, 21, "PERSON")])  # fmt: skip
+    assert outputs(make_policy("ssm"), doc) == {("I met <extra_id_0> came.", "<extra_id_0> Smith. Jones <extra_id_1>",
+                                                 "PERSON")}  # fmt: skip
+    assert outputs(make_policy("ssm_all"), doc) == outputs(make_policy("ssm"), doc)
+
+
 @pytest.mark.parametrize("name", ["ssm", "ssm_all", "typed_ssm", "span_corruption", "mixture"])
 def test_nothing_to_mask_returns_none(name):
     policy = make_policy(name, labels=["GPE"]) if name == "typed_ssm" else make_policy(name)

@@ -162,7 +162,8 @@ def _prepare_store(
                 "pass --overwrite to rebuild it or choose another --out"
             )
         done = [s for s in old["shards"] if (out_dir / s["file"]).exists()]
-        return {**old, "shards": done}
+        # A shard deleted from a finished store is simply annotated again.
+        return {**old, "shards": done, "complete": old["complete"] and len(done) == len(old["shards"])}
     if old is not None:
         _clear_store(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
