@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cbqa.data.jsonl import read_jsonl
-from cbqa.errors import DataError
+from cbqa.errors import CbqaError, DataError
 from retrieval_baseline.has_answer import AnswerMatcher
 from retrieval_baseline.hits import Hit
 
@@ -35,10 +35,14 @@ class RecallResult:
     n: int
     depth: int  # most passages retrieved for any question; recall beyond it is not measured
     recall: dict[int, float | None]  # percent; None where k > depth
+    overlap: float | None = None  # percent of the reference run's top-k ids also in this run's top-k
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "n": self.n, "depth": self.depth,
-                "recall": {f"top{k}": v for k, v in self.recall.items()}}
+        row: dict[str, Any] = {"name": self.name, "n": self.n, "depth": self.depth,
+                               "recall": {f"top{k}": v for k, v in self.recall.items()}}
+        if self.overlap is not None:
+            row["overlap"] = self.overlap
+        return row
 
 
 def answer_flags(passages: Sequence[Hit | str], answers: Sequence[str]) -> list[bool]:
@@ -78,6 +82,22 @@ def evaluate(name: str, questions: Sequence[RetrievedQuestion], ks: Sequence[int
     return RecallResult(name, len(questions), depth, {k: rec.get(k) for k in ks})
 
 
+def topk_overlap(run: Sequence[RetrievedQuestion], reference: Sequence[RetrievedQuestion], k: int) -> float:
+    """Mean |top-k(run) & top-k(reference)| / k over questions, in percent: how well an approximate index
+    (IVF / HNSW / PQ) reproduces exact (flat) search. Questions are matched by id."""
+    ref = {q.id: q for q in reference}
+    missing = [q.id for q in run if q.id not in ref]
+    if missing or len(run) != len(ref):
+        raise CbqaError(f"runs hold different questions ({len(run)} vs {len(ref)}; e.g. {missing[:3]} not in the reference)")
+    if not run:
+        return 0.0
+    total = 0.0
+    for q in run:
+        want = {h.id for h in ref[q.id].passages[:k]}
+        total += len(want & {h.id for h in q.passages[:k]}) / max(len(want), 1)
+    return 100.0 * total / len(run)
+
+
 def read_retrieved(path: str | Path) -> list[RetrievedQuestion]:
     """Read `cbqa retrieve` output: one row per question with `answers` and `passages` [{id,title,text,score}]."""
     out = []
@@ -95,7 +115,7 @@ def read_retrieved(path: str | Path) -> list[RetrievedQuestion]:
     return out
 
 
-def recall_table(results: Sequence[RecallResult], ks: Sequence[int] = DEFAULT_KS):
+def recall_table(results: Sequence[RecallResult], ks: Sequence[int] = DEFAULT_KS, overlap_label: str | None = None):
     from rich.table import Table
 
     table = Table(title="Top-k answer recall (%)")
@@ -103,7 +123,11 @@ def recall_table(results: Sequence[RecallResult], ks: Sequence[int] = DEFAULT_KS
     table.add_column("questions", justify="right")
     for k in ks:
         table.add_column(f"top-{k}", justify="right")
+    if overlap_label:
+        table.add_column(overlap_label, justify="right")
     for r in results:
         cells = ["—" if r.recall.get(k) is None else f"{r.recall[k]:.1f}" for k in ks]
+        if overlap_label:
+            cells.append("—" if r.overlap is None else f"{r.overlap:.1f}")
         table.add_row(r.name, str(r.n), *cells)
     return table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -23,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --index: retrievers to evaluate (default dense)")
     p.add_argument("--names", nargs="+", default=None, help="row names (default: file stems / retriever names)")
     p.add_argument("--ks", nargs="+", type=int, default=[1, 5, 20, 100], help="cut-offs (default 1 5 20 100)")
+    p.add_argument("--reference", default=None, metavar="FILE",
+                   help="retrieved file of exact (flat) search: adds the overlap of each run's top-k ids with it")
+    p.add_argument("--overlap-k", type=int, default=10, help="k for --reference overlap (default 10)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON")
     return p
 
@@ -33,7 +37,7 @@ def main(argv: list[str]) -> int:
 
     from cbqa.data.jsonl import write_json
     from cbqa.errors import CbqaError
-    from retrieval_baseline.evaluate import evaluate, read_retrieved, recall_table
+    from retrieval_baseline.evaluate import evaluate, read_retrieved, recall_table, topk_overlap
 
     if any(k < 1 for k in args.ks):
         raise CbqaError(f"--ks must all be >= 1, got {args.ks}")
@@ -57,9 +61,15 @@ def main(argv: list[str]) -> int:
     if len(names) != len(runs):
         raise CbqaError(f"--names has {len(names)} names for {len(runs)} runs")
     results = [evaluate(name, questions, args.ks) for name, (_, questions, _) in zip(names, runs)]
-    Console().print(recall_table(results, args.ks))
+    label = None
+    if args.reference:
+        reference = read_retrieved(args.reference)
+        results = [replace(r, overlap=topk_overlap(qs, reference, args.overlap_k)) for r, (_, qs, _) in zip(results, runs)]
+        label = f"overlap@{args.overlap_k} vs {Path(args.reference).stem}"
+    Console().print(recall_table(results, args.ks, label))
     if args.json:
         rows = [{**r.to_json(), **({"seconds": round(s, 2)} if s is not None else {})} for r, (_, _, s) in zip(results, runs)]
-        write_json(args.json, {"ks": args.ks, "results": rows})
+        extra = {"reference": args.reference, "overlap_k": args.overlap_k} if args.reference else {}
+        write_json(args.json, {"ks": args.ks, **extra, "results": rows})
         print(f"wrote {args.json}")
     return 0
