@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cbqa.errors import CbqaError
-from retrieval_baseline.faiss_index import IndexSpec, auto_nlist, build_faiss_index, factory_string, gpu_available
+from retrieval_baseline.faiss_index import IndexSpec, auto_nlist, auto_pq_m, build_faiss_index, factory_string, gpu_available
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -86,11 +86,14 @@ def test_k_larger_than_index_is_clamped() -> None:
 
 
 def test_factory_strings_and_auto_nlist() -> None:
-    assert factory_string(IndexSpec("flat"), 100) == "Flat"
-    assert factory_string(IndexSpec("ivf", nlist=7), 100) == "IVF7,Flat"
-    assert factory_string(IndexSpec("hnsw", hnsw_m=12), 100) == "HNSW12,Flat"
-    assert factory_string(IndexSpec("ivfpq", nlist=5, pq_m=4, pq_nbits=6), 100) == "IVF5,PQ4x6"
+    assert factory_string(IndexSpec("flat"), 100, 8) == "Flat"
+    assert factory_string(IndexSpec("ivf", nlist=7), 100, 8) == "IVF7,Flat"
+    assert factory_string(IndexSpec("ivf"), 3526, 8) == "IVF90,Flat"
+    assert factory_string(IndexSpec("hnsw", hnsw_m=12), 100, 8) == "HNSW12,Flat"
+    assert factory_string(IndexSpec("ivfpq", nlist=5, pq_m=4, pq_nbits=6), 100, 8) == "IVF5,PQ4x6"
+    assert factory_string(IndexSpec("ivfpq"), 3526, 384) == "IVF90,PQ48x8"
     assert auto_nlist(10) == 1 and auto_nlist(3526) == 90 and auto_nlist(1_000_000) == 4000
+    assert auto_pq_m(384) == 48 and auto_pq_m(768) == 96 and auto_pq_m(100) == 10 and auto_pq_m(4) == 1
 
 
 @pytest.mark.parametrize(

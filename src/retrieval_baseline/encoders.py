@@ -152,6 +152,7 @@ class DPREncoder:
     """DPR bi-encoder: questions and passages go through different BERTs; the pooled [CLS] is the embedding."""
 
     def __init__(self, config: EncoderConfig) -> None:
+        q_path, c_path = _dpr_paths(config.name)  # a bad spec fails before the slow imports
         import torch
         from transformers import AutoTokenizer, DPRContextEncoder, DPRQuestionEncoder
 
@@ -160,7 +161,6 @@ class DPREncoder:
         self.normalize = False if config.normalize is None else config.normalize
         self.device = resolve_device(config.device)
         self._torch = torch
-        q_path, c_path = _dpr_paths(config.name)
         try:
             self.q_tok = AutoTokenizer.from_pretrained(q_path)
             self.c_tok = AutoTokenizer.from_pretrained(c_path)

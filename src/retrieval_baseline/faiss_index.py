@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +32,7 @@ class IndexSpec:
     hnsw_m: int = 32  # HNSW links per node
     ef_construction: int = 200
     ef_search: int = 128  # HNSW candidate list per query (search time)
-    pq_m: int = 16  # PQ sub-quantizers; must divide the dimension
+    pq_m: int | None = None  # PQ sub-quantizers, must divide the dimension; None = dim/8 (8 dims per code byte)
     pq_nbits: int = 8  # bits per sub-quantizer code
 
     def __post_init__(self) -> None:
@@ -40,11 +40,10 @@ class IndexSpec:
             raise CbqaError(f"unknown index type {self.type!r}; choose one of {', '.join(INDEX_TYPES)}")
         if self.metric not in _METRICS:
             raise CbqaError(f"unknown metric {self.metric!r}; choose ip or l2")
-        for name in ("nprobe", "hnsw_m", "ef_construction", "ef_search", "pq_m", "pq_nbits"):
-            if getattr(self, name) < 1:
-                raise CbqaError(f"index parameter {name} must be >= 1, got {getattr(self, name)}")
-        if self.nlist is not None and self.nlist < 1:
-            raise CbqaError(f"index parameter nlist must be >= 1, got {self.nlist}")
+        for name in ("nlist", "nprobe", "hnsw_m", "ef_construction", "ef_search", "pq_m", "pq_nbits"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise CbqaError(f"index parameter {name} must be >= 1, got {value}")
 
     def params(self) -> dict[str, Any]:
         """Only the parameters that matter for this index type (what the manifest records)."""
@@ -57,14 +56,25 @@ def auto_nlist(n: int) -> int:
     return max(1, min(int(4 * math.sqrt(n)), n // 39))
 
 
-def factory_string(spec: IndexSpec, n: int) -> str:
-    nlist = spec.nlist or auto_nlist(n)
+def auto_pq_m(dim: int) -> int:
+    """The largest divisor of `dim` up to dim/8: about 8 dimensions per one-byte code, as in Pyserini's DPR PQ index."""
+    return max(m for m in range(1, max(dim // 8, 1) + 1) if dim % m == 0)
+
+
+def resolved(spec: IndexSpec, n: int, dim: int) -> IndexSpec:
+    """`spec` with the data-dependent defaults (nlist, pq_m) filled in, as the manifest records them."""
+    return replace(spec, nlist=spec.nlist or auto_nlist(n) if spec.type in ("ivf", "ivfpq") else spec.nlist,
+                   pq_m=spec.pq_m or auto_pq_m(dim) if spec.type == "ivfpq" else spec.pq_m)
+
+
+def factory_string(spec: IndexSpec, n: int, dim: int) -> str:
+    s = resolved(spec, n, dim)
     return {
         "flat": "Flat",
-        "ivf": f"IVF{nlist},Flat",
-        "hnsw": f"HNSW{spec.hnsw_m},Flat",
-        "ivfpq": f"IVF{nlist},PQ{spec.pq_m}x{spec.pq_nbits}",
-    }[spec.type]
+        "ivf": f"IVF{s.nlist},Flat",
+        "hnsw": f"HNSW{s.hnsw_m},Flat",
+        "ivfpq": f"IVF{s.nlist},PQ{s.pq_m}x{s.pq_nbits}",
+    }[s.type]
 
 
 def _check_buildable(spec: IndexSpec, n: int, dim: int) -> None:
@@ -72,7 +82,7 @@ def _check_buildable(spec: IndexSpec, n: int, dim: int) -> None:
     if spec.type in ("ivf", "ivfpq") and n < nlist:
         raise CbqaError(f"IVF with nlist={nlist} needs at least {nlist} vectors to train, got {n}; lower --nlist")
     if spec.type == "ivfpq":
-        if dim % spec.pq_m:
+        if dim % (spec.pq_m or auto_pq_m(dim)):
             raise CbqaError(f"IVF-PQ: --pq-m {spec.pq_m} must divide the embedding dimension {dim}")
         if n < 2**spec.pq_nbits:
             raise CbqaError(f"IVF-PQ with --pq-nbits {spec.pq_nbits} needs >= {2**spec.pq_nbits} vectors to train, got {n}")
@@ -149,14 +159,14 @@ def build_faiss_index(
     if n == 0:
         raise CbqaError("no vectors to index (is the corpus empty?)")
     _check_buildable(spec, n, dim)
-    cpu = faiss.index_factory(dim, factory_string(spec, n), _METRICS[spec.metric])
+    spec = resolved(spec, n, dim)
+    cpu = faiss.index_factory(dim, factory_string(spec, n, dim), _METRICS[spec.metric])
     if spec.type == "hnsw":
         cpu.hnsw.efConstruction = spec.ef_construction
     idx = FaissIndex(cpu, spec, use_gpu=use_gpu)
     if not idx.index.is_trained:
         # FAISS's k-means uses at most 256 points per centroid; sampling that many keeps training time bounded.
-        nlist = spec.nlist or auto_nlist(n)
-        cap = 256 * max(nlist, 2**spec.pq_nbits if spec.type == "ivfpq" else 0)
+        cap = 256 * max(spec.nlist or 1, 2**spec.pq_nbits if spec.type == "ivfpq" else 0)
         train = vectors if n <= cap else vectors[np.random.default_rng(seed).choice(n, cap, replace=False)]
         idx.index.train(train)
     chunk = 65536

@@ -97,7 +97,7 @@ def build_index(
         "encoder": {"name": enc.name, "dim": enc.dim, "normalize": enc.normalize},
         "dimension": enc.dim,
         "metric": spec.metric,
-        "index": {"type": spec.type, "params": spec.params(), "factory": factory_string(spec, len(passages)),
+        "index": {"type": spec.type, "params": dense.spec.params(), "factory": factory_string(dense.spec, len(passages), enc.dim),
                   "built_on": "gpu" if dense.on_gpu else "cpu", "build_seconds": round(build_s, 3)},
         "corpus": {"source": str(corpus) if isinstance(corpus, (str, Path)) else None,
                    "sha256": passages_fingerprint(passages), "split": split.to_json()},

@@ -50,8 +50,12 @@ class RetrievalIndex:
         return self._encoder
 
     def _hits(self, rows: np.ndarray, scores: np.ndarray) -> list[Hit]:
-        ps = self.passages
-        return [Hit(ps[r].id, ps[r].title, ps[r].text, s) for r, s in zip(rows.tolist(), scores.tolist()) if r >= 0]
+        ps, out = self.passages, []
+        for r, s in zip(rows.tolist(), scores.tolist()):
+            if r >= 0:
+                p = ps[r]
+                out.append(Hit(p.id, p.title, p.text, s))
+        return out
 
     def search_vectors(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
         scores, rows = self.dense.search(vectors, k)

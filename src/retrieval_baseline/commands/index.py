@@ -45,10 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hnsw-m", type=int, default=_D.hnsw_m, help=f"HNSW links per node (default {_D.hnsw_m})")
     g.add_argument("--ef-construction", type=int, default=_D.ef_construction)
     g.add_argument("--ef-search", type=int, default=_D.ef_search, help=f"HNSW search breadth (default {_D.ef_search})")
-    g.add_argument("--pq-m", type=int, default=_D.pq_m, help=f"PQ sub-quantizers, must divide the dimension (default {_D.pq_m})")
+    g.add_argument("--pq-m", type=int, default=None, help="PQ sub-quantizers, must divide the dimension (default dim/8)")
     g.add_argument("--pq-nbits", type=int, default=_D.pq_nbits, help=f"bits per PQ code (default {_D.pq_nbits})")
     g.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
                    help="build on GPU (default: when faiss-gpu sees a GPU; HNSW is CPU-only)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="FAISS CPU threads (default: all cores; 1 can be faster on a busy shared machine)")
     g = p.add_argument_group("BM25")
     g.add_argument("--bm25", action="store_true", help="also build a BM25 index (bm25s) for bm25 / hybrid retrieval")
     g.add_argument("--bm25-k1", type=float, default=BM25Config.k1)
@@ -59,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.threads:
+        import faiss
+
+        faiss.omp_set_num_threads(args.threads)
     from retrieval_baseline.index_dir import build_index  # heavy imports only after --help / arg errors
 
     spec = IndexSpec(type=args.index_type, metric=args.metric, nlist=args.nlist, nprobe=args.nprobe, hnsw_m=args.hnsw_m,

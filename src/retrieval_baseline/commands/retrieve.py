@@ -28,11 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ef-search", type=int, default=None, help="override the HNSW efSearch stored in the manifest")
     p.add_argument("--fusion-depth", type=int, default=100, help="hybrid: fuse this many hits from each side (default 100)")
     p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None, help="search on GPU (default: when available)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="FAISS CPU threads (default: all cores; 1 can be faster on a busy shared machine)")
     return p
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.threads:
+        import faiss
+
+        faiss.omp_set_num_threads(args.threads)
     from rich.console import Console
 
     from cbqa.data import read_qa
