@@ -145,3 +145,9 @@ def test_embeddings_reuse_requires_same_passages(tmp_path) -> None:
     with pytest.raises(CbqaError, match="different corpus or passage split"):
         build_index(DOCS, tmp_path / "other", encoder=HashEncoder(), split=SplitConfig(words=5),
                     embeddings_from=tmp_path / "idx", show_progress=False)
+
+
+def test_manifest_records_resolved_defaults(tmp_path) -> None:
+    built = _build(tmp_path, spec=IndexSpec("ivf"))  # nlist left to the rule of thumb
+    assert built.manifest["index"]["params"] == {"nlist": 1, "nprobe": 16}
+    assert built.manifest["index"]["factory"] == "IVF1,Flat"
