@@ -151,3 +151,12 @@ def test_manifest_records_resolved_defaults(tmp_path) -> None:
     built = _build(tmp_path, spec=IndexSpec("ivf"))  # nlist left to the rule of thumb
     assert built.manifest["index"]["params"] == {"nlist": 1, "nprobe": 16}
     assert built.manifest["index"]["factory"] == "IVF1,Flat"
+
+
+def test_overwrite_never_replaces_something_that_is_not_an_index(tmp_path) -> None:
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "idx" / "notes.txt").write_text("mine")
+    with pytest.raises(CbqaError, match="not an index directory; refusing"):
+        _build(tmp_path, overwrite=True)
+    assert (tmp_path / "idx" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]

@@ -150,7 +150,7 @@ def _replace_dir(new: Path, out: Path) -> None:
     if not out.exists():
         os.replace(new, out)
         return
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
+    if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).exists()):
         raise CbqaError(f"{out} exists and is not an index directory; refusing to replace it")
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
     os.replace(out, old)  # two renames: at every moment `out` is either the old or the new complete index
