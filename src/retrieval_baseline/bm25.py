@@ -1,0 +1,93 @@
+"""BM25 over passages with `bm25s` (its own numpy/JSON save format, loaded with allow_pickle=False).
+
+Defaults follow Pyserini's BM25 baseline (Lucene scoring, k1=0.9, b=0.4, English stopwords). Pyserini also
+Porter-stems; here stemming needs the optional PyStemmer package (`--bm25-stemmer english`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cbqa.errors import CbqaError
+from retrieval_baseline.encoders import passage_text
+from retrieval_baseline.passages import Passage
+
+_META = "bm25.json"
+
+
+@dataclass(frozen=True)
+class BM25Config:
+    k1: float = 0.9
+    b: float = 0.4
+    method: str = "lucene"
+    stopwords: str = "en"
+    stemmer: str = "none"  # "none" or a PyStemmer language such as "english"
+
+
+def _stemmer(name: str):
+    if name == "none":
+        return None
+    try:
+        import Stemmer  # PyStemmer, optional
+    except ImportError:
+        raise CbqaError(f"BM25 stemmer {name!r} needs the PyStemmer package (pip install PyStemmer)") from None
+    return Stemmer.Stemmer(name)
+
+
+class BM25Index:
+    def __init__(self, retriever, config: BM25Config, count: int) -> None:
+        self.retriever = retriever
+        self.config = config
+        self.count = count
+        self._stem = _stemmer(config.stemmer)
+
+    @classmethod
+    def build(cls, passages: Sequence[Passage], config: BM25Config = BM25Config(), show_progress: bool = True) -> BM25Index:
+        import bm25s
+
+        if not passages:
+            raise CbqaError("no passages to index with BM25")
+        tokens = bm25s.tokenize(
+            [passage_text(p) for p in passages], stopwords=config.stopwords, stemmer=_stemmer(config.stemmer),
+            show_progress=show_progress,
+        )
+        retriever = bm25s.BM25(k1=config.k1, b=config.b, method=config.method)
+        retriever.index(tokens, show_progress=show_progress)
+        return cls(retriever, config, len(passages))
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        self.retriever.save(str(directory), allow_pickle=False)
+        (directory / _META).write_text(json.dumps({"config": asdict(self.config), "count": self.count}, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> BM25Index:
+        import bm25s
+
+        directory = Path(directory)
+        meta_path = directory / _META
+        if not meta_path.exists():
+            raise CbqaError(f"{directory}: no BM25 index here (build one with `cbqa index ... --bm25`)")
+        meta = json.loads(meta_path.read_text())
+        retriever = bm25s.BM25.load(str(directory), allow_pickle=False)
+        return cls(retriever, BM25Config(**meta["config"]), int(meta["count"]))
+
+    def search(self, questions: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
+        """Per question, (passage row, score) best first; passages sharing no term with the question are dropped."""
+        import bm25s
+
+        if not questions:
+            return []
+        tokens = bm25s.tokenize(
+            list(questions), stopwords=self.config.stopwords, stemmer=self._stem, return_ids=False, show_progress=False
+        )
+        rows, scores = self.retriever.retrieve(tokens, k=min(k, self.count), show_progress=False, n_threads=1)
+        return [
+            [(int(r), float(s)) for r, s in zip(rrow, srow) if s > 0]
+            for rrow, srow in zip(np.asarray(rows), np.asarray(scores))
+        ]

@@ -1,0 +1,1 @@
+"""`cbqa index`, `cbqa retrieve` and `cbqa retrieval-eval`: one module per subcommand, each with `main(argv)`."""

@@ -1,0 +1,86 @@
+"""`cbqa index`: split a corpus into passages, encode them, build a FAISS index (and optionally BM25)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from retrieval_baseline.bm25 import BM25Config
+from retrieval_baseline.encoders import EncoderConfig
+from retrieval_baseline.faiss_index import INDEX_TYPES, IndexSpec
+from retrieval_baseline.passages import SplitConfig
+
+_D = IndexSpec()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cbqa index",
+        description="Split a corpus into ~100-word passages, encode them and write an index directory "
+        "(manifest.json, index.faiss, ids.json, passages.jsonl, optional bm25/ and embeddings.npy).",
+    )
+    p.add_argument("--corpus", required=True, help="corpus JSONL {id,title?,text}, plain .txt, or HF dataset dir")
+    p.add_argument("--out", required=True, help="index directory to write (atomically)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing index directory")
+    g = p.add_argument_group("passages")
+    g.add_argument("--passage-words", type=int, default=100, help="words per passage; 0 keeps documents whole (default 100)")
+    g.add_argument("--passage-stride", type=int, default=None, help="words between passage starts (default: = words, no overlap)")
+    g = p.add_argument_group("encoder")
+    g.add_argument("--encoder", default="default",
+                   help="sentence-transformers name or dir, 'default' (offline all-MiniLM-L6-v2), or dpr:Q_ENC,CTX_ENC / dpr:DIR")
+    g.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument("--max-length", type=int, default=256, help="max tokens per passage")
+    g.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
+                   help="L2-normalise embeddings (cosine); default: yes for sentence-transformers, no for DPR")
+    g.add_argument("--save-embeddings", choices=("float16", "float32"), default=None,
+                   help="also store the embeddings (float16 halves the size) for rebuilding other index types")
+    g.add_argument("--embeddings-from", default=None, metavar="DIR",
+                   help="reuse embeddings stored in another index dir (same encoder and passages) instead of encoding")
+    g = p.add_argument_group("FAISS index")
+    g.add_argument("--index-type", choices=INDEX_TYPES, default="flat")
+    g.add_argument("--metric", choices=("ip", "l2"), default="ip", help="inner product (cosine when normalised) or L2")
+    g.add_argument("--nlist", type=int, default=None, help="IVF cells (default min(4*sqrt(n), n/39))")
+    g.add_argument("--nprobe", type=int, default=_D.nprobe, help=f"IVF cells searched per query (default {_D.nprobe})")
+    g.add_argument("--hnsw-m", type=int, default=_D.hnsw_m, help=f"HNSW links per node (default {_D.hnsw_m})")
+    g.add_argument("--ef-construction", type=int, default=_D.ef_construction)
+    g.add_argument("--ef-search", type=int, default=_D.ef_search, help=f"HNSW search breadth (default {_D.ef_search})")
+    g.add_argument("--pq-m", type=int, default=None, help="PQ sub-quantizers, must divide the dimension (default dim/8)")
+    g.add_argument("--pq-nbits", type=int, default=_D.pq_nbits, help=f"bits per PQ code (default {_D.pq_nbits})")
+    g.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
+                   help="build on GPU (default: when faiss-gpu sees a GPU; HNSW is CPU-only)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="FAISS CPU threads (default: all cores; 1 can be faster on a busy shared machine)")
+    g = p.add_argument_group("BM25")
+    g.add_argument("--bm25", action="store_true", help="also build a BM25 index (bm25s) for bm25 / hybrid retrieval")
+    g.add_argument("--bm25-k1", type=float, default=BM25Config.k1)
+    g.add_argument("--bm25-b", type=float, default=BM25Config.b)
+    g.add_argument("--bm25-stemmer", default="none", help="'none' or a PyStemmer language, e.g. english (needs PyStemmer)")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        import faiss
+
+        faiss.omp_set_num_threads(args.threads)
+    from retrieval_baseline.index_dir import build_index  # heavy imports only after --help / arg errors
+
+    spec = IndexSpec(type=args.index_type, metric=args.metric, nlist=args.nlist, nprobe=args.nprobe, hnsw_m=args.hnsw_m,
+                     ef_construction=args.ef_construction, ef_search=args.ef_search, pq_m=args.pq_m, pq_nbits=args.pq_nbits)
+    encoder = EncoderConfig(name=args.encoder, device=args.device, batch_size=args.batch_size,
+                            normalize=args.normalize, max_length=args.max_length)
+    bm25 = BM25Config(k1=args.bm25_k1, b=args.bm25_b, stemmer=args.bm25_stemmer) if args.bm25 else False
+    t0 = time.perf_counter()
+    index = build_index(
+        args.corpus, args.out, encoder=encoder, spec=spec, split=SplitConfig(args.passage_words, args.passage_stride),
+        bm25=bm25, embeddings_from=args.embeddings_from, save_embeddings=args.save_embeddings,
+        overwrite=args.overwrite, use_gpu=args.gpu,
+    )
+    m = index.manifest
+    print(f"indexed {m['count']} passages ({m['encoder']['name']}, {m['dimension']}-d, {m['index']['factory']} "
+          f"on {m['index']['built_on']}{', + BM25' if m['bm25'] else ''}) in {time.perf_counter() - t0:.1f} s")
+    print(f"wrote {args.out}/ (manifest.json, index.faiss, ids.json, passages.jsonl"
+          f"{', bm25/' if m['bm25'] else ''}{', embeddings.npy' if m['embeddings'] else ''})")
+    return 0

@@ -1,0 +1,120 @@
+"""A loaded retrieval index: passages + FAISS index (+ BM25), searched densely, lexically or by fusion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any, Literal
+
+import numpy as np
+
+from cbqa.data import QAExample
+from cbqa.errors import CbqaError
+from retrieval_baseline.bm25 import BM25Index
+from retrieval_baseline.encoders import Encoder, EncoderConfig, load_encoder
+from retrieval_baseline.evaluate import RetrievedQuestion
+from retrieval_baseline.faiss_index import FaissIndex
+from retrieval_baseline.hits import Hit
+from retrieval_baseline.hybrid import RRF_K, reciprocal_rank_fusion
+from retrieval_baseline.passages import Passage
+from retrieval_baseline.progress import progress_bar
+
+Retriever = Literal["dense", "bm25", "hybrid"]
+RETRIEVERS: tuple[str, ...] = ("dense", "bm25", "hybrid")
+
+
+class RetrievalIndex:
+    def __init__(
+        self,
+        passages: Sequence[Passage],
+        dense: FaissIndex,
+        manifest: dict[str, Any],
+        bm25: BM25Index | None = None,
+        encoder: Encoder | None = None,
+        encoder_config: EncoderConfig | None = None,
+    ) -> None:
+        self.passages = list(passages)
+        self.dense = dense
+        self.manifest = manifest
+        self.bm25 = bm25
+        self._encoder = encoder
+        self._encoder_config = encoder_config  # loaded lazily: BM25-only use needs no model
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            cfg = self._encoder_config or EncoderConfig(name=self.manifest["encoder"]["name"])
+            self._encoder = load_encoder(cfg)
+            if self._encoder.dim != self.dense.dim:
+                raise CbqaError(f"encoder {cfg.name!r} gives {self._encoder.dim}-d vectors; the index holds {self.dense.dim}-d")
+        return self._encoder
+
+    def _hits(self, rows: np.ndarray, scores: np.ndarray) -> list[Hit]:
+        ps, out = self.passages, []
+        for r, s in zip(rows.tolist(), scores.tolist()):
+            if r >= 0:
+                p = ps[r]
+                out.append(Hit(p.id, p.title, p.text, s))
+        return out
+
+    def search_vectors(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        scores, rows = self.dense.search(vectors, k)
+        return [self._hits(r, s) for r, s in zip(rows, scores)]
+
+    def search(self, questions: Sequence[str], k: int = 10, retriever: Retriever = "dense", fusion_depth: int = 100) -> list[list[Hit]]:
+        """Top-k passages per question, best first. Hybrid fuses the top `max(k, fusion_depth)` of each side."""
+        if k < 1:
+            raise CbqaError(f"k must be >= 1, got {k}")
+        if retriever == "dense":
+            return self.search_vectors(self.encoder.encode_questions(list(questions)), k)
+        if retriever == "bm25":
+            return [[self._hit(r, s) for r, s in hits] for hits in self._bm25().search(questions, k)]
+        if retriever == "hybrid":
+            depth = max(k, fusion_depth)
+            dense = self.search_vectors(self.encoder.encode_questions(list(questions)), depth)
+            lexical = self._bm25().search(questions, depth)
+            out = []
+            for d, b in zip(dense, lexical):
+                fused = reciprocal_rank_fusion([[h.id for h in d], [self.passages[r].id for r, _ in b]], k=RRF_K, top=k)
+                out.append([self._hit(self._row_of[pid], score) for pid, score in fused])
+            return out
+        raise CbqaError(f"unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}")
+
+    @cached_property
+    def _row_of(self) -> dict[str, int]:
+        return {p.id: i for i, p in enumerate(self.passages)}
+
+    def _hit(self, row: int, score: float) -> Hit:
+        p = self.passages[row]
+        return Hit(p.id, p.title, p.text, float(score))
+
+    def _bm25(self) -> BM25Index:
+        if self.bm25 is None:
+            raise CbqaError("this index has no BM25 part; rebuild it with `cbqa index ... --bm25`")
+        return self.bm25
+
+
+def search(index: RetrievalIndex, questions: Sequence[str], k: int = 10, retriever: Retriever = "dense") -> list[list[Hit]]:
+    """Function form of `RetrievalIndex.search`."""
+    return index.search(questions, k, retriever)
+
+
+def retrieve_examples(
+    index: RetrievalIndex, examples: Sequence[QAExample], k: int, retriever: Retriever = "dense",
+    batch_size: int = 1024, show_progress: bool = True, fusion_depth: int = 100,
+) -> list[RetrievedQuestion]:
+    """Search for every QA example in batches, keeping id / question / answers alongside the hits."""
+    out: list[RetrievedQuestion] = []
+    with progress_bar(f"retrieving ({retriever})", total=len(examples), enabled=show_progress) as advance:
+        for start in range(0, len(examples), batch_size):
+            batch = examples[start : start + batch_size]
+            hits = index.search([e.question for e in batch], k, retriever, fusion_depth)
+            out += [RetrievedQuestion(e.id, e.question, e.answers, h) for e, h in zip(batch, hits)]
+            advance(len(batch))
+    return out
+
+
+def retrieved_row(q: RetrievedQuestion, retriever: str) -> dict[str, Any]:
+    """One output row; each passage also says whether it holds an answer (DPR's `has_answer`)."""
+    passages = [{**h.to_json(), "has_answer": f} for h, f in zip(q.passages, q.with_flags().flags or [])]
+    return {"id": q.id, "question": q.question, "answers": q.answers, "retriever": retriever, "passages": passages}

@@ -1,0 +1,162 @@
+"""Index directories: build / save / load round trip, refusal on mismatches, atomic writes, BM25 and hybrid."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from cbqa.data import Document
+from cbqa.errors import CbqaError
+from retrieval_baseline import BM25Config, IndexSpec, SplitConfig, build_index, load_index
+from retrieval_baseline.has_answer import simple_tokenize
+from retrieval_baseline.index_dir import load_embeddings
+from retrieval_baseline.passages import Passage
+
+DOCS = [
+    Document("paris", "Paris is the capital and largest city of France. The Eiffel Tower stands in Paris.", "Paris"),
+    Document("berlin", "Berlin is the capital of Germany. The Brandenburg Gate is in Berlin.", "Berlin"),
+    Document("tokyo", "Tokyo is the capital of Japan and hosted the Summer Olympics in 1964.", "Tokyo"),
+    Document("nile", "The Nile is a river in Africa, among the longest rivers in the world.", "Nile"),
+    Document("amazon", "The Amazon rainforest covers much of the Amazon basin of South America.", "Amazon"),
+]
+
+
+class HashEncoder:
+    """Bag of hashed words: a deterministic stand-in for a neural encoder (shared words -> similar vectors)."""
+
+    def __init__(self, dim: int = 64, name: str = "test-hash-encoder") -> None:
+        self.name, self.dim, self.normalize = name, dim, True
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for tok in simple_tokenize(text):
+            if tok.isalnum():
+                v[zlib.crc32(tok.encode()) % self.dim] += 1.0
+        return v / max(float(np.linalg.norm(v)), 1e-12)
+
+    def encode_questions(self, questions: Sequence[str]) -> np.ndarray:
+        return np.stack([self._vec(q) for q in questions]) if questions else np.zeros((0, self.dim), np.float32)
+
+    def encode_passages(self, passages: Sequence[Passage]) -> np.ndarray:
+        return np.stack([self._vec(f"{p.title} {p.text}") for p in passages])
+
+
+def _build(tmp_path, **kw):
+    kw.setdefault("encoder", HashEncoder())
+    kw.setdefault("bm25", True)
+    return build_index(DOCS, tmp_path / "idx", show_progress=False, use_gpu=False, **kw)
+
+
+def test_directory_layout_and_manifest(tmp_path) -> None:
+    _build(tmp_path, save_embeddings="float16")
+    d = tmp_path / "idx"
+    assert {p.name for p in d.iterdir()} == {"manifest.json", "index.faiss", "ids.json", "passages.jsonl", "bm25", "embeddings.npy"}
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["encoder"]["name"] == "test-hash-encoder" and m["dimension"] == 64 and m["metric"] == "ip"
+    assert m["index"]["type"] == "flat" and m["count"] == 5 and len(m["corpus"]["sha256"]) == 64
+    assert json.loads((d / "ids.json").read_text()) == ["paris#0", "berlin#0", "tokyo#0", "nile#0", "amazon#0"]
+    assert np.load(d / "embeddings.npy").dtype == np.float16
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs left behind
+
+
+@pytest.mark.parametrize(
+    "spec", [IndexSpec("flat"), IndexSpec("ivf", nlist=2, nprobe=2), IndexSpec("hnsw", hnsw_m=8, ef_search=32)],
+    ids=["flat", "ivf", "hnsw"],
+)
+def test_round_trip_gives_same_results(tmp_path, spec: IndexSpec) -> None:
+    built = _build(tmp_path, spec=spec)
+    questions = ["Brandenburg Gate, Germany", "longest rivers, Africa"]
+    before = built.search(questions, k=3)
+    loaded = load_index(tmp_path / "idx", encoder=HashEncoder())
+    after = loaded.search(questions, k=3)
+    assert before == after
+    assert after[0][0].id == "berlin#0" and after[1][0].id == "nile#0"
+    assert after[0][0].title == "Berlin" and "Brandenburg" in after[0][0].text
+    assert loaded.manifest["index"]["params"] == spec.params()
+
+
+def test_mismatched_encoder_is_refused(tmp_path) -> None:
+    _build(tmp_path)
+    with pytest.raises(CbqaError, match="was built with encoder 'test-hash-encoder'"):
+        load_index(tmp_path / "idx", encoder=HashEncoder(name="another-encoder"))
+    with pytest.raises(CbqaError, match="holds 64-d vectors"):
+        load_index(tmp_path / "idx", encoder=HashEncoder(dim=32))
+
+
+def test_mismatched_corpus_is_refused(tmp_path) -> None:
+    _build(tmp_path)
+    load_index(tmp_path / "idx", encoder=HashEncoder(), corpus=DOCS)  # same corpus: fine
+    edited = [*DOCS[:-1], Document("amazon", "The Amazon is a river.", "Amazon")]
+    with pytest.raises(CbqaError, match="built from a different corpus"):
+        load_index(tmp_path / "idx", encoder=HashEncoder(), corpus=edited)
+
+
+def test_tampered_directory_is_refused(tmp_path) -> None:
+    _build(tmp_path)
+    p = tmp_path / "idx" / "passages.jsonl"
+    p.write_text(p.read_text().replace("Tokyo is", "Kyoto is"))
+    with pytest.raises(CbqaError, match="does not match the manifest's corpus fingerprint"):
+        load_index(tmp_path / "idx", encoder=HashEncoder())
+    with pytest.raises(CbqaError, match="not an index directory"):
+        load_index(tmp_path, encoder=HashEncoder())
+
+
+def test_existing_output_needs_overwrite_and_failed_build_leaves_old_index(tmp_path) -> None:
+    _build(tmp_path)
+    with pytest.raises(CbqaError, match="already exists"):
+        _build(tmp_path)
+    with pytest.raises(CbqaError, match="needs at least 50 vectors"):
+        _build(tmp_path, spec=IndexSpec("ivf", nlist=50), overwrite=True)
+    assert load_index(tmp_path / "idx", encoder=HashEncoder()).manifest["index"]["type"] == "flat"
+    _build(tmp_path, spec=IndexSpec("hnsw"), overwrite=True)
+    assert load_index(tmp_path / "idx", encoder=HashEncoder()).manifest["index"]["type"] == "hnsw"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+
+
+def test_bm25_and_hybrid(tmp_path) -> None:
+    _build(tmp_path, bm25=BM25Config())
+    index = load_index(tmp_path / "idx", encoder=HashEncoder())
+    bm25 = index.search(["Brandenburg Gate", "zzzz unknown"], k=3, retriever="bm25")
+    assert bm25[0][0].id == "berlin#0" and bm25[0][0].score > 0
+    assert bm25[1] == []  # no shared term: nothing, rather than arbitrary zero-score passages
+    hybrid = index.search(["Olympics 1964 capital"], k=5, retriever="hybrid")
+    assert hybrid[0][0].id == "tokyo#0"
+    assert hybrid[0][0].score == pytest.approx(2 / 61)  # first in both rankings
+    assert [h.score for h in hybrid[0]] == sorted((h.score for h in hybrid[0]), reverse=True)
+
+
+def test_no_bm25_part_is_a_clear_error(tmp_path) -> None:
+    _build(tmp_path, bm25=False)
+    with pytest.raises(CbqaError, match="no BM25 part"):
+        load_index(tmp_path / "idx", encoder=HashEncoder()).search(["x"], k=1, retriever="bm25")
+
+
+def test_embeddings_reuse_requires_same_passages(tmp_path) -> None:
+    _build(tmp_path, save_embeddings="float32", spec=IndexSpec("flat"))
+    stored = load_embeddings(tmp_path / "idx")
+    assert stored.shape == (5, 64)
+    reused = build_index(DOCS, tmp_path / "hnsw", encoder=HashEncoder(), spec=IndexSpec("hnsw"),
+                         embeddings_from=tmp_path / "idx", show_progress=False)
+    assert reused.search(["capital of Japan"], k=1)[0][0].id == "tokyo#0"
+    with pytest.raises(CbqaError, match="different corpus or passage split"):
+        build_index(DOCS, tmp_path / "other", encoder=HashEncoder(), split=SplitConfig(words=5),
+                    embeddings_from=tmp_path / "idx", show_progress=False)
+
+
+def test_manifest_records_resolved_defaults(tmp_path) -> None:
+    built = _build(tmp_path, spec=IndexSpec("ivf"))  # nlist left to the rule of thumb
+    assert built.manifest["index"]["params"] == {"nlist": 1, "nprobe": 16}
+    assert built.manifest["index"]["factory"] == "IVF1,Flat"
+
+
+def test_overwrite_never_replaces_something_that_is_not_an_index(tmp_path) -> None:
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "idx" / "notes.txt").write_text("mine")
+    with pytest.raises(CbqaError, match="not an index directory; refusing"):
+        _build(tmp_path, overwrite=True)
+    assert (tmp_path / "idx" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
