@@ -36,9 +36,9 @@ def load_answerer(model: str):
 
 def load_reader(model: str):
     """The retrieval baseline's reader: its input already starts with `question:` (format_reader_input)."""
-    from cbqa.demo_retrieval import READER_MAX_INPUT
+    from cbqa.demo_retrieval import READER_INPUT
 
-    return answerer(model, stamp(Path(model)), prefix="", max_input_len=READER_MAX_INPUT)
+    return answerer(model, stamp(Path(model)), prefix="", max_input_len=READER_INPUT.max_input_len)
 
 
 @st.cache_resource(show_spinner="Loading retrieval index...", max_entries=4)

@@ -174,10 +174,10 @@ def _read(q: str, hits, run: RunInfo) -> str | None:
         return None
     from retrieval_baseline import format_reader_input
 
-    from cbqa.demo_retrieval import READER_PASSAGES  # the reader sees the input it was trained on
+    from cbqa.demo_retrieval import READER_INPUT  # the reader sees the input it was trained on
 
     reader = loaders.load_reader(str(reader_dir))
-    return reader.answer([format_reader_input(q, hits, READER_PASSAGES)])[0][0].text
+    return reader.answer([format_reader_input(q, hits, READER_INPUT.max_passages)])[0][0].text
 
 
 def _overlap_facts(q: str, run: RunInfo | None, answers: list[str], gold_known: bool, test_id: str | None) -> None:
