@@ -34,12 +34,17 @@ SHORT = {
 }
 
 
-def results_table(result: Result, title: str = "EM (%) by overlap category; F1 in the JSON / markdown") -> Table:
+# The terminal table shows the total and Lewis et al.'s three disjoint buckets; markdown and JSON keep every label.
+TERMINAL = ("total", "question_overlap", "answer_overlap_only", "no_overlap")
+
+
+def results_table(result: Result, title: str = "EM (%) by overlap category (all labels and F1: JSON / markdown)") -> Table:
     """One row per system, one column per category (with its question count)."""
-    cats = _categories(result)
+    present = _categories(result)
+    cats = [c for c in TERMINAL if c in present] or present
     first = next(iter(result.values()))
     table = Table(title=title)
-    table.add_column("system", no_wrap=False)
+    table.add_column("system", no_wrap=True)
     for cat in cats:
         table.add_column(f"{SHORT.get(cat, cat)}\nn={first[cat]['n']}", justify="right")
     for system, per in result.items():
