@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from cbqa.demo import Demo
 
 # The toy world's documents are short paragraphs: two fit the reader's input budget.
-READER_INPUT = ReaderInput(max_passages=2, max_input_len=256)
+READER_INPUT = ReaderInput(max_passages=2, max_input_len=192)
 
 
 def run_retrieval_stages(demo: Demo, models: dict[str, str]) -> tuple[str, str, dict[str, str], dict[str, str]]:
@@ -42,7 +42,8 @@ def run_retrieval_stages(demo: Demo, models: dict[str, str]) -> tuple[str, str, 
     tasks = [{"name": "reader", "kind": "qa", "file": str(rd / "reader_train.jsonl"), "prefix": ""}]
     args = demo.train_args(reader, tasks, c.reader_steps, c.finetune_lr if start else c.pretrain_lr, start, True)
     args = [str(rd / "reader_dev.jsonl") if a == str(w / "dev.jsonl") else a for a in args]
-    args += ["--data.val_prefix", "", "--data.max_input_len", str(READER_INPUT.max_input_len)]
+    args += ["--data.val_prefix", "", "--data.max_input_len", str(READER_INPUT.max_input_len),
+             "--data.batch_size", str(c.reader_batch_size)]
     demo.stage("reader finetune", reader / "summary.json", lambda: run_training(args, "cbqa finetune", str(reader)))
 
     pred = out / "predictions" / "retrieval_reader.jsonl"
