@@ -21,10 +21,10 @@ def test_demo_smoke_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
     gold_n = {c: results["closed_book_ssm"][c]["n"] for c in ("question_overlap", "answer_overlap_only", "no_overlap")}
     assert all(n > 0 for n in gold_n.values())
     assert (out / "report" / "results.png").stat().st_size > 0
-    assert (out / "models" / "ssm" / "finetune" / "hf" / "config.json").exists()
+    assert (out / "models" / "ssm" / "hf" / "config.json").exists()
     capsys.readouterr()
 
     # A second run finds every stage done and only rewrites the report.
     assert main(["--smoke", "--out", str(out)]) == 0
     log = capsys.readouterr().out
-    assert "finetune ssm: already done" in log and "pretrain ssm: already done" in log
+    assert "train ssm: already done" in log and "predict ssm: already done" in log

@@ -15,9 +15,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--people", type=int, default=d.people, help="size of the toy world")
     ap.add_argument("--variants", nargs="+", default=list(d.variants), choices=list(VARIANTS))
-    ap.add_argument("--pretrain-steps", type=int, default=d.pretrain_steps)
-    ap.add_argument("--finetune-steps", type=int, default=d.finetune_steps)
-    ap.add_argument("--qa-only-steps", type=int, default=d.qa_only_steps, help="steps of the `none` variant")
+    ap.add_argument("--steps", type=int, default=d.steps, help="training steps of every variant")
     ap.add_argument("--reader-steps", type=int, default=d.reader_steps)
     ap.add_argument("--batch-size", type=int, default=d.batch_size)
     ap.add_argument("--no-retrieval", action="store_true", help="skip the retrieval baseline")
@@ -25,19 +23,18 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     cfg = DemoConfig(
         out=args.out, seed=args.seed, people=args.people, variants=tuple(args.variants),
-        pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps, qa_only_steps=args.qa_only_steps, reader_steps=args.reader_steps,
+        steps=args.steps, reader_steps=args.reader_steps,
         batch_size=args.batch_size, retrieval=not args.no_retrieval,
     )  # fmt: skip
     if args.smoke:
-        cfg.people, cfg.pretrain_steps, cfg.finetune_steps, cfg.reader_steps, cfg.val_every = 20, 6, 6, 6, 3
-        cfg.qa_only_steps = 6
+        cfg.people, cfg.steps, cfg.reader_steps, cfg.val_every = 20, 6, 6, 3
         cfg.vocab_size = 300
         cfg.arch = {"d_model": 32, "d_ff": 64, "num_heads": 2, "d_kv": 16, "num_layers": 1, "num_decoder_layers": 1}
     result = Demo(cfg).run()
     print(f"\nDemo finished in {result['wall_s'] / 60:.1f} min. Outputs in {cfg.out}/:")
     print(f"  report      {result['report'].parent}/ (results.md, results.png, results_detected.*)")
     print(f"  manifest    {result['manifest']}")
-    print(f"  models      {cfg.out}/models/<variant>/finetune/hf")
+    print(f"  models      {cfg.out}/models/<variant>/hf")
     print(f"  predictions {cfg.out}/predictions/*.jsonl")
     print(f"\nExplore it in the app:  cbqa app --runs {cfg.out}")
     return 0
