@@ -81,7 +81,7 @@ class Throughput(L.Callback):
             return
         self.seconds += time.perf_counter() - self._t0
         self.tokens += int(batch["attention_mask"].sum()) + int((batch["labels"] != -100).sum())
-        if self.seconds > 0 and trainer.global_step % max(1, trainer.log_every_n_steps) == 0:
+        if self.seconds > 0 and trainer.global_step % max(1, trainer.log_every_n_steps) == 0:  # global_step already counts this step
             pl_module.log("train_tokens_per_s", self.tokens / self.seconds, on_step=True, on_epoch=False)
 
     @property

@@ -128,6 +128,9 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
     ckpt = resolve_resume(cli.config["resume"], run_dir)
     if ckpt:
         print(f"resuming from {ckpt}", file=sys.stderr)
+    # Lightning's CSVLogger rewrites metrics.csv on every run, so a resumed run would lose the earlier curve.
+    metrics_csv = run_dir / "logs" / "metrics.csv"
+    earlier = metrics_csv.read_text() if ckpt and metrics_csv.exists() else None
     t0 = time.perf_counter()
     try:
         cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt, weights_only=True)
@@ -136,6 +139,8 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
         if not cli.trainer.interrupted:
             raise
     wall = time.perf_counter() - t0
+    if earlier is not None and cli.trainer.is_global_zero:
+        merge_metrics(metrics_csv, earlier)
     if cli.trainer.interrupted:
         print(f"interrupted; run `{prog} ... --run_dir {run_dir}` again to resume from {run_dir}/checkpoints/")
         return 130
@@ -155,6 +160,24 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
         print(json.dumps(summary, indent=2))
         print(f"wrote {run_dir}/: config.yaml, checkpoints/, logs/metrics.csv, hf/ (best model), summary.json")
     return 0
+
+
+def merge_metrics(metrics_csv: Path, earlier: str) -> None:
+    """Put the rows of the run before a resume back in front of the resumed run's rows (columns may differ)."""
+    import io
+
+    import pandas as pd
+
+    from cbqa.data.jsonl import atomic_writer
+
+    frames = [pd.read_csv(io.StringIO(earlier))]
+    if metrics_csv.exists():
+        frames.append(pd.read_csv(metrics_csv))
+    merged = pd.concat(frames, ignore_index=True)
+    if "step" in merged:
+        merged = merged.drop_duplicates().sort_values("step", kind="stable")
+    with atomic_writer(metrics_csv) as f:
+        merged.to_csv(f, index=False)
 
 
 def resolve_resume(resume: str, run_dir: Path) -> str | None:

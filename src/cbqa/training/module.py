@@ -64,8 +64,9 @@ class T5Seq2Seq(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         out = self(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-        # Log only on the steps the logger writes: self.log costs a few % per step on small models.
-        if self.trainer is None or self.trainer.global_step % max(1, self.trainer.log_every_n_steps) == 0:
+        # Log only on the steps the logger writes (Lightning flushes when (step + 1) % log_every_n_steps == 0):
+        # self.log costs a few % per step on small models.
+        if self.trainer is None or (self.trainer.global_step + 1) % max(1, self.trainer.log_every_n_steps) == 0:
             self.log("train_loss", out.loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return out.loss
 
