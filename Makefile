@@ -29,6 +29,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: venv
 	$(BIN)/cbqa demo --out $(DEMO_OUT)
+	@echo "Explore the results in the app:  $(BIN)/cbqa app --runs $(DEMO_OUT)"
 
 test: venv
 	$(BIN)/python -m pytest -m "not gpu" -q
