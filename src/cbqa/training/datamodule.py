@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
-import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cbqa.training.mixing import epoch_schedule, mixing_rates
-from cbqa.training.tasks import Example, QATask, TaskConfig, build_task, qa_example
+from cbqa.training.tasks import Example, TaskConfig, build_task, qa_example
 
 
 @dataclass
@@ -152,11 +151,3 @@ class Seq2SeqDataModule(L.LightningDataModule):
             collate_fn=self.collator(),
             num_workers=self.num_workers,
         )
-
-    def qa_tasks(self) -> list[QATask]:
-        return [t for t in self.tasks if isinstance(t, QATask)]
-
-
-def first_batch(dm: Seq2SeqDataModule) -> dict[str, torch.Tensor]:
-    """Convenience for benchmarks and tests: the first training batch."""
-    return next(iter(dm.train_dataloader()))

@@ -8,6 +8,7 @@ A task turns its source items into `Example(input_text, target_text, answers)`:
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +45,6 @@ def qa_example(question: str, answers: list[str], prefix: str = "question: ") ->
 
 def _unmask_target(target: str) -> str:
     """The span text of a single-span SSM target `<extra_id_0> span <extra_id_1>` (for validation EM)."""
-    import re
-
     return re.sub(r"<extra_id_\d+>", " ", target).strip()
 
 
