@@ -78,16 +78,18 @@ class Demo:
             raise CbqaError(f"demo stage {name!r} failed (exit {code})")
         self.timings[name] = round(time.perf_counter() - t0, 1)
 
-    def train_args(self, run_dir: Path, tasks: list[dict[str, Any]], steps: int, lr: float, model: Path | None, val: bool) -> list[str]:
+    def train_args(
+        self, run_dir: Path, tasks: list[dict[str, Any]], steps: int, lr: float, model: Path | None, val_file: Path | None
+    ) -> list[str]:
         c = self.cfg
         a = ["--run_dir", str(run_dir), "--seed_everything", str(c.seed),
              "--data.tasks", json.dumps(tasks), "--data.batch_size", str(c.batch_size),
              "--trainer.max_steps", str(steps),
              # validation (greedy decoding of the dev set) about five times a run, at least every val_every steps
-             "--trainer.val_check_interval", str(max(c.val_every, steps // 5) if val else steps),
+             "--trainer.val_check_interval", str(max(c.val_every, steps // 5) if val_file else steps),
              "--trainer.enable_model_summary", "false", "--model.lr", str(lr)]  # fmt: skip
-        if val:
-            a += ["--data.val_file", str(self.world / "dev.jsonl")]
+        if val_file is not None:
+            a += ["--data.val_file", str(val_file)]
         if model is not None:
             a += ["--model.model", str(model)]
         else:
@@ -128,7 +130,7 @@ class Demo:
             spec = VARIANTS[v]
             tasks = [qa_task] if spec is None else [{"name": v, "kind": "masked", "spans": str(self.out / "spans"), **spec}, qa_task]
             self.stage(f"train {v}", run / "summary.json",
-                       lambda: run_training(self.train_args(run, tasks, c.steps, c.lr, None, True), "cbqa pretrain", str(run)))  # fmt: skip
+                       lambda: run_training(self.train_args(run, tasks, c.steps, c.lr, None, w / "dev.jsonl"), "cbqa pretrain", str(run)))  # fmt: skip
             models[v], runs[v] = str(run / "hf"), str(run)
             pred = self.out / "predictions" / f"closed_book_{v}.jsonl"
             self.stage(f"predict {v}", pred,

@@ -34,18 +34,18 @@ def run_retrieval_stages(demo: Demo, models: dict[str, str]) -> tuple[str, str, 
                lambda: retrieval_eval.main(["--retrieved", str(rd / "test.jsonl"), "--json", str(rd / "recall.json")]))
     for split in ("train", "dev"):
         demo.stage(f"reader inputs {split}", rd / f"reader_{split}.jsonl",
-                   lambda: prepare(rd / f"{split}.jsonl", rd / f"reader_{split}.jsonl", READER_INPUT) and None)  # fmt: skip
+                   lambda: print(f"wrote {prepare(rd / f'{split}.jsonl', rd / f'reader_{split}.jsonl', READER_INPUT)} reader examples"))  # fmt: skip
 
     reader = out / "models" / "reader"
     # Start the reader from the SSM model when there is one: same training, then open-book.
     start = out / "models" / "ssm" if "ssm" in models else None
     tasks = [{"name": "reader", "kind": "qa", "file": str(rd / "reader_train.jsonl"), "prefix": ""}]
-    args = demo.train_args(reader, tasks, c.reader_steps, c.reader_lr if start else c.lr, start, True)
-    args = [str(rd / "reader_dev.jsonl") if a == str(w / "dev.jsonl") else a for a in args]
+    args = demo.train_args(reader, tasks, c.reader_steps, c.reader_lr if start else c.lr, start, rd / "reader_dev.jsonl")
     args += ["--data.val_prefix", "", "--data.max_input_len", str(READER_INPUT.max_input_len),
              "--data.batch_size", str(c.reader_batch_size)]
     demo.stage("reader finetune", reader / "summary.json", lambda: run_training(args, "cbqa finetune", str(reader)))
 
     pred = out / "predictions" / "retrieval_reader.jsonl"
-    demo.stage("reader predict", pred, lambda: predict(str(reader), rd / "test.jsonl", pred, READER_INPUT) and None)
+    demo.stage("reader predict", pred,
+               lambda: print(f"wrote {predict(str(reader), rd / 'test.jsonl', pred, READER_INPUT)} predictions to {pred}"))
     return str(idx), str(reader / "hf"), {"retrieval_reader": str(pred)}, {"reader": str(reader)}

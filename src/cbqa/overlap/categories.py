@@ -89,3 +89,16 @@ def count_labels(label_lists: Sequence[Sequence[str]]) -> dict[str, int]:
             if label in counts:
                 counts[label] += 1
     return counts
+
+
+def overlap_row(qid: str, question: str, answers: list[str], answer_overlap: bool, question_overlap: bool | None) -> dict:
+    """The fields every overlap.jsonl row has, whether computed here or converted from released labels."""
+    return {
+        "id": qid,
+        "question": question,
+        "answers": answers,
+        "labels": labels_for(answer_overlap, question_overlap),
+        "category": category_for(answer_overlap, question_overlap),
+        "answer_overlap": answer_overlap,
+        "question_overlap": question_overlap,
+    }

@@ -13,7 +13,7 @@ from typing import Any
 from cbqa.data.qa import QAExample
 from cbqa.errors import CbqaError
 from cbqa.overlap.answer_overlap import AnswerIndex
-from cbqa.overlap.categories import category_for, labels_for
+from cbqa.overlap.categories import overlap_row
 from cbqa.overlap.corpus_overlap import CorpusIndex
 from cbqa.overlap.question_similarity import METHODS, QuestionIndex, build_index, search, search_among
 from cbqa.metrics import normalize_answer
@@ -97,13 +97,7 @@ def label_overlap(
             }
         question_overlap = any(d["overlap"] for d in decisions.values())
         row: dict[str, Any] = {
-            "id": ex.id,
-            "question": ex.question,
-            "answers": ex.answers,
-            "labels": labels_for(answer_overlap, question_overlap),
-            "category": category_for(answer_overlap, question_overlap),
-            "answer_overlap": answer_overlap,
-            "question_overlap": question_overlap,
+            **overlap_row(ex.id, ex.question, ex.answers, answer_overlap, question_overlap),
             "answer_matches": [{"answer": m.answer, "train_ids": list(m.train_ids)} for m in matches],
             "question_decision": decisions,
             "nearest": {m: [n.to_json() for n in nearest[m][i]] for m in config.methods},

@@ -14,7 +14,7 @@ from typing import Any
 from cbqa.data.jsonl import read_jsonl
 from cbqa.data.qa import QAExample
 from cbqa.errors import DataError
-from cbqa.overlap.categories import category_for, decisions_from_labels, labels_for
+from cbqa.overlap.categories import decisions_from_labels, overlap_row
 
 
 def read_label_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
@@ -45,18 +45,7 @@ def released_overlap_rows(annotations: str | Path, test: Sequence[QAExample], te
         if "id" in obj and str(obj["id"]) != str(row_no):
             raise DataError(annotations, line, f"id {obj['id']!r} is not the row number {row_no}: file out of order?")
         answer_overlap, question_overlap = decisions_from_labels(obj["labels"])
-        out.append(
-            {
-                "id": ex.id,
-                "question": ex.question,
-                "answers": ex.answers,
-                # Re-derived rather than copied, so `no_overlap` is added consistently; the six released
-                # labels come back unchanged (checked in tests against the published counts).
-                "labels": labels_for(answer_overlap, question_overlap),
-                "category": category_for(answer_overlap, question_overlap),
-                "answer_overlap": answer_overlap,
-                "question_overlap": question_overlap,
-                "source": "released",
-            }
-        )
+        # Labels are re-derived rather than copied, so `no_overlap` is added consistently; the six released
+        # labels come back unchanged (checked in tests against the published counts).
+        out.append({**overlap_row(ex.id, ex.question, ex.answers, answer_overlap, question_overlap), "source": "released"})
     return out
