@@ -27,4 +27,4 @@ def test_demo_smoke_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
     # A second run finds every stage done and only rewrites the report.
     assert main(["--smoke", "--out", str(out)]) == 0
     log = capsys.readouterr().out
-    assert "train ssm: already done" in log and "predict ssm: already done" in log
+    assert "pretrain ssm: already done" in log and "train ssm: already done" in log and "predict ssm: already done" in log

@@ -104,6 +104,25 @@ def test_ssm_passage_window_properties(unit, budget):
         assert size <= max(budget, floor)
 
 
+def test_ssm_title_prefixes_the_subject_and_drops_spans_the_title_shows():
+    doc = SpanDoc(id="z", text=TEXT, sentences=DOC.sentences, spans=DOC.spans, title="Zoë Ångström")
+    assert outputs(make_policy("ssm", title=True), doc) == {
+        ("Zoë Ångström. Zoë Ångström was born in <extra_id_0> in 1900.", "<extra_id_0> Paris <extra_id_1>", "GPE"),
+        ("Zoë Ångström. Zoë Ångström was born in Paris in <extra_id_0>.", "<extra_id_0> 1900 <extra_id_1>", "DATE"),
+        ("Zoë Ångström. She moved to <extra_id_0>.", "<extra_id_0> Berlin <extra_id_1>", "GPE"),
+    }
+    # ssm_all too: the person span (in the title) is no longer a candidate.
+    assert outputs(make_policy("ssm_all", title="true"), doc, seeds=range(50)) == {
+        ("Zoë Ångström. Zoë Ångström was born in <extra_id_0> in <extra_id_1>.",
+         "<extra_id_0> Paris <extra_id_1> 1900 <extra_id_2>", "GPE+DATE"),
+        ("Zoë Ångström. She moved to <extra_id_0>.", "<extra_id_0> Berlin <extra_id_1>", "GPE"),
+    }  # fmt: skip
+    # Without a title the option changes nothing.
+    assert outputs(make_policy("ssm", title=True)) == outputs(make_policy("ssm"))
+    with pytest.raises(CbqaError, match="title must be true or false"):
+        make_policy("ssm", title="yes")
+
+
 def test_ssm_all_masks_every_span_of_one_sentence():
     assert outputs(make_policy("ssm_all")) == {
         ("<extra_id_0> was born in <extra_id_1> in <extra_id_2>.",

@@ -102,3 +102,24 @@ def test_learns_tiny_task_and_predict_cli(tiny_qa, tmp_path: Path) -> None:
     assert len(rows) == 40 and len(rows[0]["candidates"]) == 2
     train_em = sum(r["prediction"] == r["answers"][0] for r in rows) / len(rows)
     assert train_em > 0.5  # the colours of training items are memorised
+
+
+@pytest.mark.parametrize(
+    "config",
+    ["pretrain_ssm", "pretrain_span_corruption", "finetune_ssm_qa", "mixture_ssm_qa", "finetune_toy"],
+)
+def test_shipped_configs_parse(config: str, capsys) -> None:
+    """Every config the README names parses into the CLI (a renamed option would fail here, not for a user)."""
+    import yaml
+
+    from cbqa.training.cli import run_training
+
+    path = Path(__file__).parents[1] / "configs" / f"{config}.yaml"
+    with pytest.raises(SystemExit) as exit_info:
+        run_training(["-c", str(path), "--print_config"], "cbqa pretrain", "runs/x")
+    assert exit_info.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    written = yaml.safe_load(path.read_text())
+    assert printed["trainer"]["max_steps"] == written["trainer"]["max_steps"]
+    for got, want in zip(printed["data"]["tasks"], written["data"]["tasks"], strict=True):
+        assert {k: got[k] for k in want} == want

@@ -20,6 +20,30 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise CbqaError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise CbqaError(f"{name} must be true or false, got {value!r}")
+
+
+def _candidates(
+    doc: SpanDoc, labels: tuple[str, ...] | None, exclude: tuple[str, ...], title: bool
+) -> list[tuple[int, int, str]]:
+    spans = candidate_spans(doc, labels, exclude)
+    if title and doc.title:
+        low = doc.title.casefold()
+        spans = [s for s in spans if doc.text[s[0] : s[1]].casefold() not in low]
+    return spans
+
+
+def _with_title(doc: SpanDoc, context: str, title: bool) -> str:
+    if not title or not doc.title:
+        return context
+    return f"{doc.title.strip()}. {context.strip()}"
+
+
 def _labels_fields(obj: Any) -> None:
     object.__setattr__(obj, "labels", label_filter(obj.labels))
     object.__setattr__(obj, "exclude_labels", label_filter(obj.exclude_labels) or ())
@@ -33,6 +57,11 @@ class SSM:
     `budget` words/chars around it) with the span replaced by <extra_id_0>; target is
     "<extra_id_0> span <extra_id_1>". `labels` limits candidates (None: every stored label);
     `exclude_labels` removes some (e.g. PERSON).
+
+    `title=True` puts the document's title before the context ("Laura Emerson. She lives in
+    <extra_id_0>."): in encyclopedic text the title is the subject that pronouns and surnames refer
+    to, so a one-sentence context still says whose fact is masked. Spans whose text occurs in the
+    title are then not candidates, since the input would show the answer.
     """
 
     labels: tuple[str, ...] | None = None
@@ -40,6 +69,7 @@ class SSM:
     context: str = "sentence"
     budget: int = 128
     budget_unit: str = "words"
+    title: bool = False
 
     name = "ssm"
 
@@ -48,11 +78,12 @@ class SSM:
         _check_choice("context", self.context, CONTEXTS)
         _check_choice("budget_unit", self.budget_unit, BUDGET_UNITS)
         object.__setattr__(self, "budget", int(self.budget))
+        object.__setattr__(self, "title", _as_bool("title", self.title))
         if self.budget < 1:
             raise CbqaError(f"budget must be >= 1, got {self.budget}")
 
     def __call__(self, doc: SpanDoc, rng: random.Random) -> MaskedExample | None:
-        spans = candidate_spans(doc, self.labels, self.exclude_labels)
+        spans = _candidates(doc, self.labels, self.exclude_labels, self.title)
         if not spans:
             return None
         start, end, label = spans[rng.randrange(len(spans))]
@@ -61,7 +92,7 @@ class SSM:
         else:
             lo, hi = budget_window(doc.text, start, end, self.budget, self.budget_unit, rng)
         return MaskedExample(
-            input_text=replace_spans(doc.text, lo, hi, [(start, end)], [sentinel(0)]),
+            input_text=_with_title(doc, replace_spans(doc.text, lo, hi, [(start, end)], [sentinel(0)]), self.title),
             target_text=f"{sentinel(0)} {doc.text[start:end]} {sentinel(1)}",
             label=label,
             policy=self.name,
@@ -88,15 +119,17 @@ class SSMAll:
 
     labels: tuple[str, ...] | None = None
     exclude_labels: tuple[str, ...] = ()
+    title: bool = False  # as for SSM: the document title before the sentence
 
     name = "ssm_all"
 
     def __post_init__(self) -> None:
         _labels_fields(self)
+        object.__setattr__(self, "title", _as_bool("title", self.title))
 
     def __call__(self, doc: SpanDoc, rng: random.Random) -> MaskedExample | None:
         by_sentence: dict[int, list[tuple[int, int, str]]] = {}
-        for span in candidate_spans(doc, self.labels, self.exclude_labels):
+        for span in _candidates(doc, self.labels, self.exclude_labels, self.title):
             by_sentence.setdefault(sentence_index(doc, span[0]), []).append(span)
         if not by_sentence:
             return None
@@ -107,7 +140,7 @@ class SSMAll:
         target = " ".join(f"{m} {doc.text[s:e]}" for m, (s, e, _) in zip(marks, spans, strict=True))
         labels = list(dict.fromkeys(lab for _, _, lab in spans))
         return MaskedExample(
-            input_text=replace_spans(doc.text, lo, hi, [(s, e) for s, e, _ in spans], marks),
+            input_text=_with_title(doc, replace_spans(doc.text, lo, hi, [(s, e) for s, e, _ in spans], marks), self.title),
             target_text=f"{target} {sentinel(len(spans))}",
             label="+".join(labels),
             policy=self.name,

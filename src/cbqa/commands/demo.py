@@ -15,7 +15,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--people", type=int, default=d.people, help="size of the toy world")
     ap.add_argument("--variants", nargs="+", default=list(d.variants), choices=list(VARIANTS))
-    ap.add_argument("--steps", type=int, default=d.steps, help="training steps of every variant")
+    ap.add_argument("--pretrain-steps", type=int, default=d.pretrain_steps,
+                    help=f"steps on the masked objective alone (span corruption, SSM; default {d.pretrain_steps})")
+    ap.add_argument("--steps", type=int, default=d.steps,
+                    help=f"fine-tuning steps, QA mixed with the objective (default {d.steps}); 'none' trains QA for both")
     ap.add_argument("--reader-steps", type=int, default=d.reader_steps)
     ap.add_argument("--batch-size", type=int, default=d.batch_size)
     ap.add_argument("--no-retrieval", action="store_true", help="skip the retrieval baseline")
@@ -23,11 +26,11 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     cfg = DemoConfig(
         out=args.out, seed=args.seed, people=args.people, variants=tuple(args.variants),
-        steps=args.steps, reader_steps=args.reader_steps,
+        pretrain_steps=args.pretrain_steps, steps=args.steps, reader_steps=args.reader_steps,
         batch_size=args.batch_size, retrieval=not args.no_retrieval,
     )  # fmt: skip
     if args.smoke:
-        cfg.people, cfg.steps, cfg.reader_steps, cfg.val_every = 20, 6, 6, 3
+        cfg.people, cfg.pretrain_steps, cfg.steps, cfg.reader_steps, cfg.val_every = 20, 6, 6, 6, 3
         cfg.vocab_size = 300
         cfg.arch = {"d_model": 32, "d_ff": 64, "num_heads": 2, "d_kv": 16, "num_layers": 1, "num_decoder_layers": 1}
     result = Demo(cfg).run()
