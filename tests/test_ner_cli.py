@@ -62,3 +62,46 @@ def test_missing_pipeline_one_line(tmp_path, capsys):
     assert run(["ner", "--corpus", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "s"),
                 "--spacy-model", "no_such_model_xyz", "--no-progress"]) == 2  # fmt: skip
     assert capsys.readouterr().err == "cbqa ner: error: spaCy pipeline 'no_such_model_xyz' is not installed: pip install no-such-model-xyz\n"
+
+
+def test_fill_in_items_golden_and_score():
+    from cbqa.commands.fill_in import exact_match_percent, fill_in_items
+    from ner_masking.store import SpanDoc
+
+    text = "Zoë Ångström was born in Paris in 1900. She moved to Berlin."
+    doc = SpanDoc("z", text, [(0, 39), (40, 60)], [(0, 12, "PERSON"), (25, 30, "GPE"), (34, 38, "DATE"), (53, 59, "GPE")],
+                  title="Zoë Ångström")  # fmt: skip
+    items = fill_in_items([doc], {"exclude_labels": ["PERSON"], "context": "sentence", "title": True}, n=10, seed=0)
+    assert sorted(items) == sorted([
+        ("Zoë Ångström. Zoë Ångström was born in <extra_id_0> in 1900.", "Paris"),
+        ("Zoë Ångström. Zoë Ångström was born in Paris in <extra_id_0>.", "1900"),
+        ("Zoë Ångström. She moved to <extra_id_0>.", "Berlin"),
+    ])  # fmt: skip
+    assert len(fill_in_items([doc], {}, n=2, seed=0)) == 2  # sampled down to n (4 candidates without options)
+    assert exact_match_percent(["paris", "1901", "Berlin."], [("a", "Paris"), ("b", "1900"), ("c", "Berlin")]) == pytest.approx(200 / 3)
+
+
+def test_fill_in_command_end_to_end(store_and_model, tiny_qa, tmp_path, capsys):
+    import json
+
+    from cbqa.modeling import T5Arch, build_from_config
+
+    root = store_and_model
+    if not (root / "store" / "manifest.json").exists():
+        assert run(["ner", "--corpus", str(root / "corpus.jsonl"), "--out", str(root / "store"),
+                    "--spacy-model", str(root / "model"), "--no-progress"]) == 0  # fmt: skip
+    net, tok = build_from_config(str(tiny_qa["tok"]), T5Arch(d_model=16, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=8))
+    net.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    out = tmp_path / "fi.json"
+    assert run(["fill-in", "--model", str(tmp_path / "m"), "--spans", str(root / "store"), "--n", "5",
+                "--option", "title=false", "--json", str(out)]) == 0  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["n"] == {"all": 5} and result["options"]["title"] is False
+    assert 0.0 <= result["results"][str(tmp_path / "m")]["all"] <= 100.0
+    assert "fill-in exact match" in capsys.readouterr().out
+
+    bad = tmp_path / "qa.jsonl"
+    bad.write_text(json.dumps({"id": "q", "question": "?", "answers": ["a"]}) + "\n")
+    assert run(["fill-in", "--model", str(tmp_path / "m"), "--spans", str(root / "store"), "--qa", str(bad)]) == 2
+    assert f"{bad}:1: row has no 'subject'" in capsys.readouterr().err

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mask": ("cbqa.commands.mask", "preview what a masking policy makes of stored spans"),
     "pretrain": ("cbqa.commands.pretrain", "continue T5 pretraining with a masking policy (Lightning CLI)"),
     "finetune": ("cbqa.commands.finetune", "fine-tune T5 for closed-book QA (Lightning CLI)"),
+    "fill-in": ("cbqa.commands.fill_in", "how much of a corpus a model stored: EM of masked salient spans"),
     "predict": ("cbqa.commands.predict", "answer questions with a trained model, write predictions JSONL"),
     "evaluate": ("cbqa.commands.evaluate", "score prediction files: EM/F1, overall and per overlap category"),
     "overlap": ("cbqa.commands.overlap", "label test questions by test-train overlap (Lewis et al. 2021)"),
