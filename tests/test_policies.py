@@ -117,6 +117,9 @@ def test_ssm_title_prefixes_the_subject_and_drops_spans_the_title_shows():
          "<extra_id_0> Paris <extra_id_1> 1900 <extra_id_2>", "GPE+DATE"),
         ("Zoë Ångström. She moved to <extra_id_0>.", "<extra_id_0> Berlin <extra_id_1>", "GPE"),
     }  # fmt: skip
+    # Only whole words of the title hide a span: "Paris" stays a candidate under the title "Parisa Tehrani".
+    parisa = SpanDoc(id="z", text=TEXT, sentences=DOC.sentences, spans=DOC.spans, title="Parisa Tehrani")
+    assert "Paris" in {t.split()[1] for _, t, _ in outputs(make_policy("ssm", title=True), parisa)}
     # Without a title the option changes nothing.
     assert outputs(make_policy("ssm", title=True)) == outputs(make_policy("ssm"))
     with pytest.raises(CbqaError, match="title must be true or false"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +34,11 @@ def _candidates(
 ) -> list[tuple[int, int, str]]:
     spans = candidate_spans(doc, labels, exclude)
     if title and doc.title:
-        low = doc.title.casefold()
-        spans = [s for s in spans if doc.text[s[0] : s[1]].casefold() not in low]
+        # Whole words only: "Emerson" is shown by the title "Laura Emerson", the date "May" is not by "Mayfield".
+        def shown(start: int, end: int) -> bool:
+            return re.search(rf"(?<!\w){re.escape(doc.text[start:end])}(?!\w)", doc.title, re.IGNORECASE) is not None
+
+        spans = [s for s in spans if not shown(s[0], s[1])]
     return spans
 
 
