@@ -1,7 +1,8 @@
 """The whole study on the embedded toy world, end to end, as a sequence of the same commands a user runs.
 
 Stages (each skipped when its output already exists, so an interrupted demo resumes where it stopped):
-world -> tokenizer -> ner spans -> per variant: [pretrain (span corruption | SSM)] -> closed-book fine-tune\n(QA + the objective) -> predict
+world -> tokenizer -> ner spans -> per variant: [pretrain (span corruption | SSM)] -> closed-book fine-tune
+(QA + the objective) -> predict
 -> retrieval baseline (index, retrieve, open-book reader) -> overlap labels + nearest-neighbour baselines -> evaluate -> report.
 """
 

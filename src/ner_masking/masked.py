@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,3 +33,11 @@ class Policy(Protocol):
 def sentinel(i: int) -> str:
     """T5's i-th sentinel as text; the tokenizer maps it to its token (never vocab-size arithmetic)."""
     return f"<extra_id_{i}>"
+
+
+_SENTINEL = re.compile(r"<extra_id_\d+>")
+
+
+def unmask(target: str) -> str:
+    """The span text of a target: `<extra_id_0> Paris <extra_id_1>` -> `Paris` (sentinels dropped)."""
+    return _SENTINEL.sub(" ", target).strip()

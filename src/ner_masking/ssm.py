@@ -35,11 +35,17 @@ def _candidates(
     spans = candidate_spans(doc, labels, exclude)
     if title and doc.title:
         # Whole words only: "Emerson" is shown by the title "Laura Emerson", the date "May" is not by "Mayfield".
-        def shown(start: int, end: int) -> bool:
-            return re.search(rf"(?<!\w){re.escape(doc.text[start:end])}(?!\w)", doc.title, re.IGNORECASE) is not None
-
-        spans = [s for s in spans if not shown(s[0], s[1])]
+        shown_words = f" {_words(doc.title)} "
+        spans = [s for s in spans if f" {_words(doc.text[s[0] : s[1]])} " not in shown_words]
     return spans
+
+
+_NON_WORD = re.compile(r"\W+")
+
+
+def _words(text: str) -> str:
+    """Lower-cased words joined by single spaces, so a substring test on them matches whole words only."""
+    return _NON_WORD.sub(" ", text).strip().casefold()
 
 
 def _with_title(doc: SpanDoc, context: str, title: bool) -> str:

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from cbqa.errors import CbqaError
 
-_SENTINEL = re.compile(r"<extra_id_\d+>")
 DEMO_OPTIONS: dict[str, Any] = {"exclude_labels": ["PERSON"], "context": "sentence", "title": True}
 
 
 def fill_in_items(docs: Sequence[Any], options: dict[str, Any], n: int, seed: int) -> list[tuple[str, str]]:
     """(input, span) for every candidate span of `docs` under an SSM policy with `options`; `n` of them, sampled."""
+    from ner_masking.masked import unmask
     from ner_masking.policies import make_policy
     from ner_masking.spans import candidate_spans
     from ner_masking.store import SpanDoc
@@ -37,7 +36,7 @@ def fill_in_items(docs: Sequence[Any], options: dict[str, Any], n: int, seed: in
             # A one-span copy of the document makes the policy mask exactly this span (title filter still applies).
             ex = policy(SpanDoc(doc.id, doc.text, doc.sentences, [span], doc.title), random.Random(seed))
             if ex is not None:
-                items.append((ex.input_text, _SENTINEL.sub(" ", ex.target_text).strip()))
+                items.append((ex.input_text, unmask(ex.target_text)))
     random.Random(seed).shuffle(items)
     return items[:n]
 

@@ -8,9 +8,10 @@ A task turns its source items into `Example(input_text, target_text, answers)`:
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from ner_masking.masked import unmask
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,6 @@ class TaskConfig:
 
 def qa_example(question: str, answers: list[str], prefix: str = "question: ") -> Example:
     return Example(prefix + question.strip(), answers[0], tuple(answers))
-
-
-def _unmask_target(target: str) -> str:
-    """The span text of a single-span SSM target `<extra_id_0> span <extra_id_1>` (for validation EM)."""
-    return re.sub(r"<extra_id_\d+>", " ", target).strip()
 
 
 class QATask:
@@ -92,7 +88,7 @@ class MaskedTask:
         m = self.policy(self.items[i], rng)
         if m is None:  # cannot happen for kept docs with deterministic candidates; fall back to a fresh draw
             m = self.policy(self.items[i], random.Random(0))
-        return Example(self.prefix + m.input_text, m.target_text, (_unmask_target(m.target_text),))
+        return Example(self.prefix + m.input_text, m.target_text, (unmask(m.target_text),))
 
 
 def build_task(cfg: TaskConfig) -> QATask | MaskedTask:
