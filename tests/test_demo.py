@@ -28,3 +28,22 @@ def test_demo_smoke_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
     assert main(["--smoke", "--out", str(out)]) == 0
     log = capsys.readouterr().out
     assert "pretrain ssm: already done" in log and "train ssm: already done" in log and "predict ssm: already done" in log
+
+
+def test_ssm_recipe_experiment_rows_are_well_formed() -> None:
+    """The README's recipe table comes from experiments/ssm_recipe.py: its rows must build and use the demo's SSM."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).parents[1] / "experiments" / "ssm_recipe.py"
+    spec = importlib.util.spec_from_file_location("ssm_recipe", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["ssm_recipe"] = module  # dataclasses look their module up while the file executes
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules["ssm_recipe"]
+    assert {"ssm_then_mixed", "qa_only", "ssm_alone_linear"} <= set(module.ROWS)
+    recipe = module.ROWS["ssm_then_mixed"]
+    assert [(s.qa, s.steps, s.lr) for s in recipe] == [(False, 1000, 2e-3), (True, 500, 1e-3)]
+    assert all(s.objective == module.VARIANTS["ssm"] for s in recipe)

@@ -31,7 +31,7 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     # T5's objective (noise density 0.15, mean span 3) over a random 32-word window of the paragraph: T5 corrupts
     # fixed-length chunks, and 32 words keeps this variant's inputs near the SSM inputs' length (and cost).
     "span_corruption": {"policy": "span_corruption", "policy_options": {"max_units": 32}},
-    # One salient span per example in its sentence, after the paragraph's title: most sentences name the person only
+    # One salient span per example in its sentence, after the paragraph's title: over half the sentences name the person only
     # by pronoun or surname, and the title says whose fact is masked. Person names are not mask candidates: the
     # questions name the person and ask an attribute, and a probe showed masking names too costs held-out EM.
     "ssm": {"policy": "ssm", "policy_options": {"exclude_labels": ["PERSON"], "context": "sentence", "title": True}},
