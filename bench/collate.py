@@ -5,7 +5,7 @@ SQuAD dev store if made at --spans, else a synthetic one), compared with --step-
 rate a training loop eats examples. Default 256/s: a ~1M-parameter T5 at batch 64 runs about 4 steps/s
 on 2 CPU cores (a stated figure, not measured here). Target ratio >= 20.
 
-    PYTHONPATH=src python bench/collate.py [--spans DIR] [--seconds 2] [--step-examples-per-s 256]
+    python bench/collate.py [--spans DIR] [--seconds 2] [--step-examples-per-s 256]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ner_masking.policies import make_policy  # noqa: E402
 from ner_masking.store import SpanDoc, load_span_store  # noqa: E402

@@ -1,10 +1,10 @@
 """Benchmark: words/s of `cbqa ner`'s annotation path against a bare `nlp.pipe` over the same pipeline.
 
-Both sides load the same NER-only pipeline (sentencizer + ner + salient_span_marker) with the same
+Both sides load the same NER-only pipeline (rule_sentencizer + ner + salient_span_marker) with the same
 process count and batch size, and both are timed end to end (pipeline load included); ours also
 validates and fingerprints the corpus, converts offsets and writes parquet shards. Target ratio >= 0.9.
 
-    PYTHONPATH=src python bench/ner.py [--corpus FILE] [--docs N] [--processes 1 2] [--repeats 3]
+    python bench/ner.py [--corpus FILE] [--docs N] [--processes 1 2] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cbqa.data import Document, read_corpus, write_corpus  # noqa: E402
 from ner_masking.annotate import AnnotateConfig, annotate_corpus  # noqa: E402

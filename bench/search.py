@@ -1,7 +1,7 @@
 """Search throughput of our path vs raw FAISS on the same index and queries, and build time per index type.
 
-    PYTHONPATH=src python bench/search.py                     # 50k x 384, 1000 queries, all index types
-    PYTHONPATH=src python bench/search.py --n 200000 --types flat hnsw --threads 8
+    python bench/search.py                     # 50k x 384, 1000 queries, all index types
+    python bench/search.py --n 200000 --types flat hnsw --threads 8
 
 "ours" is `RetrievalIndex.search_vectors` (FAISS search + turning rows into `Hit`s with id/title/text/score);
 "raw" is `index.search` on the very same FAISS object. The ratio ours/raw in queries per second should be

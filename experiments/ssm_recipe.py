@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from cbqa.commands import predict
-from cbqa.commands.fill_in import DEMO_OPTIONS, exact_match_percent, fill, fill_in_items
+from cbqa.commands.fill_in import exact_match_percent, fill, fill_in_items
 from cbqa.demo import VARIANTS, Demo, DemoConfig
 from cbqa.metrics import max_em
 from cbqa.training.cli import run_training
 from ner_masking.store import load_span_store
 
-SSM = {"policy": "ssm", "policy_options": DEMO_OPTIONS}
+SSM = VARIANTS["ssm"]  # the rows use the demo's SSM recipe (the ssm_title_sentence preset)
 SC_PARAGRAPH = {"policy": "span_corruption", "policy_options": {}}
-assert VARIANTS["ssm"] == SSM, "the rows use the demo's SSM policy"
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ def main() -> None:
     demo = Demo(DemoConfig(out=str(args.demo)))
     subjects = {json.loads(line)["subject"] for line in (demo.world / "train.jsonl").read_text().splitlines()}
     held_out = [d for d in load_span_store(demo.out / "spans").docs() if d.title not in subjects]
-    items = fill_in_items(held_out, DEMO_OPTIONS, 300, 0)
+    items = fill_in_items(held_out, 300, 0)  # the same preset, fill-in's default
     table = []
     for name in args.rows:
         out = args.out / name

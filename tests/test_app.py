@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from app_run import make_run  # noqa: E402
 
-MAIN = str(Path(__file__).resolve().parents[1] / "src" / "app" / "main.py")
+MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 
 
 @pytest.fixture(scope="module")

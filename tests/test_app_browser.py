@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.screenshots import CHROMIUM
+from cbqa_app.screenshots import CHROMIUM
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +17,7 @@ def test_ask_a_question_in_a_browser(tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium); this test never downloads a browser")
     pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-    from app.screenshots import capture, serve
+    from cbqa_app.screenshots import capture, serve
     from app_run import make_run
 
     run = make_run(tmp_path / "runs")

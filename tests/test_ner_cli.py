@@ -7,6 +7,7 @@ from spacy.lang.en import English
 
 from cbqa.cli import main as cbqa_main
 from cbqa.data import Document, write_corpus
+from cbqa.errors import CbqaError
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +72,16 @@ def test_fill_in_items_golden_and_score():
     text = "Zoë Ångström was born in Paris in 1900. She moved to Berlin."
     doc = SpanDoc("z", text, [(0, 39), (40, 60)], [(0, 12, "PERSON"), (25, 30, "GPE"), (34, 38, "DATE"), (53, 59, "GPE")],
                   title="Zoë Ångström")  # fmt: skip
-    items = fill_in_items([doc], {"exclude_labels": ["PERSON"], "context": "sentence", "title": True}, n=10, seed=0)
+    items = fill_in_items([doc], n=10, seed=0)  # the default: the demo's preset ssm_title_sentence
+    assert items == fill_in_items([doc], 10, 0, "ssm", {"exclude_labels": ["PERSON"], "context": "sentence", "title": True})
     assert sorted(items) == sorted([
         ("Zoë Ångström. Zoë Ångström was born in <extra_id_0> in 1900.", "Paris"),
         ("Zoë Ångström. Zoë Ångström was born in Paris in <extra_id_0>.", "1900"),
         ("Zoë Ångström. She moved to <extra_id_0>.", "Berlin"),
     ])  # fmt: skip
-    assert len(fill_in_items([doc], {}, n=2, seed=0)) == 2  # sampled down to n (4 candidates without options)
+    assert len(fill_in_items([doc], n=2, seed=0, policy_name="ssm")) == 2  # sampled down to n (4 candidates)
+    with pytest.raises(CbqaError, match="needs an SSM policy"):
+        fill_in_items([doc], 2, 0, "span_corruption")
     assert exact_match_percent(["paris", "1901", "Berlin."], [("a", "Paris"), ("b", "1900"), ("c", "Berlin")]) == pytest.approx(200 / 3)
 
 

@@ -13,7 +13,7 @@ from spacy.lang.en import English
 from ner_masking.annotate import doc_to_span_doc
 from ner_masking.labels import DEFAULT_LABELS, NUMERIC_LABELS, expand_labels
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[1])  # the repository root, which holds the packages
 
 PATTERNS = [
     {"label": "PERSON", "pattern": "Zoë Ångström"},
@@ -173,3 +173,17 @@ def test_package_never_imports_lightning_streamlit_faiss():
     result = _fresh_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_rule_sentencizer_applies_the_one_sentence_rule() -> None:
+    from ner_masking.sentences import sentence_spans
+
+    text = 'Daniel B. Burke led St. George\'s church. He said "Go." Then  more!  (Yes.) 3 cats.'
+    nlp = English()
+    nlp.add_pipe("rule_sentencizer")
+    doc = nlp(text)
+    got = [(s.start_char, s.end_char) for s in doc.sents]
+    want = sentence_spans(text)
+    assert [text[a:b].strip() for a, b in got] == [text[a:b] for a, b in want]
+    assert [text[a:b] for a, b in want] == ["Daniel B. Burke led St. George's church.", 'He said "Go."', "Then  more!",
+                                            "(Yes.)", "3 cats."]  # fmt: skip

@@ -16,12 +16,12 @@ from ner_masking.annotate import doc_to_span_doc
 from ner_masking.pipeline import build_pipeline
 from ner_masking.store import load_span_store, read_manifest
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[1])  # the repository root, which holds the packages
 
 
 def test_pipeline_keeps_only_ner_and_finds_salient_spans():
     nlp = build_pipeline()
-    assert nlp.pipe_names == ["sentencizer", "ner", "salient_span_marker"]
+    assert nlp.pipe_names == ["rule_sentencizer", "ner", "salient_span_marker"]
     text = "Zoë Ångström joined Google in Paris on Monday. She bought three books."
     doc = doc_to_span_doc(nlp(text), "x")
     assert doc.sentences == [(0, 46), (47, 70)]

@@ -74,7 +74,7 @@ def test_store_golden_contents_and_manifest(tmp_path, ruler_model):
     assert [s["docs"] for s in m["shards"]] == [3, 3, 3, 1]
     assert m["label_counts"] == {"GPE": 5, "PERSON": 3, "DATE": 3}  # Paris x3 (d0, d4, d8), Berlin x2
     assert m["spans"] == 11
-    assert m["pipeline"]["components"] == ["sentencizer", "entity_ruler", "salient_span_marker"]
+    assert m["pipeline"]["components"] == ["rule_sentencizer", "entity_ruler", "salient_span_marker"]
     assert m["options"] == {"merge_adjacent": False, "drop_cross_sentence": True, "shard_size": 3}
     assert m["corpus"]["fingerprint"].startswith("sha256:") and m["corpus"]["docs"] == 10
     assert m["labels_not_in_pipeline"] == ["NORP", "FAC", "ORG", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART",

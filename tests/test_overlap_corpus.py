@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cbqa.data.corpus import Document
-from cbqa.overlap.corpus_overlap import CorpusIndex, question_terms, split_sentences
+from cbqa.overlap.corpus_overlap import CorpusIndex, question_terms
+from ner_masking.sentences import split_sentences
 
 DOCS = [
     Document("d1", "Marie Curie was born in Warsaw. She won the Nobel Prize in Physics in 1903.", "Marie Curie"),

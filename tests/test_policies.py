@@ -15,7 +15,7 @@ import pytest
 
 from cbqa.errors import CbqaError
 from ner_masking.policies import POLICY_NAMES, MaskedExample, PolicyConfig, make_policy, parse_option
-from ner_masking.span_corruption import _roll, noise_counts, noise_runs, noise_spans, random_spans_noise_mask
+from ner_masking.span_corruption import _roll, noise_counts, noise_spans
 from ner_masking.store import SpanDoc
 
 TEXT = "Zoë Ångström was born in Paris in 1900. She moved to Berlin. Nothing here."
@@ -27,6 +27,28 @@ DOC = SpanDoc(
 )
 EMPTY = SpanDoc(id="e", text="", sentences=[], spans=[])
 NO_SPANS = SpanDoc(id="n", text="Nothing here at all.", sentences=[(0, 20)], spans=[])
+
+
+# T5's mask as a boolean list and its runs: test-side views of `noise_spans`, to compare with T5's own arithmetic.
+def random_spans_noise_mask(
+    length: int, rng: random.Random, noise_density: float = 0.15, mean_noise_span_length: float = 3.0
+) -> list[bool]:
+    """T5's noise mask (True marks a noise unit), padded to length 2 and cut back, as T5 does."""
+    mask = [False] * max(length, 2)
+    for start, end in noise_spans(max(length, 2), rng, noise_density, mean_noise_span_length):
+        mask[start:end] = [True] * (end - start)
+    return mask[:length]
+
+
+def noise_runs(mask: list[bool]) -> list[tuple[int, int]]:
+    """[first, last] unit indices of each run of noise units."""
+    runs: list[tuple[int, int]] = []
+    for i, noisy in enumerate(mask):
+        if noisy and (i == 0 or not mask[i - 1]):
+            runs.append((i, i))
+        elif noisy:
+            runs[-1] = (runs[-1][0], i)
+    return runs
 
 
 def test_golden_doc_offsets():
@@ -317,7 +339,7 @@ def test_policies_import_light():
         "heavy = {'spacy', 'torch', 'lightning', 'streamlit', 'faiss', 'pyarrow', 'transformers'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
     )
-    src = str(Path(__file__).resolve().parents[1] / "src")
+    src = str(Path(__file__).resolve().parents[1])
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": src})  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -51,16 +51,23 @@ def _build(tmp_path, **kw):
     return build_index(DOCS, tmp_path / "idx", show_progress=False, use_gpu=False, **kw)
 
 
+def _entries(directory) -> list[str]:
+    """Names in `directory`, apart from the live versions its symlinks point to (cbqa.io.replace_dir)."""
+    live = {p.resolve() for p in directory.iterdir() if p.is_symlink()}
+    return sorted(p.name for p in directory.iterdir() if p not in live)
+
+
 def test_directory_layout_and_manifest(tmp_path) -> None:
     _build(tmp_path, save_embeddings="float16")
     d = tmp_path / "idx"
     assert {p.name for p in d.iterdir()} == {"manifest.json", "index.faiss", "ids.json", "passages.jsonl", "bm25", "embeddings.npy"}
     m = json.loads((d / "manifest.json").read_text())
     assert m["encoder"]["name"] == "test-hash-encoder" and m["dimension"] == 64 and m["metric"] == "ip"
-    assert m["index"]["type"] == "flat" and m["count"] == 5 and len(m["corpus"]["sha256"]) == 64
+    assert m["index"]["type"] == "flat" and m["count"] == 5 and m["passages"]["fingerprint"].startswith("sha256:")
     assert json.loads((d / "ids.json").read_text()) == ["paris#0", "berlin#0", "tokyo#0", "nile#0", "amazon#0"]
     assert np.load(d / "embeddings.npy").dtype == np.float16
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs left behind
+    # no staging dirs left behind: only the version the `idx` symlink points to (cbqa.io.replace_dir)
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == [d.resolve()]
 
 
 @pytest.mark.parametrize(
@@ -99,7 +106,7 @@ def test_tampered_directory_is_refused(tmp_path) -> None:
     _build(tmp_path)
     p = tmp_path / "idx" / "passages.jsonl"
     p.write_text(p.read_text().replace("Tokyo is", "Kyoto is"))
-    with pytest.raises(CbqaError, match="does not match the manifest's corpus fingerprint"):
+    with pytest.raises(CbqaError, match="does not match the manifest's passages fingerprint"):
         load_index(tmp_path / "idx", encoder=HashEncoder())
     with pytest.raises(CbqaError, match="not an index directory"):
         load_index(tmp_path, encoder=HashEncoder())
@@ -114,7 +121,7 @@ def test_existing_output_needs_overwrite_and_failed_build_leaves_old_index(tmp_p
     assert load_index(tmp_path / "idx", encoder=HashEncoder()).manifest["index"]["type"] == "flat"
     _build(tmp_path, spec=IndexSpec("hnsw"), overwrite=True)
     assert load_index(tmp_path / "idx", encoder=HashEncoder()).manifest["index"]["type"] == "hnsw"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+    assert _entries(tmp_path) == ["idx"]
 
 
 def test_bm25_and_hybrid(tmp_path) -> None:
@@ -159,4 +166,4 @@ def test_overwrite_never_replaces_something_that_is_not_an_index(tmp_path) -> No
     with pytest.raises(CbqaError, match="not an index directory; refusing"):
         _build(tmp_path, overwrite=True)
     assert (tmp_path / "idx" / "notes.txt").read_text() == "mine"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+    assert _entries(tmp_path) == ["idx"]

@@ -6,6 +6,7 @@ import pytest
 
 from cbqa.data import Document
 from cbqa.errors import CbqaError
+from cbqa.io import fingerprint
 from retrieval_baseline.passages import (
     Passage, SplitConfig, passages_fingerprint, read_passages, split_corpus, split_document, write_passages,
 )
@@ -54,6 +55,6 @@ def test_roundtrip_and_fingerprint(tmp_path) -> None:
     assert write_passages(tmp_path / "p.jsonl", ps) == 3
     again = read_passages(tmp_path / "p.jsonl")
     assert again == ps
-    assert passages_fingerprint(again) == passages_fingerprint(ps)
+    assert passages_fingerprint(again) == passages_fingerprint(ps) == fingerprint(tmp_path / "p.jsonl")
     changed = [*ps[:-1], Passage(ps[-1].id, ps[-1].title, ps[-1].text + " extra")]
     assert passages_fingerprint(changed) != passages_fingerprint(ps)

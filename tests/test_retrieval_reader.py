@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from cbqa.data import read_predictions, read_qa
-from cbqa.errors import DataError
-from retrieval_baseline.reader import ReaderInput, predict, prepare
+from cbqa.errors import CbqaError, DataError
+from cbqa.reader import predict, reader_input_of
+from retrieval_baseline.reader import ReaderInput, prepare, read_reader_input, write_reader_input
 
 ROWS = [
     {"id": "1", "question": "What colour is item 3?", "answers": ["amber"],
@@ -46,3 +47,14 @@ def test_predict_writes_common_format(tiny_qa, tmp_path: Path) -> None:
     preds = read_predictions(out)
     assert [p.id for p in preds] == ["1", "2"] and preds[0].answers == ["amber"]
     assert preds[0].extra["passages"][0]["id"] == "d3#0"
+
+
+def test_reader_run_records_its_input_format(tmp_path: Path) -> None:
+    run = tmp_path / "reader"
+    assert read_reader_input(run) is None and reader_input_of(str(run)) == ReaderInput()
+    write_reader_input(run, ReaderInput(max_passages=1, max_input_len=160))
+    assert read_reader_input(run) == ReaderInput(1, 160)
+    assert read_reader_input(run / "hf") == ReaderInput(1, 160)  # the run's HF export finds its run's record
+    (run / "reader_input.json").write_text('{"max_passages": "x"}')
+    with pytest.raises(CbqaError, match="reader_input.json: not a reader input record"):
+        read_reader_input(run)

@@ -162,7 +162,7 @@ def test_tag_rates_counts_exact_spans_and_labels() -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    src = str(Path(__file__).parents[1] / "src")
+    src = str(Path(__file__).parents[1])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-m", "cbqa", "world", *args], capture_output=True, text=True, env=env)
 

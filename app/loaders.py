@@ -1,0 +1,163 @@
+"""Models, indexes and data files, loaded once per process and shared by every session (`st.cache_resource`).
+
+Each loader takes the file's modification time (`mtime`; no leading underscore, so Streamlit hashes it) as part
+of its cache key, so a file that a running `cbqa demo` rewrites is read again, while an unchanged one is never
+reloaded. Loaders raise the packages'
+own errors (CbqaError, DataError, OSError); the views turn them into messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+
+def stamp(path: Path) -> float:
+    """Modification time of a file or directory (a cache key part); 0.0 when it is gone."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(show_spinner="Loading model...", max_entries=8)
+def answerer(model: str, mtime: float = 0.0, prefix: str = "question: ", max_input_len: int = 128):
+    from cbqa.inference import Answerer
+
+    return Answerer(model, device="auto", prefix=prefix, max_input_len=max_input_len)
+
+
+def load_answerer(model: str):
+    """A closed-book model: hub name, HF directory or cbqa training run directory."""
+    return answerer(model, stamp(Path(model)))
+
+
+def reader_input(model: str):
+    """The input format the reader run recorded (`reader_input.json`), else the reader's defaults."""
+    from cbqa.reader import reader_input_of
+
+    return reader_input_of(model)
+
+
+def load_reader(model: str):
+    """The retrieval baseline's reader: its input already starts with `question:` (format_reader_input)."""
+    return answerer(model, stamp(Path(model)), prefix="", max_input_len=reader_input(model).max_input_len)
+
+
+@st.cache_resource(show_spinner="Loading retrieval index...", max_entries=4)
+def _retrieval_index(index_dir: str, mtime: float):
+    from retrieval_baseline import load_index
+
+    return load_index(index_dir)
+
+
+def retrieval_available() -> bool:
+    try:
+        from retrieval_baseline import load_index  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_retrieval_index(index_dir: Path):
+    return _retrieval_index(str(index_dir), stamp(index_dir / "manifest.json"))
+
+
+@st.cache_resource(show_spinner="Reading questions...", max_entries=16)
+def _qa(path: str, mtime: float):
+    from cbqa.data import read_qa
+
+    return read_qa(path)
+
+
+def load_qa(path: Path):
+    return _qa(str(path), stamp(path))
+
+
+@st.cache_resource(show_spinner="Reading predictions...", max_entries=32)
+def _predictions(path: str, mtime: float):
+    from cbqa.data import read_predictions
+
+    return read_predictions(path)
+
+
+def load_predictions(path: Path):
+    return _predictions(str(path), stamp(path))
+
+
+@st.cache_resource(show_spinner="Reading overlap labels...", max_entries=8)
+def _overlap_rows(path: str, mtime: float) -> dict[str, dict[str, Any]]:
+    from cbqa.data.jsonl import read_jsonl
+
+    return {str(row["id"]): row for _, row in read_jsonl(path) if "id" in row}
+
+
+def load_overlap_rows(path: Path) -> dict[str, dict[str, Any]]:
+    """Overlap label rows (computed or gold) keyed by test question id."""
+    return _overlap_rows(str(path), stamp(path))
+
+
+@st.cache_resource(show_spinner="Indexing training questions...", max_entries=8)
+def _question_index(train: str, mtime: float, method: str):
+    from cbqa.overlap.question_similarity import build_index
+
+    return build_index(method, _qa(train, mtime))
+
+
+def load_question_index(train: Path, method: str):
+    return _question_index(str(train), stamp(train), method)
+
+
+@st.cache_resource(show_spinner="Indexing training answers...", max_entries=8)
+def _answer_index(train: str, mtime: float):
+    from cbqa.overlap.answer_overlap import AnswerIndex
+
+    return AnswerIndex(_qa(train, mtime))
+
+
+def load_answer_index(train: Path):
+    return _answer_index(str(train), stamp(train))
+
+
+@st.cache_resource(show_spinner="Indexing the pretraining corpus...", max_entries=4)
+def _corpus_index(corpus: str, mtime: float):
+    from cbqa.data.corpus import iter_corpus
+    from cbqa.overlap.corpus_overlap import CorpusIndex
+
+    return CorpusIndex(iter_corpus(corpus))
+
+
+def load_corpus_index(corpus: Path):
+    return _corpus_index(str(corpus), stamp(corpus))
+
+
+@st.cache_resource(show_spinner="Computing overlap labels (TF-IDF)...", max_entries=4)
+def _computed_overlap(train: str, test: str, mtimes: tuple[float, float]) -> list[dict[str, Any]]:
+    from cbqa.overlap import OverlapConfig, label_overlap
+
+    return label_overlap(_qa(train, mtimes[0]), _qa(test, mtimes[1]), OverlapConfig(methods=("tfidf",)))
+
+
+def compute_overlap(train: Path, test: Path) -> list[dict[str, Any]]:
+    """Overlap rows for a train/test pair that has no stored labels (TF-IDF, default threshold)."""
+    return _computed_overlap(str(train), str(test), (stamp(train), stamp(test)))
+
+
+@st.cache_resource(show_spinner="Loading the spaCy pipeline...", max_entries=2)
+def spacy_pipeline(model: str):
+    from ner_masking.pipeline import build_pipeline
+
+    return build_pipeline(model)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _metrics_csv(path: str, mtime: float):
+    import pandas as pd
+
+    return pd.read_csv(path)
+
+
+def load_metrics_csv(path: Path):
+    return _metrics_csv(str(path), stamp(path))

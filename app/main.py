@@ -1,0 +1,79 @@
+"""Streamlit entry point: `cbqa app --runs DIR` runs `streamlit run` on this file.
+
+The runs directory comes from `-- --runs DIR` after streamlit's own options, or the CBQA_APP_RUNS
+environment variable (what `cbqa app` sets), else `runs/`; the sidebar can change it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+from cbqa_app.context import AppContext
+from cbqa_app.run_dir import find_runs, read_run
+from cbqa_app.views import benchmark, masking_lab, overlap_explorer, probe, runs
+
+PAGES = {
+    "probe": ("Probe", probe.render),
+    "benchmark": ("Benchmark", benchmark.render),
+    "overlap": ("Overlap explorer", overlap_explorer.render),
+    "masking": ("Masking lab", masking_lab.render),
+    "runs": ("Runs", runs.render),
+}
+RUNS_ENV = "CBQA_APP_RUNS"
+
+
+def default_runs_root(argv: list[str]) -> str:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--runs")
+    known, _ = parser.parse_known_args(argv)
+    return known.runs or os.environ.get(RUNS_ENV) or "runs"
+
+
+def _page_from_url() -> str:
+    slug = st.query_params.get("page", "probe")
+    return slug if slug in PAGES else "probe"
+
+
+def _choose_run(root: Path):
+    found = find_runs(root)
+    if not found:
+        where = "does not exist" if not root.exists() else "holds no run directory (no manifest.json)"
+        st.sidebar.warning(f"`{root}` {where}. Make one with `cbqa demo --out {root}/demo`, or type another directory.")
+        return None
+    labels = {str(p.relative_to(root)) if p != root else p.name: p for p in found}
+    chosen = st.sidebar.selectbox("Run", list(labels), key="run")
+    info = read_run(labels[chosen])
+    if info.error:
+        st.sidebar.error(info.error)
+        return None
+    if info.problems:
+        with st.sidebar.expander(f"{len(info.problems)} missing piece(s) in this run"):
+            for line in info.problems:
+                st.markdown(f"- {line}")
+    return info
+
+
+def main() -> None:
+    st.set_page_config(page_title="cbqa", page_icon=":books:", layout="wide")
+    st.sidebar.title("cbqa")
+    slugs = list(PAGES)
+    slug = st.sidebar.radio(
+        "Page", slugs, index=slugs.index(_page_from_url()), format_func=lambda s: PAGES[s][0], key="page"
+    )
+    if st.query_params.get("page") != slug:
+        st.query_params["page"] = slug
+    root_text = st.sidebar.text_input("Runs directory", value=default_runs_root(sys.argv[1:]), key="runs_root")
+    root = Path(root_text.strip() or ".").expanduser()
+    ctx = AppContext(runs_root=root, run=_choose_run(root))
+    try:
+        PAGES[slug][1](ctx)
+    except Exception as e:  # noqa: BLE001 - a page fault must read as one message, not a traceback
+        st.error(f"{PAGES[slug][0]} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+
+
+main()

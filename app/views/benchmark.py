@@ -1,0 +1,162 @@
+"""Benchmark: EM/F1 of every system of a run, overall and per overlap category; where systems disagree."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from cbqa_app import loaders
+from cbqa_app.context import AppContext
+from cbqa_app.render import is_right, reported
+from cbqa_app.run_dir import RunInfo, results_paths
+from cbqa.metrics import normalize_answer
+from cbqa.overlap.categories import LABELS, TOTAL
+
+FILTERS = ("the two disagree", "only the first is right", "only the second is right", "all questions")
+
+
+def render(ctx: AppContext) -> None:
+    st.header("Benchmark")
+    run = ctx.run
+    if run is None:
+        st.info("Choose a run directory in the sidebar to see its benchmark.")
+        return
+    result = _results(run)
+    if not result:
+        return
+    metric = st.radio("Metric", ["em", "f1"], format_func=str.upper, horizontal=True, key="bench_metric")
+    long = _long_frame(result)
+    table = long.pivot_table(index="category", columns="system", values=metric, sort=False)
+    table.insert(0, "n", long.groupby("category", sort=False)["n"].first())
+    st.dataframe(table.round(2), width="stretch")
+    st.altair_chart(_chart(long, metric), width="stretch")
+    st.divider()
+    _disagreements(run)
+
+
+def _results(run: RunInfo) -> dict[str, Any] | None:
+    paths = results_paths(run)
+    if paths:
+        path = paths[0]
+        if len(paths) > 1:
+            path = st.selectbox("Results file", paths, format_func=lambda p: p.name, key="bench_results",
+                                help="results.json: by the gold overlap categories (toy world); "
+                                     "results_detected.json: by the categories the detector computed")
+        with reported(f"Reading {path}"):
+            result = json.loads(path.read_text(encoding="utf-8"))
+            st.caption(f"from `{path}`")
+            return result
+        return None
+    if not run.predictions:
+        st.info("This run has no report (report/results.json) and no prediction files yet: nothing to score. "
+                "Is `cbqa demo` still running?")
+        return None
+    test = run.path("test")
+    if test is None:
+        st.info("This run has prediction files but no test set to score them against (the manifest's `test`).")
+        return None
+    with reported("Scoring the run's predictions"):
+        from cbqa.overlap import evaluate_systems
+
+        preds = {s: loaders.load_predictions(p) for s, p in run.predictions.items()}
+        labels = _overlap_rows(run)
+        result = evaluate_systems(preds, loaders.load_qa(test), list(labels.values()) if labels else None,
+                                  allow_missing=True)
+        st.caption("scored now from the run's prediction files (the run has no report/results.json)")
+        return result
+    return None
+
+
+def _overlap_rows(run: RunInfo, choose: bool = False) -> dict[str, dict[str, Any]]:
+    sources = {k: run.path(k) for k in ("overlap", "gold_overlap") if run.path(k) is not None}
+    if not sources:
+        return {}
+    key = next(iter(sources))
+    if choose and len(sources) > 1:
+        key = st.radio("Overlap categories", list(sources), horizontal=True, key="bench_labels",
+                       format_func={"overlap": "detected", "gold_overlap": "gold"}.get)
+    path = sources[key]
+    with reported(f"Reading overlap labels {path}"):
+        return loaders.load_overlap_rows(path)
+    return {}
+
+
+def _long_frame(result: dict[str, Any]) -> pd.DataFrame:
+    rows = [
+        {"system": system, "category": cat, "n": v.get("n"), "em": v.get("em"), "f1": v.get("f1")}
+        for system, per in result.items()
+        for cat, v in per.items()
+    ]
+    order = {c: i for i, c in enumerate(LABELS)}
+    df = pd.DataFrame(rows)
+    return df.sort_values("category", key=lambda s: s.map(lambda c: order.get(c, len(order))), kind="stable")
+
+
+def _chart(long: pd.DataFrame, metric: str) -> alt.Chart:
+    cats = list(dict.fromkeys(long["category"]))
+    return (
+        alt.Chart(long.dropna(subset=[metric]))
+        .mark_bar()
+        .encode(
+            x=alt.X("category:N", sort=cats, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=220)),
+            xOffset="system:N",
+            y=alt.Y(f"{metric}:Q", title=f"{metric.upper()} (%)", scale=alt.Scale(domain=[0, 100])),
+            color="system:N",
+            tooltip=["system", "category", "n", alt.Tooltip(f"{metric}:Q", format=".2f")],
+        )
+        .properties(height=320)
+    )
+
+
+def _is_retrieval(preds) -> bool:
+    return bool(preds) and "passages" in preds[0].extra
+
+
+def _disagreements(run: RunInfo) -> None:
+    st.subheader("Where two systems disagree")
+    if len(run.predictions) < 2:
+        st.info("This run has fewer than two prediction files, so there is nothing to compare. A run without "
+                "retrieval outputs has only its closed-book systems.")
+        return
+    with reported("Reading predictions"):
+        preds = {s: loaders.load_predictions(p) for s, p in run.predictions.items()}
+    if len(preds) < 2:
+        return
+    systems = list(preds)
+    closed = [s for s in systems if not _is_retrieval(preds[s])] or systems
+    retrieval = [s for s in systems if _is_retrieval(preds[s])]
+    labels = {i: {*r.get("labels", ()), r.get("category")} for i, r in _overlap_rows(run, choose=True).items()}
+    categories = [c for c in LABELS if c == TOTAL or any(c in r for r in labels.values())]
+    c1, c2, c3, c4 = st.columns(4)
+    first = c1.selectbox("First system", systems, index=systems.index(closed[0]), key="bench_a")
+    second_default = next((s for s in retrieval + systems if s != first), systems[0])
+    second = c2.selectbox("Second system", systems, index=systems.index(second_default), key="bench_b")
+    category = c3.selectbox("Overlap category", categories, key="bench_category")
+    which = c4.selectbox("Show", FILTERS, key="bench_filter")
+    if first == second:
+        st.info("Choose two different systems.")
+        return
+    gold = {}
+    if run.path("test") is not None:
+        with reported("Reading the test set"):
+            gold = {ex.id: ex.answers for ex in loaders.load_qa(run.path("test"))}
+    b_by_id = {p.id: p for p in preds[second]}
+    rows = []
+    for a in preds[first]:
+        b = b_by_id.get(a.id)
+        if b is None or (category != TOTAL and category not in labels.get(a.id, ())):
+            continue
+        answers = gold.get(a.id) or a.answers or []
+        ra, rb = is_right(a.prediction, answers), is_right(b.prediction, answers)
+        differ = normalize_answer(a.prediction) != normalize_answer(b.prediction)
+        keep = {FILTERS[0]: differ, FILTERS[1]: bool(ra and not rb), FILTERS[2]: bool(rb and not ra), FILTERS[3]: True}
+        if keep[which]:
+            rows.append({"id": a.id, "question": a.question, "gold": " | ".join(answers),
+                         first: a.prediction, f"{first} right": ra, second: b.prediction, f"{second} right": rb})
+    st.caption(f"{len(rows)} question(s)")
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -1,0 +1,48 @@
+"""The demo's settings and its pretraining variants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cbqa.errors import CbqaError
+
+# Each variant's objective. The masked variants pretrain on it alone, then fine-tune on closed-book QA mixed with the
+# same objective in every batch (T5 multi-task fine-tuning, examples-proportional), so the facts stored during
+# pretraining are not forgotten while the model learns the QA format. "none" trains on QA alone for the same total
+# number of steps. Why this recipe (and not pure mixing, or pretrain-then-QA): README, "Demo results".
+VARIANTS: dict[str, dict[str, Any] | None] = {
+    "none": None,  # closed-book QA only
+    # T5's objective (noise density 0.15, mean span 3) over a random 32-word window of the paragraph: T5 corrupts
+    # fixed-length chunks, and 32 words keeps this variant's inputs near the SSM inputs' length (and cost).
+    "span_corruption": {"policy": "span_corruption", "policy_options": {"max_units": 32}},
+    # The SSM recipe, defined once as a preset in ner_masking.policies.PRESETS.
+    "ssm": {"policy": "ssm_title_sentence"},
+}
+
+
+@dataclass
+class DemoConfig:
+    out: str = "runs/demo"
+    seed: int = 0
+    people: int = 100
+    vocab_size: int = 800
+    variants: tuple[str, ...] = ("none", "span_corruption", "ssm")
+    # Every variant trains pretrain_steps + steps optimizer steps (sized so the demo stays under 10 minutes on 2 cores).
+    pretrain_steps: int = 800  # masked objective alone, lr `lr`
+    steps: int = 400  # fine-tuning: QA + the objective, lr `finetune_lr`
+    batch_size: int = 64
+    lr: float = 2e-3
+    finetune_lr: float = 1e-3
+    val_every: int = 50
+    arch: dict[str, int] = field(default_factory=dict)  # T5Arch overrides; default: the ~1M-parameter model
+    retrieval: bool = True
+    reader_steps: int = 300
+    reader_batch_size: int = 32
+    reader_lr: float = 1e-3
+    encoder: str = "default"
+
+    def __post_init__(self) -> None:
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown:
+            raise CbqaError(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")

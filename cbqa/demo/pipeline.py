@@ -1,0 +1,164 @@
+"""The whole study on the embedded toy world, end to end, as a sequence of the same commands a user runs.
+
+Stages (each skipped when its output already exists, so an interrupted demo resumes where it stopped):
+world -> tokenizer -> ner spans -> per variant: [pretrain (span corruption | SSM)] -> closed-book fine-tune
+(QA + the objective) -> predict
+-> retrieval baseline (index, retrieve, open-book reader) -> overlap labels + nearest-neighbour baselines -> evaluate -> report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from cbqa.data.jsonl import write_json
+from cbqa.demo.config import VARIANTS, DemoConfig
+from cbqa.demo.retrieval import run_retrieval_stages
+from cbqa.demo.stages import Stages, console, train_args
+
+
+class Demo:
+    def __init__(self, cfg: DemoConfig) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.world = self.out / "world"
+        self.stages = Stages()
+
+    def stage(self, name: str, done: Path | None, fn) -> None:
+        self.stages.run(name, done, fn)
+
+    def train_args(self, run_dir: Path, tasks: list[dict[str, Any]], steps: int, lr: float, model: Path | None,
+                   val_file: Path | None) -> list[str]:  # fmt: skip
+        return train_args(self.cfg, self.out, run_dir, tasks, steps, lr, model, val_file)
+
+    # -- stages --------------------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        from cbqa.commands import predict, tokenizer, world
+        from cbqa.commands import ner as ner_cmd
+        from cbqa.training.cli import run_training
+
+        c, w = self.cfg, self.world
+        t_start = time.perf_counter()
+        self.stage("world", w / "world.json", lambda: world.main(["--out", str(w), "--seed", str(c.seed), "--people", str(c.people),
+                                                                 "--orgs", str(max(2, c.people // 5))]))
+        self.stage(
+            "tokenizer",
+            self.out / "tokenizer" / "tokenizer.json",
+            lambda: tokenizer.main(["--corpus", str(w / "corpus.jsonl"), "--qa", str(w / "train.jsonl"),
+                                    "--out", str(self.out / "tokenizer"), "--vocab-size", str(c.vocab_size)]),  # fmt: skip
+        )
+        needs_spans = any(VARIANTS[v] for v in c.variants)
+        if needs_spans:
+            self.stage(
+                "ner",
+                self.out / "spans" / "manifest.json",
+                lambda: ner_cmd.main(["--corpus", str(w / "corpus.jsonl"), "--out", str(self.out / "spans")]),
+            )
+        qa_task = {"name": "qa", "kind": "qa", "file": str(w / "train.jsonl")}
+        models: dict[str, str] = {}
+        runs: dict[str, str] = {}
+        predictions: dict[str, str] = {}
+        for v in c.variants:
+            run = self.out / "models" / v
+            spec = VARIANTS[v]
+            if spec is None:
+                tasks, steps, lr, start = [qa_task], c.pretrain_steps + c.steps, c.lr, None
+            else:
+                objective = {"name": v, "kind": "masked", "spans": str(self.out / "spans"), **spec}
+                start = self.out / "pretrain" / v
+                self.stage(f"pretrain {v}", start / "summary.json",
+                           lambda: run_training(self.train_args(start, [objective], c.pretrain_steps, c.lr, None, None),
+                                                "cbqa pretrain", str(start)))  # fmt: skip
+                tasks, steps, lr = [objective, qa_task], c.steps, c.finetune_lr
+            self.stage(f"train {v}", run / "summary.json",
+                       lambda: run_training(self.train_args(run, tasks, steps, lr, start, w / "dev.jsonl"), "cbqa pretrain", str(run)))  # fmt: skip
+            models[v], runs[v] = str(run / "hf"), str(run)
+            pred = self.out / "predictions" / f"closed_book_{v}.jsonl"
+            self.stage(f"predict {v}", pred,
+                       lambda: predict.main(["--model", str(run), "--questions", str(w / "test.jsonl"), "--out", str(pred),
+                                             "--num-beams", "4", "--top-k", "4"]))  # fmt: skip
+            predictions[f"closed_book_{v}"] = str(pred)
+
+        index, reader = None, None
+        if c.retrieval:
+            index, reader, rpreds, rruns = self.retrieval(models)
+            predictions.update(rpreds)
+            runs.update(rruns)
+        predictions.update(self.overlap_and_neighbours(self.out / "spans" if needs_spans else None))
+        report = self.report(predictions)
+        manifest = {
+            "name": self.out.name,
+            "train": str(w / "train.jsonl"),
+            "dev": str(w / "dev.jsonl"),
+            "test": str(w / "test.jsonl"),
+            "corpus": str(w / "corpus.jsonl"),
+            "spans": str(self.out / "spans") if needs_spans else None,
+            "index": index,
+            "overlap": str(self.out / "overlap" / "test_overlap.jsonl"),
+            "gold_overlap": str(w / "overlap_gold.jsonl"),
+            "models": models,
+            "runs": runs,
+            "predictions": predictions,
+            "reader": reader,
+            "report": str(report),
+            "config": asdict(self.cfg),
+        }
+        write_json(self.out / "manifest.json", _relative(manifest, self.out))
+        wall = time.perf_counter() - t_start
+        write_json(self.out / "timings.json", {"stages_s": self.stages.timings, "total_s": round(wall, 1)})
+        return {"manifest": self.out / "manifest.json", "report": report, "wall_s": wall}
+
+    def retrieval(self, models: dict[str, str]) -> tuple[str | None, str | None, dict[str, str], dict[str, str]]:
+        """Dense + BM25 index over the corpus, hybrid retrieval for every split, and an open-book T5 reader."""
+        return run_retrieval_stages(self.cfg, self.out, self.stages, models)
+
+    def overlap_and_neighbours(self, spans: Path | None) -> dict[str, str]:
+        from cbqa.commands import nn_baseline, overlap
+
+        w, od = self.world, self.out / "overlap"
+        # The corpus's sentences come from the spans store when there is one (the sentences SSM masks in).
+        sentences = ["--spans", str(spans)] if spans is not None else []
+        self.stage("overlap labels", od / "test_overlap.jsonl",
+                   lambda: overlap.main(["--train", str(w / "train.jsonl"), "--test", str(w / "test.jsonl"),
+                                         "--corpus", str(w / "corpus.jsonl"), *sentences, "--method", "both",
+                                         "--gold-labels", str(w / "overlap_gold.jsonl"),
+                                         "--comparison-json", str(od / "gold_comparison.json"),
+                                         "--summary-json", str(od / "summary.json"),
+                                         "--out", str(od / "test_overlap.jsonl")]))  # fmt: skip
+        out = {}
+        for method in ("tfidf", "dense"):
+            p = self.out / "predictions" / f"nearest_neighbour_{method}.jsonl"
+            self.stage(f"nearest-neighbour baseline ({method})", p,
+                       lambda: nn_baseline.main(["--train", str(w / "train.jsonl"), "--test", str(w / "test.jsonl"),
+                                                 "--method", method, "--out", str(p)]))  # fmt: skip
+            out[f"nearest_neighbour_{method}"] = str(p)
+        return out
+
+    def report(self, predictions: dict[str, str]) -> Path:
+        from cbqa.commands import evaluate
+
+        rd = self.out / "report"
+        preds = [f"{name}={path}" for name, path in predictions.items()]
+        w = self.world
+        # By the generator's gold categories (true by construction) ...
+        console.rule("[bold]test EM/F1 by gold overlap category")
+        evaluate.main(["--predictions", *preds, "--gold", str(w / "test.jsonl"), "--overlap", str(w / "overlap_gold.jsonl"),
+                       "--json", str(rd / "results.json"), "--markdown", str(rd / "results.md"), "--plot", str(rd / "results.png")])  # fmt: skip
+        # ... and by the labels our detector computed from the data alone, as on a real dataset.
+        console.rule("[bold]test EM/F1 by detected overlap category")
+        evaluate.main(["--predictions", *preds, "--gold", str(w / "test.jsonl"),
+                       "--overlap", str(self.out / "overlap" / "test_overlap.jsonl"),
+                       "--json", str(rd / "results_detected.json"), "--markdown", str(rd / "results_detected.md"),
+                       "--plot", str(rd / "results_detected.png")])  # fmt: skip
+        return rd / "results.json"
+
+
+def _relative(obj: Any, base: Path) -> Any:
+    """Paths inside the run directory are stored relative to it, so the run can be moved or copied."""
+    if isinstance(obj, dict):
+        return {k: _relative(v, base) for k, v in obj.items()}
+    if isinstance(obj, str) and obj.startswith(str(base) + "/"):
+        return obj[len(str(base)) + 1 :]
+    return obj

@@ -1,0 +1,138 @@
+"""File-system primitives every package shares: atomic writes of files and directories, and one fingerprint.
+
+- `atomic_writer(path)`: an open temporary file next to `path`, renamed over it only when the block succeeds.
+- `atomic_path(path)`: the same for libraries that write to a path themselves (pyarrow, numpy, FAISS).
+- `replace_dir(staging, target)`: publish a finished directory at `target` with no moment where `target` is missing
+  or half-written: `target` is a symlink to a versioned sibling directory, swapped with one `os.replace`.
+- `fingerprint(path)`: sha256 of a file's bytes (or of every file under a directory, in sorted path order), the one
+  corpus fingerprint the spans store, the retrieval index and run directories record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+FINGERPRINT_PREFIX = "sha256:"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path next to `path`; on success it is fsynced and renamed onto `path`, else removed.
+
+    `suffix` lets a library that insists on an extension (numpy's `.npy`) see it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs are ordinary files
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Write to a temporary file next to `path` and rename it into place only on success."""
+    with atomic_path(path) as tmp, tmp.open(mode, encoding=None if "b" in mode else "utf-8") as f:
+        yield f
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(directory: Path) -> None:
+    for p in directory.rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            _fsync_file(p)
+    _fsync_dir(directory)
+
+
+def staging_dir(target: str | Path) -> Path:
+    """A new empty directory next to `target`, to build its next version in (then `replace_dir`)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+
+
+def replace_dir(staging: str | Path, target: str | Path) -> Path:
+    """Publish the finished directory `staging` at `target`, atomically and without a gap.
+
+    The content moves to a versioned sibling `.NAME.v-<id>`; `target` becomes (or stays) a relative symlink to it,
+    swapped with one `os.replace` after everything is fsynced, so a reader always finds either the old or the new
+    complete directory. The previous version is removed afterwards. A plain directory at `target` (written before
+    this scheme) is moved aside first; that one-time migration is the only moment without `target`.
+    """
+    staging, target = Path(staging), Path(target)
+    mask = _umask()
+    for p in [staging, *staging.rglob("*")]:  # mkdtemp/mkstemp create private entries; publish usual permissions
+        if not p.is_symlink():
+            p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
+    _fsync_tree(staging)
+    version = target.with_name(f".{target.name}.v-{uuid.uuid4().hex[:12]}")
+    os.replace(staging, version)
+    old: Path | None = None
+    if target.is_symlink():
+        old = target.parent / os.readlink(target)
+    elif target.exists():
+        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:12]}")
+        os.replace(target, old)
+    link = target.with_name(f".{target.name}.link-{uuid.uuid4().hex[:12]}")
+    os.symlink(version.name, link)
+    os.replace(link, target)
+    _fsync_dir(target.parent)
+    if old is not None and old.resolve() != version.resolve():
+        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+    return target
+
+
+def fingerprint_chunks(chunks: Iterable[bytes]) -> str:
+    h = hashlib.sha256()
+    for chunk in chunks:
+        h.update(chunk)
+    return FINGERPRINT_PREFIX + h.hexdigest()
+
+
+def _file_chunks(path: Path, base: Path | None) -> Iterator[bytes]:
+    if base is not None:
+        yield str(path.relative_to(base)).encode() + b"\0"
+    with path.open("rb") as fh:
+        yield from iter(lambda: fh.read(1 << 20), b"")
+
+
+def fingerprint(path: str | Path) -> str:
+    """sha256 of a file (or of every file under a directory, in sorted path order, names included)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        return fingerprint_chunks(c for f in files for c in _file_chunks(f, path))
+    return fingerprint_chunks(_file_chunks(path, None))

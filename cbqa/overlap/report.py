@@ -1,0 +1,152 @@
+"""Render evaluation results and overlap summaries: rich tables, markdown, and a grouped bar chart PNG."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from cbqa.io import atomic_writer
+from cbqa.overlap.categories import CATEGORIES, LABELS, count_labels
+from cbqa.overlap.evaluation import Result
+
+
+def _categories(result: Result) -> list[str]:
+    present = {c for per in result.values() for c in per}
+    return [c for c in LABELS if c in present]
+
+
+def _fmt(value: float | int | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+# Short column names, so a table of several systems fits an 80-column terminal.
+SHORT = {
+    "total": "total",
+    "question_overlap": "q-overlap",
+    "no_question_overlap": "no-q-overlap",
+    "answer_overlap": "a-overlap",
+    "no_answer_overlap": "no-a-overlap",
+    "answer_overlap_only": "a-only",
+    "no_overlap": "no-overlap",
+}
+
+
+# The terminal table shows the total and Lewis et al.'s three disjoint buckets; markdown and JSON keep every label.
+TERMINAL = ("total", "question_overlap", "answer_overlap_only", "no_overlap")
+
+
+def results_table(result: Result, title: str = "EM (%) by overlap category (all labels and F1: JSON / markdown)") -> Table:
+    """One row per system, one column per category (with its question count)."""
+    present = _categories(result)
+    cats = [c for c in TERMINAL if c in present] or present
+    first = next(iter(result.values()))
+    table = Table(title=title)
+    table.add_column("system", no_wrap=True)
+    for cat in cats:
+        table.add_column(f"{SHORT.get(cat, cat)}\nn={first[cat]['n']}", justify="right")
+    for system, per in result.items():
+        table.add_row(system, *[_fmt(per[cat]["em"]) for cat in cats])
+    return table
+
+
+def results_markdown(result: Result) -> str:
+    """Rows: systems; columns: categories (with n); cells: `EM / F1`."""
+    cats = _categories(result)
+    first = next(iter(result.values()))
+    head = ["system"] + [f"{cat} (n={first[cat]['n']})" for cat in cats]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * len(cats)) + "|"]
+    for system, per in result.items():
+        cells = [system] + [f"{_fmt(per[c]['em'])} / {_fmt(per[c]['f1'])}" for c in cats]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_results(result: Result, path: str | Path, metric: str = "em") -> None:
+    """Grouped bars: one group per category, one bar per system; written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed; never opens a window
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cats = _categories(result)
+    systems = list(result)
+    width = 0.8 / max(len(systems), 1)
+    x = np.arange(len(cats))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(cats) + 1), 4.0))
+    try:
+        for j, s in enumerate(systems):
+            vals = [result[s][c][metric] or 0.0 for c in cats]
+            bars = ax.bar(x + (j - (len(systems) - 1) / 2) * width, vals, width, label=s)
+            ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        ns = [result[systems[0]][c]["n"] for c in cats]
+        ax.set_xticks(x, [f"{c}\n(n={n})" for c, n in zip(cats, ns)], fontsize=8)
+        ax.set_ylabel(f"{metric.upper()} (%)")
+        ax.set_ylim(0, 105)
+        ax.legend(fontsize=8)
+        ax.set_title(f"{metric.upper()} by test-train overlap category")
+        fig.tight_layout()
+        with atomic_writer(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=120)
+    finally:
+        plt.close(fig)
+
+
+def overlap_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts and percentages of labels and categories (percent of all rows), and corpus overlap."""
+    n = len(rows)
+    labels = count_labels([r.get("labels", []) for r in rows])
+    cats = {c: sum(1 for r in rows if r.get("category") == c) for c in CATEGORIES}
+    summary: dict[str, Any] = {
+        "n": n,
+        "labels": labels,
+        "categories": cats,
+        "undecided": sum(1 for r in rows if r.get("category") is None),
+    }
+    corpus = [r for r in rows if "answer_in_corpus" in r]
+    if corpus:
+        summary["answer_in_corpus"] = sum(1 for r in corpus if r["answer_in_corpus"])
+        for scope in ("sentence", "passage"):
+            summary[f"with_question_term_{scope}"] = sum(
+                1 for r in corpus if (r.get("corpus") or {}).get("with_question_term") == scope
+            )
+    return summary
+
+
+def _pct(k: int, n: int) -> str:
+    return f"{100.0 * k / n:.1f}%" if n else "-"
+
+
+def overlap_table(summary: Mapping[str, Any], title: str = "test-train overlap") -> Table:
+    n = summary["n"]
+    table = Table(title=f"{title} ({n} test questions)")
+    table.add_column("label / category", no_wrap=True)
+    table.add_column("count", justify="right")
+    table.add_column("% of test", justify="right")
+    for label, k in summary["labels"].items():
+        table.add_row(label, str(k), _pct(k, n))
+    table.add_section()
+    for cat, k in summary["categories"].items():
+        table.add_row(f"category={cat}", str(k), _pct(k, n))
+    if summary["undecided"]:
+        table.add_row("category undecided", str(summary["undecided"]), _pct(summary["undecided"], n))
+    if "answer_in_corpus" in summary:
+        table.add_section()
+        for key in ("answer_in_corpus", "with_question_term_sentence", "with_question_term_passage"):
+            table.add_row(key, str(summary[key]), _pct(summary[key], n))
+    return table
+
+
+def comparison_table(comparison: Any) -> Table:
+    """Confusion matrix of gold (rows) vs computed (columns) categories."""
+    labels = [c for c in comparison.category_labels]
+    table = Table(title=f"gold (rows) vs computed (columns), {comparison.n_joined} joined questions")
+    table.add_column("gold \\ computed")
+    for c in labels:
+        table.add_column(c, justify="right")
+    for g, row in comparison.confusion.items():
+        table.add_row(g, *[str(row.get(c, 0)) for c in labels])
+    return table

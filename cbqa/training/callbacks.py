@@ -1,0 +1,87 @@
+"""Callbacks: export the best model as a Hugging Face directory, and a run summary with throughput."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+from cbqa.io import replace_dir, staging_dir
+
+
+class HFExport(L.Callback):
+    """Keeps `run_dir/hf` equal to the best model by `monitor` (or the last one when nothing is validated).
+
+    The export goes to a staging directory first and is swapped in by `cbqa.io.replace_dir`, so `hf/` is never
+    half-written or missing.
+    The best score is part of the callback state, so a resumed run keeps comparing against it.
+    """
+
+    def __init__(self, out_dir: str | Path, monitor: str = "val_em", mode: str = "max") -> None:
+        self.out_dir, self.monitor, self.mode = Path(out_dir), monitor, mode
+        self.best: float | None = None
+        self.best_step: int | None = None
+
+    def _better(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value > self.best if self.mode == "max" else value < self.best
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.monitor])
+        if self._better(value):
+            self.best, self.best_step = value, trainer.global_step
+            if trainer.is_global_zero:
+                export(pl_module, self.out_dir, {"step": trainer.global_step, self.monitor: value})
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.best is None and trainer.is_global_zero:  # nothing validated: export the final weights
+            export(pl_module, self.out_dir, {"step": trainer.global_step})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_step": self.best_step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_step = state.get("best"), state.get("best_step")
+
+
+def export(pl_module: L.LightningModule, out_dir: Path, info: dict[str, Any]) -> None:
+    staging = staging_dir(out_dir)
+    try:
+        pl_module.t5.save_pretrained(staging)
+        pl_module.tokenizer.save_pretrained(staging)
+        (staging / "cbqa_export.json").write_text(json.dumps(info, indent=2) + "\n")
+        replace_dir(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+class Throughput(L.Callback):
+    """Counts non-padding input+target tokens per second of training (wall clock, including data loading)."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self.seconds = 0.0
+        self._t0: float | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._t0 is None:
+            return
+        self.seconds += time.perf_counter() - self._t0
+        self.tokens += int(batch["attention_mask"].sum()) + int((batch["labels"] != -100).sum())
+        if self.seconds > 0 and trainer.global_step % max(1, trainer.log_every_n_steps) == 0:  # global_step already counts this step
+            pl_module.log("train_tokens_per_s", self.tokens / self.seconds, on_step=True, on_epoch=False)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0

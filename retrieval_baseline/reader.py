@@ -1,0 +1,68 @@
+"""Open-book T5 reader inputs: the question plus its top retrieved passages, as a QA file that cbqa's Lightning
+module trains on (`cbqa finetune` with an empty prefix), and the input format a reader run records
+(`reader_input.json`), so whoever answers with the reader later (`cbqa reader predict`, the app) builds the same
+inputs. Answering itself needs a model and lives above this package (`cbqa.reader`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cbqa.data.jsonl import read_jsonl, write_json, write_jsonl
+from cbqa.errors import CbqaError, DataError
+from retrieval_baseline.hits import Hit
+from retrieval_baseline.reader_input import format_reader_input
+
+
+READER_INPUT_FILE = "reader_input.json"
+
+
+@dataclass(frozen=True)
+class ReaderInput:
+    max_passages: int = 2
+    max_input_len: int = 256  # tokens; the tokenizer truncates the tail passages
+
+
+def write_reader_input(run_dir: str | Path, cfg: ReaderInput) -> Path:
+    """Record in a reader's run directory the input format it is trained on."""
+    path = Path(run_dir) / READER_INPUT_FILE
+    write_json(path, {"max_passages": cfg.max_passages, "max_input_len": cfg.max_input_len})
+    return path
+
+
+def read_reader_input(model: str | Path) -> ReaderInput | None:
+    """The input format recorded by a reader run (its run directory, or its `hf/` export); None if none is."""
+    model = Path(model)
+    for path in (model / READER_INPUT_FILE, model.parent / READER_INPUT_FILE if model.name == "hf" else None):
+        if path is not None and path.is_file():
+            try:
+                obj = json.loads(path.read_text(encoding="utf-8-sig"))
+                return ReaderInput(int(obj["max_passages"]), int(obj["max_input_len"]))
+            except (ValueError, KeyError, TypeError) as e:
+                raise CbqaError(f"{path}: not a reader input record ({e})") from None
+    return None
+
+
+def retrieved_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    for line, row in read_jsonl(path):
+        for key in ("id", "question", "passages"):
+            if key not in row:
+                raise DataError(path, line, f"missing '{key}' (is this a `cbqa retrieve` output?)")
+        yield line, row
+
+
+def hits_of(row: dict[str, Any]) -> list[Hit]:
+    return [Hit(id=p["id"], title=p.get("title", ""), text=p["text"], score=float(p.get("score", 0.0))) for p in row["passages"]]
+
+
+def prepare(retrieved: str | Path, out: str | Path, cfg: ReaderInput = ReaderInput()) -> int:
+    """Write a QA file whose `question` is the reader input; train on it with `--data.tasks` prefix ''."""
+    rows = []
+    for line, r in retrieved_rows(retrieved):
+        if not r.get("answers"):
+            raise DataError(retrieved, line, "no 'answers': a reader training file needs gold answers")
+        rows.append({"id": r["id"], "question": format_reader_input(r["question"], hits_of(r), cfg.max_passages), "answers": r["answers"]})
+    return write_jsonl(out, rows)
