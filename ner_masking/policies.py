@@ -14,6 +14,7 @@ and `make_policy("ssm_title_sentence")` mean exactly that. Options given with a 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import random
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ __all__ = [
     "make_policy",
     "parse_option",
     "sentinel",
+    "with_token_budget",
 ]
 
 
@@ -84,6 +86,11 @@ class Mixture:
             built.append((weight, make_policy(spec["policy"], **dict(spec.get("options") or {}))))
         object.__setattr__(self, "_built", tuple(built))
 
+    @property
+    def policies(self) -> tuple[Policy, ...]:
+        """The component policies, in listed order."""
+        return tuple(p for _, p in self._built)
+
     def __call__(self, doc: SpanDoc, rng: random.Random) -> MaskedExample | None:
         weights = [w for w, _ in self._built]
         first = rng.choices(range(len(self._built)), weights=weights)[0]
@@ -118,10 +125,27 @@ def preset_options(name: str) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else copy.deepcopy(v) for k, v in PRESETS[name][1].items()}
 
 
+# Set by training from the model's tokenizer (`with_token_budget`), not options a config or the CLI gives.
+RUNTIME_FIELDS = frozenset({"max_tokens", "tokens_of"})
+
+
 def policy_options(name: str) -> list[str]:
     """The option names a policy (or the policy of a preset) accepts."""
     base = PRESETS[name][0] if name in PRESETS else name
-    return [f.name for f in fields(_REGISTRY[base]) if f.init]
+    return [f.name for f in fields(_REGISTRY[base]) if f.init and f.name not in RUNTIME_FIELDS]
+
+
+def with_token_budget(policy: Policy, tokens_of: Any, max_tokens: int) -> Policy:
+    """A copy of `policy` whose inputs never take more than `max_tokens` tokens of `tokens_of`'s tokenizer (see
+    SSM and SpanCorruption); a mixture gets the budget in each component."""
+    if isinstance(policy, Mixture):
+        built = tuple((w, with_token_budget(p, tokens_of, max_tokens)) for w, p in policy._built)
+        copy_ = dataclasses.replace(policy)
+        object.__setattr__(copy_, "_built", built)
+        return copy_
+    if any(f.name == "max_tokens" for f in fields(policy)):
+        return dataclasses.replace(policy, max_tokens=max_tokens, tokens_of=tokens_of)
+    return policy
 
 
 def make_policy(name: str, **options: Any) -> Policy:

@@ -13,17 +13,15 @@ no closing sentinel, exactly as in T5.
 
 from __future__ import annotations
 
+import bisect
 import random
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cbqa.errors import CbqaError
 from ner_masking.masked import MaskedExample, sentinel
-from ner_masking.spans import replace_spans, word_offsets
+from ner_masking.spans import Tokenize, replace_spans, word_offsets
 from ner_masking.store import SpanDoc
-
-Tokenize = Callable[[str], list[tuple[int, int]]]
 
 
 def _f32(x: float) -> float:
@@ -92,6 +90,9 @@ class SpanCorruption:
     tokenizer's offsets) to corrupt subword pieces instead. Text between units is kept as is.
     `random_roll` rotates the mask by a random offset (T5's later option), so that short texts, which
     T5's arithmetic gives a single noise span at their very end, are not masked the same way each epoch.
+    `max_tokens` (with `tokens_of`, both set by training from the model's tokenizer) cuts a window whose text would take
+    more tokens than the model reads, from its end, before masking: corrupting only shortens the text, so the input
+    then fits with every sentinel. A window that fits is left exactly as without it.
     """
 
     noise_density: float = 0.15
@@ -99,6 +100,8 @@ class SpanCorruption:
     max_units: int | None = None
     random_roll: bool = False
     tokenize: Tokenize | None = None
+    max_tokens: int | None = None
+    tokens_of: Tokenize | None = field(default=None, compare=False, repr=False)
 
     name = "span_corruption"
 
@@ -111,12 +114,28 @@ class SpanCorruption:
             raise CbqaError(f"mean_noise_span_length must be >= 1, got {self.mean_noise_span_length}")
         if self.max_units is not None and int(self.max_units) < 2:
             raise CbqaError(f"max_units must be >= 2, got {self.max_units}")
+        if self.max_tokens is not None and self.tokens_of is None:
+            raise CbqaError("max_tokens needs tokens_of (the model tokenizer's offsets); training sets both")
+
+    def _units_within(self, text: str, units: list[tuple[int, int]]) -> int:
+        """How many leading units fit in `max_tokens` tokens (2 spare for pieces that merge differently once cut)."""
+        base, limit = units[0][0], int(self.max_tokens) - 2
+        window = text[base : units[-1][1]]
+        if len(window) + 1 <= limit:
+            return len(units)
+        token_starts = [a for a, b in self.tokens_of(window) if b > a]
+        if len(token_starts) <= limit:
+            return len(units)
+        # tokens starting before a unit's end belong to the units up to it
+        return bisect.bisect_right([bisect.bisect_left(token_starts, e - base) for _, e in units], limit)
 
     def __call__(self, doc: SpanDoc, rng: random.Random) -> MaskedExample | None:
         units = self.tokenize(doc.text) if self.tokenize is not None else word_offsets(doc.text)
         if self.max_units is not None and len(units) > int(self.max_units):
             first = rng.randrange(len(units) - int(self.max_units) + 1)
             units = units[first : first + int(self.max_units)]
+        if self.max_tokens is not None and units:
+            units = units[: self._units_within(doc.text, units)]
         if len(units) < 2:  # T5 would mask nothing in a one-unit text
             return None
         spans = noise_spans(len(units), rng, self.noise_density, self.mean_noise_span_length)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import bisect
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ner_masking.labels import expand_labels
 from ner_masking.store import SpanDoc
 
 _WORD = re.compile(r"\S+")
+
+# A tokenizer as policies see it: text -> [(start, end), ...] character offsets of its tokens, no special tokens.
+Tokenize = Callable[[str], list[tuple[int, int]]]
 
 
 def label_filter(value: Iterable[str] | str | None) -> tuple[str, ...] | None:
@@ -50,21 +53,25 @@ def word_offsets(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _WORD.finditer(text)]
 
 
-def budget_window(text: str, start: int, end: int, budget: int, unit: str, rng: random.Random) -> tuple[int, int]:
+def budget_window(
+    text: str, start: int, end: int, budget: int, unit: str, rng: random.Random,
+    units: Sequence[tuple[int, int]] | None = None,
+) -> tuple[int, int]:  # fmt: skip
     """A window of whole words around [start, end) holding at most `budget` words or characters
     (more only if the words the span touches alone exceed the budget).
 
+    `units` replaces the words by other sorted, disjoint character ranges (a tokenizer's tokens), counted like words.
     Where the text is longer than the budget, how much of it goes left of the span is drawn from
     `rng`, so the span is not always in the middle (a positional cue the model could learn).
     """
-    words = word_offsets(text)
+    words = list(units) if units is not None else word_offsets(text)
     # Words are sorted and disjoint, so both their starts and their ends are sorted: bisect, don't scan.
     n_before = bisect.bisect_right(words, start, key=lambda w: w[1])
     first_after = bisect.bisect_left(words, end, key=lambda w: w[0])
     before, after = words[:n_before], words[first_after:]
     touched = words[n_before:first_after]  # words the span overlaps, kept whole
     lo, hi = (min(start, touched[0][0]), max(end, touched[-1][1])) if touched else (start, end)
-    if unit == "words":
+    if unit in ("words", "tokens"):
         extra = max(budget - len(touched), 0)
         left = rng.randint(min(max(0, extra - len(after)), min(extra, len(before))), min(extra, len(before)))
         right = min(extra - left, len(after))
@@ -89,3 +96,31 @@ def replace_spans(text: str, lo: int, hi: int, spans: Sequence[tuple[int, int]],
         pos = e
     parts.append(text[pos:hi])
     return "".join(parts)
+
+
+def fit_to_tokens(
+    text: str, lo: int, hi: int, spans: Sequence[tuple[int, int]], marks: Sequence[str], prefix: str,
+    max_tokens: int, tokenize: Tokenize, rng: random.Random,
+) -> tuple[int, int]:  # fmt: skip
+    """Narrow the context [lo, hi) around `spans` so that `prefix` + the context with the spans replaced by `marks`
+    takes at most `max_tokens` tokens. Returns [lo, hi) unchanged (drawing nothing from `rng`) when it already fits,
+    so examples that fit are exactly those of a policy without the budget. Where narrowing cannot help (the spans
+    themselves are longer than the budget), the spans' own extent is returned and the collator counts the example.
+    """
+    masked = prefix + replace_spans(text, lo, hi, spans, marks)
+    # Every token covers at least one character, bar the word-initial "▁" of the first word: a short text fits.
+    if len(masked) + 1 <= max_tokens or len(tokenize(masked)) <= max_tokens:
+        return lo, hi
+    first, last = spans[0][0], spans[-1][1]
+    fixed = len(tokenize(prefix)) + len(marks) if prefix else len(marks)
+    units = [(lo + a, lo + b) for a, b in tokenize(text[lo:hi]) if b > a]
+    span_units = sum(1 for a, b in units if a < last and b > first)
+    budget = max_tokens - fixed + span_units - 2  # 2 spare tokens: pieces can merge differently once cut
+    for _ in range(4):  # re-check with the real tokenizer; shrink by what still overflows
+        new_lo, new_hi = budget_window(text, first, last, max(budget, span_units), "tokens", rng, units)
+        new_lo, new_hi = max(new_lo, lo), min(new_hi, hi)
+        over = len(tokenize(prefix + replace_spans(text, new_lo, new_hi, spans, marks))) - max_tokens
+        if over <= 0 or budget <= span_units:
+            return new_lo, new_hi
+        budget -= over
+    return new_lo, new_hi

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import random
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cbqa.errors import CbqaError
 from ner_masking.masked import MaskedExample, sentinel
-from ner_masking.spans import budget_window, candidate_spans, label_filter, replace_spans, sentence_bounds, sentence_index
+from ner_masking.spans import (
+    Tokenize,
+    budget_window,
+    candidate_spans,
+    fit_to_tokens,
+    label_filter,
+    replace_spans,
+    sentence_bounds,
+    sentence_index,
+)
 from ner_masking.store import SpanDoc
+from ner_masking.titles import shown_by_title, words_key
 
 CONTEXTS = ("sentence", "passage")
 BUDGET_UNITS = ("words", "chars")
@@ -34,24 +43,35 @@ def _candidates(
 ) -> list[tuple[int, int, str]]:
     spans = candidate_spans(doc, labels, exclude)
     if title and doc.title:
-        # Whole words only: "Emerson" is shown by the title "Laura Emerson", the date "May" is not by "Mayfield".
-        shown_words = f" {_words(doc.title)} "
-        spans = [s for s in spans if f" {_words(doc.text[s[0] : s[1]])} " not in shown_words]
+        key = words_key(doc.title)
+        spans = [s for s in spans if not shown_by_title(key, doc.text[s[0] : s[1]])]
     return spans
 
 
-_NON_WORD = re.compile(r"\W+")
-
-
-def _words(text: str) -> str:
-    """Lower-cased words joined by single spaces, so a substring test on them matches whole words only."""
-    return _NON_WORD.sub(" ", text).strip().casefold()
+def _title_prefix(doc: SpanDoc, title: bool) -> str:
+    return f"{doc.title.strip()}. " if title and doc.title else ""
 
 
 def _with_title(doc: SpanDoc, context: str, title: bool) -> str:
     if not title or not doc.title:
         return context
-    return f"{doc.title.strip()}. {context.strip()}"
+    return f"{_title_prefix(doc, title)}{context.strip()}"
+
+
+def _check_budget(obj: Any) -> None:
+    if obj.max_tokens is not None:
+        object.__setattr__(obj, "max_tokens", int(obj.max_tokens))
+        if obj.max_tokens < 4:
+            raise CbqaError(f"max_tokens must be >= 4, got {obj.max_tokens}")
+        if obj.tokens_of is None:
+            raise CbqaError("max_tokens needs tokens_of (the model tokenizer's offsets); training sets both")
+
+
+def _fit(obj: Any, doc: SpanDoc, lo: int, hi: int, spans: list[tuple[int, int]], marks: list[str],
+         rng: random.Random) -> tuple[int, int]:  # fmt: skip
+    if obj.max_tokens is None:
+        return lo, hi
+    return fit_to_tokens(doc.text, lo, hi, spans, marks, _title_prefix(doc, obj.title), obj.max_tokens, obj.tokens_of, rng)
 
 
 def _labels_fields(obj: Any) -> None:
@@ -72,6 +92,10 @@ class SSM:
     <extra_id_0>."): in encyclopedic text the title is the subject that pronouns and surnames refer
     to, so a one-sentence context still says whose fact is masked. Spans whose text occurs in the
     title are then not candidates, since the input would show the answer.
+
+    `max_tokens` + `tokens_of` (set by training from the model's tokenizer and `max_input_len`) narrow a context
+    that would take more tokens than the model reads, around the span, so no example loses its sentinel to
+    truncation; a context that fits is left exactly as without them.
     """
 
     labels: tuple[str, ...] | None = None
@@ -80,6 +104,8 @@ class SSM:
     budget: int = 128
     budget_unit: str = "words"
     title: bool = False
+    max_tokens: int | None = None
+    tokens_of: Tokenize | None = field(default=None, compare=False, repr=False)
 
     name = "ssm"
 
@@ -91,6 +117,7 @@ class SSM:
         object.__setattr__(self, "title", _as_bool("title", self.title))
         if self.budget < 1:
             raise CbqaError(f"budget must be >= 1, got {self.budget}")
+        _check_budget(self)
 
     def __call__(self, doc: SpanDoc, rng: random.Random) -> MaskedExample | None:
         spans = _candidates(doc, self.labels, self.exclude_labels, self.title)
@@ -101,6 +128,7 @@ class SSM:
             lo, hi = sentence_bounds(doc, start, end)
         else:
             lo, hi = budget_window(doc.text, start, end, self.budget, self.budget_unit, rng)
+        lo, hi = _fit(self, doc, lo, hi, [(start, end)], [sentinel(0)], rng)
         return MaskedExample(
             input_text=_with_title(doc, replace_spans(doc.text, lo, hi, [(start, end)], [sentinel(0)]), self.title),
             target_text=f"{sentinel(0)} {doc.text[start:end]} {sentinel(1)}",
@@ -130,12 +158,15 @@ class SSMAll:
     labels: tuple[str, ...] | None = None
     exclude_labels: tuple[str, ...] = ()
     title: bool = False  # as for SSM: the document title before the sentence
+    max_tokens: int | None = None  # as for SSM
+    tokens_of: Tokenize | None = field(default=None, compare=False, repr=False)
 
     name = "ssm_all"
 
     def __post_init__(self) -> None:
         _labels_fields(self)
         object.__setattr__(self, "title", _as_bool("title", self.title))
+        _check_budget(self)
 
     def __call__(self, doc: SpanDoc, rng: random.Random) -> MaskedExample | None:
         by_sentence: dict[int, list[tuple[int, int, str]]] = {}
@@ -147,6 +178,7 @@ class SSMAll:
         spans = by_sentence[keys[rng.randrange(len(keys))]]
         lo, hi = sentence_bounds(doc, spans[0][0], spans[-1][1])
         marks = [sentinel(i) for i in range(len(spans))]
+        lo, hi = _fit(self, doc, lo, hi, [(s, e) for s, e, _ in spans], marks, rng)
         target = " ".join(f"{m} {doc.text[s:e]}" for m, (s, e, _) in zip(marks, spans, strict=True))
         labels = list(dict.fromkeys(lab for _, _, lab in spans))
         return MaskedExample(

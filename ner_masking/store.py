@@ -1,29 +1,45 @@
-"""The spans store: parquet shards of annotated documents plus a `manifest.json`.
+"""The spans store: uncompressed Arrow IPC shards of annotated documents, memory-mapped, with random access by row.
 
 Layout of a store directory:
 
-    manifest.json          what made the store (pipeline, labels, options, corpus fingerprint), its shards
-                           and counts; `complete` is false while an annotation run is unfinished
-    shard-00000.parquet    columns id, title, text, sentences (list<struct<start,end>>),
-    shard-00001.parquet    spans (list<struct<start,end,label>>); offsets are character (code point)
-    ...                    offsets into `text`, end exclusive, as Python slices them
+    manifest.json        what made the store (pipeline, labels, options, corpus fingerprint), its shards and
+                         counts; `complete` is false while an annotation run is unfinished. Written when the run
+                         starts and when it finishes, never per shard.
+    shard-00000.arrow    Arrow IPC file (uncompressed, so it can be memory-mapped): columns id, title, text,
+    shard-00001.arrow    sent_start/sent_end (list<int32>), span_start/span_end (list<int32>), span_label
+    ...                  (list<uint8>: index into the manifest's `labels`), label_mask (uint64: bit i set when the
+                         document has a span of labels[i]), n_words (int32). Offsets are character (code point)
+                         offsets into `text`, end exclusive, as Python slices them. Each shard's schema metadata
+                         holds its own counts, so a resumed run learns what is done from the shard files alone.
 
+Parquet would be smaller but is compressed and cannot be memory-mapped row by row; reading a store here costs no
+resident memory beyond the pages a training step touches, and start-up does not grow with the corpus: a policy's
+question "does this document have a candidate span?" is answered from `label_mask` with numpy, not a Python pass.
 The store keeps the text, so it is self-contained: training needs only the store, not the corpus.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cbqa.errors import CbqaError
 from cbqa.io import atomic_path, fingerprint
+from ner_masking.titles import shown_by_title, words_key
 
-STORE_FORMAT = "cbqa-spans/1"
+STORE_FORMAT = "cbqa-spans/2"
 MANIFEST = "manifest.json"
+SHARD_SUFFIX = ".arrow"
+MAX_LABELS = 64  # label_mask is a uint64
+_OPEN_SHARDS = 64  # memory-mapped shards kept open at once (file descriptors are finite)
 
 
 @dataclass(frozen=True)
@@ -38,60 +54,157 @@ class SpanDoc:
 
 
 def shard_name(index: int) -> str:
-    return f"shard-{index:05d}.parquet"
+    return f"shard-{index:05d}{SHARD_SUFFIX}"
 
 
-def _schema() -> Any:
+def shard_index(name: str) -> int:
+    return int(name[len("shard-") : -len(SHARD_SUFFIX)])
+
+
+def _schema(labels: Sequence[str], metadata: dict[str, str] | None = None) -> Any:
     import pyarrow as pa
 
-    offsets = [("start", pa.int32()), ("end", pa.int32())]
-    return pa.schema(
-        [
-            ("id", pa.string()),
-            ("title", pa.string()),
-            ("text", pa.string()),
-            ("sentences", pa.list_(pa.struct(offsets))),
-            ("spans", pa.list_(pa.struct([*offsets, ("label", pa.string())]))),
-        ]
-    )
+    ints = pa.list_(pa.int32())
+    fields = [
+        ("id", pa.string()), ("title", pa.string()), ("text", pa.string()),
+        ("sent_start", ints), ("sent_end", ints),
+        ("span_start", ints), ("span_end", ints), ("span_label", pa.list_(pa.uint8())),
+        ("label_mask", pa.uint64()), ("untitled_mask", pa.uint64()), ("n_words", pa.int32()),
+    ]  # fmt: skip
+    meta = {"labels": json.dumps(list(labels)), **(metadata or {})}
+    return pa.schema(fields, metadata=meta)
 
 
-def write_shard(path: Path, docs: list[SpanDoc]) -> None:
-    """Write one shard atomically: a killed run leaves either the whole shard or none of it."""
+def label_mask(spans: Sequence[tuple[int, int, str]], labels: Sequence[str]) -> int:
+    index = {lab: i for i, lab in enumerate(labels)}
+    mask = 0
+    for _, _, lab in spans:
+        mask |= 1 << index[lab]
+    return mask
+
+
+def _untitled(doc: SpanDoc) -> list[tuple[int, int, str]]:
+    if not doc.title:
+        return doc.spans
+    key = words_key(doc.title)
+    return [s for s in doc.spans if not shown_by_title(key, doc.text[s[0] : s[1]])]
+
+
+def shard_stats(docs: Sequence[SpanDoc]) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for d in docs:
+        for _, _, lab in d.spans:
+            counts[lab] = counts.get(lab, 0) + 1
+    return {"docs": len(docs), "spans": sum(counts.values()), "label_counts": dict(sorted(counts.items()))}
+
+
+def write_shard(path: Path, docs: Sequence[SpanDoc], labels: Sequence[str]) -> dict[str, Any]:
+    """Write one shard atomically (a killed run leaves the whole shard or none of it); returns its stats."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    rows = {
+    if len(labels) > MAX_LABELS:
+        raise CbqaError(f"a spans store holds at most {MAX_LABELS} labels, got {len(labels)}")
+    index = {lab: i for i, lab in enumerate(labels)}
+    for d in docs:
+        unknown = {lab for _, _, lab in d.spans} - index.keys()
+        if unknown:
+            raise CbqaError(f"document {d.id!r}: span labels {sorted(unknown)} are not among the store's labels")
+    stats = {"file": path.name, **shard_stats(docs)}
+    columns = {
         "id": [d.id for d in docs],
         "title": [d.title for d in docs],
         "text": [d.text for d in docs],
-        "sentences": [[{"start": s, "end": e} for s, e in d.sentences] for d in docs],
-        "spans": [[{"start": s, "end": e, "label": lab} for s, e, lab in d.spans] for d in docs],
+        "sent_start": [[s for s, _ in d.sentences] for d in docs],
+        "sent_end": [[e for _, e in d.sentences] for d in docs],
+        "span_start": [[s for s, _, _ in d.spans] for d in docs],
+        "span_end": [[e for _, e, _ in d.spans] for d in docs],
+        "span_label": [[index[lab] for _, _, lab in d.spans] for d in docs],
+        "label_mask": [label_mask(d.spans, labels) for d in docs],
+        "untitled_mask": [label_mask(_untitled(d), labels) for d in docs],
+        "n_words": [len(d.text.split()) for d in docs],
     }
-    table = pa.Table.from_pydict(rows, schema=_schema())
+    schema = _schema(labels, {"stats": json.dumps(stats)})
+    table = pa.Table.from_pydict(columns, schema=schema)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            writer.write_table(table, max_chunksize=max(len(docs), 1))
+    return stats
+
+
+def read_shard_stats(path: Path) -> dict[str, Any]:
+    """The counts a shard's schema metadata holds (reads the file footer only)."""
+    import pyarrow as pa
+
+    try:
+        with pa.memory_map(str(path)) as source:
+            meta = pa.ipc.open_file(source).schema.metadata or {}
+        return json.loads(meta[b"stats"])
+    except (OSError, KeyError, ValueError, pa.ArrowInvalid) as e:
+        raise CbqaError(f"{path}: not a spans shard ({e})") from None
+
+
+def _one_chunk(column: Any) -> Any:
+    # A shard is written as one record batch, so its columns are single chunks: take them without a copy.
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _np(array: Any) -> np.ndarray:
+    return array.to_numpy(zero_copy_only=True)
+
+
+class _Strings:
+    """Row access to an Arrow string array through its offsets and bytes (no Arrow scalar objects per row)."""
+
+    def __init__(self, array: Any) -> None:
+        _, offsets, data = array.buffers()
+        self.offsets = np.frombuffer(offsets, dtype=np.int32, count=len(array) + 1, offset=array.offset * 4)
+        self.data = memoryview(data) if data is not None else memoryview(b"")
+
+    def __getitem__(self, i: int) -> str:
+        return str(self.data[self.offsets[i] : self.offsets[i + 1]], "utf-8")
+
+
+class ShardView:
+    """One memory-mapped shard: numpy views of its offset arrays, Arrow arrays of its strings (no copies)."""
+
+    def __init__(self, path: Path) -> None:
+        import pyarrow as pa
+
+        try:
+            self._source = pa.memory_map(str(path))
+            table = pa.ipc.open_file(self._source).read_all()
+        except (OSError, pa.ArrowInvalid) as e:
+            raise CbqaError(f"{path}: cannot read spans shard ({e})") from None
+        self.labels: list[str] = json.loads((table.schema.metadata or {}).get(b"labels", b"[]"))
+        self.rows = table.num_rows
+        cols = {name: _one_chunk(table.column(name)) for name in table.column_names}
+        self.id, self.title, self.text = (_Strings(cols[k]) for k in ("id", "title", "text"))
+        self.sent_offsets = _np(cols["sent_start"].offsets)
+        self.sent_start, self.sent_end = _np(cols["sent_start"].values), _np(cols["sent_end"].values)
+        self.span_offsets = _np(cols["span_start"].offsets)
+        self.span_start, self.span_end = _np(cols["span_start"].values), _np(cols["span_end"].values)
+        self.span_label = _np(cols["span_label"].values)
+        self.label_mask = _np(cols["label_mask"])
+        self.untitled_mask = _np(cols["untitled_mask"])
+        self.n_words = _np(cols["n_words"])
+
+    def doc(self, i: int) -> SpanDoc:
+        a, b = self.sent_offsets[i], self.sent_offsets[i + 1]
+        c, d = self.span_offsets[i], self.span_offsets[i + 1]
+        labels = self.labels
+        return SpanDoc(
+            id=self.id[i],
+            text=self.text[i],
+            sentences=list(zip(self.sent_start[a:b].tolist(), self.sent_end[a:b].tolist())),
+            spans=[(s, e, labels[k]) for s, e, k in zip(self.span_start[c:d].tolist(), self.span_end[c:d].tolist(),
+                                                        self.span_label[c:d].tolist())],  # fmt: skip
+            title=self.title[i],
+        )
 
 
 def read_shard(path: Path) -> list[SpanDoc]:
-    import pyarrow.parquet as pq
-
-    try:
-        cols = pq.read_table(path).to_pydict()
-    except Exception as e:  # pyarrow raises several types for a damaged file
-        raise CbqaError(f"{path}: cannot read spans shard ({e})") from None
-    return [
-        SpanDoc(
-            id=did,
-            text=text,
-            sentences=[(s["start"], s["end"]) for s in sents],
-            spans=[(s["start"], s["end"], s["label"]) for s in spans],
-            title=title,
-        )
-        for did, title, text, sents, spans in zip(
-            cols["id"], cols["title"], cols["text"], cols["sentences"], cols["spans"], strict=True
-        )
-    ]
+    view = ShardView(path)
+    return [view.doc(i) for i in range(view.rows)]
 
 
 def read_manifest(store_dir: Path) -> dict[str, Any] | None:
@@ -99,34 +212,85 @@ def read_manifest(store_dir: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CbqaError(f"{path}: not a valid manifest ({e})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != STORE_FORMAT:
-        raise CbqaError(f"{path}: not a spans store manifest (expected format {STORE_FORMAT!r})")
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        hint = "; it was made by an older cbqa: run `cbqa ner ... --overwrite` to rebuild it" if found else ""
+        raise CbqaError(f"{path}: not a spans store manifest (expected format {STORE_FORMAT!r}, found {found!r}){hint}")
     return manifest
 
 
 class SpanStore:
-    """A finished spans store. Iterate it (shard by shard) or call `.docs()` for a list."""
+    """A finished spans store: `len`, random access `store[i]` / `store.doc(i)`, iteration shard by shard, and the
+    per-document columns policies filter on (`label_mask()`, `n_words()`), all over memory-mapped shards."""
 
     def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
         self.directory = directory
         self.manifest = manifest
+        self.labels: list[str] = list(manifest["labels"])
+        sizes = [int(s["docs"]) for s in manifest["shards"]]
+        self._starts = [0, *itertools.accumulate(sizes)]  # a few entries per shard: a list bisects fastest
+        self._views: OrderedDict[int, ShardView] = OrderedDict()
 
     @property
     def shard_paths(self) -> list[Path]:
         return [self.directory / s["file"] for s in self.manifest["shards"]]
 
     def __len__(self) -> int:
-        return int(self.manifest["docs"])
+        return self._starts[-1]
+
+    def _view(self, shard: int) -> ShardView:
+        view = self._views.pop(shard, None)
+        if view is None:
+            view = ShardView(self.shard_paths[shard])
+            if len(self._views) >= _OPEN_SHARDS:
+                self._views.popitem(last=False)
+        self._views[shard] = view
+        return view
+
+    def locate(self, i: int) -> tuple[int, int]:
+        """(shard, row in shard) of global row `i`."""
+        if not 0 <= i < len(self):
+            raise IndexError(f"row {i} out of range for a store of {len(self)} documents")
+        shard = bisect.bisect_right(self._starts, i) - 1
+        return shard, i - self._starts[shard]
+
+    def doc(self, i: int) -> SpanDoc:
+        shard, row = self.locate(i)
+        return self._view(shard).doc(row)
+
+    __getitem__ = doc
 
     def __iter__(self) -> Iterator[SpanDoc]:
-        for path in self.shard_paths:
-            yield from read_shard(path)
+        for shard in range(len(self.manifest["shards"])):
+            view = ShardView(self.shard_paths[shard])
+            for row in range(view.rows):
+                yield view.doc(row)
 
     def docs(self) -> list[SpanDoc]:
+        """Every document as a Python object: for small stores and tests; training never calls this."""
         return list(self)
+
+    def _column(self, name: str) -> np.ndarray:
+        parts = [getattr(ShardView(p), name) for p in self.shard_paths]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32 if name == "n_words" else np.uint64)
+
+    def label_mask(self) -> np.ndarray:
+        """uint64 per document: bit i set when it has a span labelled `self.labels[i]` (8 bytes per document)."""
+        return self._column("label_mask")
+
+    def untitled_mask(self) -> np.ndarray:
+        """As `label_mask`, counting only the spans the document's title does not show (SSM with `title: true`)."""
+        return self._column("untitled_mask")
+
+    def n_words(self) -> np.ndarray:
+        return self._column("n_words")
+
+    def mask_of(self, labels: Sequence[str]) -> int:
+        """The label_mask bits of `labels` (labels the store does not hold contribute nothing)."""
+        return sum(1 << i for i, lab in enumerate(self.labels) if lab in set(labels))
 
 
 def load_span_store(store_dir: str | Path, corpus_path: str | Path | None = None) -> SpanStore:

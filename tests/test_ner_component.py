@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from spacy.lang.en import English
 
-from ner_masking.annotate import doc_to_span_doc
+from ner_masking.pipeline import doc_to_span_doc
 from ner_masking.labels import DEFAULT_LABELS, NUMERIC_LABELS, expand_labels
 
 SRC = str(Path(__file__).resolve().parents[1])  # the repository root, which holds the packages

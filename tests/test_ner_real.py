@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cbqa.data import Document, write_corpus
-from ner_masking.annotate import doc_to_span_doc
+from ner_masking.pipeline import doc_to_span_doc
 from ner_masking.pipeline import build_pipeline
 from ner_masking.store import load_span_store, read_manifest
 
@@ -56,7 +56,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen(ner_cmd(corpus, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while len(list(out.glob("shard-*.parquet"))) < 2:
+    while len(list(out.glob("shard-*.arrow"))) < 2:
         assert proc.poll() is None, proc.stderr.read().decode()
         assert time.monotonic() < deadline, "no shard appeared"
         time.sleep(0.01)
@@ -64,7 +64,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     proc.wait()
     manifest = read_manifest(out)
     assert manifest is not None and not manifest["complete"], "the run finished before it was killed"
-    written = len(list(out.glob("shard-*.parquet")))
+    written = len(list(out.glob("shard-*.arrow")))
     assert written < 40
 
     done = subprocess.run(ner_cmd(corpus, out), env=env, capture_output=True, text=True, timeout=300)
@@ -81,3 +81,25 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
         k: v for k, v in uninterrupted.manifest.items() if k not in volatile
     }
     assert not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_ray_engine_writes_the_local_engines_store(tmp_path) -> None:
+    """`cbqa ner --engine ray` (Ray Data spaCy actors, a local Ray) and the local engine: the same store."""
+    pytest.importorskip("ray")
+    from cbqa.cli import main as cbqa_main
+
+    corpus = generated_corpus(tmp_path / "corpus.jsonl", 60)
+    runs = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / engine
+        with pytest.raises(SystemExit) as e:
+            cbqa_main(["ner", "--corpus", str(corpus), "--out", str(out), "--engine", engine, "--n-process", "2",
+                       "--shard-size", "15", "--no-progress"])  # fmt: skip
+        assert e.value.code == 0
+        runs[engine] = load_span_store(out, corpus)
+    assert runs["ray"].docs() == runs["local"].docs()
+    assert runs["ray"].manifest["run"]["engine"] == "ray"
+    same = {"shards", "docs", "spans", "label_counts", "labels", "pipeline", "options", "complete"}
+    assert {k: runs["ray"].manifest[k] for k in same} == {k: runs["local"].manifest[k] for k in same}
+    assert [p.name for p in sorted((tmp_path / "ray").glob("shard-*"))] == [f"shard-0000{i}.arrow" for i in range(4)]

@@ -70,7 +70,7 @@ def test_store_golden_contents_and_manifest(tmp_path, ruler_model):
     assert docs[3].spans == [(0, 6, "GPE")]
     m = store.manifest
     assert m["complete"] and m["docs"] == 10 and len(store) == 10
-    assert [s["file"] for s in m["shards"]] == [f"shard-0000{i}.parquet" for i in range(4)]
+    assert [s["file"] for s in m["shards"]] == [f"shard-0000{i}.arrow" for i in range(4)]
     assert [s["docs"] for s in m["shards"]] == [3, 3, 3, 1]
     assert m["label_counts"] == {"GPE": 5, "PERSON": 3, "DATE": 3}  # Paris x3 (d0, d4, d8), Berlin x2
     assert m["spans"] == 11
@@ -138,7 +138,7 @@ def test_resume_after_losing_shards_equals_full_run(tmp_path, ruler_model):
     manifest["complete"] = False
     manifest["shards"] = manifest["shards"][:1]
     (out / "manifest.json").write_text(json.dumps(manifest))
-    for name in ("shard-00002.parquet", "shard-00003.parquet"):
+    for name in ("shard-00002.arrow", "shard-00003.arrow"):
         (out / name).unlink()
     with pytest.raises(CbqaError, match="unfinished"):
         load_span_store(out)
@@ -155,7 +155,7 @@ def test_deleted_shard_of_finished_store_is_redone(tmp_path, ruler_model):
     corpus = write(tmp_path, 7)
     out = annotate_corpus(corpus, tmp_path / "s", config(ruler_model))
     before = load_span_store(out).docs()
-    (out / "shard-00001.parquet").unlink()
+    (out / "shard-00001.arrow").unlink()
     assert load_span_store(annotate_corpus(corpus, out, config(ruler_model))).docs() == before
 
 

@@ -36,7 +36,7 @@ def render(ctx: AppContext) -> None:
                    "Use `cbqa ner` and `cbqa mask` for whole corpora.")
         return
     with reported(f"spaCy pipeline {model}"):
-        from ner_masking.annotate import doc_to_span_doc
+        from ner_masking.pipeline import doc_to_span_doc
 
         nlp = loaders.spacy_pipeline(model.strip())
         span_doc = doc_to_span_doc(nlp(text), "pasted")

@@ -15,10 +15,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cbqa ner",
         description="Annotate a corpus with salient spans (named entities and dates) using spaCy. "
-        "Writes parquet shards and manifest.json to --out; re-running the same command resumes an "
-        "interrupted run from its finished shards.",
+        "Writes memory-mappable Arrow shards and manifest.json to --out; re-running the same command resumes an "
+        "interrupted run from its finished shards. --engine ray runs the same pipeline as Ray Data actors "
+        "(a local Ray, or a cluster with --ray-address).",
     )
-    p.add_argument("--corpus", required=True, type=Path, help="corpus JSONL {id, title?, text}, .txt, or HF dataset dir")
+    p.add_argument("--corpus", required=True, type=Path,
+                   help="corpus: JSONL {id, title?, text}, .txt, DPR passages .tsv, .parquet, or an HF dataset dir")
     p.add_argument("--out", required=True, type=Path, help="spans store directory")
     p.add_argument("--spacy-model", default=DEFAULT_SPACY_MODEL, help="spaCy pipeline name or path (default: %(default)s)")
     p.add_argument(
@@ -32,9 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--keep-cross-sentence", action="store_true", help="keep spans that cross a sentence boundary (dropped by default)"
     )
-    p.add_argument("--n-process", type=int, default=1, help="spaCy worker processes (default: %(default)s)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: spaCy's nlp.pipe with --n-process processes; ray: Ray Data spaCy actors (default: %(default)s)")
+    p.add_argument("--ray-address", help="join this Ray cluster (e.g. auto, ray://head:10001) instead of starting one")
+    p.add_argument("--n-process", type=int, default=1,
+                   help="spaCy worker processes (local) or actors (ray) (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=64, help="documents per nlp.pipe batch (default: %(default)s)")
-    p.add_argument("--shard-size", type=int, default=1000, help="documents per parquet shard (default: %(default)s)")
+    p.add_argument("--shard-size", type=int, default=1000,
+                   help="documents per shard, the unit of resumption and of work per actor (default: %(default)s; "
+                   "10000 for corpora of millions)")
     p.add_argument("--overwrite", action="store_true", help="rebuild a store made with other settings or corpus")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -52,6 +60,8 @@ def main(argv: list[str]) -> int:
         shard_size=args.shard_size,
         overwrite=args.overwrite,
         progress=not args.no_progress,
+        engine=args.engine,
+        ray_address=args.ray_address,
     )
     out = annotate_corpus(args.corpus, args.out, config)
     _report(out)

@@ -85,3 +85,29 @@ class Throughput(L.Callback):
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
+
+
+class DataStats(L.Callback):
+    """Sums the training stream's per-batch statistics (examples, input tokens and padding, truncated examples,
+    policy fallbacks; see cbqa.training.stream.STAT_NAMES) for the run summary. Kept across a resume."""
+
+    def __init__(self) -> None:
+        self.totals = [0] * 5
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        stats = batch.get("stats") if isinstance(batch, dict) else None
+        if stats is not None:
+            self.totals = [a + int(b) for a, b in zip(self.totals, stats.tolist(), strict=True)]
+
+    def summary(self) -> dict[str, Any]:
+        from cbqa.training.stream import STAT_NAMES
+
+        t = dict(zip(STAT_NAMES, self.totals, strict=True))
+        tokens = t["input_tokens"] + t["input_padding"]
+        return {**t, "padding_fraction": round(t["input_padding"] / tokens, 4) if tokens else None}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"totals": list(self.totals)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.totals = list(state.get("totals", self.totals))

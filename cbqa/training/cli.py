@@ -14,7 +14,7 @@ from lightning.pytorch.cli import LightningCLI
 
 from cbqa.data.jsonl import write_json
 from cbqa.errors import CbqaError
-from cbqa.training.callbacks import HFExport, Throughput
+from cbqa.training.callbacks import DataStats, HFExport, Throughput
 from cbqa.training.datamodule import Seq2SeqDataModule
 from cbqa.training.module import T5Seq2Seq
 
@@ -58,11 +58,13 @@ class CbqaCLI(LightningCLI):
         every = self._get(self.config_init, "trainer", default={}).get("val_check_interval")
 
         self.throughput = Throughput()
+        self.data_stats = DataStats()
         self.export = HFExport(run_dir / "hf", monitor="val_em" if has_val else "__none__")
         trainer_cfg = self._get(self.config_init, "trainer", default={})
         ours = [RichProgressBar(leave=True)] if trainer_cfg.get("enable_progress_bar") is not False else []
         ours += [
             self.throughput,
+            self.data_stats,
             self.export,
             # best model by validation EM (or none without a validation set) ...
             ModelCheckpoint(
@@ -98,6 +100,7 @@ _QUIET = [
     r".*LeafSpec.*is deprecated.*",
     r".*LightningCLI's args parameter is intended to run from within Python.*",
     r".*does not have many workers which may be a bottleneck.*",
+    r".*Your `IterableDataset` has `__len__` defined.*",
 ]
 
 
@@ -154,6 +157,9 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
         "wall_seconds": round(wall, 1),
         "resumed_from": ckpt,
         "parameters": sum(p.numel() for p in cli.model.t5.parameters()),
+        # training data on rank 0: examples, input tokens, padding (fraction of input tokens), examples cut to
+        # max_input_len / max_target_len (0 unless a policy cannot fit), documents a policy stepped over
+        "data": cli.data_stats.summary(),
     }
     if cli.trainer.is_global_zero:
         write_json(run_dir / "summary.json", summary)

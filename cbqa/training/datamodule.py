@@ -1,15 +1,21 @@
-"""Lightning DataModule for text-to-text training: one task or a multi-task mixture, plus a QA validation set."""
+"""Lightning DataModule for text-to-text training: one task or a multi-task mixture, plus a QA validation set.
+
+Training batches come from `cbqa.training.stream.MixtureStream` (mixed at the task rates in every batch, masked
+afresh each epoch, length-bucketed, disjoint across DDP ranks and dataloader workers, resumable mid-epoch);
+validation is a plain list of QA examples.
+"""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
-from cbqa.training.mixing import epoch_schedule, mixing_rates
+from cbqa.errors import CbqaError
+from cbqa.training.mixing import mixing_rates
+from cbqa.training.stream import Encoded, Encoder, MixtureStream, StreamPlan, collate
 from cbqa.training.tasks import Example, TaskConfig, build_task, qa_example
 
 
@@ -19,37 +25,6 @@ class Mixing:
     limit: int | None = None  # K, the artificial dataset-size limit of examples-proportional mixing
     temperature: float = 1.0  # T for temperature-scaled mixing
     samples_per_epoch: int | None = None  # default: sum of the (capped) task sizes
-
-
-class MixtureSampler(Sampler):
-    """Yields (task, item, epoch) triples; Lightning calls `set_epoch`, so every epoch draws new masks."""
-
-    def __init__(self, sizes: list[int], rates: list[float], num_samples: int, seed: int) -> None:
-        self.sizes, self.rates, self.num_samples, self.seed = sizes, rates, num_samples, seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        for t, i in epoch_schedule(self.sizes, self.rates, self.num_samples, self.seed, self.epoch):
-            yield (t, i, self.epoch)
-
-    def __len__(self) -> int:
-        return len(epoch_schedule(self.sizes, self.rates, self.num_samples, self.seed, 0))
-
-
-class MixtureDataset(Dataset):
-    def __init__(self, tasks: list, seed: int) -> None:
-        self.tasks, self.seed = tasks, seed
-
-    def __len__(self) -> int:
-        return sum(len(t) for t in self.tasks)
-
-    def __getitem__(self, key: tuple[int, int, int]) -> Example:
-        t, i, epoch = key
-        # A per-(epoch, item) seed makes masks fresh each epoch yet reproducible, in any worker process.
-        return self.tasks[t].example(i, random.Random(f"{self.seed}-{epoch}-{t}-{i}"))
 
 
 class ListDataset(Dataset):
@@ -67,22 +42,32 @@ class Seq2SeqCollator:
     """Tokenise a batch of Examples; pad dynamically; label padding is -100 so the loss ignores it."""
 
     def __init__(self, tokenizer, max_input_len: int, max_target_len: int) -> None:
-        self.tok, self.max_input_len, self.max_target_len = tokenizer, max_input_len, max_target_len
+        self.tok = tokenizer
+        self.encoder = Encoder(tokenizer, max_input_len, max_target_len)
 
     def __call__(self, batch: list[Example]) -> dict[str, Any]:
-        enc = self.tok(
-            [b.input_text for b in batch], max_length=self.max_input_len, truncation=True, padding=True, return_tensors="pt"
-        )
-        tgt = self.tok(
-            [b.target_text for b in batch], max_length=self.max_target_len, truncation=True, padding=True, return_tensors="pt"
-        )
-        labels = tgt.input_ids.masked_fill(tgt.attention_mask == 0, -100)
-        return {
-            "input_ids": enc.input_ids,
-            "attention_mask": enc.attention_mask,
-            "labels": labels,
-            "answers": [list(b.answers) for b in batch],
-        }
+        inputs, targets, cut = self.encoder.encode(batch)
+        encoded = [Encoded(x, y, e, 0, i, c) for i, (x, y, e, c) in enumerate(zip(inputs, targets, batch, cut, strict=True))]
+        return collate(encoded, self.tok.pad_token_id)
+
+
+class StreamLoader(DataLoader):
+    """The training DataLoader. Its state in a checkpoint records how the stream was laid out, so a resume with
+    another number of workers or ranks (which would reorder the batches) is said, not silently different."""
+
+    def state_dict(self) -> dict[str, Any]:
+        plan = self.dataset.plan
+        return {"num_workers": self.num_workers, "world_size": plan.world_size, "batch_size": plan.batch_size,
+                "window": plan.window}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        now = self.state_dict()
+        changed = {k: (v, now[k]) for k, v in state.items() if now.get(k) != v}
+        if changed:
+            from lightning.pytorch.utilities import rank_zero_warn
+
+            rank_zero_warn(f"resuming with a different data layout {changed} (checkpoint, now): the run continues, "
+                           "but not in the batch order an uninterrupted run would have had")  # fmt: skip
 
 
 class Seq2SeqDataModule(L.LightningDataModule):
@@ -100,7 +85,26 @@ class Seq2SeqDataModule(L.LightningDataModule):
         max_target_len: int = 32,
         num_workers: int = 0,
         seed: int = 0,
+        bucket_window: int = 32,
+        trace_dir: str | None = None,
     ) -> None:
+        """
+        Args:
+            tasks: the training tasks (mixed when several).
+            val_file: QA file for validation EM/F1.
+            val_split: keep only validation rows with this `split`.
+            val_prefix: input prefix of validation questions.
+            val_max_examples: validate on at most this many questions.
+            mixing: how tasks are mixed (rates are kept in every batch).
+            batch_size: training examples per batch (per rank).
+            eval_batch_size: validation examples per batch.
+            max_input_len: input tokens the model reads; masked inputs are built to fit it.
+            max_target_len: target tokens.
+            num_workers: dataloader worker processes building batches.
+            seed: seed of the data order and the masks.
+            bucket_window: batches per length-bucketing window (1 turns bucketing off).
+            trace_dir: write every training example (rank, epoch, task, item, input, target) as JSONL here.
+        """
         super().__init__()
         self.task_cfgs = tasks or [TaskConfig()]
         self.val_file, self.val_split, self.val_prefix = val_file, val_split, val_prefix
@@ -109,6 +113,11 @@ class Seq2SeqDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.max_input_len, self.max_target_len = max_input_len, max_target_len
         self.num_workers, self.seed = num_workers, seed
+        self.bucket_window, self.trace_dir = bucket_window, trace_dir
+        if bucket_window < 1:
+            raise CbqaError(f"bucket_window must be >= 1, got {bucket_window}")
+        if batch_size < 1:
+            raise CbqaError(f"batch_size must be >= 1, got {batch_size}")
         self.tokenizer = None  # taken from the LightningModule in setup(), or set by the caller
         self.tasks: list = []
         self.val_examples: list[Example] = []
@@ -117,7 +126,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         if self.tokenizer is None:
             self.tokenizer = self.trainer.lightning_module.tokenizer
         if not self.tasks:
-            self.tasks = [build_task(cfg) for cfg in self.task_cfgs]
+            self.tasks = [build_task(cfg, self.tokenizer, self.max_input_len) for cfg in self.task_cfgs]
         if self.val_file and not self.val_examples:
             from cbqa.data import read_qa
 
@@ -127,19 +136,27 @@ class Seq2SeqDataModule(L.LightningDataModule):
     def collator(self) -> Seq2SeqCollator:
         return Seq2SeqCollator(self.tokenizer, self.max_input_len, self.max_target_len)
 
-    def train_dataloader(self) -> DataLoader:
+    def plan(self, world_size: int = 1, rank: int = 0) -> StreamPlan:
         sizes = [len(t) for t in self.tasks]
         m = self.mixing
         rates = mixing_rates(sizes, m.method, m.limit, m.temperature)
         n = m.samples_per_epoch or sum(min(s, m.limit) if m.limit else s for s in sizes)
-        return DataLoader(
-            MixtureDataset(self.tasks, self.seed),
-            batch_size=self.batch_size,
-            sampler=MixtureSampler(sizes, rates, n, self.seed),
-            collate_fn=self.collator(),
+        return StreamPlan(tuple(sizes), tuple(rates), self.batch_size, n, self.seed, world_size, rank, self.bucket_window)
+
+    def stream(self, world_size: int = 1, rank: int = 0, start_batch: int = 0) -> MixtureStream:
+        encoder = Encoder(self.tokenizer, self.max_input_len, self.max_target_len)
+        return MixtureStream(self.tasks, self.plan(world_size, rank), encoder, start_batch, self.trace_dir)
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        # A resumed run continues the stream at the first batch it has not trained on.
+        start = trainer.global_step * trainer.accumulate_grad_batches if trainer else 0
+        return StreamLoader(
+            self.stream(world, rank, start),
+            batch_size=None,  # the stream yields whole batches
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            drop_last=False,
         )
 
     def val_dataloader(self) -> DataLoader | list:

@@ -1,8 +1,10 @@
 """Training tasks as text-to-text examples.
 
-A task turns its source items into `Example(input_text, target_text, answers)`:
+A task turns item `i` into `Example(input_text, target_text, answers)`:
 - `qa`: closed-book QA, input `question: ...`, target the first answer (evaluation uses all answers);
-- `masked`: a masking policy from `ner_masking` applied to a stored spans document, afresh each epoch.
+- `masked`: a masking policy from `ner_masking` applied to one document of a spans store, afresh each epoch. The
+  store stays memory-mapped; the task holds only the numpy array of the rows its policy can mask (found from the
+  store's per-document label bits, not by a Python pass over the documents), so set-up does not grow with the corpus.
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from cbqa.errors import CbqaError
 from ner_masking.masked import unmask
+
+# How far a masked task looks for another document when its policy finds nothing to mask in the drawn one (e.g.
+# SSM with `title: true` where every span is shown by the title); each such substitution is counted.
+_FALLBACK_TRIES = 64
 
 
 @dataclass(frozen=True)
@@ -30,7 +39,7 @@ class TaskConfig:
     file: str | None = None  # qa: QA file (any format cbqa reads)
     split: str | None = None  # qa: keep rows with this `split`
     spans: str | None = None  # masked: spans store directory written by `cbqa ner`
-    policy: str = "ssm"  # masked: ssm | span_corruption | typed_ssm | ssm_all | mixture
+    policy: str = "ssm"  # masked: ssm | span_corruption | typed_ssm | ssm_all | mixture, or a preset
     policy_options: dict[str, Any] = field(default_factory=dict)
     prefix: str | None = None  # default: "question: " for qa, "" for masked (T5's unsupervised objective has none)
 
@@ -44,16 +53,27 @@ def qa_example(question: str, answers: list[str], prefix: str = "question: ") ->
     return Example(prefix + question.strip(), answers[0], tuple(answers))
 
 
+class TokenOffsets:
+    """A tokenizer as masking policies see it: text -> character offsets of its tokens (a picklable callable)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, text: str) -> list[tuple[int, int]]:
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        return [tuple(o) for o in enc["offset_mapping"]]
+
+
 class QATask:
     def __init__(self, cfg: TaskConfig) -> None:
         from cbqa.data import read_qa
-        from cbqa.errors import CbqaError
 
         if not cfg.file:
             raise CbqaError(f"task {cfg.name!r}: kind 'qa' needs 'file'")
         self.cfg = cfg
         self.items = read_qa(cfg.file, split=cfg.split)
         self.prefix = cfg.input_prefix()
+        self.fallbacks = 0
 
     def __len__(self) -> int:
         return len(self.items)
@@ -64,38 +84,45 @@ class QATask:
 
 
 class MaskedTask:
-    def __init__(self, cfg: TaskConfig) -> None:
-        from ner_masking.policies import make_policy
-        from ner_masking.store import load_span_store
+    """A masking policy over a spans store. With a tokenizer and `max_input_len`, the policy gets a token budget so
+    that prefix + masked input + EOS always fit the model's input (see ner_masking.policies.with_token_budget)."""
 
-        from cbqa.errors import CbqaError
+    def __init__(self, cfg: TaskConfig, tokenizer: Any = None, max_input_len: int | None = None) -> None:
+        from ner_masking.eligibility import eligible_rows
+        from ner_masking.policies import make_policy, with_token_budget
+        from ner_masking.store import load_span_store
 
         if not cfg.spans:
             raise CbqaError(f"task {cfg.name!r}: kind 'masked' needs 'spans' (a directory written by `cbqa ner`)")
         self.cfg = cfg
-        self.policy = make_policy(cfg.policy, **cfg.policy_options)
-        docs = list(load_span_store(cfg.spans).docs())
-        # Keep the documents the policy can mask at all (e.g. typed_ssm drops docs without the chosen labels).
-        self.items = [d for d in docs if self.policy(d, random.Random(0)) is not None]
-        if not self.items:
-            raise CbqaError(f"task {cfg.name!r}: policy {cfg.policy!r} finds nothing to mask in {cfg.spans}")
         self.prefix = cfg.input_prefix()
+        self.store = load_span_store(cfg.spans)
+        self.policy = make_policy(cfg.policy, **cfg.policy_options)
+        if tokenizer is not None and max_input_len:
+            offsets = TokenOffsets(tokenizer)
+            budget = max_input_len - 1 - len(offsets(self.prefix))  # room for the prefix and EOS
+            self.policy = with_token_budget(self.policy, offsets, budget)
+        self.rows: np.ndarray = eligible_rows(self.policy, self.store)
+        if not len(self.rows):
+            raise CbqaError(f"task {cfg.name!r}: policy {cfg.policy!r} finds nothing to mask in {cfg.spans}")
+        self.fallbacks = 0
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.rows)
 
     def example(self, i: int, rng: random.Random) -> Example:
-        m = self.policy(self.items[i], rng)
-        if m is None:  # cannot happen for kept docs with deterministic candidates; fall back to a fresh draw
-            m = self.policy(self.items[i], random.Random(0))
-        return Example(self.prefix + m.input_text, m.target_text, (unmask(m.target_text),))
+        for k in range(_FALLBACK_TRIES):
+            m = self.policy(self.store.doc(int(self.rows[(i + k) % len(self.rows)])), rng)
+            if m is not None:
+                self.fallbacks += k > 0
+                return Example(self.prefix + m.input_text, m.target_text, (unmask(m.target_text),))
+        raise CbqaError(f"task {self.cfg.name!r}: policy {self.cfg.policy!r} found nothing to mask in "
+                        f"{_FALLBACK_TRIES} documents in a row of {self.cfg.spans}")  # fmt: skip
 
 
-def build_task(cfg: TaskConfig) -> QATask | MaskedTask:
-    from cbqa.errors import CbqaError
-
+def build_task(cfg: TaskConfig, tokenizer: Any = None, max_input_len: int | None = None) -> QATask | MaskedTask:
     if cfg.kind == "qa":
         return QATask(cfg)
     if cfg.kind == "masked":
-        return MaskedTask(cfg)
+        return MaskedTask(cfg, tokenizer, max_input_len)
     raise CbqaError(f"task {cfg.name!r}: unknown kind {cfg.kind!r} (qa | masked)")
