@@ -4,6 +4,7 @@
 - `atomic_path(path)`: the same for libraries that write to a path themselves (pyarrow, numpy, FAISS).
 - `replace_dir(staging, target)`: publish a finished directory at `target` with no moment where `target` is missing
   or half-written: `target` is a symlink to a versioned sibling directory, swapped with one `os.replace`.
+- `remove_tree(path)`: remove a file or directory, a `replace_dir`-published one with its version.
 - `fingerprint(path)`: sha256 of a file's bytes (or of every file under a directory, in sorted path order), the one
   corpus fingerprint the spans store, the retrieval index and run directories record.
 """
@@ -124,9 +125,16 @@ def replace_dir(staging: str | Path, target: str | Path) -> Path:
     _fsync_dir(target.parent)
     if old is not None and old.resolve() != version.resolve():
         _remove(old)
-    for stale in stale_siblings(target):
-        _remove(stale)
+    clean_stale(target)
     return target
+
+
+def clean_stale(target: str | Path) -> list[Path]:
+    """Remove what killed publishers of `target` left next to it (see `stale_siblings`); returns what was removed."""
+    stale = stale_siblings(target)
+    for path in stale:
+        _remove(path)
+    return stale
 
 
 _SIBLING = re.compile(r"\.(?P<kind>stage|v|link|old)-(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-[0-9a-z_]+(?:\.tmp)?")
@@ -162,6 +170,19 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def remove_tree(path: str | Path) -> None:
+    """Remove a file or directory; for a directory published by `replace_dir` (a symlink), also the version it points
+    to and whatever killed publishers left next to it."""
+    path = Path(path)
+    if path.is_symlink():
+        version = path.parent / os.readlink(path)
+        path.unlink()
+        _remove(version)
+    elif path.exists():
+        _remove(path)
+    clean_stale(path)
 
 
 def _remove(path: Path) -> None:

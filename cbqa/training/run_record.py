@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from cbqa.errors import CbqaError
-from cbqa.io import atomic_writer, fingerprint, stale_siblings
+from cbqa.io import atomic_writer, fingerprint, remove_tree
 
 RECORD = "run.json"
 RECORD_FORMAT = "cbqa-run/1"
@@ -166,22 +165,9 @@ def write_record(run_dir: Path, record: dict[str, Any], note: dict[str, Any] | N
 
 def clear_artifacts(run_dir: Path) -> list[str]:
     """Remove what an earlier training run wrote into `run_dir` (checkpoints, curves, export, summary)."""
-    removed = []
+    removed = [name for name in ARTIFACTS if (run_dir / name).exists() or (run_dir / name).is_symlink()]
     for name in ARTIFACTS:
-        path = run_dir / name
-        if path.is_symlink():  # hf/ is a symlink to its published version (cbqa.io.replace_dir)
-            version = path.parent / os.readlink(path)
-            path.unlink()
-            shutil.rmtree(version, ignore_errors=True)
-            removed.append(name)
-        elif path.is_dir():
-            shutil.rmtree(path)
-            removed.append(name)
-        elif path.exists():
-            path.unlink()
-            removed.append(name)
-        for stale in stale_siblings(path):
-            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+        remove_tree(run_dir / name)
     return removed
 
 
