@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cbqa.errors import CbqaError
-from cbqa.io import atomic_writer, fingerprint, remove_tree
+from cbqa.io import atomic_writer, fingerprint, fingerprint_chunks, remove_tree
 
 RECORD = "run.json"
 RECORD_FORMAT = "cbqa-run/1"
@@ -107,8 +107,28 @@ def data_fingerprints(config: dict[str, Any], cached: dict[str, Any] | None = No
         if old and old.get("path") == str(path) and old.get("stat") == stat:
             out[key] = old
         else:
-            out[key] = {"path": str(path), "fingerprint": fingerprint(path), "stat": stat}
+            out[key] = {"path": str(path), "fingerprint": content_fingerprint(path), "stat": stat}
     return out
+
+
+# Manifest fields of a spans store that describe its content (the rest: wall time, run counts, the corpus's path).
+_SPANS_CONTENT = ("format", "complete", "pipeline", "labels", "options", "shards", "docs", "spans", "label_counts")
+
+
+def content_fingerprint(path: Path) -> str:
+    """`cbqa.io.fingerprint`, except that a spans store counts by its shards and what its manifest says about them,
+    not by the time it took or where its corpus was: two stores of the same annotations fingerprint the same."""
+    manifest = path / "manifest.json"
+    if path.is_dir() and manifest.is_file():
+        try:
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            m = None
+        if isinstance(m, dict) and m.get("format") == "cbqa-spans/1" and isinstance(m.get("corpus"), dict):
+            identity = {k: m.get(k) for k in _SPANS_CONTENT} | {"corpus_fingerprint": m["corpus"].get("fingerprint")}
+            shards = sorted(p for p in path.glob("shard-*.parquet") if p.is_file())
+            return fingerprint_chunks([json.dumps(identity, sort_keys=True).encode(), *(p.read_bytes() for p in shards)])
+    return fingerprint(path)
 
 
 def make_record(config: dict[str, Any], cached: dict[str, Any] | None = None) -> dict[str, Any]:
