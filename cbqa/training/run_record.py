@@ -171,7 +171,7 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def _short(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def write_record(run_dir: Path, record: dict[str, Any], note: dict[str, Any] | None = None, history: list | None = None) -> None:
