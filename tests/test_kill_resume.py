@@ -61,3 +61,32 @@ def test_index_sigkill_twice_then_rerun_equals_uninterrupted(tmp_path: Path) -> 
     # nothing a killed run left behind survives the rerun: no staging dir, no unpublished version
     assert hidden_leftovers([out.parent]) == []
     print(f"cbqa index kill moments: {outcomes}")
+
+
+def test_index_rerun_on_its_finished_index_is_a_no_op_and_other_settings_refuse(tmp_path: Path, capsys) -> None:
+    """What makes a kill just after publication harmless: the same command finds its index done (and removes what a
+    killed run left next to it); a command with other settings is refused instead of silently reusing the index."""
+    from cbqa.errors import CbqaError
+    from retrieval_baseline import build_index
+    from test_retrieval_index_dir import HashEncoder
+
+    c, out = corpus(tmp_path / "corpus.jsonl", 12), tmp_path / "idx"
+    build_index(c, out, encoder=HashEncoder(), bm25=True, show_progress=False, use_gpu=False)
+    import subprocess
+    import sys
+
+    from cbqa.io import staging_dir
+
+    live = staging_dir(out)  # this process's staging dir: a live publisher's, kept
+    host = live.name.split(".stage-")[1].split("-")[0]
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    leftover = tmp_path / f".idx.stage-{host}-{dead}-abc.tmp"  # a killed run's
+    leftover.mkdir()
+    argv = ["--corpus", str(c), "--out", str(out), "--encoder", "test-hash-encoder", "--bm25"]
+    assert index_main(argv) == 0
+    assert "is up to date" in capsys.readouterr().out
+    with pytest.raises(CbqaError, match=r"holds an index built differently \(index: .*'hnsw'.*--overwrite"):
+        index_main([*argv, "--index-type", "hnsw"])
+    with pytest.raises(CbqaError, match=r"corpus: index has 'sha256:"):
+        index_main([*argv[:1], str(corpus(tmp_path / "other.jsonl", 13)), *argv[2:]])
+    assert not leftover.exists() and live.exists()
