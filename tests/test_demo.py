@@ -51,6 +51,7 @@ def test_demo_sigkill_twice_then_rerun_equals_uninterrupted(smoke) -> None:
     checkpoints = lambda rel: "/checkpoints/" in f"/{rel}"  # noqa: E731 - weights are compared through hf/ and predictions
     resumed = [p for p in files(got, checkpoints) if p.endswith("summary.json") and p.count("/") == 2
                and json.loads((got / p).read_text()).get("resumed_from")]  # fmt: skip
+    print(f"training stages resumed from a checkpoint: {resumed or 'none'}")
     if resumed:
         model_dependent = lambda rel: checkpoints(rel) or rel.startswith(MODEL_DEPENDENT)  # noqa: E731
         assert differing(ref, got, model_dependent) == []

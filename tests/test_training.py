@@ -80,7 +80,7 @@ def test_resume_after_interruption_and_export(tiny_qa, tmp_path: Path, monkeypat
 
     # A further run with more steps is another config: it continues from last.ckpt only with --force (tests/test_run_safety.py
     # has the refusal), and the run's record keeps what was forced.
-    assert run_training(args(tiny_qa, run, "--trainer.max_steps", "16", "--trainer.val_check_interval", "4", "--force", "true"), "t", "r") == 0
+    assert run_training(args(tiny_qa, run, "--trainer.max_steps", "16", "--trainer.val_check_interval", "4", "--force"), "t", "r") == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["resumed_from"].endswith("last.ckpt") and summary["global_step"] == 16
     history = json.loads((run / "run.json").read_text())["history"]

@@ -53,7 +53,7 @@ class CbqaCLI(LightningCLI):
                  "with the same config and data) | never (start over: the run dir's checkpoints, logs and hf/ are removed) | PATH",
         )  # fmt: skip
         parser.add_argument(
-            "--force", type=bool, default=False,
+            "--force", action="store_true",
             help="resume even when the config or data differ from what made RUN_DIR (the differences are recorded in run.json)",
         )
 
