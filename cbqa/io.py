@@ -3,7 +3,9 @@
 - `atomic_writer(path)`: an open temporary file next to `path`, renamed over it only when the block succeeds.
 - `atomic_path(path)`: the same for libraries that write to a path themselves (pyarrow, numpy, FAISS).
 - `replace_dir(staging, target)`: publish a finished directory at `target` with no moment where `target` is missing
-  or half-written: `target` is a symlink to a versioned sibling directory, swapped with one `os.replace`.
+  or half-written: `target` is a symlink to a versioned sibling directory, swapped with one `os.replace`. A reader
+  of several files in it pins one version by resolving the path once. What a killed publisher left next to `target`
+  (`stale_siblings`) is removed by the next publish or by `clean_stale(target)`.
 - `remove_tree(path)`: remove a file or directory, a `replace_dir`-published one with its version.
 - `fingerprint(path)`: sha256 of a file's bytes (or of every file under a directory, in sorted path order), the one
   corpus fingerprint the spans store, the retrieval index and run directories record.
