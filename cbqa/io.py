@@ -38,11 +38,13 @@ def _umask() -> int:
 def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success it is fsynced and renamed onto `path`, else removed.
 
-    `suffix` lets a library that insists on an extension (numpy's `.npy`) see it.
+    `suffix` lets a library that insists on an extension (numpy's `.npy`) see it. The temporary name carries this
+    process's host and pid, so the temporary file a killed writer of `path` left behind is removed here.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    _clean_stale_temps(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{_owner()}-", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -53,6 +55,22 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+_TEMP = re.compile(r"(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-[A-Za-z0-9_]+(?:\.[A-Za-z0-9]+)?")
+
+
+def _clean_stale_temps(path: Path) -> None:
+    """Remove `.NAME.<host>-<pid>-*` temporary files of `path` whose writer (on this host) is dead."""
+    host, _ = _owner().rsplit("-", 1)
+    prefix = f".{path.name}."
+    with os.scandir(path.parent) as entries:
+        for entry in entries:
+            if not entry.name.startswith(prefix) or not entry.is_file(follow_symlinks=False):
+                continue
+            m = _TEMP.fullmatch(entry.name[len(prefix) :])
+            if m is not None and m["host"] == host and not _alive(int(m["pid"])):
+                Path(entry.path).unlink(missing_ok=True)
 
 
 @contextmanager

@@ -190,9 +190,9 @@ def differing(ref: Path, got: Path, skip: Callable[[str], bool] = lambda rel: Fa
 
 
 def hidden_leftovers(directories: Iterable[Path]) -> list[str]:
-    """Hidden entries that are neither a live published version nor an atomic-write temp file."""
+    """Hidden entries other than the live published versions: staging dirs, unpublished versions, temporary files."""
     out = []
     for d in directories:
         live = {p.resolve() for p in d.iterdir() if p.is_symlink()}
-        out += [str(p) for p in d.iterdir() if p.name.startswith(".") and p.resolve() not in live and not p.is_file()]
+        out += [str(p) for p in d.iterdir() if p.name.startswith(".") and p.resolve() not in live]
     return out

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from cbqa.io import replace_dir, stale_siblings, staging_dir
+from cbqa.io import atomic_writer, replace_dir, stale_siblings, staging_dir
 
 # Reads the path in a loop: it must always be there, and the file read through it must be one whole version.
 # (A reader of several files pins one version by resolving the path once: a swap between two opens would otherwise
@@ -77,3 +77,16 @@ def test_stale_siblings_are_those_of_dead_processes(tmp_path: Path) -> None:
     publish(target, 2)
     assert not killed_staging.exists() and not killed_version.exists()
     assert live_staging.exists() and other_host.exists()
+
+
+def test_next_atomic_write_removes_the_temp_file_a_killed_writer_left(tmp_path: Path) -> None:
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    host = staging_dir(tmp_path / "x").name.split(".stage-")[1].split("-")[0]
+    killed = tmp_path / f".manifest.json.{host}-{dead}-k1ll3d.tmp"  # what SIGKILL mid-write leaves
+    live = tmp_path / f".manifest.json.{host}-{os.getpid()}-l1ve.tmp"  # a live writer's: kept
+    other = tmp_path / f".shard-00001.parquet.{host}-{dead}-0th3r.tmp"  # another file's: left to its own next write
+    for p in (killed, live, other):
+        p.write_text("partial")
+    with atomic_writer(tmp_path / "manifest.json") as f:
+        f.write("{}")
+    assert not killed.exists() and live.exists() and other.exists()
