@@ -79,10 +79,15 @@ def make_store(directory: Path, n: int) -> Path:
         shards.append(write_shard(directory / shard_name(k), synthetic_docs(start, min(SHARD, n - start), 0), LABELS))
         print(f"\r  {directory.name}: {start + SHARD:,} / {n:,} passages ({time.perf_counter() - t0:.0f} s)", end="", flush=True)
     print()
+    counts: dict[str, int] = {}
+    for shard in shards:
+        for label, k in shard["label_counts"].items():
+            counts[label] = counts.get(label, 0) + k
     write_json(directory / MANIFEST, {
-        "format": STORE_FORMAT, "complete": True, "labels": LABELS, "shards": shards, "docs": n,
+        "format": STORE_FORMAT, "complete": True, "labels": LABELS, "labels_not_in_pipeline": [], "shards": shards,
+        "docs": n, "spans": sum(counts.values()), "label_counts": counts,
         "pipeline": {"name": "synthetic", "version": "0", "components": []}, "options": {"shard_size": SHARD},
-        "corpus": {"path": None, "fingerprint": "synthetic", "docs": n}, "runs": 1,
+        "corpus": {"path": None, "fingerprint": "synthetic", "docs": n}, "runs": 1, "wall_time_s": 0.0,
     })  # fmt: skip
     return directory
 

@@ -3,7 +3,10 @@
 - `atomic_writer(path)`: an open temporary file next to `path`, renamed over it only when the block succeeds.
 - `atomic_path(path)`: the same for libraries that write to a path themselves (pyarrow, numpy, FAISS).
 - `replace_dir(staging, target)`: publish a finished directory at `target` with no moment where `target` is missing
-  or half-written: `target` is a symlink to a versioned sibling directory, swapped with one `os.replace`.
+  or half-written: `target` is a symlink to a versioned sibling directory, swapped with one `os.replace`. A reader
+  of several files in it pins one version by resolving the path once. What a killed publisher left next to `target`
+  (`stale_siblings`) is removed by the next publish or by `clean_stale(target)`.
+- `remove_tree(path)`: remove a file or directory, a `replace_dir`-published one with its version.
 - `fingerprint(path)`: sha256 of a file's bytes (or of every file under a directory, in sorted path order), the one
   corpus fingerprint the spans store, the retrieval index and run directories record.
 """
@@ -12,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
@@ -33,11 +38,13 @@ def _umask() -> int:
 def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success it is fsynced and renamed onto `path`, else removed.
 
-    `suffix` lets a library that insists on an extension (numpy's `.npy`) see it.
+    `suffix` lets a library that insists on an extension (numpy's `.npy`) see it. The temporary name carries this
+    process's host and pid, so the temporary file a killed writer of `path` left behind is removed here.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    _clean_stale_temps(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{_owner()}-", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -48,6 +55,22 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+_TEMP = re.compile(r"(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-[A-Za-z0-9_]+(?:\.[A-Za-z0-9]+)?")
+
+
+def _clean_stale_temps(path: Path) -> None:
+    """Remove `.NAME.<host>-<pid>-*` temporary files of `path` whose writer (on this host) is dead."""
+    host, _ = _owner().rsplit("-", 1)
+    prefix = f".{path.name}."
+    with os.scandir(path.parent) as entries:
+        for entry in entries:
+            if not entry.name.startswith(prefix) or not entry.is_file(follow_symlinks=False):
+                continue
+            m = _TEMP.fullmatch(entry.name[len(prefix) :])
+            if m is not None and m["host"] == host and not _alive(int(m["pid"])):
+                Path(entry.path).unlink(missing_ok=True)
 
 
 @contextmanager
@@ -77,20 +100,29 @@ def _fsync_tree(directory: Path) -> None:
     _fsync_dir(directory)
 
 
+def _owner() -> str:
+    """`host-pid` of this process, part of the names of staging dirs and versions, so that a later publisher can tell
+    what a killed process left behind (its pid is gone) from what a live one is still writing."""
+    host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:24] or "host"
+    return f"{host}-{os.getpid()}"
+
+
 def staging_dir(target: str | Path) -> Path:
     """A new empty directory next to `target`, to build its next version in (then `replace_dir`)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.stage-{_owner()}-", suffix=".tmp", dir=target.parent))
 
 
 def replace_dir(staging: str | Path, target: str | Path) -> Path:
     """Publish the finished directory `staging` at `target`, atomically and without a gap.
 
-    The content moves to a versioned sibling `.NAME.v-<id>`; `target` becomes (or stays) a relative symlink to it,
-    swapped with one `os.replace` after everything is fsynced, so a reader always finds either the old or the new
-    complete directory. The previous version is removed afterwards. A plain directory at `target` (written before
-    this scheme) is moved aside first; that one-time migration is the only moment without `target`.
+    The content moves to a versioned sibling `.NAME.v-<host>-<pid>-<id>`; `target` becomes (or stays) a relative
+    symlink to it, swapped with one `os.replace` after everything is fsynced, so a reader always finds either the old
+    or the new complete directory. The previous version is removed afterwards, and so is whatever a publisher of the
+    same `target` that was killed (SIGKILL, power loss) left next to it: its staging dir, an unpublished version.
+    A plain directory at `target` (written before this scheme) is moved aside first; that one-time migration is the
+    only moment without `target`.
     """
     staging, target = Path(staging), Path(target)
     mask = _umask()
@@ -98,21 +130,86 @@ def replace_dir(staging: str | Path, target: str | Path) -> Path:
         if not p.is_symlink():
             p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
     _fsync_tree(staging)
-    version = target.with_name(f".{target.name}.v-{uuid.uuid4().hex[:12]}")
+    tag = f"{_owner()}-{uuid.uuid4().hex[:12]}"
+    version = target.with_name(f".{target.name}.v-{tag}")
     os.replace(staging, version)
     old: Path | None = None
     if target.is_symlink():
         old = target.parent / os.readlink(target)
     elif target.exists():
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:12]}")
+        old = target.with_name(f".{target.name}.old-{tag}")
         os.replace(target, old)
-    link = target.with_name(f".{target.name}.link-{uuid.uuid4().hex[:12]}")
+    link = target.with_name(f".{target.name}.link-{tag}")
     os.symlink(version.name, link)
     os.replace(link, target)
     _fsync_dir(target.parent)
     if old is not None and old.resolve() != version.resolve():
-        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+        _remove(old)
+    clean_stale(target)
     return target
+
+
+def clean_stale(target: str | Path) -> list[Path]:
+    """Remove what killed publishers of `target` left next to it (see `stale_siblings`); returns what was removed."""
+    stale = stale_siblings(target)
+    for path in stale:
+        _remove(path)
+    return stale
+
+
+_SIBLING = re.compile(r"\.(?P<kind>stage|v|link|old)-(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-[0-9a-z_]+(?:\.tmp)?")
+
+
+def stale_siblings(target: str | Path) -> list[Path]:
+    """Entries next to `target` that publishers of `target` on this host left behind when they were killed: staging
+    dirs, versions `target` does not point to, temporary links. Entries of live processes (another one may be
+    publishing right now) and of other hosts (shared storage) are kept."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    host, me = _owner().rsplit("-", 1)
+    current = target.resolve() if target.is_symlink() else None
+    prefix = f".{target.name}."
+    out = []
+    for entry in target.parent.iterdir():
+        if not entry.name.startswith(prefix):
+            continue
+        m = _SIBLING.fullmatch(entry.name[len(prefix) - 1 :])
+        if m is None or m["host"] != host or (current is not None and entry.resolve() == current):
+            continue
+        if m["pid"] == me and m["kind"] != "stage" or not _alive(int(m["pid"])):
+            out.append(entry)
+    return sorted(out)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_tree(path: str | Path) -> None:
+    """Remove a file or directory; for a directory published by `replace_dir` (a symlink), also the version it points
+    to and whatever killed publishers left next to it."""
+    path = Path(path)
+    if path.is_symlink():
+        version = path.parent / os.readlink(path)
+        path.unlink()
+        _remove(version)
+    elif path.exists():
+        _remove(path)
+    clean_stale(path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def fingerprint_chunks(chunks: Iterable[bytes]) -> str:

@@ -6,6 +6,7 @@ through `convert_to_native_format` gives the real one. Sentinels are looked up b
 
 from __future__ import annotations
 
+import io
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -29,9 +30,10 @@ def train_tokenizer(
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
         prefix = Path(tmp) / "spiece"
+        model = io.BytesIO()  # not model_prefix: the model would record that (random) temp path, and differ per run
         spm.SentencePieceTrainer.train(
             sentence_iterator=_non_empty(texts),
-            model_prefix=str(prefix),
+            model_writer=model,
             vocab_size=vocab_size,
             model_type="unigram",
             pad_id=0,
@@ -45,6 +47,7 @@ def train_tokenizer(
             num_threads=1,  # deterministic output for a given corpus
             minloglevel=2,
         )
+        (prefix.parent / "spiece.model").write_bytes(model.getvalue())
         tok = T5Tokenizer(**T5Tokenizer.convert_to_native_format(vocab_file=str(prefix) + ".model", extra_ids=extra_ids))
         staging = staging_dir(out_dir)
         try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -208,18 +209,49 @@ def read_shard(path: Path) -> list[SpanDoc]:
 
 
 def read_manifest(store_dir: Path) -> dict[str, Any] | None:
-    path = store_dir / MANIFEST
+    """The store's manifest (None when there is none), checked field by field: anything malformed is one
+    `CbqaError` line naming the file, never a KeyError later."""
+    path = Path(store_dir) / MANIFEST
     if not path.exists():
         return None
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CbqaError(f"{path}: not a valid manifest ({e})") from None
+        raw = path.read_bytes()
+        manifest = json.loads(raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw)
+    except OSError as e:
+        raise CbqaError(f"{path}: cannot read ({e.strerror or e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise CbqaError(f"{path}: not a valid manifest ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != STORE_FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else None
         hint = "; it was made by an older cbqa: run `cbqa ner ... --overwrite` to rebuild it" if found else ""
         raise CbqaError(f"{path}: not a spans store manifest (expected format {STORE_FORMAT!r}, found {found!r}){hint}")
+    for key, kinds in _MANIFEST_FIELDS:
+        value = manifest
+        for part in key.split("."):
+            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
+        if value is _MISSING or isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            got = "nothing" if value is _MISSING else type(value).__name__
+            raise CbqaError(f"{path}: field {key!r} must be {' or '.join(k.__name__ for k in kinds)}, got {got}")
+    if not all(isinstance(x, str) for x in manifest["labels"]):
+        raise CbqaError(f"{path}: field 'labels' must be a list of strings")
+    for i, shard in enumerate(manifest["shards"]):
+        ok = (isinstance(shard, dict) and isinstance(shard.get("file"), str) and _SHARD_FILE.fullmatch(shard["file"])
+              and type(shard.get("docs")) is int and shard["docs"] >= 0 and isinstance(shard.get("label_counts"), dict)
+              and all(type(n) is int for n in shard["label_counts"].values()))
+        if not ok:
+            raise CbqaError(f"{path}: shards[{i}] must be {{file: shard-NNNNN.arrow, docs: int, label_counts: {{label: int}}}}")
     return manifest
+
+
+_MISSING = object()
+_SHARD_FILE = re.compile(r"shard-\d{5,}\.arrow")
+# Fields that annotation, resuming and loading read (dotted key, allowed types).
+_MANIFEST_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
+    ("complete", (bool,)), ("pipeline", (dict,)), ("pipeline.name", (str,)), ("pipeline.version", (str,)),
+    ("pipeline.components", (list,)), ("labels", (list,)), ("labels_not_in_pipeline", (list,)), ("options", (dict,)), ("corpus", (dict,)),
+    ("corpus.fingerprint", (str,)), ("shards", (list,)), ("docs", (int,)), ("spans", (int,)),
+    ("label_counts", (dict,)), ("wall_time_s", (int, float)), ("runs", (int,)),
+)
 
 
 class SpanStore:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -147,17 +148,76 @@ def _versions() -> dict[str, str]:
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
+    """The manifest of an index directory, checked field by field: anything malformed is one `CbqaError` line."""
     directory = Path(directory)
     path = directory / MANIFEST
     if not path.exists():
         raise CbqaError(f"{directory}: not an index directory (no {MANIFEST}); build one with `cbqa index`")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise CbqaError(f"{path}: invalid JSON ({e.msg})") from None
+        raw = path.read_bytes()
+        manifest = json.loads(raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw)
+    except OSError as e:
+        raise CbqaError(f"{path}: cannot read ({e.strerror or e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        reason = e.msg if isinstance(e, json.JSONDecodeError) else type(e).__name__
+        raise CbqaError(f"{path}: invalid JSON ({reason})") from None
+    if not isinstance(manifest, dict):
+        raise CbqaError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
     if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
         raise CbqaError(f"{path}: not a {FORMAT} v{VERSION} manifest (format={manifest.get('format')!r}, version={manifest.get('version')!r})")
+    for key, kind in _MANIFEST_FIELDS:
+        value = _field(manifest, key)
+        if not _is(value, kind):
+            raise CbqaError(f"{path}: field {key!r} must be {_kind_name(kind)}, got {_shown(value)}")
+    _check_keys(path, "corpus.split", manifest["corpus"]["split"], {"words": int, "stride": (int, type(None))})
+    params = {f.name: (int, type(None)) for f in dataclasses.fields(IndexSpec) if f.name not in ("type", "metric")}
+    _check_keys(path, "index.params", manifest["index"]["params"], params)
+    if manifest["dimension"] != manifest["encoder"]["dim"] or manifest["count"] < 0:
+        raise CbqaError(f"{path}: dimension {manifest['dimension']} / encoder.dim {manifest['encoder']['dim']} / "
+                        f"count {manifest['count']} are inconsistent")
     return manifest
+
+
+_MISSING = object()
+# (dotted key, allowed type(s)) of every manifest field that loading reads.
+_MANIFEST_FIELDS: tuple[tuple[str, Any], ...] = (
+    ("encoder", dict), ("encoder.name", str), ("encoder.dim", int), ("encoder.normalize", (bool, type(None))),
+    ("dimension", int), ("metric", str), ("index", dict), ("index.type", str), ("index.params", dict),
+    ("corpus", dict), ("corpus.split", dict), ("passages", dict), ("passages.fingerprint", str), ("count", int),
+    ("bm25", (dict, type(None))), ("embeddings", (dict, type(None))),
+)
+
+
+def _field(obj: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            return _MISSING
+        obj = obj[part]
+    return obj
+
+
+def _is(value: Any, kind: Any) -> bool:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        return False  # JSON true is not an integer here
+    return value is not _MISSING and isinstance(value, kinds)
+
+
+def _kind_name(kind: Any) -> str:
+    names = {dict: "an object", str: "a string", int: "an integer", bool: "true/false", type(None): "null"}
+    return " or ".join(names[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
+
+
+def _shown(value: Any) -> str:
+    return "nothing (missing)" if value is _MISSING else f"{type(value).__name__} {json.dumps(value)[:40]}"
+
+
+def _check_keys(path: Path, where: str, obj: dict[str, Any], allowed: dict[str, Any]) -> None:
+    for key, value in obj.items():
+        if key not in allowed:
+            raise CbqaError(f"{path}: unknown key {key!r} in {where!r} (known: {', '.join(allowed)})")
+        if not _is(value, allowed[key]):
+            raise CbqaError(f"{path}: field '{where}.{key}' must be {_kind_name(allowed[key])}, got {_shown(value)}")
 
 
 def load_index(

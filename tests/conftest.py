@@ -28,3 +28,14 @@ def tiny_qa(tmp_path_factory) -> dict[str, Path]:
     texts = [r["text"] for r in docs] + [r["question"] for r in rows]
     train_tokenizer(texts, d / "tok", vocab_size=120)
     return {"dir": d, "corpus": d / "corpus.jsonl", "qa": d / "qa.jsonl", "tok": d / "tok"}
+
+
+@pytest.fixture(scope="session")
+def app_runs_template(tmp_path_factory) -> Path:
+    """A runs directory holding one tiny demo-like run (tests/app_run.py), made once per session; tests that change
+    it work on a copy."""
+    from app_run import make_run
+
+    root = tmp_path_factory.mktemp("app_runs")
+    make_run(root)
+    return root

@@ -10,16 +10,13 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from app_run import make_run  # noqa: E402
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 
 
 @pytest.fixture(scope="module")
-def runs_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("runs")
-    make_run(root)
-    return root
+def runs_root(app_runs_template) -> Path:
+    return app_runs_template  # shared with test_app_broken_runs.py, which breaks a copy
 
 
 def app(monkeypatch, root: Path, page: str = "probe") -> AppTest:

@@ -1,17 +1,72 @@
-"""The demo pipeline end to end at smoke size (tiny model, few steps): every stage runs and writes its outputs."""
+"""The demo pipeline end to end at smoke size (tiny model, few steps): every stage runs and writes its outputs, a rerun
+skips what is done, and a demo killed (SIGKILL) twice at seeded moments and rerun ends with what an uninterrupted demo
+writes. The uninterrupted run and the killed chain run side by side as subprocesses (one OpenMP thread each)."""
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 from cbqa.commands.demo import main
+from killing import cbqa, differing, files, hidden_leftovers, in_thread, kill_when, one_thread, stage_rules, start
+
+KILL_SEED = 15
+# Outputs that depend on trained weights: a training stage resumed from a mid-epoch checkpoint does not yet replay its
+# epoch exactly (the streaming data path of issue 11 adds that), so when one was resumed these are checked for
+# completeness only.
+MODEL_DEPENDENT = ("models/", "pretrain/", "report/", "predictions/closed_book_", "predictions/retrieval_reader")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> dict:
+    """The uninterrupted demo (in this process, one thread) and, meanwhile, a demo killed twice and rerun (subprocesses)."""
+    root = tmp_path_factory.mktemp("demo")
+    # equal-length parents: paths recorded in binary files then compare byte for byte after replacing the root
+    ref, got = root / "a-ref" / "demo", root / "b-kil" / "demo"
+
+    def kill_chain() -> list[tuple[str, str]]:
+        rng = random.Random(KILL_SEED)
+        kills = []
+        for _ in range(2):
+            n, delay = rng.randint(2, 9), rng.uniform(0.0, 1.5)
+            run = start(cbqa("demo", "--smoke", "--out", str(got)))
+            outcome = kill_when(run, lambda: len(stage_rules(run)) >= n, delay)
+            kills.append((outcome, (stage_rules(run) or ["(start-up)"])[-1]))
+        final = start(cbqa("demo", "--smoke", "--out", str(got)))
+        assert final.wait() == 0, final.output()[-3000:]
+        return kills
+
+    chain = in_thread(kill_chain)
+    with one_thread():
+        assert main(["--smoke", "--out", str(ref)]) == 0
+    return {"ref": ref, "got": got, "kills": chain()}
 
 
 @pytest.mark.slow
-def test_demo_smoke_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
-    out = tmp_path / "demo"
-    assert main(["--smoke", "--out", str(out)]) == 0
+def test_demo_sigkill_twice_then_rerun_equals_uninterrupted(smoke) -> None:
+    ref, got = smoke["ref"], smoke["got"]
+    print(f"cbqa demo --smoke kill moments (outcome, stage): {smoke['kills']}")
+    assert any(outcome == "killed" for outcome, _ in smoke["kills"])
+    checkpoints = lambda rel: "/checkpoints/" in f"/{rel}"  # noqa: E731 - weights are compared through hf/ and predictions
+    resumed = [p for p in files(got, checkpoints) if p.endswith("summary.json") and p.count("/") == 2
+               and json.loads((got / p).read_text()).get("resumed_from")]  # fmt: skip
+    print(f"training stages resumed from a checkpoint: {resumed or 'none'}")
+    if resumed:
+        model_dependent = lambda rel: checkpoints(rel) or rel.startswith(MODEL_DEPENDENT)  # noqa: E731
+        assert differing(ref, got, model_dependent) == []
+        assert set(files(ref, checkpoints)) == set(files(got, checkpoints))
+        for p in resumed:
+            assert json.loads((got / p).read_text())["global_step"] == json.loads((ref / p).read_text())["global_step"]
+    else:
+        assert differing(ref, got, checkpoints) == []
+    directories = [got, *(p for p in got.rglob("*") if p.is_dir() and not p.is_symlink() and ".v-" not in str(p))]
+    assert hidden_leftovers(directories) == []
+
+
+@pytest.mark.slow
+def test_demo_smoke_end_to_end_and_resume(smoke, capsys) -> None:
+    out = smoke["ref"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["models"]) == {"none", "span_corruption", "ssm"}
     for path in manifest["predictions"].values():
@@ -22,12 +77,15 @@ def test_demo_smoke_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
     assert all(n > 0 for n in gold_n.values())
     assert (out / "report" / "results.png").stat().st_size > 0
     assert (out / "models" / "ssm" / "hf" / "config.json").exists()
-    capsys.readouterr()
+    stages = json.loads((out / "stages.json").read_text())
+    assert all(r["state"] == "done" for r in stages.values()) and "train ssm" in stages
 
-    # A second run finds every stage done and only rewrites the report.
+    # A second run finds every stage done (same arguments, same inputs) and only rewrites the report.
+    capsys.readouterr()
     assert main(["--smoke", "--out", str(out)]) == 0
     log = capsys.readouterr().out
     assert "pretrain ssm: already done" in log and "train ssm: already done" in log and "predict ssm: already done" in log
+    assert "rerunning" not in log
 
 
 def test_ssm_recipe_experiment_rows_are_well_formed() -> None:

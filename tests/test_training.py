@@ -78,10 +78,14 @@ def test_resume_after_interruption_and_export(tiny_qa, tmp_path: Path, monkeypat
     out = net.generate(**enc, max_new_tokens=4)
     assert out.shape[0] == 1
 
-    # A further run with more steps continues from last.ckpt.
-    assert run_training(args(tiny_qa, run, "--trainer.max_steps", "16", "--trainer.val_check_interval", "4"), "t", "r") == 0
+    # A further run with more steps is another config: it continues from last.ckpt only with --force (tests/test_run_safety.py
+    # has the refusal), and the run's record keeps what was forced.
+    assert run_training(args(tiny_qa, run, "--trainer.max_steps", "16", "--trainer.val_check_interval", "4", "--force"), "t", "r") == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["resumed_from"].endswith("last.ckpt") and summary["global_step"] == 16
+    history = json.loads((run / "run.json").read_text())["history"]
+    assert [h["resumed_from"] is not None for h in history] == [False, True, True]
+    assert history[-1]["forced_differences"] == ["trainer.max_steps: 12 -> 16"]
 
 
 @pytest.mark.slow

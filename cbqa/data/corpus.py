@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.jsonl import write_jsonl
+from cbqa.data.jsonl import parse_json, write_jsonl
 from cbqa.errors import CbqaError, DataError
 from cbqa.io import fingerprint
 
@@ -75,6 +75,8 @@ def _raw_lines(path: Path, offset: int = 0, first_line: int = 1) -> Iterator[tup
     """(line number, byte offset of the line, text) from `offset` on; a decoding error names the line."""
     if not path.exists():
         raise DataError(path, None, "no such file")
+    if path.is_dir():
+        raise DataError(path, None, "is a directory, expected a file")
     with path.open("rb") as f:
         f.seek(offset)
         pos, lineno = offset, first_line
@@ -89,15 +91,10 @@ def _raw_lines(path: Path, offset: int = 0, first_line: int = 1) -> Iterator[tup
 
 
 def _jsonl_records(path: Path, offset: int, first_line: int) -> Iterator[tuple[int, int, Document]]:
-    import json
-
     for lineno, pos, line in _raw_lines(path, offset, first_line):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(path, lineno, f"invalid JSON ({e.msg} at column {e.colno})") from None
+        obj = parse_json(line, path, lineno)
         if not isinstance(obj, dict):
             raise DataError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
         yield lineno, pos, parse_document(obj, path, lineno)

@@ -34,6 +34,11 @@ def read_predictions(path: str | Path) -> list[Prediction]:
         pid, pred = obj.get("id"), obj.get("prediction")
         if pid is None:
             raise DataError(path, line, "missing 'id'")
+        if not isinstance(pid, (str, int)) or isinstance(pid, bool):
+            raise DataError(path, line, f"'id' must be a string or integer, got {type(pid).__name__}")
+        question = obj.get("question", "")
+        if not isinstance(question, str):
+            raise DataError(path, line, f"'question' must be a string, got {type(question).__name__}")
         if pred is None:
             raise DataError(path, line, "missing 'prediction'")
         if not isinstance(pred, str):
@@ -47,7 +52,7 @@ def read_predictions(path: str | Path) -> list[Prediction]:
             raise DataError(path, line, f"duplicate id {pid!r}")
         seen.add(str(pid))
         extra = {k: v for k, v in obj.items() if k not in {"id", "question", "prediction", "answers", "answer"}}
-        out.append(Prediction(str(pid), str(obj.get("question", "")), pred, answers, extra))
+        out.append(Prediction(str(pid), question, pred, answers, extra))
     return out
 
 

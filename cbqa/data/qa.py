@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.jsonl import read_jsonl, read_text_lines, write_jsonl
+from cbqa.data.jsonl import BOM, parse_json, read_jsonl, read_text_lines, write_jsonl
 from cbqa.errors import DataError
 
 
@@ -102,7 +102,8 @@ def _read_dpr_tsv(path: Path) -> Iterator[QAExample]:
             raw = raw[1:-1].replace('""', '"')
         try:
             answers = ast.literal_eval(raw)  # literals only: safe, unlike eval
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            # TypeError: an unhashable set/dict key; MemoryError/RecursionError: nesting too deep for the parser
             raise DataError(path, line, "answers column is not a list literal") from None
         yield parse_qa_record({"id": str(row), "question": q, "answers": answers}, path, line, row)
 
@@ -117,37 +118,71 @@ def _webquestions_answers(target: str) -> list[str]:
 
 def _read_json_document(path: Path) -> Iterator[QAExample]:
     """TriviaQA (`{"Data": [...]}`) and WebQuestions (`[{"utterance", "targetValue"}]`) originals."""
+    if not path.exists():
+        raise DataError(path, None, "no such file")
+    if path.is_dir():
+        raise DataError(path, None, "is a directory, expected a file")
+    raw = path.read_bytes()
+    body = raw[len(BOM) :] if raw.startswith(BOM) else raw
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise DataError(path, line, f"not valid UTF-8 ({e.reason})") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(path, e.lineno, f"invalid JSON ({e.msg} at column {e.colno})") from None
+        raise DataError(path, body[: e.start].count(b"\n") + 1, f"not valid UTF-8 ({e.reason})") from None
+    doc = parse_json(text, path, None)
     if isinstance(doc, dict) and isinstance(doc.get("Data"), list):
-        for row, item in enumerate(doc["Data"]):
-            where = f"Data[{row}]"
-            if not isinstance(item, dict) or "Question" not in item or "Answer" not in item:
-                raise DataError(path, None, f"{where}: expected an object with 'Question' and 'Answer'")
-            ans = item["Answer"]
-            aliases = [ans.get("Value", "")] + list(ans.get("Aliases", [])) if isinstance(ans, dict) else []
-            aliases = list(dict.fromkeys(a for a in aliases if isinstance(a, str) and a.strip()))
-            if not aliases:
-                raise DataError(path, None, f"{where}: answer has no value or aliases")
-            yield QAExample(str(item.get("QuestionId", row)), str(item["Question"]), aliases)
+        yield from _triviaqa(path, doc["Data"])
         return
     if isinstance(doc, list) and (not doc or isinstance(doc[0], dict) and "utterance" in doc[0]):
-        for row, item in enumerate(doc):
-            if not isinstance(item, dict) or "utterance" not in item or "targetValue" not in item:
-                raise DataError(path, None, f"[{row}]: expected an object with 'utterance' and 'targetValue'")
-            answers = _webquestions_answers(str(item["targetValue"]))
-            if not answers:
-                raise DataError(path, None, f"[{row}]: no answers in targetValue {item['targetValue']!r}")
-            yield QAExample(str(row), str(item["utterance"]), answers)
+        yield from _webquestions(path, doc)
         return
     raise DataError(path, None, "unrecognised JSON: expected TriviaQA {'Data': [...]} or a WebQuestions list")
+
+
+def _text_field(path: Path, where: str, item: dict[str, Any], key: str) -> str:
+    value = item[key]
+    if not isinstance(value, str):
+        raise DataError(path, None, f"{where}: '{key}' must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise DataError(path, None, f"{where}: '{key}' is empty")
+    return value
+
+
+def _triviaqa(path: Path, data: list[Any]) -> Iterator[QAExample]:
+    seen: set[str] = set()
+    for row, item in enumerate(data):
+        where = f"Data[{row}]"
+        if not isinstance(item, dict) or "Question" not in item or "Answer" not in item:
+            raise DataError(path, None, f"{where}: expected an object with 'Question' and 'Answer'")
+        question = _text_field(path, where, item, "Question")
+        ans = item["Answer"]
+        if not isinstance(ans, dict):
+            raise DataError(path, None, f"{where}: 'Answer' must be an object, got {type(ans).__name__}")
+        value, aliases = ans.get("Value", ""), ans.get("Aliases", [])
+        if not isinstance(value, str) or not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise DataError(path, None, f"{where}: 'Answer' needs a string 'Value' and a list of string 'Aliases'")
+        answers = list(dict.fromkeys(a for a in [value, *aliases] if a.strip()))
+        if not answers:
+            raise DataError(path, None, f"{where}: answer has no value or aliases")
+        qid = item.get("QuestionId", row)
+        if not isinstance(qid, (str, int)) or isinstance(qid, bool):
+            raise DataError(path, None, f"{where}: 'QuestionId' must be a string, got {type(qid).__name__}")
+        if str(qid) in seen:
+            raise DataError(path, None, f"{where}: duplicate QuestionId {str(qid)!r}")
+        seen.add(str(qid))
+        yield QAExample(str(qid), question, answers)
+
+
+def _webquestions(path: Path, data: list[Any]) -> Iterator[QAExample]:
+    for row, item in enumerate(data):
+        where = f"[{row}]"
+        if not isinstance(item, dict) or "utterance" not in item or "targetValue" not in item:
+            raise DataError(path, None, f"{where}: expected an object with 'utterance' and 'targetValue'")
+        question = _text_field(path, where, item, "utterance")
+        target = _text_field(path, where, item, "targetValue")
+        answers = [a for a in _webquestions_answers(target) if a.strip()]
+        if not answers:
+            raise DataError(path, None, f"{where}: no answers in targetValue {target[:80]!r}")
+        yield QAExample(str(row), question, answers)
 
 
 def iter_qa(path: str | Path, require_answers: bool = True) -> Iterator[QAExample]:

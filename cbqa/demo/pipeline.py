@@ -1,6 +1,7 @@
 """The whole study on the embedded toy world, end to end, as a sequence of the same commands a user runs.
 
-Stages (each skipped when its output already exists, so an interrupted demo resumes where it stopped):
+Stages (each skipped when its output exists and was made with the same arguments and inputs, as `OUT/stages.json`
+records; rerun when any of them changed; an interrupted demo resumes where it stopped):
 world -> tokenizer -> ner spans -> per variant: [pretrain (span corruption | SSM)] -> closed-book fine-tune
 (QA + the objective) -> predict
 -> retrieval baseline (index, retrieve, open-book reader) -> overlap labels + nearest-neighbour baselines -> evaluate -> report.
@@ -8,6 +9,7 @@ world -> tokenizer -> ner spans -> per variant: [pretrain (span corruption | SSM
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -16,7 +18,8 @@ from typing import Any
 from cbqa.data.jsonl import write_json
 from cbqa.demo.config import VARIANTS, DemoConfig
 from cbqa.demo.retrieval import run_retrieval_stages
-from cbqa.demo.stages import Stages, console, train_args
+from cbqa.demo.stages import Stages, console, train_args, write_timings
+from cbqa.errors import CbqaError
 
 
 class Demo:
@@ -24,10 +27,17 @@ class Demo:
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.world = self.out / "world"
-        self.stages = Stages()
+        self.stages = Stages(self.out)
 
-    def stage(self, name: str, done: Path | None, fn) -> None:
-        self.stages.run(name, done, fn)
+    def stage(self, name: str, done: Path | None, fn, args: list[str], outputs: list[Path] | None = None) -> None:
+        self.stages.run(name, done, fn, args, outputs or [])
+
+    def command(self, name: str, done: Path, main, argv: list[str], outputs: list[Path] | None = None) -> None:
+        """A stage that runs one `cbqa` subcommand's `main(argv)`; the argv is what the stage records."""
+        self.stage(name, done, lambda: main(argv), [name.split()[0], *argv], outputs)
+
+    def training(self, name: str, run: Path, argv: list[str], prog: str) -> None:
+        self.stage(name, run / "summary.json", lambda: _train(argv, prog, run), [prog, *argv], [run])
 
     def train_args(self, run_dir: Path, tasks: list[dict[str, Any]], steps: int, lr: float, model: Path | None,
                    val_file: Path | None) -> list[str]:  # fmt: skip
@@ -37,25 +47,22 @@ class Demo:
     def run(self) -> dict[str, Any]:
         from cbqa.commands import predict, tokenizer, world
         from cbqa.commands import ner as ner_cmd
-        from cbqa.training.cli import run_training
 
         c, w = self.cfg, self.world
         t_start = time.perf_counter()
-        self.stage("world", w / "world.json", lambda: world.main(["--out", str(w), "--seed", str(c.seed), "--people", str(c.people),
-                                                                 "--orgs", str(max(2, c.people // 5))]))
-        self.stage(
-            "tokenizer",
-            self.out / "tokenizer" / "tokenizer.json",
-            lambda: tokenizer.main(["--corpus", str(w / "corpus.jsonl"), "--qa", str(w / "train.jsonl"),
-                                    "--out", str(self.out / "tokenizer"), "--vocab-size", str(c.vocab_size)]),  # fmt: skip
-        )
+        self.forget_other_run()
+        self.command("world", w / "world.json", world.main,
+                     ["--out", str(w), "--seed", str(c.seed), "--people", str(c.people), "--orgs", str(max(2, c.people // 5))],
+                     [w])  # fmt: skip
+        tok = self.out / "tokenizer"
+        self.command("tokenizer", tok / "tokenizer.json", tokenizer.main,
+                     ["--corpus", str(w / "corpus.jsonl"), "--qa", str(w / "train.jsonl"), "--out", str(tok),
+                      "--vocab-size", str(c.vocab_size)], [tok])  # fmt: skip
         needs_spans = any(VARIANTS[v] for v in c.variants)
         if needs_spans:
-            self.stage(
-                "ner",
-                self.out / "spans" / "manifest.json",
-                lambda: ner_cmd.main(["--corpus", str(w / "corpus.jsonl"), "--out", str(self.out / "spans")]),
-            )
+            spans = self.out / "spans"
+            self.command("ner", spans / "manifest.json", ner_cmd.main,
+                         ["--corpus", str(w / "corpus.jsonl"), "--out", str(spans)], [spans])  # fmt: skip
         qa_task = {"name": "qa", "kind": "qa", "file": str(w / "train.jsonl")}
         models: dict[str, str] = {}
         runs: dict[str, str] = {}
@@ -68,17 +75,15 @@ class Demo:
             else:
                 objective = {"name": v, "kind": "masked", "spans": str(self.out / "spans"), **spec}
                 start = self.out / "pretrain" / v
-                self.stage(f"pretrain {v}", start / "summary.json",
-                           lambda: run_training(self.train_args(start, [objective], c.pretrain_steps, c.lr, None, None),
-                                                "cbqa pretrain", str(start)))  # fmt: skip
+                self.training(f"pretrain {v}", start, self.train_args(start, [objective], c.pretrain_steps, c.lr, None, None),
+                              "cbqa pretrain")  # fmt: skip
                 tasks, steps, lr = [objective, qa_task], c.steps, c.finetune_lr
-            self.stage(f"train {v}", run / "summary.json",
-                       lambda: run_training(self.train_args(run, tasks, steps, lr, start, w / "dev.jsonl"), "cbqa pretrain", str(run)))  # fmt: skip
+            self.training(f"train {v}", run, self.train_args(run, tasks, steps, lr, start, w / "dev.jsonl"), "cbqa pretrain")
             models[v], runs[v] = str(run / "hf"), str(run)
             pred = self.out / "predictions" / f"closed_book_{v}.jsonl"
-            self.stage(f"predict {v}", pred,
-                       lambda: predict.main(["--model", str(run), "--questions", str(w / "test.jsonl"), "--out", str(pred),
-                                             "--num-beams", "4", "--top-k", "4"]))  # fmt: skip
+            self.command(f"predict {v}", pred, predict.main,
+                         ["--model", str(run), "--questions", str(w / "test.jsonl"), "--out", str(pred),
+                          "--num-beams", "4", "--top-k", "4"])  # fmt: skip
             predictions[f"closed_book_{v}"] = str(pred)
 
         index, reader = None, None
@@ -107,8 +112,25 @@ class Demo:
         }
         write_json(self.out / "manifest.json", _relative(manifest, self.out))
         wall = time.perf_counter() - t_start
-        write_json(self.out / "timings.json", {"stages_s": self.stages.timings, "total_s": round(wall, 1)})
+        write_timings(self.out, self.stages, wall)
         return {"manifest": self.out / "manifest.json", "report": report, "wall_s": wall}
+
+    def forget_other_run(self) -> None:
+        """Remove a manifest.json that describes a run with other settings: from here on the directory holds a
+        mix until this run finishes and writes its own, and the app must not present that mix as the old run."""
+        path = self.out / "manifest.json"
+        if not path.exists():
+            return
+        try:
+            old = json.loads(path.read_text(encoding="utf-8")).get("config")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            old = None
+        mine = _comparable(asdict(self.cfg))
+        if not isinstance(old, dict) or _comparable(old) != mine:
+            if self.out.is_dir() and not path.is_file():
+                raise CbqaError(f"{path}: is not a file")
+            path.unlink()
+            console.print(f"[yellow]• {path}: described a run with other settings; removed until this run finishes[/yellow]")
 
     def retrieval(self, models: dict[str, str]) -> tuple[str | None, str | None, dict[str, str], dict[str, str]]:
         """Dense + BM25 index over the corpus, hybrid retrieval for every split, and an open-book T5 reader."""
@@ -120,19 +142,18 @@ class Demo:
         w, od = self.world, self.out / "overlap"
         # The corpus's sentences come from the spans store when there is one (the sentences SSM masks in).
         sentences = ["--spans", str(spans)] if spans is not None else []
-        self.stage("overlap labels", od / "test_overlap.jsonl",
-                   lambda: overlap.main(["--train", str(w / "train.jsonl"), "--test", str(w / "test.jsonl"),
-                                         "--corpus", str(w / "corpus.jsonl"), *sentences, "--method", "both",
-                                         "--gold-labels", str(w / "overlap_gold.jsonl"),
-                                         "--comparison-json", str(od / "gold_comparison.json"),
-                                         "--summary-json", str(od / "summary.json"),
-                                         "--out", str(od / "test_overlap.jsonl")]))  # fmt: skip
+        self.command("overlap labels", od / "test_overlap.jsonl", overlap.main,
+                     ["--train", str(w / "train.jsonl"), "--test", str(w / "test.jsonl"),
+                      "--corpus", str(w / "corpus.jsonl"), *sentences, "--method", "both",
+                      "--gold-labels", str(w / "overlap_gold.jsonl"),
+                      "--comparison-json", str(od / "gold_comparison.json"),
+                      "--summary-json", str(od / "summary.json"),
+                      "--out", str(od / "test_overlap.jsonl")], [od])  # fmt: skip
         out = {}
         for method in ("tfidf", "dense"):
             p = self.out / "predictions" / f"nearest_neighbour_{method}.jsonl"
-            self.stage(f"nearest-neighbour baseline ({method})", p,
-                       lambda: nn_baseline.main(["--train", str(w / "train.jsonl"), "--test", str(w / "test.jsonl"),
-                                                 "--method", method, "--out", str(p)]))  # fmt: skip
+            self.command(f"nearest-neighbour baseline ({method})", p, nn_baseline.main,
+                         ["--train", str(w / "train.jsonl"), "--test", str(w / "test.jsonl"), "--method", method, "--out", str(p)])  # fmt: skip
             out[f"nearest_neighbour_{method}"] = str(p)
         return out
 
@@ -153,6 +174,17 @@ class Demo:
                        "--json", str(rd / "results_detected.json"), "--markdown", str(rd / "results_detected.md"),
                        "--plot", str(rd / "results_detected.png")])  # fmt: skip
         return rd / "results.json"
+
+
+def _train(argv: list[str], prog: str, run: Path) -> int:
+    from cbqa.training.cli import run_training  # Lightning is imported only when a training stage runs
+
+    return run_training(argv, prog, str(run))
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A demo config as JSON, without where it was written (a moved run directory is the same run)."""
+    return json.loads(json.dumps({k: v for k, v in config.items() if k != "out"}))
 
 
 def _relative(obj: Any, base: Path) -> Any:

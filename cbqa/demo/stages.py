@@ -1,38 +1,119 @@
-"""The demo's stage runner (each stage skipped when its output exists, so an interrupted demo resumes where it
-stopped) and the training arguments every demo training stage shares."""
+"""The demo's stage runner and the training arguments every demo training stage shares.
+
+Each stage records what it was run with in `OUT/stages.json`: its arguments (paths inside OUT written relative to
+it) and the fingerprints of the inputs they name. A stage is skipped only when its output exists and was made with
+exactly that; when anything differs (another flag, an earlier stage that was rerun), its outputs are removed and it
+runs again. A stage that was interrupted (kill, Ctrl-C, an error) is rerun with the same record, so the command it
+wraps resumes where it stopped (`cbqa ner` from its finished shards, training from its last checkpoint).
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from cbqa.data.jsonl import write_json
 from cbqa.demo.config import DemoConfig
 from cbqa.errors import CbqaError
+from cbqa.io import fingerprint, remove_tree
 
 console = Console(stderr=False)
+RECORDS = "stages.json"
 
 
 class Stages:
-    """Runs named stages and records their wall time."""
+    """Runs named stages, records what each was run with (`OUT/stages.json`) and its wall time."""
 
-    def __init__(self) -> None:
+    def __init__(self, out: Path | None = None) -> None:
+        self.out = out
         self.timings: dict[str, float] = {}
+        self.records: dict[str, Any] = _read_records(out / RECORDS) if out is not None else {}
 
-    def run(self, name: str, done: Path | None, fn: Callable[[], Any]) -> None:
-        if done is not None and done.exists():
+    def run(self, name: str, done: Path | None, fn: Callable[[], Any], args: Sequence[str] = (),
+            outputs: Sequence[Path] = ()) -> None:  # fmt: skip
+        """Run `fn` unless `done` exists and was made by a run with the same `args` and inputs. `outputs` (default:
+        `done`) are what the stage writes; they are removed before it reruns with different arguments or inputs."""
+        owned = [Path(p) for p in (outputs or ([done] if done is not None else []))]
+        key = self.key(args, owned)
+        record = self.records.get(name)
+        if done is not None and done.exists() and record is not None and record.get("state") == "done" and record.get("key") == key:
             console.print(f"[dim]• {name}: already done ({done})[/dim]")
             return
+        if record is None or record.get("key") != key:
+            stale = [p for p in owned if p.exists() or p.is_symlink()]
+            if stale:
+                why = "made with other arguments or inputs" if record is not None else "of unknown origin"
+                console.print(f"[yellow]• {name}: rerunning; removing its earlier outputs ({why})[/yellow]")
+                for p in stale:
+                    remove_tree(p)
         console.rule(f"[bold]{name}")
+        self._record(name, {"state": "running", "key": key})
         t0 = time.perf_counter()
         code = fn()
         if code not in (None, 0):
             raise CbqaError(f"demo stage {name!r} failed (exit {code})")
-        self.timings[name] = round(time.perf_counter() - t0, 1)
+        wall = round(time.perf_counter() - t0, 1)
+        self.timings[name] = wall
+        self._record(name, {"state": "done", "key": key, "wall_s": wall})
+
+    def key(self, args: Sequence[str], outputs: Sequence[Path]) -> dict[str, Any]:
+        """The stage's arguments (relative to OUT) and a fingerprint of each input path they name (outputs excluded)."""
+        inputs: dict[str, str] = {}
+        for path in _paths_in(args):
+            p = Path(path)
+            if "/" not in path or p == self.out or not p.exists() or any(p == o or o in p.parents for o in outputs):
+                continue
+            inputs[self._rel(str(p))] = fingerprint(p)
+        return {"args": [self._rel(a) for a in args], "inputs": inputs}
+
+    def _rel(self, text: str) -> str:
+        if self.out is None:
+            return text
+        root = str(self.out)
+        return text.replace(root + "/", "").replace(root, ".")
+
+    def _record(self, name: str, record: dict[str, Any]) -> None:
+        self.records[name] = record
+        if self.out is not None:
+            write_json(self.out / RECORDS, self.records)
+
+
+def _read_records(path: Path) -> dict[str, Any]:
+    """The stage records of an earlier run; unreadable ones count as none (every stage then reruns)."""
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return records if isinstance(records, dict) else {}
+
+
+def _paths_in(args: Sequence[str]) -> list[str]:
+    """Every argument, and every string inside a JSON argument, that could be a path."""
+    out: list[str] = []
+    for a in args:
+        if a.startswith(("[", "{")):
+            try:
+                out += _strings(json.loads(a))
+            except json.JSONDecodeError:
+                out.append(a)
+        elif not a.startswith("-"):
+            out.append(a)
+    return out
+
+
+def _strings(obj: Any) -> list[str]:
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in _strings(v)]
+    if isinstance(obj, list):
+        return [s for v in obj for s in _strings(v)]
+    return []
 
 
 def train_args(
@@ -58,3 +139,9 @@ def train_args(
         for k, v in cfg.arch.items():
             a += [f"--model.arch.{k}", str(v)]
     return a
+
+
+def write_timings(out: Path, stages: Stages, total_s: float) -> None:
+    """Wall time of each stage's run that made its current output (earlier invocations included)."""
+    walls = {name: r.get("wall_s") for name, r in stages.records.items() if r.get("state") == "done"}
+    write_json(out / "timings.json", {"stages_s": walls, "this_invocation_s": stages.timings, "total_s": round(total_s, 1)})

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from cbqa.io import replace_dir, staging_dir
 
@@ -18,37 +19,75 @@ class HFExport(L.Callback):
 
     The export goes to a staging directory first and is swapped in by `cbqa.io.replace_dir`, so `hf/` is never
     half-written or missing.
+    A tie on `monitor` (common: EM over a small dev set moves in steps of 100/n) is broken by `tie_break` (lower is
+    better), and every validation that tied with the best is listed in `tie()` for the run's summary.
     The best score is part of the callback state, so a resumed run keeps comparing against it.
     """
 
-    def __init__(self, out_dir: str | Path, monitor: str = "val_em", mode: str = "max") -> None:
-        self.out_dir, self.monitor, self.mode = Path(out_dir), monitor, mode
+    def __init__(self, out_dir: str | Path, monitor: str = "val_em", mode: str = "max", tie_break: str = "val_loss") -> None:
+        self.out_dir, self.monitor, self.mode, self.tie_break = Path(out_dir), monitor, mode, tie_break
         self.best: float | None = None
         self.best_step: int | None = None
+        self.best_tie_value: float | None = None
+        self.tied: list[dict[str, Any]] = []  # validations scoring exactly `best`: {"step", tie_break}
+        self.improved = False  # whether the latest validation made a new best (BestCheckpoint follows this)
 
-    def _better(self, value: float) -> bool:
+    def _strictly_better(self, value: float) -> bool:
         if self.best is None:
             return True
         return value > self.best if self.mode == "max" else value < self.best
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.improved = False
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
         value = float(trainer.callback_metrics[self.monitor])
-        if self._better(value):
-            self.best, self.best_step = value, trainer.global_step
+        raw = trainer.callback_metrics.get(self.tie_break)
+        second = float(raw) if raw is not None else None
+        step = trainer.global_step
+        if self._strictly_better(value):
+            self.tied = [{"step": step, self.tie_break: second}]
+            self.improved = True
+        elif value == self.best:
+            self.tied.append({"step": step, self.tie_break: second})
+            self.improved = second is not None and (self.best_tie_value is None or second < self.best_tie_value)
+        if self.improved:
+            self.best, self.best_step, self.best_tie_value = value, step, second
             if trainer.is_global_zero:
-                export(pl_module, self.out_dir, {"step": trainer.global_step, self.monitor: value})
+                export(pl_module, self.out_dir, {"step": step, self.monitor: value, self.tie_break: second})
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.best is None and trainer.is_global_zero:  # nothing validated: export the final weights
             export(pl_module, self.out_dir, {"step": trainer.global_step})
 
+    def tie(self) -> dict[str, Any] | None:
+        """The validations that tied on the best score and how the exported one was chosen; None without a tie."""
+        if len(self.tied) < 2:
+            return None
+        return {self.monitor: self.best, "steps": self.tied, "chosen_step": self.best_step,
+                "chosen_by": f"lowest {self.tie_break} among the tied steps (the earliest on equal {self.tie_break})"}
+
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_step": self.best_step}
+        return {"best": self.best, "best_step": self.best_step, "best_tie_value": self.best_tie_value, "tied": self.tied}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.best_step = state.get("best"), state.get("best_step")
+        self.best_tie_value, self.tied = state.get("best_tie_value"), list(state.get("tied", []))
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """The Lightning checkpoint of the best model, chosen exactly as `HFExport` chose its export (ties included),
+    so `checkpoints/best-*.ckpt` and `hf/` always hold the same step. Lightning runs checkpoint callbacks after the
+    others, so `HFExport` has decided by the time this one asks."""
+
+    def __init__(self, export: HFExport, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._export = export
+
+    def check_monitor_top_k(self, trainer: L.Trainer, current: Any = None) -> bool:
+        if current is None:
+            return False
+        return trainer.strategy.reduce_boolean_decision(bool(self._export.improved))
 
 
 def export(pl_module: L.LightningModule, out_dir: Path, info: dict[str, Any]) -> None:

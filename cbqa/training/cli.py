@@ -1,20 +1,31 @@
 """Lightning CLI for `cbqa finetune` and `cbqa pretrain`: YAML configs (stackable `-c a.yaml -c b.yaml`),
 `--print_config`, the resolved config saved in the run dir, resume from the last checkpoint, HF export of the best model.
+
+A rerun resumes only a run made with the same config and data (`run_record`): otherwise it stops with the differing
+keys (exit 2) before anything in the run directory is touched; `--resume never` starts over, `--force` continues.
+A bad config file or option is one `file:line: reason` line, never a usage screen or a traceback.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
+from argparse import ArgumentError
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from lightning.pytorch.cli import LightningCLI
 
 from cbqa.data.jsonl import write_json
 from cbqa.errors import CbqaError
-from cbqa.training.callbacks import DataStats, HFExport, Throughput
+from cbqa.io import atomic_writer
+from cbqa.training import run_record
+from cbqa.training.callbacks import BestCheckpoint, DataStats, HFExport, Throughput
 from cbqa.training.datamodule import Seq2SeqDataModule
 from cbqa.training.module import T5Seq2Seq
 
@@ -37,8 +48,21 @@ class CbqaCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--run_dir", type=str, default=self.default_run_dir, help="where checkpoints, logs, config and hf/ go")
         parser.add_argument(
-            "--resume", type=str, default="auto", help="auto (continue from the newest of RUN_DIR/checkpoints/{last,interrupted}.ckpt) | never | PATH"
+            "--resume", type=str, default="auto",
+            help="auto (continue from the newest of RUN_DIR/checkpoints/{last,interrupted}.ckpt when RUN_DIR was made "
+                 "with the same config and data) | never (start over: the run dir's checkpoints, logs and hf/ are removed) | PATH",
+        )  # fmt: skip
+        parser.add_argument(
+            "--force", action="store_true",
+            help="resume even when the config or data differ from what made RUN_DIR (the differences are recorded in run.json)",
         )
+
+    def before_instantiate_classes(self) -> None:
+        """Make the config's paths absolute and refuse to resume a run made differently, before any model is built
+        and before anything in the run directory is written."""
+        run_record.absolute_paths(self.config)
+        resolved = yaml.safe_load(self.parser.dump(self.config, skip_validation=True))
+        self.run_check = check_resume(Path(self.config["run_dir"]), self.config["resume"], bool(self.config["force"]), resolved)
 
     def instantiate_trainer(self, **kwargs: Any):
         from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint, RichProgressBar
@@ -66,8 +90,9 @@ class CbqaCLI(LightningCLI):
             self.throughput,
             self.data_stats,
             self.export,
-            # best model by validation EM (or none without a validation set) ...
-            ModelCheckpoint(
+            # best model by validation EM, ties broken by validation loss as HFExport does (none without a validation set) ...
+            BestCheckpoint(
+                self.export,
                 dirpath=ckpt_dir,
                 filename="best-{step}-{val_em:.2f}",
                 monitor="val_em",
@@ -112,23 +137,38 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
     for pattern in _QUIET:
         warnings.filterwarnings("ignore", message=pattern)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)  # GPU/TPU availability lines
-    cli = CbqaCLI(
-        T5Seq2Seq,
-        Seq2SeqDataModule,
-        args=argv,
-        run=False,
-        save_config_callback=None,
-        trainer_defaults=TRAINER_DEFAULTS,
-        parser_kwargs={"prog": prog, "default_env": False},
-        seed_everything_default=0,
-        auto_configure_optimizers=False,
-        default_run_dir=default_run_dir,
-    )
+    check_config_files(argv)
+    try:
+        cli = CbqaCLI(
+            T5Seq2Seq,
+            Seq2SeqDataModule,
+            args=argv,
+            run=False,
+            save_config_callback=None,
+            trainer_defaults=TRAINER_DEFAULTS,
+            parser_kwargs={"prog": prog, "default_env": False, "exit_on_error": False},
+            seed_everything_default=0,
+            auto_configure_optimizers=False,
+            default_run_dir=default_run_dir,
+        )
+    except ArgumentError as e:
+        raise CbqaError(option_error(argv, e)) from None
     run_dir = Path(cli.config["run_dir"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cli.parser.save(cli.config, run_dir / "config.yaml", overwrite=True, skip_check=True)
-
-    ckpt = resolve_resume(cli.config["resume"], run_dir)
+    check: ResumeCheck = cli.run_check
+    ckpt = check.checkpoint
+    if run_record.is_launching_process():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if ckpt is None:
+            removed = run_record.clear_artifacts(run_dir)
+            if removed:
+                print(f"starting over in {run_dir}: removed the earlier run's {', '.join(removed)}", file=sys.stderr)
+        with atomic_writer(run_dir / "config.yaml") as f:  # paths in it are absolute: usable from any directory
+            f.write(cli.parser.dump(cli.config, skip_validation=True))
+        note = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "resumed_from": ckpt}
+        if check.forced:
+            note["forced_differences"] = check.forced
+        history = check.old.get("history", []) if check.old and ckpt else []
+        run_record.write_record(run_dir, check.record, note, history)
     if ckpt:
         print(f"resuming from {ckpt}", file=sys.stderr)
     # Lightning's CSVLogger rewrites metrics.csv on every run, so a resumed run would lose the earlier curve.
@@ -152,6 +192,8 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
         "hf_export": str(run_dir / "hf"),
         "best_val_em": cli.export.best,
         "best_step": cli.export.best_step,
+        # validations that tied on the best EM and how the exported one was chosen (by dev loss); null without a tie
+        "best_tie": cli.export.tie(),
         "global_step": cli.trainer.global_step,
         "train_tokens_per_s": round(cli.throughput.tokens_per_s, 1),
         "wall_seconds": round(wall, 1),
@@ -174,8 +216,6 @@ def merge_metrics(metrics_csv: Path, earlier: str) -> None:
 
     import pandas as pd
 
-    from cbqa.io import atomic_writer
-
     frames = [pd.read_csv(io.StringIO(earlier))]
     if metrics_csv.exists():
         frames.append(pd.read_csv(metrics_csv))
@@ -195,3 +235,99 @@ def resolve_resume(resume: str, run_dir: Path) -> str | None:
     if not Path(resume).exists():
         raise CbqaError(f"--resume {resume}: no such checkpoint")
     return resume
+
+
+@dataclass
+class ResumeCheck:
+    checkpoint: str | None  # what to resume from (None: start over)
+    record: dict[str, Any]  # this run's config and data fingerprints
+    old: dict[str, Any] | None  # the run directory's record, if any
+    forced: list[str] = field(default_factory=list)  # differences --force continued through
+
+
+def check_resume(run_dir: Path, resume: str, force: bool, config: dict[str, Any]) -> ResumeCheck:
+    """Decide where this run starts; raise (exit 2) when it would resume a run made with another config or data."""
+    ckpt = resolve_resume(resume, run_dir)
+    old = run_record.read_record(run_dir) if resume != "never" else None
+    record = run_record.make_record(config, old)
+    inside = ckpt is not None and Path(ckpt).resolve().is_relative_to(run_dir.resolve())
+    if not inside:
+        return ResumeCheck(ckpt, record, old)
+    if old is None:
+        diffs = [f"{run_dir / run_record.RECORD} is missing (a run of an older cbqa, or not a cbqa run directory)"]
+    else:
+        diffs = run_record.differences(old, record)
+    if diffs and not force:
+        shown = "; ".join(diffs[:8]) + (f"; and {len(diffs) - 8} more" if len(diffs) > 8 else "")
+        raise CbqaError(
+            f"{run_dir} was made with a different config or data, refusing to resume from {Path(ckpt).name}: {shown}. "
+            "Pass --resume never to start over there (its checkpoints, logs and hf/ are removed), "
+            "--force to continue anyway, or another --run_dir."
+        )
+    return ResumeCheck(ckpt, record, old, diffs)
+
+
+def check_config_files(argv: list[str]) -> None:
+    """Every `-c/--config FILE` exists and is a YAML mapping; otherwise one `file:line: reason` error."""
+    for path in config_files(argv):
+        p = Path(path)
+        if not p.is_file():
+            raise CbqaError(f"{p}: {'is a directory, expected a YAML file' if p.is_dir() else 'no such config file'}")
+        raw = p.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = raw[: e.start].count(b"\n") + 1
+            raise CbqaError(f"{p}:{line}: not valid UTF-8 ({e.reason})") from None
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{p}:{mark.line + 1}" if mark is not None else f"{p}"
+            reason = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise CbqaError(f"{where}: invalid YAML ({reason})") from None
+        except RecursionError:
+            raise CbqaError(f"{p}: invalid YAML (nested too deeply)") from None
+        if doc is not None and not isinstance(doc, dict):
+            raise CbqaError(f"{p}: expected a mapping of options (key: value) at the top, got a {type(doc).__name__}")
+
+
+def config_files(argv: list[str]) -> list[str]:
+    out = []
+    for i, arg in enumerate(argv):
+        if arg in {"-c", "--config"} and i + 1 < len(argv):
+            out.append(argv[i + 1])
+        elif arg.startswith("--config="):
+            out.append(arg.split("=", 1)[1])
+    return out
+
+
+def option_error(argv: list[str], error: ArgumentError) -> str:
+    """jsonargparse's (multi-line) complaint as one line, at the config file and line that set the key if any."""
+    message = " ".join(str(error).split())
+    found = re.search(r"""(?:Parser key|Option|[Kk]ey) ["']([\w.\[\]]+)["']""", message)
+    if found:
+        key = found.group(1).split("[")[0]
+        for path in reversed(config_files(argv)):
+            line = _key_line(Path(path), key)
+            if line is not None:
+                return f"{path}:{line}: {message}"
+    files = config_files(argv)
+    return f"{files[-1]}: {message}" if len(files) == 1 else message
+
+
+def _key_line(path: Path, dotted: str) -> int | None:
+    """1-based line of `a.b.c` in a YAML file, or of its deepest existing parent."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return None
+    line = None
+    for part in dotted.split("."):
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part), None)
+        if match is None:
+            break
+        line, node = match[0].start_mark.line + 1, match[1]
+    return line

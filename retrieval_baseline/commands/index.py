@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import asdict
+from pathlib import Path
+
+from cbqa.errors import CbqaError
+from cbqa.io import clean_stale
 
 from retrieval_baseline.bm25 import BM25Config
 from retrieval_baseline.encoders import EncoderConfig
@@ -72,9 +77,19 @@ def main(argv: list[str]) -> int:
     encoder = EncoderConfig(name=args.encoder, device=args.device, batch_size=args.batch_size,
                             normalize=args.normalize, max_length=args.max_length)
     bm25 = BM25Config(k1=args.bm25_k1, b=args.bm25_b, stemmer=args.bm25_stemmer) if args.bm25 else False
+    split = SplitConfig(args.passage_words, args.passage_stride)
+    if not args.overwrite and (Path(args.out) / "manifest.json").exists():
+        # A rerun of the same command (e.g. after a kill just after publishing) finds its index done.
+        diffs = _differences(Path(args.out), args.corpus, spec, encoder, split, bm25, args.save_embeddings)
+        if not diffs:
+            clean_stale(args.out)  # what a run killed before this one left next to it
+            print(f"{args.out} is up to date (same corpus, passages, encoder and index settings); nothing to do")
+            return 0
+        raise CbqaError(f"{args.out} holds an index built differently ({'; '.join(diffs)}); "
+                        "pass --overwrite to replace it or choose another --out")
     t0 = time.perf_counter()
     index = build_index(
-        args.corpus, args.out, encoder=encoder, spec=spec, split=SplitConfig(args.passage_words, args.passage_stride),
+        args.corpus, args.out, encoder=encoder, spec=spec, split=split,
         bm25=bm25, embeddings_from=args.embeddings_from, save_embeddings=args.save_embeddings,
         overwrite=args.overwrite, use_gpu=args.gpu,
     )
@@ -84,3 +99,37 @@ def main(argv: list[str]) -> int:
     print(f"wrote {args.out}/ (manifest.json, index.faiss, ids.json, passages.jsonl"
           f"{', bm25/' if m['bm25'] else ''}{', embeddings.npy' if m['embeddings'] else ''})")
     return 0
+
+
+def _differences(out: Path, corpus: str, spec: IndexSpec, encoder: EncoderConfig, split: SplitConfig,
+                 bm25: BM25Config | bool, save_embeddings: str | None) -> list[str]:  # fmt: skip
+    """What this command would build differently from the index already in `out` (what its manifest records)."""
+    from cbqa.io import fingerprint
+    from retrieval_baseline.encoders import canonical_name
+    from retrieval_baseline.faiss_index import resolved
+    from retrieval_baseline.index_dir import read_manifest
+
+    m = read_manifest(out)
+    name = canonical_name(encoder.name)
+    normalize = encoder.normalize if encoder.normalize is not None else not name.startswith("dpr:")
+    want = {
+        "corpus": fingerprint(corpus) if Path(corpus).exists() else None,
+        "passages": split.to_json(),
+        "encoder": name,
+        "normalize": normalize,
+        "metric": spec.metric,
+        "index": [spec.type, resolved(spec, m["count"], m["dimension"]).params()],
+        "bm25": asdict(bm25) if isinstance(bm25, BM25Config) else None,
+        "embeddings": save_embeddings,
+    }
+    have = {
+        "corpus": m["corpus"].get("fingerprint"),
+        "passages": m["corpus"]["split"],
+        "encoder": m["encoder"]["name"],
+        "normalize": m["encoder"]["normalize"],
+        "metric": m["metric"],
+        "index": [m["index"]["type"], m["index"]["params"]],
+        "bm25": m["bm25"],
+        "embeddings": (m["embeddings"] or {}).get("dtype"),
+    }
+    return [f"{k}: index has {have[k]!r}, this command wants {want[k]!r}" for k in want if have[k] != want[k]]

@@ -1,0 +1,199 @@
+"""What a training run directory was made with, so that a rerun can never mix two runs.
+
+`RUN_DIR/run.json` records the resolved config (flattened to dotted keys, minus the keys that cannot change the
+result: progress bars, logging, worker counts, the run directory itself) and a fingerprint of every input file or
+directory the config names (QA files, spans stores, the tokenizer, the starting model). A rerun that would resume
+from a checkpoint compares its own record with the stored one; any difference is a refusal that names the keys,
+unless `--force`. Starting over removes the previous run's artifacts first, so `hf/`, the curves and the summary
+never describe two runs at once.
+
+Paths in the config are made absolute (relative to the working directory they were given in), so the saved
+`config.yaml` works from any working directory. Fingerprints are `cbqa.io.fingerprint` (sha256) cached by
+(size, mtime) per file in the record, so a resume re-hashes only inputs that were touched since.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cbqa.errors import CbqaError
+from cbqa.io import atomic_writer, fingerprint, fingerprint_chunks, remove_tree
+
+RECORD = "run.json"
+RECORD_FORMAT = "cbqa-run/1"
+# Config leaves named like this hold a path (when the value exists as one): made absolute, and fingerprinted.
+PATH_NAMES = frozenset({"file", "files", "spans", "val_file", "tokenizer", "model", "corpus", "path", "run_dir"})
+# Keys that change how a run is shown or where it lives, never what it computes.
+IGNORED = frozenset({
+    "run_dir", "resume", "force", "config", "print_config",
+    "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.logger", "trainer.log_every_n_steps",
+    "trainer.default_root_dir", "trainer.profiler", "trainer.enable_autolog_hparams", "trainer.model_registry",
+    "data.num_workers", "data.eval_batch_size",
+})  # fmt: skip
+# What a training run writes into its directory (removed when a run starts over there).
+ARTIFACTS = ("checkpoints", "logs", "tb", "hf", "summary.json")
+
+
+def absolute_paths(node: Any, name: str = "") -> Any:
+    """A copy of a parsed config (dicts / lists / jsonargparse Namespaces) with path-valued leaves made absolute."""
+    if hasattr(node, "items") and not isinstance(node, dict):  # a jsonargparse Namespace
+        for key, value in list(vars(node).items()):
+            setattr(node, key, absolute_paths(value, key))
+        return node
+    if isinstance(node, dict):
+        return {k: absolute_paths(v, k) for k, v in node.items()}
+    if isinstance(node, list):
+        return [absolute_paths(v, name) for v in node]
+    if isinstance(node, str) and name in PATH_NAMES and node and (name == "run_dir" or Path(node).exists()):
+        return str(Path(node).expanduser().absolute())
+    return node
+
+
+def flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, leaf) pairs of a config dict; list items as `key[i]`."""
+    if isinstance(node, dict):
+        if not node and prefix:
+            yield prefix, {}
+        for k, v in node.items():
+            yield from flatten(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(node, list) and any(isinstance(v, (dict, list)) for v in node):
+        for i, v in enumerate(node):
+            yield from flatten(v, f"{prefix}[{i}]")
+    else:
+        yield prefix, node
+
+
+def compared_config(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in flatten(config) if k.split("[")[0] not in IGNORED and k not in IGNORED}
+
+
+def _input_path(key: str, value: Any) -> Path | None:
+    leaf = key.rsplit(".", 1)[-1].split("[")[0]
+    if leaf not in PATH_NAMES or leaf == "run_dir" or not isinstance(value, str) or not value:
+        return None
+    path = Path(value)
+    if not path.exists():
+        return None
+    if leaf == "model":  # a cbqa run directory is read through its hf/ export, not its checkpoints and logs
+        from cbqa.modeling import resolve_model_path
+
+        try:
+            path = Path(resolve_model_path(value))
+        except CbqaError:
+            return path
+    return path
+
+
+def _stat(path: Path) -> list[list[Any]]:
+    path = path.resolve()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return [[str(p.relative_to(path)) if path.is_dir() else "", p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+
+
+def data_fingerprints(config: dict[str, Any], cached: dict[str, Any] | None = None) -> dict[str, Any]:
+    """{config key: {"path", "fingerprint", "stat"}} of every input the config names; `cached` entries whose files
+    have the same sizes and modification times are reused instead of re-hashed."""
+    out = {}
+    for key, value in flatten(config):
+        path = _input_path(key, value)
+        if path is None:
+            continue
+        stat = _stat(path)
+        old = (cached or {}).get(key)
+        if old and old.get("path") == str(path) and old.get("stat") == stat:
+            out[key] = old
+        else:
+            out[key] = {"path": str(path), "fingerprint": content_fingerprint(path), "stat": stat}
+    return out
+
+
+# Manifest fields of a spans store that describe its content (the rest: wall time, run counts, the corpus's path).
+_SPANS_CONTENT = ("format", "complete", "pipeline", "labels", "options", "shards", "docs", "spans", "label_counts")
+
+
+def content_fingerprint(path: Path) -> str:
+    """`cbqa.io.fingerprint`, except for a spans store: what its manifest says made it (corpus fingerprint, pipeline,
+    labels, options) and holds (per-shard counts), not the time it took or where its corpus was — two stores of the
+    same annotations fingerprint the same, and a store of Wikipedia (tens of GB) is not re-read at every start."""
+    from ner_masking.store import STORE_FORMAT
+
+    manifest = path / "manifest.json"
+    if path.is_dir() and manifest.is_file():
+        try:
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            m = None
+        if isinstance(m, dict) and m.get("format") == STORE_FORMAT and isinstance(m.get("corpus"), dict):
+            identity = {k: m.get(k) for k in _SPANS_CONTENT} | {"corpus_fingerprint": m["corpus"].get("fingerprint")}
+            return fingerprint_chunks([json.dumps(identity, sort_keys=True).encode()])
+    return fingerprint(path)
+
+
+def make_record(config: dict[str, Any], cached: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "format": RECORD_FORMAT,
+        "config": compared_config(config),
+        "data": data_fingerprints(config, (cached or {}).get("data")),
+    }
+
+
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / RECORD
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CbqaError(f"{path}: unreadable run record ({type(e).__name__}); pass --resume never to start over") from None
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT or not isinstance(record.get("config"), dict):
+        raise CbqaError(f"{path}: not a {RECORD_FORMAT} run record; pass --resume never to start over")
+    return record
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """One short line per config key or input that differs between two records."""
+    out = []
+    a, b = old.get("config", {}), new["config"]
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "<unset>") != b.get(key, "<unset>"):
+            out.append(f"{key}: {_short(a.get(key, '<unset>'))} -> {_short(b.get(key, '<unset>'))}")
+    da, db = old.get("data", {}), new["data"]
+    for key in sorted(set(da) | set(db)):
+        fa, fb = (da.get(key) or {}).get("fingerprint"), (db.get(key) or {}).get("fingerprint")
+        if fa != fb and key in da and key in db:
+            out.append(f"{key} content: {str(fa)[:19]}... -> {str(fb)[:19]}...")
+        elif fa != fb and key in da:
+            out.append(f"{key} content: {str(fa)[:19]}... -> (missing)")
+    return out
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def write_record(run_dir: Path, record: dict[str, Any], note: dict[str, Any] | None = None, history: list | None = None) -> None:
+    entries = list(history or [])
+    if note:
+        entries.append(note)
+    with atomic_writer(run_dir / RECORD) as f:
+        json.dump({**record, "history": entries}, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+
+def clear_artifacts(run_dir: Path) -> list[str]:
+    """Remove what an earlier training run wrote into `run_dir` (checkpoints, curves, export, summary)."""
+    removed = [name for name in ARTIFACTS if (run_dir / name).exists() or (run_dir / name).is_symlink()]
+    for name in ARTIFACTS:
+        remove_tree(run_dir / name)
+    return removed
+
+
+def is_launching_process() -> bool:
+    """True in the process a user started; False in the extra ranks a DDP launcher (Lightning, torchrun, SLURM)
+    starts, which must neither write nor remove anything in the run directory."""
+    return all(os.environ.get(v, "0") == "0" for v in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))

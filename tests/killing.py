@@ -1,0 +1,198 @@
+"""Helpers of the kill tests: run a `cbqa` command as a subprocess, SIGKILL it at a chosen moment, and compare the
+output tree of a killed-then-rerun command with that of an uninterrupted one."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SRC = str(Path(__file__).resolve().parents[1])  # the repository root, which holds the packages
+# One OpenMP thread: FAISS (and torch) results are then the same from run to run, bit for bit.
+ENV = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+       "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "100", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """In this process, what OMP_NUM_THREADS=1 gives a subprocess: torch and FAISS on one thread (same bits)."""
+    import faiss
+    import torch
+
+    before = torch.get_num_threads(), faiss.omp_get_max_threads()
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        faiss.omp_set_num_threads(before[1])
+
+
+def in_thread(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Start `fn` in a thread; the returned function joins it and returns `fn`'s result (or raises its error)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            box["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+
+    def join() -> Any:
+        t.join()
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    return join
+
+
+def cbqa(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cbqa", *args]
+
+
+@dataclass
+class Watched:
+    """A running command whose stdout lines are collected (with arrival times) by a reader thread."""
+
+    proc: subprocess.Popen
+    started: float
+    lines: list[tuple[float, str]] = field(default_factory=list)
+    _thread: threading.Thread | None = None
+
+    def wait(self, timeout: float = 600) -> int:
+        code = self.proc.wait(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return code
+
+    def output(self) -> str:
+        return "".join(line for _, line in self.lines)
+
+
+def start(cmd: list[str], cwd: Path | None = None) -> Watched:
+    proc = subprocess.Popen(cmd, env=ENV, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    w = Watched(proc, time.monotonic())
+
+    def read() -> None:
+        for line in proc.stdout:
+            w.lines.append((time.monotonic(), line))
+
+    w._thread = threading.Thread(target=read, daemon=True)
+    w._thread.start()
+    return w
+
+
+def kill_when(w: Watched, ready: Callable[[], bool], delay: float, timeout: float = 300) -> str:
+    """SIGKILL `w` `delay` seconds after `ready()` first holds. Returns 'killed' or 'finished' (it ended first)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if w.proc.poll() is not None:
+            return "finished"
+        if time.monotonic() > deadline:
+            w.proc.kill()
+            raise AssertionError(f"the moment to kill never came; output:\n{w.output()[-3000:]}")
+        time.sleep(0.005)
+    end = time.monotonic() + delay
+    while time.monotonic() < end:
+        if w.proc.poll() is not None:
+            return "finished"
+        time.sleep(0.005)
+    if w.proc.poll() is not None:
+        return "finished"
+    os.kill(w.proc.pid, signal.SIGKILL)
+    w.wait()
+    return "killed"
+
+
+RULE = re.compile(r"^─+ (.+?) ─+$")
+
+
+def stage_rules(w: Watched) -> list[str]:
+    """Names of the demo stages the command has started (its rich rule lines)."""
+    return [m.group(1) for _, line in list(w.lines) if (m := RULE.match(line.strip()))]
+
+
+# Values that measure time or count runs: they differ between an interrupted and an uninterrupted run by design.
+VOLATILE_KEYS = frozenset({
+    "wall_time_s", "runs", "docs_per_s_last_run", "build_seconds", "wall_seconds", "train_tokens_per_s", "resumed_from",
+    "history", "wall_s", "total_s", "this_invocation_s", "stages_s", "key", "stat",
+})  # fmt: skip
+
+
+def _normalise(obj: Any, roots: tuple[str, ...]) -> Any:
+    if isinstance(obj, dict):
+        return {k: _normalise(v, roots) for k, v in obj.items() if k not in VOLATILE_KEYS}
+    if isinstance(obj, list):
+        return [_normalise(v, roots) for v in obj]
+    if isinstance(obj, str):
+        for r in roots:
+            obj = obj.replace(r, "<ROOT>")
+    return obj
+
+
+def files(root: Path, skip: Callable[[str], bool] = lambda rel: False) -> dict[str, Path]:
+    """Relative path -> file of every published file under `root`: hidden entries (staging dirs, versions, temp
+    files) are skipped, published directories (symlinks made by cbqa.io.replace_dir) are followed."""
+    out: dict[str, Path] = {}
+
+    def walk(d: Path, rel: str) -> None:
+        for entry in sorted(d.iterdir()):
+            r = f"{rel}{entry.name}"
+            if entry.name.startswith(".") or skip(r):
+                continue
+            if entry.is_dir():
+                walk(entry, r + "/")
+            else:
+                out[r] = entry
+
+    walk(root, "")
+    return out
+
+
+def same_file(a: Path, b: Path, roots: tuple[str, str]) -> bool:
+    """Equal bytes, once the two run roots are replaced by one placeholder and timing values are dropped."""
+    ra, rb = (r.encode() for r in roots)
+    da, db = a.read_bytes(), b.read_bytes()
+    if a.suffix == ".json":
+        return _normalise(json.loads(da), roots) == _normalise(json.loads(db), roots)
+    if a.suffix == ".csv" and a.name == "metrics.csv":
+        def rows(data: bytes) -> list[dict[str, str]]:
+            return [{k: v for k, v in r.items() if k != "train_tokens_per_s"} for r in csv.DictReader(io.StringIO(data.decode()))]
+
+        return rows(da) == rows(db)
+    return da.replace(ra, b"<ROOT>") == db.replace(rb, b"<ROOT>")
+
+
+def differing(ref: Path, got: Path, skip: Callable[[str], bool] = lambda rel: False) -> list[str]:
+    """Relative paths that differ between two output trees (or exist in one only)."""
+    a, b = files(ref, skip), files(got, skip)
+    roots = (str(ref), str(got))
+    out = sorted(set(a) ^ set(b))
+    out += [r for r in sorted(set(a) & set(b)) if not same_file(a[r], b[r], roots)]
+    return out
+
+
+def hidden_leftovers(directories: Iterable[Path]) -> list[str]:
+    """Hidden entries other than the live published versions: staging dirs, unpublished versions, temporary files."""
+    out = []
+    for d in directories:
+        live = {p.resolve() for p in d.iterdir() if p.is_symlink()}
+        out += [str(p) for p in d.iterdir() if p.name.startswith(".") and p.resolve() not in live]
+    return out

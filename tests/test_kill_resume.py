@@ -1,0 +1,92 @@
+"""kill -9 anywhere, rerun the same command, get what an uninterrupted run gets: `cbqa index` here; `cbqa demo --smoke`
+in test_demo.py (it shares the uninterrupted run with the demo's own test); `cbqa ner` in test_ner_real.py.
+
+The killed command and the uninterrupted one run side by side (two processes) with one OpenMP thread each, so FAISS
+files compare byte for byte."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from cbqa.data import Document, write_corpus
+from killing import cbqa, differing, hidden_leftovers, in_thread, kill_when, one_thread, start
+from retrieval_baseline.commands.index import main as index_main
+
+SEED = 15
+
+
+def corpus(path: Path, n: int) -> Path:
+    rng = random.Random(0)
+    words = ["river", "castle", "engine", "violin", "harbour", "glacier", "orchard", "lantern", "comet", "meadow"]
+    docs = [Document(id=f"d{i}", title=f"Topic {i}",
+                     text=" ".join(rng.choice(words) for _ in range(40)) + f". Item {i} was founded in {1800 + i}.")
+            for i in range(n)]  # fmt: skip
+    write_corpus(path, docs)
+    return path
+
+
+@pytest.mark.slow
+def test_index_sigkill_twice_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    c = corpus(tmp_path / "corpus.jsonl", 60)
+    args = ("index", "--corpus", str(c), "--bm25", "--save-embeddings", "float32", "--batch-size", "16")
+    ref_dir, out = tmp_path / "ref" / "idx", tmp_path / "got" / "idx"
+
+    def kill_chain() -> list[str]:
+        outcomes = []
+        # 1: a seeded moment while the command starts, loads the encoder or encodes
+        first = start(cbqa(*args, "--out", str(out)))
+        outcomes.append(kill_when(first, lambda: True, rng.uniform(1.0, 8.0)))
+        # 2: a seeded moment once the index files are being written (a staging dir exists) or published
+        second = start(cbqa(*args, "--out", str(out)))
+        writing = lambda: out.parent.exists() and any(p.name.startswith(".idx.") for p in out.parent.iterdir())  # noqa: E731
+        outcomes.append(kill_when(second, writing, rng.uniform(0.0, 0.05)))
+        last = start(cbqa(*args, "--out", str(out)))
+        assert last.wait() == 0, last.output()
+        return outcomes
+
+    chain = in_thread(kill_chain)
+    with one_thread():  # the uninterrupted run, here, meanwhile
+        assert index_main([*args[1:], "--out", str(ref_dir)]) == 0
+    outcomes = chain()
+
+    assert "killed" in outcomes, f"no kill landed: {outcomes}"
+    assert differing(ref_dir, out) == []
+    ref_m, got_m = (json.loads((d / "manifest.json").read_text()) for d in (ref_dir, out))
+    assert ref_m["count"] == got_m["count"] == 60
+    # nothing a killed run left behind survives the rerun: no staging dir, no unpublished version
+    assert hidden_leftovers([out.parent]) == []
+    print(f"cbqa index kill moments: {outcomes}")
+
+
+def test_index_rerun_on_its_finished_index_is_a_no_op_and_other_settings_refuse(tmp_path: Path, capsys) -> None:
+    """What makes a kill just after publication harmless: the same command finds its index done (and removes what a
+    killed run left next to it); a command with other settings is refused instead of silently reusing the index."""
+    from cbqa.errors import CbqaError
+    from retrieval_baseline import build_index
+    from test_retrieval_index_dir import HashEncoder
+
+    c, out = corpus(tmp_path / "corpus.jsonl", 12), tmp_path / "idx"
+    build_index(c, out, encoder=HashEncoder(), bm25=True, show_progress=False, use_gpu=False)
+    import subprocess
+    import sys
+
+    from cbqa.io import staging_dir
+
+    live = staging_dir(out)  # this process's staging dir: a live publisher's, kept
+    host = live.name.split(".stage-")[1].split("-")[0]
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    leftover = tmp_path / f".idx.stage-{host}-{dead}-abc.tmp"  # a killed run's
+    leftover.mkdir()
+    argv = ["--corpus", str(c), "--out", str(out), "--encoder", "test-hash-encoder", "--bm25"]
+    assert index_main(argv) == 0
+    assert "is up to date" in capsys.readouterr().out
+    with pytest.raises(CbqaError, match=r"holds an index built differently \(index: .*'hnsw'.*--overwrite"):
+        index_main([*argv, "--index-type", "hnsw"])
+    with pytest.raises(CbqaError, match=r"corpus: index has 'sha256:"):
+        index_main([*argv[:1], str(corpus(tmp_path / "other.jsonl", 13)), *argv[2:]])
+    assert not leftover.exists() and live.exists()
