@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningCLI
 
 from cbqa.data.jsonl import write_json
 from cbqa.errors import CbqaError
-from cbqa.training.callbacks import HFExport, Throughput
+from cbqa.training.callbacks import HFExport, Throughput, refuse_sharded
 from cbqa.training.datamodule import Seq2SeqDataModule
 from cbqa.training.module import T5Seq2Seq
 
@@ -39,6 +40,11 @@ class CbqaCLI(LightningCLI):
         parser.add_argument(
             "--resume", type=str, default="auto", help="auto (continue from the newest of RUN_DIR/checkpoints/{last,interrupted}.ckpt) | never | PATH"
         )
+
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        # Right after parsing, before seeding or loading a model: a sharded strategy would export one rank's shard.
+        refuse_sharded((self.config.get("trainer") or {}).get("strategy") or "auto")
 
     def instantiate_trainer(self, **kwargs: Any):
         from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint, RichProgressBar
@@ -109,18 +115,21 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
     for pattern in _QUIET:
         warnings.filterwarnings("ignore", message=pattern)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)  # GPU/TPU availability lines
-    cli = CbqaCLI(
-        T5Seq2Seq,
-        Seq2SeqDataModule,
-        args=argv,
-        run=False,
-        save_config_callback=None,
-        trainer_defaults=TRAINER_DEFAULTS,
-        parser_kwargs={"prog": prog, "default_env": False},
-        seed_everything_default=0,
-        auto_configure_optimizers=False,
-        default_run_dir=default_run_dir,
-    )
+    try:
+        cli = CbqaCLI(
+            T5Seq2Seq,
+            Seq2SeqDataModule,
+            args=argv,
+            run=False,
+            save_config_callback=None,
+            trainer_defaults=TRAINER_DEFAULTS,
+            parser_kwargs={"prog": prog, "default_env": False, "exit_on_error": False},
+            seed_everything_default=0,
+            auto_configure_optimizers=False,
+            default_run_dir=default_run_dir,
+        )
+    except ArgumentError as e:  # a typo in an option or config: one line naming the key (and the choices)
+        raise CbqaError(one_line_parse_error(str(e))) from None
     run_dir = Path(cli.config["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     cli.parser.save(cli.config, run_dir / "config.yaml", overwrite=True, skip_check=True)
@@ -160,6 +169,19 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
         print(json.dumps(summary, indent=2))
         print(f"wrote {run_dir}/: config.yaml, checkpoints/, logs/metrics.csv, hf/ (best model), summary.json")
     return 0
+
+
+def one_line_parse_error(message: str) -> str:
+    """jsonargparse's multi-line error as one line: `--model.optimizer: 'adamx' is not one of adamw, adafactor`."""
+    import re
+
+    keys = re.findall(r'Parser key "([^"]+)"', message)
+    literal = re.search(r"Expected a typing\.Literal\[(.*?)\]\. Got value: (.*)", message)
+    if keys and literal:
+        choices = ", ".join(c.strip().strip("'\"") for c in literal.group(1).split(","))
+        return f"--{'.'.join(keys)}: {literal.group(2).strip()!r} is not one of {choices}"
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return " ".join(lines) + " (run with --help for the options)"
 
 
 def merge_metrics(metrics_csv: Path, earlier: str) -> None:
