@@ -495,7 +495,6 @@ def search_stage(size: Size, dev: Any) -> dict[str, Any]:
     xb = torch.randn(size.search_n, size.search_dim, device=dev, generator=g)
     xq = torch.randn(size.search_queries, size.search_dim, device=dev, generator=g)
     k = size.search_k
-    torch.backends.cuda.matmul.allow_tf32 = False  # exact float32 scores, as FAISS computes them
 
     def torch_search() -> tuple[Any, Any]:
         ids, scores = [], []
@@ -505,12 +504,17 @@ def search_stage(size: Size, dev: Any) -> dict[str, Any]:
             scores.append(s)
         return torch.cat(scores), torch.cat(ids)
 
-    torch_search()  # warm-up (kernels, allocator)
-    _sync(dev)
-    t0 = time.perf_counter()
-    _, torch_ids = torch_search()
-    _sync(dev)
-    torch_s = time.perf_counter() - t0
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False  # exact float32 scores, as FAISS computes them
+    try:
+        torch_search()  # warm-up (kernels, allocator)
+        _sync(dev)
+        t0 = time.perf_counter()
+        _, torch_ids = torch_search()
+        _sync(dev)
+        torch_s = time.perf_counter() - t0
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
     torch_ids = torch_ids.cpu().numpy()
     result: dict[str, Any] = {
         "status": "ok", "vectors": size.search_n, "dim": size.search_dim, "queries": size.search_queries, "k": k,
@@ -602,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peak-tflops", type=float, default=None, help="peak dense bf16 TFLOP/s for MFU (default: by device name)")
     ap.add_argument("--batch", type=int, default=None, help="override the batch size (e.g. on a smaller GPU)")
     args = ap.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is built locally; the GPU machine has no network
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     size = TOY if args.dry_run else FULL
     if args.batch:
         size = Size(**{**asdict(size), "batch": args.batch})
