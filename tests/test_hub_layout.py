@@ -168,7 +168,7 @@ def test_pretrain_ssm_from_t5_v1_1_layout(hub, tmp_path: Path, monkeypatch) -> N
     monkeypatch.setattr(T5Seq2Seq, "training_step", recording_step)
     run = tmp_path / "ssm"
     tasks = [{"name": "ssm", "kind": "masked", "spans": str(hub["spans"]), "policy": "ssm_title_sentence"}]
-    steps = 10
+    steps = 8
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         code = run_training(["--model.model", str(hub["t5-v1_1"]), "--model.optimizer", "adafactor", "--model.lr", "1e-3",
@@ -193,7 +193,7 @@ def test_finetune_from_t5_base_layout(hub, tmp_path: Path) -> None:
     tasks = [{"name": "qa", "kind": "qa", "file": str(hub["qa"]), "split": "train"}]
     code = run_training(["--model.model", str(hub["t5"]), "--model.lr", "1e-3", "--data.tasks", json.dumps(tasks),
                          "--data.val_file", str(hub["qa"]), "--data.val_split", "dev", "--model.max_new_tokens", "4",
-                         "--trainer.max_steps", "6", "--trainer.val_check_interval", "3", "--run_dir", str(run), *COMMON],
+                         "--trainer.max_steps", "4", "--trainer.val_check_interval", "2", "--run_dir", str(run), *COMMON],
                         "cbqa finetune", "x")  # fmt: skip
     assert code == 0
     info = json.loads((run / "hf" / "cbqa_export.json").read_text())
