@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 from cbqa.errors import CbqaError
 from cbqa.tokenizer import load_tokenizer
+
+
+# T5's feed-forward blocks: relu (original T5, t5-base), gated-gelu (T5.1.1, google/t5-v1_1-*, flan-t5), and the rest
+# of what transformers' T5Config accepts, as a Literal so a typo fails at parse time with the choices.
+FeedForward = Literal["relu", "gelu", "gated-gelu", "gated-relu", "silu", "gated-silu"]
 
 
 @dataclass
@@ -20,7 +26,7 @@ class T5Arch:
     num_heads: int = 4
     d_kv: int = 32
     dropout_rate: float = 0.0
-    feed_forward_proj: str = "relu"
+    feed_forward_proj: FeedForward = "relu"
     tie_word_embeddings: bool = True
 
 
@@ -63,7 +69,23 @@ def build_from_config(tokenizer_dir: str, arch: T5Arch):
         decoder_start_token_id=tok.pad_token_id,
         **asdict(arch),
     )
-    return T5ForConditionalGeneration(cfg), tok
+    net = T5ForConditionalGeneration(cfg)
+    if not arch.tie_word_embeddings:
+        untie_lm_head(net)
+    return net, tok
+
+
+def untie_lm_head(net) -> None:
+    """Give a freshly built T5 its own LM head, as T5.1.1 checkpoints (google/t5-v1_1-*) have.
+
+    transformers 5 builds every T5 with the head tied to the input embeddings (the config's `tie_word_embeddings` is
+    forced to True; a False only turns off the d_model**-0.5 output scaling), and unties a checkpoint on load only
+    when its two matrices differ. So the head is drawn afresh, as transformers initialises an untied one."""
+    import torch
+
+    head = torch.nn.Parameter(torch.empty_like(net.shared.weight))
+    torch.nn.init.normal_(head, mean=0.0, std=net.config.initializer_factor * 1.0)
+    net.lm_head.weight = head
 
 
 def load_model(model: str | None, tokenizer: str | None, arch: T5Arch):

@@ -11,7 +11,33 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from cbqa.errors import CbqaError
 from cbqa.io import replace_dir, staging_dir
+
+# Strategies that shard parameters across ranks: rank 0's `t5` then holds a shard, so `save_pretrained` on it would
+# write a wrong model. Not supported until a GPU test covers a gathered export.
+SHARDED_STRATEGIES = ("fsdp", "deepspeed", "model_parallel", "modelparallel")
+
+
+def sharded_strategy(strategy: Any) -> str | None:
+    """The name of `strategy` if it shards parameters (a registry name, a class path or a Strategy), else None."""
+    if isinstance(strategy, str):
+        name = strategy
+    elif isinstance(strategy, dict) or hasattr(strategy, "class_path"):
+        name = str(strategy.get("class_path") if isinstance(strategy, dict) else strategy.class_path)
+    else:
+        name = type(strategy).__name__
+    flat = name.rsplit(".", 1)[-1].lower().replace("strategy", "")
+    return name if any(flat.startswith(s) for s in SHARDED_STRATEGIES) else None
+
+
+def refuse_sharded(strategy: Any) -> None:
+    name = sharded_strategy(strategy)
+    if name:
+        raise CbqaError(
+            f"--trainer.strategy {name}: sharded strategies (FSDP, DeepSpeed, model parallel) are not supported yet "
+            "(the hf/ export would save one rank's shard, and no test covers them); use ddp (configs/ddp.yaml)"
+        )
 
 
 class HFExport(L.Callback):
@@ -31,6 +57,9 @@ class HFExport(L.Callback):
         self.best_tie_value: float | None = None
         self.tied: list[dict[str, Any]] = []  # validations scoring exactly `best`: {"step", tie_break}
         self.improved = False  # whether the latest validation made a new best (BestCheckpoint follows this)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        refuse_sharded(trainer.strategy)
 
     def _strictly_better(self, value: float) -> bool:
         if self.best is None:

@@ -25,7 +25,7 @@ from cbqa.data.jsonl import write_json
 from cbqa.errors import CbqaError
 from cbqa.io import atomic_writer
 from cbqa.training import run_record
-from cbqa.training.callbacks import BestCheckpoint, DataStats, HFExport, Throughput
+from cbqa.training.callbacks import BestCheckpoint, DataStats, HFExport, Throughput, refuse_sharded
 from cbqa.training.datamodule import Seq2SeqDataModule
 from cbqa.training.module import T5Seq2Seq
 
@@ -56,6 +56,11 @@ class CbqaCLI(LightningCLI):
             "--force", action="store_true",
             help="resume even when the config or data differ from what made RUN_DIR (the differences are recorded in run.json)",
         )
+
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        # Right after parsing, before seeding or loading a model: a sharded strategy would export one rank's shard.
+        refuse_sharded((self.config.get("trainer") or {}).get("strategy") or "auto")
 
     def before_instantiate_classes(self) -> None:
         """Make the config's paths absolute and refuse to resume a run made differently, before any model is built
@@ -210,6 +215,17 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
     return 0
 
 
+def one_line_parse_error(message: str) -> str:
+    """jsonargparse's multi-line error as one line: `--model.optimizer: 'adamx' is not one of adamw, adafactor`."""
+    keys = re.findall(r'Parser key "([^"]+)"', message)
+    literal = re.search(r"Expected a typing\.Literal\[(.*?)\]\. Got value: (.*)", message)
+    if keys and literal:
+        choices = ", ".join(c.strip().strip("'\"") for c in literal.group(1).split(","))
+        return f"--{'.'.join(keys)}: {literal.group(2).strip()!r} is not one of {choices}"
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return " ".join(lines) + " (run with --help for the options)"
+
+
 def merge_metrics(metrics_csv: Path, earlier: str) -> None:
     """Put the rows of the run before a resume back in front of the resumed run's rows (columns may differ)."""
     import io
@@ -303,9 +319,11 @@ def config_files(argv: list[str]) -> list[str]:
 
 
 def option_error(argv: list[str], error: ArgumentError) -> str:
-    """jsonargparse's (multi-line) complaint as one line, at the config file and line that set the key if any."""
-    message = " ".join(str(error).split())
-    found = re.search(r"""(?:Parser key|Option|[Kk]ey) ["']([\w.\[\]]+)["']""", message)
+    """jsonargparse's (multi-line) complaint as one line (a bad choice as `--key: 'x' is not one of a, b`), at the
+    config file and line that set the key if any."""
+    message = one_line_parse_error(str(error))
+    found = re.search(r"""(?:Parser key|Option|[Kk]ey) ["']([\w.\[\]]+)["']""", " ".join(str(error).split())) or \
+        re.match(r"--([\w.]+):", message)
     if found:
         key = found.group(1).split("[")[0]
         for path in reversed(config_files(argv)):

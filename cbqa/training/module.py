@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal, get_args
 
 import lightning as L
 import torch
 
 from cbqa.metrics import max_em, max_f1
 from cbqa.modeling import T5Arch, load_model
+
+# Literal types: jsonargparse rejects a typo at parse time and lists the choices.
+Optimizer = Literal["adamw", "adafactor"]
+Schedule = Literal["constant", "linear", "inverse_sqrt"]
 
 
 class T5Seq2Seq(L.LightningModule):
@@ -23,11 +27,11 @@ class T5Seq2Seq(L.LightningModule):
         model: str | None = None,
         tokenizer: str | None = None,
         arch: T5Arch | None = None,
-        optimizer: str = "adamw",
+        optimizer: Optimizer = "adamw",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
-        schedule: str = "constant",
+        schedule: Schedule = "constant",
         compile: bool = False,
         num_beams: int = 1,
         max_new_tokens: int = 32,
@@ -37,7 +41,8 @@ class T5Seq2Seq(L.LightningModule):
             model: hub name, local HF directory or cbqa run directory; None builds a T5 from `arch` + `tokenizer`.
             tokenizer: tokenizer directory (a `cbqa tokenizer` output) used when building from a config.
             arch: size of a T5 built from scratch.
-            optimizer: adamw (fused on CUDA) | adafactor (T5's own; fixed lr, no relative step).
+            optimizer: adamw (fused on CUDA) | adafactor (T5's fine-tuning settings: a fixed lr, 1e-3 in the T5 paper,
+                no relative step, no parameter scaling, no warm-up init; use schedule constant).
             lr: peak learning rate.
             weight_decay: AdamW weight decay.
             warmup_steps: linear warm-up steps.
@@ -50,6 +55,9 @@ class T5Seq2Seq(L.LightningModule):
         arch = arch or T5Arch()
         self.save_hyperparameters({**{k: v for k, v in locals().items() if k not in {"self", "arch", "__class__"}}, "arch": asdict(arch)})
         self.t5, self.tokenizer = load_model(model, tokenizer, arch)
+        # from_pretrained returns a model in eval mode, and Lightning keeps submodule modes: without this a run started
+        # from a checkpoint (T5's have dropout 0.1) would train with dropout off. Validation switches to eval and back.
+        self.t5.train()
         self._compiled = None
 
     # torch.compile is applied to a reference kept outside the module tree, so state_dict keys and the HF export
@@ -102,7 +110,7 @@ class T5Seq2Seq(L.LightningModule):
 
             opt = Adafactor(params, lr=hp.lr, relative_step=False, scale_parameter=False, warmup_init=False)
         else:
-            raise ValueError(f"unknown optimizer {hp.optimizer!r} (adamw | adafactor)")
+            raise ValueError(f"unknown optimizer {hp.optimizer!r} ({' | '.join(get_args(Optimizer))})")
         if hp.schedule == "constant" and not hp.warmup_steps:
             return opt  # nothing to schedule: skip a per-step scheduler call
         total = max(1, int(self.trainer.estimated_stepping_batches)) if self.trainer else 1
@@ -110,7 +118,7 @@ class T5Seq2Seq(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-def lr_lambda(schedule: str, warmup: int, total: int):
+def lr_lambda(schedule: Schedule, warmup: int, total: int):
     """Multiplier of the peak learning rate at a given optimizer step."""
 
     def f(step: int) -> float:
@@ -122,6 +130,6 @@ def lr_lambda(schedule: str, warmup: int, total: int):
             return max(0.0, (total - step) / max(1, total - warmup))
         if schedule == "inverse_sqrt":
             return math.sqrt(max(warmup, 1)) / math.sqrt(max(step, warmup, 1))
-        raise ValueError(f"unknown schedule {schedule!r} (constant | linear | inverse_sqrt)")
+        raise ValueError(f"unknown schedule {schedule!r} ({' | '.join(get_args(Schedule))})")
 
     return f
