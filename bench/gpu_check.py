@@ -88,6 +88,7 @@ class Size:
     search_dim: int
     search_queries: int
     search_k: int
+    compile_backend: str = "inductor"
 
 
 FULL = Size(d_model=768, d_ff=2048, num_layers=12, num_decoder_layers=12, num_heads=12, d_kv=64, vocab=32128,
@@ -324,7 +325,7 @@ def run_ours(model_dir: Path, batch: dict, size: Size, dev: Any, compile: bool, 
                 _sync(dev)
                 self.t1 = time.perf_counter()
 
-    module = T5Seq2Seq(model=str(model_dir), lr=1e-4, compile=compile)
+    module = T5Seq2Seq(model=str(model_dir), lr=1e-4, compile=compile, compile_backend=size.compile_backend)
     timer = Timer()
     loader = torch.utils.data.DataLoader([batch] * (warmup + size.steps), batch_size=None, pin_memory=dev.type == "cuda")
     trainer = L.Trainer(
@@ -345,7 +346,7 @@ def run_bare(model_dir: Path, batch: dict, size: Size, dev: Any, compile: bool, 
     from transformers import AutoModelForSeq2SeqLM
 
     net = AutoModelForSeq2SeqLM.from_pretrained(model_dir).to(dev).train()
-    fwd = torch.compile(net) if compile else net
+    fwd = torch.compile(net, backend=size.compile_backend) if compile else net
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4, fused=dev.type == "cuda" or None)
     pinned = {k: v.pin_memory() if dev.type == "cuda" else v for k, v in batch.items()}
     losses, t0 = [], 0.0
@@ -374,7 +375,7 @@ def train_stage(model_dir: Path, size: Size, dev: Any, compile: bool, peak: floa
     warmup = size.compile_warmup if compile else size.warmup
     flops = t5_train_flops(size)
     result: dict[str, Any] = {
-        "status": "ok", "compile": compile, "precision": "bf16-mixed", "batch": size.batch, "src_len": size.src_len,
+        "status": "ok", "compile": compile, "compile_backend": size.compile_backend if compile else None, "precision": "bf16-mixed", "batch": size.batch, "src_len": size.src_len,
         "tgt_len": size.tgt_len, "timed_steps": size.steps, "warmup_steps": warmup, "train_flops_per_step": flops,
     }  # fmt: skip
     measured = {}
@@ -605,12 +606,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget-s", type=float, default=225.0, help="skip stages that would end after this many seconds")
     ap.add_argument("--peak-tflops", type=float, default=None, help="peak dense bf16 TFLOP/s for MFU (default: by device name)")
     ap.add_argument("--batch", type=int, default=None, help="override the batch size (e.g. on a smaller GPU)")
+    ap.add_argument("--compile-backend", default="inductor",
+                    help="torch.compile backend (aot_eager: trace the graphs without building kernels, for a quick dry run)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is built locally; the GPU machine has no network
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     size = TOY if args.dry_run else FULL
     if args.batch:
         size = Size(**{**asdict(size), "batch": args.batch})
+    size = Size(**{**asdict(size), "compile_backend": args.compile_backend})
     try:
         check_prerequisites(args.dry_run)
     except Stop as e:

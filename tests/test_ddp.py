@@ -12,32 +12,19 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from spacy.lang.en import English
 
-from cbqa.data import Document, write_corpus
-from ner_masking.annotate import AnnotateConfig, annotate_corpus
+from ruler_store import TINY_ARCH, ruler_store
 
 ROOT = str(Path(__file__).resolve().parents[1])
-NAMES = ["Anna Berg", "Paul Roth", "Mia Lind", "Jon Falk"]
-PLACES = ["Paris", "Lund", "Oslo", "Bern", "Riga"]
-TINY = ["--model.arch.d_model", "32", "--model.arch.d_ff", "64", "--model.arch.num_heads", "2", "--model.arch.d_kv", "16",
-        "--model.arch.num_layers", "1", "--model.arch.num_decoder_layers", "1"]
 
 
 @pytest.mark.slow
 def test_two_process_ddp_pretrain_splits_data_and_keeps_masks(tmp_path, tiny_qa) -> None:
-    docs = [Document(f"d{i}", f"{NAMES[i % 4]} was born in {PLACES[i % 5]} in {1900 + i}. {NAMES[(i + 1) % 4]} "
-                     f"moved to {PLACES[(i + 2) % 5]} in {1950 + i}.") for i in range(21)]  # fmt: skip
-    write_corpus(tmp_path / "c.jsonl", docs)
-    nlp = English()
-    patterns = [{"label": "PERSON", "pattern": n} for n in NAMES] + [{"label": "GPE", "pattern": p} for p in PLACES]
-    nlp.add_pipe("entity_ruler").add_patterns(patterns + [{"label": "DATE", "pattern": [{"SHAPE": "dddd"}]}])
-    nlp.to_disk(tmp_path / "ruler")
-    annotate_corpus(tmp_path / "c.jsonl", tmp_path / "spans", AnnotateConfig(spacy_model=str(tmp_path / "ruler"), progress=False))
-    task = {"name": "ssm", "kind": "masked", "spans": str(tmp_path / "spans"), "policy": "ssm"}
+    spans = ruler_store(tmp_path)
+    task = {"name": "ssm", "kind": "masked", "spans": str(spans), "policy": "ssm"}
     trace = tmp_path / "trace"
     cmd = [sys.executable, "-m", "cbqa", "pretrain", "--run_dir", str(tmp_path / "run"), "--model.tokenizer", str(tiny_qa["tok"]),
-           *TINY, "--data.tasks", json.dumps([task]), "--data.batch_size", "4", "--data.trace_dir", str(trace),
+           *TINY_ARCH, "--data.tasks", json.dumps([task]), "--data.batch_size", "4", "--data.trace_dir", str(trace),
            "--trainer.max_steps", "9", "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}

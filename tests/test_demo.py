@@ -12,10 +12,6 @@ from cbqa.commands.demo import main
 from killing import cbqa, differing, files, hidden_leftovers, in_thread, kill_when, one_thread, stage_rules, start
 
 KILL_SEED = 15
-# Outputs that depend on trained weights: a training stage resumed from a mid-epoch checkpoint does not yet replay its
-# epoch exactly (the streaming data path of issue 11 adds that), so when one was resumed these are checked for
-# completeness only.
-MODEL_DEPENDENT = ("models/", "pretrain/", "report/", "predictions/closed_book_", "predictions/retrieval_reader")
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +48,9 @@ def test_demo_sigkill_twice_then_rerun_equals_uninterrupted(smoke) -> None:
     resumed = [p for p in files(got, checkpoints) if p.endswith("summary.json") and p.count("/") == 2
                and json.loads((got / p).read_text()).get("resumed_from")]  # fmt: skip
     print(f"training stages resumed from a checkpoint: {resumed or 'none'}")
-    if resumed:
-        model_dependent = lambda rel: checkpoints(rel) or rel.startswith(MODEL_DEPENDENT)  # noqa: E731
-        assert differing(ref, got, model_dependent) == []
-        assert set(files(ref, checkpoints)) == set(files(got, checkpoints))
-        for p in resumed:
-            assert json.loads((got / p).read_text())["global_step"] == json.loads((ref / p).read_text())["global_step"]
-    else:
-        assert differing(ref, got, checkpoints) == []
+    # a training stage resumed mid-run trains on the batches, with the dropout draws, of an uninterrupted one: the same
+    # weights bit for bit, so the same predictions and report
+    assert differing(ref, got, checkpoints) == []
     directories = [got, *(p for p in got.rglob("*") if p.is_dir() and not p.is_symlink() and ".v-" not in str(p))]
     assert hidden_leftovers(directories) == []
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import asdict
@@ -51,7 +50,10 @@ def test_dry_run_every_stage_without_the_packages_the_gpu_machine_lacks(tmp_path
     # and a pool of compile workers costs more to start than it saves. (Both are settings of the test, not the script.)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCHINDUCTOR_COMPILE_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-c", RUNNER, ",".join(ABSENT_ON_GPU_MACHINE), str(SCRIPT), "--dry-run", "--out", str(out)],
+        [sys.executable, "-c", RUNNER, ",".join(ABSENT_ON_GPU_MACHINE), str(SCRIPT), "--dry-run", "--out", str(out),
+         # aot_eager: dynamo and AOT autograd trace our module and the bare loop as inductor would, without the C++
+         # kernel build that costs ~200 s on a fresh machine (the full run on a GPU uses inductor)
+         "--compile-backend", "aot_eager"],
         capture_output=True, text=True, timeout=900, env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -77,13 +79,10 @@ def test_dry_run_every_stage_without_the_packages_the_gpu_machine_lacks(tmp_path
     assert any(s.startswith("search: faiss-gpu") for s in report["skipped"])
 
     compiled = stages["train_compile"]
-    if shutil.which("g++") or shutil.which("c++") or shutil.which("clang++"):
-        assert compiled["status"] == "ok", compiled  # inductor on the CPU, through the Lightning module and bare
-        assert compiled["first_loss_rel_diff"] < 1e-3
-        assert abs(compiled["ours"]["loss_first"] - eager["ours"]["loss_first"]) < 1e-2 * abs(eager["ours"]["loss_first"])
-        assert compiled["ours"]["loss_last"] < compiled["ours"]["loss_first"]
-    else:
-        assert compiled["status"] == "skipped" and "torch.compile" in compiled["reason"]
+    assert compiled["status"] == "ok" and compiled["compile_backend"] == "aot_eager", compiled  # no C++ compiler needed
+    assert compiled["first_loss_rel_diff"] < 1e-3  # through the Lightning module and the bare loop
+    assert abs(compiled["ours"]["loss_first"] - eager["ours"]["loss_first"]) < 1e-2 * abs(eager["ours"]["loss_first"])
+    assert compiled["ours"]["loss_last"] < compiled["ours"]["loss_first"]
     assert "ratio" in proc.stdout and "gpu_check: wrote" in proc.stdout
     print(f"dry run: {report['wall_s']} s; stages " + ", ".join(f"{k} {v.get('stage_wall_s')} s" for k, v in stages.items()))
 

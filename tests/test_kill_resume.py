@@ -1,4 +1,5 @@
-"""kill -9 anywhere, rerun the same command, get what an uninterrupted run gets: `cbqa index` here; `cbqa demo --smoke`
+"""kill -9 anywhere, rerun the same command, get what an uninterrupted run gets: `cbqa index` and `cbqa pretrain` here;
+`cbqa demo --smoke`
 in test_demo.py (it shares the uninterrupted run with the demo's own test); `cbqa ner` in test_ner_real.py.
 
 The killed command and the uninterrupted one run side by side (two processes) with one OpenMP thread each, so FAISS
@@ -14,6 +15,7 @@ import pytest
 
 from cbqa.data import Document, write_corpus
 from killing import cbqa, differing, hidden_leftovers, in_thread, kill_when, one_thread, start
+from ruler_store import TINY_ARCH, ruler_store
 from retrieval_baseline.commands.index import main as index_main
 
 SEED = 15
@@ -61,6 +63,36 @@ def test_index_sigkill_twice_then_rerun_equals_uninterrupted(tmp_path: Path) -> 
     # nothing a killed run left behind survives the rerun: no staging dir, no unpublished version
     assert hidden_leftovers([out.parent]) == []
     print(f"cbqa index kill moments: {outcomes}")
+
+
+@pytest.mark.slow
+def test_pretrain_sigkill_twice_then_rerun_gives_bitwise_identical_weights(tmp_path: Path, tiny_qa) -> None:
+    """Killed mid-run (after a checkpoint, at seeded moments), rerun: the same final weights bit for bit, because the
+    stream resumes at the first batch not trained on and dropout's seed is a function of the batch's position."""
+    rng = random.Random(SEED)
+    spans = ruler_store(tmp_path)
+    task = {"name": "ssm", "kind": "masked", "spans": str(spans), "policy": "ssm"}
+    args = ["pretrain", "--model.tokenizer", str(tiny_qa["tok"]), *TINY_ARCH, "--model.arch.dropout_rate", "0.3",
+            "--data.tasks", json.dumps([task]), "--data.batch_size", "4", "--trainer.accumulate_grad_batches", "2",
+            "--trainer.max_steps", "30", "--trainer.val_check_interval", "5", "--trainer.accelerator", "cpu",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]  # fmt: skip
+    ref, got = tmp_path / "ref", tmp_path / "got"
+    uninterrupted = start(cbqa(*args, "--run_dir", str(ref)))  # side by side with the killed chain, one thread each
+    last = got / "checkpoints" / "last.ckpt"
+    outcomes = []
+    for _ in range(2):  # each time: a seeded moment after a checkpoint exists (the second run has resumed from it)
+        run = start(cbqa(*args, "--run_dir", str(got)))
+        outcomes.append(kill_when(run, last.exists, rng.uniform(0.0, 1.0)))
+    final = start(cbqa(*args, "--run_dir", str(got)))
+    assert final.wait() == 0, final.output()[-3000:]
+    assert uninterrupted.wait() == 0, uninterrupted.output()[-3000:]
+
+    assert "killed" in outcomes, f"no kill landed: {outcomes}"
+    summaries = [json.loads((d / "summary.json").read_text()) for d in (ref, got)]
+    assert summaries[0]["global_step"] == summaries[1]["global_step"] == 30
+    assert summaries[1]["resumed_from"]
+    assert (ref / "hf" / "model.safetensors").read_bytes() == (got / "hf" / "model.safetensors").read_bytes()
+    print(f"cbqa pretrain kill moments: {outcomes}")
 
 
 def test_index_rerun_on_its_finished_index_is_a_no_op_and_other_settings_refuse(tmp_path: Path, capsys) -> None:

@@ -7,10 +7,12 @@ questions and logs EM / F1 over all gold aliases (the same definitions as `cbqa 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict
 from typing import Any, Literal, get_args
 
 import lightning as L
+import numpy as np
 import torch
 
 from cbqa.metrics import max_em, max_f1
@@ -33,6 +35,7 @@ class T5Seq2Seq(L.LightningModule):
         warmup_steps: int = 0,
         schedule: Schedule = "constant",
         compile: bool = False,
+        compile_backend: str = "inductor",
         num_beams: int = 1,
         max_new_tokens: int = 32,
     ) -> None:
@@ -48,6 +51,7 @@ class T5Seq2Seq(L.LightningModule):
             warmup_steps: linear warm-up steps.
             schedule: constant | linear (decay to 0 at the last step) | inverse_sqrt (T5's 1/sqrt(max(step, warmup))).
             compile: wrap the model's forward in torch.compile.
+            compile_backend: torch.compile's backend (inductor; aot_eager traces without building kernels).
             num_beams: beams for validation decoding.
             max_new_tokens: longest generated answer.
         """
@@ -64,11 +68,19 @@ class T5Seq2Seq(L.LightningModule):
     # are the same with or without compile.
     def configure_model(self) -> None:
         if self.hparams.compile and self._compiled is None:
-            self.__dict__["_compiled"] = torch.compile(self.t5)
+            self.__dict__["_compiled"] = torch.compile(self.t5, backend=self.hparams.compile_backend)
 
     def forward(self, **batch: torch.Tensor):
         net = self._compiled if self._compiled is not None else self.t5
         return net(**batch)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Dropout draws from torch's global generator. Seeding it from (run seed, training batch, rank) makes a
+        # step's randomness a function of its position alone, so a run resumed from a checkpoint at step N draws
+        # what an uninterrupted run draws (bitwise-identical weights on CPU) whatever ran in between (validation,
+        # a data loader's seed draw), without storing generator states in the checkpoint.
+        if self.trainer is not None:
+            torch.manual_seed(step_seed(self.trainer, batch_idx))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         out = self(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
@@ -116,6 +128,14 @@ class T5Seq2Seq(L.LightningModule):
         total = max(1, int(self.trainer.estimated_stepping_batches)) if self.trainer else 1
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(hp.schedule, hp.warmup_steps, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def step_seed(trainer: L.Trainer, batch_idx: int) -> int:
+    """A seed for the training batch about to run: (run seed, batch number in the run, rank) mixed by SeedSequence."""
+    accumulate = max(1, int(trainer.accumulate_grad_batches))
+    position = trainer.global_step * accumulate + batch_idx % accumulate  # micro-batches of one step differ
+    run_seed = int(os.environ.get("PL_GLOBAL_SEED", "0"))  # set by seed_everything (--seed_everything)
+    return int(np.random.SeedSequence([run_seed, position, trainer.global_rank, 0xD0]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def lr_lambda(schedule: Schedule, warmup: int, total: int):
