@@ -116,3 +116,48 @@ def results_paths(info: RunInfo) -> list[Path]:
     if report and report.is_file() and report.suffix == ".json":
         found.insert(0, report)
     return list(dict.fromkeys(found))
+
+
+def _started_from(run: Path) -> Path | None:
+    """The training run whose weights `run` started from (its config's `model.model`), if that is a run directory."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    model = ((config.get("model") or {}) if isinstance(config, dict) else {}).get("model")
+    if not isinstance(model, str) or not model:
+        return None
+    path = Path(model)
+    if path.name == "hf":
+        path = path.parent
+    # absolute in configs written now; older configs hold it relative to the directory the run was started from
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path, *(a / path for a in run.resolve().parents)]
+    return next((c for c in candidates if (c / "summary.json").is_file()), None)
+
+
+def steps_before(run: Path, depth: int = 8) -> int:
+    """Training steps taken before `run` started: those of the run it started from, and so on back (a fine-tuning run
+    after 800 pretraining steps starts at 800), so curves compare variants at equal total training."""
+    total, seen = 0, {run.resolve()}
+    current = run
+    for _ in range(depth):
+        parent = _started_from(current)
+        if parent is None or parent.resolve() in seen:
+            break
+        seen.add(parent.resolve())
+        try:
+            total += int(json.loads((parent / "summary.json").read_text(encoding="utf-8")).get("global_step") or 0)
+        except (OSError, ValueError, TypeError, AttributeError):
+            break
+        current = parent
+    return total
+
+
+def shown_path(path: Path, root: Path) -> str:
+    """`path` as the UI shows it: relative to the runs directory (no machine paths on screen), else its last parts."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(Path(*Path(path).parts[-2:]))

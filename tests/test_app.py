@@ -135,7 +135,7 @@ def test_overlap_explorer(monkeypatch, runs_root) -> None:
     at.slider(key="overlap_margin").set_value(0.5).run()
     near = at.dataframe[1].value
     assert len(near) == n and {"test question", "nearest train question", "similarity", "gold category"} <= set(near.columns)
-    assert len(at.get("download_button")) == 2
+    assert len(at.get("download_button")) == 6  # CSV + PNG of the categories and the histogram; the pairs, near and all
 
 
 def test_masking_lab(monkeypatch, runs_root) -> None:

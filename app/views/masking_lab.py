@@ -28,6 +28,11 @@ def render(ctx: AppContext) -> None:
     policies = c1.multiselect("Masking policies", list(POLICY_NAMES), default=["ssm", "span_corruption"], key="mask_policies")
     model = c2.text_input("spaCy pipeline", value=DEFAULT_SPACY_MODEL, key="mask_spacy")
     seed = int(c3.number_input("Seed", min_value=0, value=0, step=1, key="mask_seed"))
+    labels_text = st.text_input(
+        "Labels (comma-separated, e.g. DATE or PERSON,GPE): the spans typed_ssm masks; also limits ssm and ssm_all",
+        value="", key="mask_labels",
+    )
+    labels = [x.strip().upper() for x in labels_text.split(",") if x.strip()]
     if not text.strip():
         st.info("Paste some text above.")
         return
@@ -52,17 +57,25 @@ def render(ctx: AppContext) -> None:
             st.info("Choose at least one masking policy.")
         for name in policies:
             with reported(f"Policy {name}"):
-                _show_policy(name, span_doc, seed)
+                _show_policy(name, span_doc, seed, labels)
 
 
-def _show_policy(name: str, span_doc, seed: int) -> None:
-    from ner_masking.policies import make_policy
+def _show_policy(name: str, span_doc, seed: int, labels: list[str]) -> None:
+    from ner_masking.policies import make_policy, policy_options
 
-    example = make_policy(name)(span_doc, random.Random(seed))
     st.markdown(f"**{name}**")
-    if example is None:
-        st.info(f"{name}: nothing to mask in this text.")
+    takes_labels = "labels" in policy_options(name)
+    if name == "typed_ssm" and not labels:
+        st.info("typed_ssm masks only the labels you choose: type them in the Labels field above (e.g. DATE).")
         return
+    options = {"labels": labels} if labels and takes_labels else {}
+    example = make_policy(name, **options)(span_doc, random.Random(seed))
+    if example is None:
+        with_labels = f" with labels {', '.join(labels)}" if options else ""
+        st.info(f"{name}: nothing to mask in this text{with_labels}.")
+        return
+    if name == "mixture":
+        st.caption(f"this example was drawn from the mixture's component **{example.policy}** (seed {seed})")
     left, right = st.columns([3, 2])
     left.caption("input")
     left.code(example.input_text, language=None, wrap_lines=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import altair as alt
@@ -10,7 +11,9 @@ import streamlit as st
 
 from cbqa_app import loaders
 from cbqa_app.context import AppContext
+from cbqa_app.export import downloads
 from cbqa_app.render import reported
+from cbqa_app.run_dir import shown_path
 
 
 def render(ctx: AppContext) -> None:
@@ -19,12 +22,15 @@ def render(ctx: AppContext) -> None:
     if run is None:
         st.info("Choose a run directory in the sidebar to explore its test-train overlap.")
         return
-    rows = _rows(run)
+    rows = _rows(run, ctx.runs_root)
     if not rows:
         return
+    from cbqa.overlap.categories import at_threshold
     from cbqa.overlap.report import overlap_summary
 
-    summary = overlap_summary(rows)
+    method, threshold = _decision(rows)
+    shown = [at_threshold(r, method, threshold) for r in rows] if method else rows
+    summary = overlap_summary(shown)
     n = summary["n"]
     st.markdown(f"**{n} test questions**")
     sizes = pd.DataFrame(
@@ -33,23 +39,47 @@ def render(ctx: AppContext) -> None:
         + ([{"category": "undecided", "questions": summary["undecided"],
              "% of test": round(100 * summary["undecided"] / n, 1)}] if summary["undecided"] else [])
     )
+    if method:
+        others = sorted({m for r in rows for m in (r.get("question_decision") or {})} - {method})
+        st.caption(
+            f"Categories at {method} threshold {threshold:.2f}. A test question is question overlap when its nearest "
+            "train question (among those sharing a gold answer, when the labels were made so) passes the threshold of "
+            "any method" + (" (" + ", ".join(f"{m} as labelled" for m in others) + ")" if others else "")
+            + ". The table and the histogram below follow the slider."
+        )
     left, right = st.columns([2, 3])
     left.dataframe(sizes, hide_index=True, width="stretch")
     if "answer_in_corpus" in summary:
         left.markdown(f"Answer in the pretraining corpus: **{summary['answer_in_corpus']}** of {n}")
-    right.altair_chart(
-        alt.Chart(sizes).mark_bar().encode(x=alt.X("questions:Q"), y=alt.Y("category:N", sort=None), tooltip=list(sizes)),
-        width="stretch",
-    )
-    _similarity(rows, run)
+    bars = alt.Chart(sizes).mark_bar().encode(x=alt.X("questions:Q"), y=alt.Y("category:N", sort=None), tooltip=list(sizes))
+    right.altair_chart(bars, width="stretch")
+    downloads(f"overlap_categories_{method or 'labels'}_{threshold:.2f}" if method else "overlap_categories", sizes, bars)
+    if method:
+        _similarity(shown, run, method, threshold, ctx.runs_root)
 
 
-def _rows(run) -> list[dict[str, Any]]:
+def _decision(rows: list[dict[str, Any]]) -> tuple[str | None, float]:
+    """The method and threshold the page shows, chosen above the category table so the table follows them."""
+    from cbqa.overlap.labeller import DEFAULT_THRESHOLDS
+
+    methods = sorted({m for r in rows for m in (r.get("question_decision") or {})})
+    if not methods:
+        st.info("These labels carry no question-similarity scores (released labels have none), so there is no "
+                "threshold to explore; the categories are the stored ones.")
+        return None, 0.0
+    c1, c2 = st.columns([1, 2])
+    method = c1.radio("Similarity method", methods, horizontal=True, key="overlap_method")
+    threshold = c2.slider("Decision threshold", 0.0, 1.0, float(DEFAULT_THRESHOLDS.get(method, 0.8)), 0.01,
+                          key=f"overlap_threshold_{method}")
+    return method, threshold
+
+
+def _rows(run, root: Path) -> list[dict[str, Any]]:
     path = run.path("overlap")
     if path is not None:
-        with reported(f"Reading overlap labels {path}"):
+        with reported(f"Reading overlap labels {shown_path(path, root)}"):
             rows = list(loaders.load_overlap_rows(path).values())
-            st.caption(f"labels from `{path}`")
+            st.caption(f"labels from `{shown_path(path, root)}`")
             return rows
         return []
     train, test = run.path("train"), run.path("test")
@@ -65,19 +95,9 @@ def _rows(run) -> list[dict[str, Any]]:
     return []
 
 
-def _similarity(rows: list[dict[str, Any]], run) -> None:
-    from cbqa.overlap.labeller import DEFAULT_THRESHOLDS
-
-    methods = sorted({m for r in rows for m in (r.get("question_decision") or {})})
-    if not methods:
-        st.info("These labels carry no question-similarity scores (released labels have none), so there is no "
-                "histogram or threshold to explore.")
-        return
+def _similarity(rows: list[dict[str, Any]], run, method: str, threshold: float, root: Path) -> None:
     st.subheader("Nearest-training-question similarity")
-    method = st.radio("Method", methods, horizontal=True, key="overlap_method")
-    threshold = st.slider("Decision threshold", 0.0, 1.0, float(DEFAULT_THRESHOLDS.get(method, 0.8)), 0.01,
-                          key=f"overlap_threshold_{method}")
-    gold = _gold_categories(run)
+    gold = _gold_categories(run, root)
     table = pd.DataFrame([_pair(r, method, gold) for r in rows])
     table = table.dropna(subset=["similarity"])
     bins = alt.Bin(extent=[0, 1], step=0.025)
@@ -87,7 +107,9 @@ def _similarity(rows: list[dict[str, Any]], run) -> None:
         color=alt.Color("category:N") if table["category"].notna().any() else alt.value("#4c78a8"),
     )
     rule = alt.Chart(pd.DataFrame({"similarity": [threshold]})).mark_rule(color="red").encode(x="similarity:Q")
-    st.altair_chart((hist + rule).properties(height=280), width="stretch")
+    chart = (hist + rule).properties(height=280)
+    st.altair_chart(chart, width="stretch")
+    downloads(f"overlap_similarity_{method}", table[["id", "similarity", "category"]], chart)
     above = int((table["similarity"] >= threshold).sum())
     st.caption(f"{above} of {len(table)} test questions at or above {threshold:.2f} (question overlap under this threshold)")
 
@@ -107,11 +129,11 @@ def _similarity(rows: list[dict[str, Any]], run) -> None:
     )
 
 
-def _gold_categories(run) -> dict[str, str | None]:
+def _gold_categories(run, root: Path) -> dict[str, str | None]:
     path = run.path("gold_overlap")
     if path is None:
         return {}
-    with reported(f"Reading gold overlap labels {path}"):
+    with reported(f"Reading gold overlap labels {shown_path(path, root)}"):
         return {i: r.get("category") for i, r in loaders.load_overlap_rows(path).items()}
     return {}
 

@@ -101,3 +101,19 @@ def overlap_row(qid: str, question: str, answers: list[str], answer_overlap: boo
         "answer_overlap": answer_overlap,
         "question_overlap": question_overlap,
     }
+
+
+def at_threshold(row: dict, method: str, threshold: float) -> dict:
+    """`row` (a computed overlap row) relabelled as if `method`'s threshold were `threshold`: question overlap when
+    any method's decision passes (this one at the new threshold, the others as stored), so its category follows.
+    Rows without a score for `method` (released labels) are returned unchanged."""
+    decisions = row.get("question_decision") or {}
+    if method not in decisions:
+        return row
+    score = decisions[method].get("score")
+    passed = {m: bool(d.get("overlap")) for m, d in decisions.items()}
+    passed[method] = score is not None and score >= threshold
+    question = any(passed.values())
+    answer = bool(row.get("answer_overlap"))
+    return {**row, "question_overlap": question, "labels": labels_for(answer, question),
+            "category": category_for(answer, question)}  # fmt: skip

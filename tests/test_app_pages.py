@@ -1,0 +1,90 @@
+"""The app pages as a researcher uses them (streamlit.testing AppTest): the overlap table follows the threshold, the
+masking lab takes labels and names a mixture's draw, runs are plotted at total training steps with one colour each,
+and no machine path is shown."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from cbqa_app.colors import color_for, color_scale  # noqa: E402
+from cbqa_app.run_dir import steps_before  # noqa: E402
+
+MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+
+
+def app(monkeypatch, root: Path, page: str) -> AppTest:
+    monkeypatch.setenv("CBQA_APP_RUNS", str(root))
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.query_params["page"] = page
+    return at.run()
+
+
+def shown_text(at: AppTest) -> str:
+    parts = [str(e.value) for kind in ("markdown", "caption", "info", "warning", "error") for e in at.get(kind)]
+    return "\n".join(parts)
+
+
+def test_overlap_category_table_follows_the_threshold(monkeypatch, app_runs_template) -> None:
+    at = app(monkeypatch, app_runs_template, "overlap")
+    assert not at.exception
+    slider = at.slider(key="overlap_threshold_tfidf")
+
+    def question_overlap() -> int:
+        sizes = at.dataframe[0].value
+        return int(sizes.loc[sizes["category"] == "question_overlap", "questions"].sum())
+
+    counts = {}
+    for threshold in (1.0, 0.5, 0.0):
+        slider.set_value(threshold).run()
+        counts[threshold] = question_overlap()
+    assert counts[1.0] < counts[0.5] <= counts[0.0], counts
+    assert "passes the threshold of any method" in shown_text(at)
+    assert str(app_runs_template) not in shown_text(at)  # paths relative to the runs directory
+
+
+def test_masking_lab_typed_ssm_with_labels_and_the_mixtures_draw(monkeypatch, app_runs_template) -> None:
+    at = app(monkeypatch, app_runs_template, "masking")
+    at.multiselect(key="mask_policies").set_value(["typed_ssm"]).run()
+    assert not at.exception and not at.error
+    assert "type them in the Labels field" in shown_text(at)
+    at.text_input(key="mask_labels").set_value("DATE").run()
+    (masked, target) = [str(c.value) for c in at.code]
+    assert "<extra_id_0>" in masked and "1984" not in masked and "1984" in target  # the sample's one date
+    at.multiselect(key="mask_policies").set_value(["mixture"]).run()
+    assert "drawn from the mixture's component" in shown_text(at)
+
+
+def test_runs_at_total_training_steps(monkeypatch, tmp_path, app_runs_template) -> None:
+    root = tmp_path / "runs"
+    shutil.copytree(app_runs_template, root)
+    pretrain = root / "demo" / "pretrain" / "ssm"
+    pretrain.mkdir(parents=True)
+    (pretrain / "summary.json").write_text(json.dumps({"global_step": 800}))
+    finetune = root / "demo" / "models" / "ssm" / "finetune"
+    (finetune / "config.yaml").write_text(f"model:\n  model: {pretrain / 'hf'}\n")
+    assert steps_before(finetune) == 800 and steps_before(root / "demo" / "models" / "none" / "finetune") == 0
+
+    at = app(monkeypatch, root, "runs")
+    assert not at.exception and not at.error
+    assert "ssm/finetune +800" in shown_text(at)
+    assert len(at.get("vega_lite_chart")) == 2
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["encoding"]["x"]["field"] == "total_step"
+    assert spec["encoding"]["color"]["scale"]["range"] == [color_for("none/finetune"), color_for("ssm/finetune")]
+    assert len(at.get("download_button")) == 2 * 2 + 1  # CSV + PNG per chart, CSV of the summaries
+
+
+def test_one_colour_per_variant_everywhere() -> None:
+    assert color_for("closed_book_ssm") == color_for("ssm/finetune") == color_for("pretrain/ssm")
+    assert color_for("closed_book_span_corruption") != color_for("closed_book_ssm")
+    assert len({color_for(n) for n in ("closed_book_none", "closed_book_ssm", "closed_book_span_corruption",
+                                       "retrieval_reader", "nearest_neighbour_tfidf", "nearest_neighbour_dense")}) == 6
+    assert color_for("my-run") == color_for("my-run")  # other names: stable, from a hash
+    assert color_scale(["b_ssm", "a_none"]).domain == ["a_none", "b_ssm"]
