@@ -44,18 +44,23 @@ def _choose_run(root: Path):
     if not found:
         where = "does not exist" if not root.exists() else "holds no run directory (no manifest.json)"
         st.sidebar.warning(f"`{root}` {where}. Make one with `cbqa demo --out {root}/demo`, or type another directory.")
-        return None
+        return None, ""
     labels = {str(p.relative_to(root)) if p != root else p.name: p for p in found}
+    wanted = st.query_params.get("run")  # a shared link names its run
+    if wanted in labels and "run" not in st.session_state:
+        st.session_state["run"] = wanted
     chosen = st.sidebar.selectbox("Run", list(labels), key="run")
+    if st.query_params.get("run") != chosen:
+        st.query_params["run"] = chosen
     info = read_run(labels[chosen])
     if info.error:
         st.sidebar.error(info.error)
-        return None
+        return None, chosen
     if info.problems:
         with st.sidebar.expander(f"{len(info.problems)} missing piece(s) in this run"):
             for line in info.problems:
                 st.markdown(f"- {line}")
-    return info
+    return info, chosen
 
 
 def main() -> None:
@@ -69,7 +74,8 @@ def main() -> None:
         st.query_params["page"] = slug
     root_text = st.sidebar.text_input("Runs directory", value=default_runs_root(sys.argv[1:]), key="runs_root")
     root = Path(root_text.strip() or ".").expanduser()
-    ctx = AppContext(runs_root=root, run=_choose_run(root))
+    run, label = _choose_run(root)
+    ctx = AppContext(runs_root=root, run=run, run_label=label)
     try:
         PAGES[slug][1](ctx)
     except Exception as e:  # noqa: BLE001 - a page fault must read as one message, not a traceback

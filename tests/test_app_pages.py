@@ -46,6 +46,8 @@ def test_overlap_category_table_follows_the_threshold(monkeypatch, app_runs_temp
         counts[threshold] = question_overlap()
     assert counts[1.0] < counts[0.5] <= counts[0.0], counts
     assert "passes the threshold of any method" in shown_text(at)
+    pairs = at.dataframe[1].value  # every pair links to its question in Probe, by query parameters
+    assert all(link == f"?page=probe&run=demo&q={qid}" for link, qid in zip(pairs["probe"], pairs["id"]))
     assert str(app_runs_template) not in shown_text(at)  # paths relative to the runs directory
 
 

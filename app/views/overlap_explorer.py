@@ -55,7 +55,7 @@ def render(ctx: AppContext) -> None:
     right.altair_chart(bars, width="stretch")
     downloads(f"overlap_categories_{method or 'labels'}_{threshold:.2f}" if method else "overlap_categories", sizes, bars)
     if method:
-        _similarity(shown, run, method, threshold, ctx.runs_root)
+        _similarity(shown, run, method, threshold, ctx)
 
 
 def _decision(rows: list[dict[str, Any]]) -> tuple[str | None, float]:
@@ -95,9 +95,9 @@ def _rows(run, root: Path) -> list[dict[str, Any]]:
     return []
 
 
-def _similarity(rows: list[dict[str, Any]], run, method: str, threshold: float, root: Path) -> None:
+def _similarity(rows: list[dict[str, Any]], run, method: str, threshold: float, ctx: AppContext) -> None:
     st.subheader("Nearest-training-question similarity")
-    gold = _gold_categories(run, root)
+    gold = _gold_categories(run, ctx.runs_root)
     table = pd.DataFrame([_pair(r, method, gold) for r in rows])
     table = table.dropna(subset=["similarity"])
     bins = alt.Bin(extent=[0, 1], step=0.025)
@@ -118,7 +118,9 @@ def _similarity(rows: list[dict[str, Any]], run, method: str, threshold: float, 
     near = table[(table["similarity"] - threshold).abs() <= margin].sort_values("similarity", ascending=False)
     near = near.assign(paraphrase=near["similarity"] >= threshold)
     st.caption(f"{len(near)} pair(s) within ±{margin:.2f} of {threshold:.2f}")
-    st.dataframe(near, hide_index=True, width="stretch")
+    links = near.assign(probe=[ctx.probe_link(str(i)) for i in near["id"]])
+    st.dataframe(links, hide_index=True, width="stretch", column_order=["probe", *near.columns],
+                 column_config={"probe": st.column_config.LinkColumn("open in Probe", display_text="probe ↗")})  # fmt: skip
     st.download_button(
         "Download these pairs (CSV)", near.to_csv(index=False).encode("utf-8"),
         file_name=f"overlap_pairs_{method}_{threshold:.2f}.csv", mime="text/csv",
