@@ -161,3 +161,29 @@ def _metrics_csv(path: str, mtime: float):
 
 def load_metrics_csv(path: Path):
     return _metrics_csv(str(path), stamp(path))
+
+
+@st.cache_data(show_spinner="Calibrating the model's confidence on the dev set (once per model)...", max_entries=16)
+def _confidence_floor(model: str, mtime: float, dev: str, dev_mtime: float, limit: int = 300) -> float | None:
+    import numpy as np
+
+    from cbqa.data import read_qa
+    from cbqa.metrics import max_em
+
+    examples = read_qa(dev)[:limit]
+    model_ = answerer(model, mtime)
+    answers = [c[0].text for c in model_.answer([e.question for e in examples])]
+    right = [(e.question, a) for e, a in zip(examples, answers) if a and max_em(a, e.answers)]
+    if len(right) < 10:  # too few correct answers for a percentile
+        return None
+    scores = model_.mean_token_logprob([q for q, _ in right], [a for _, a in right])
+    return float(np.percentile(scores, 5))
+
+
+def confidence_floor(model: str, dev: Path | None) -> float | None:
+    """The 5th percentile of the mean token log-probability of the model's correct greedy answers on the dev set:
+    an answer below it is less sure than 95% of the answers the model gets right. None without a dev set, or when the
+    model gets fewer than 10 dev questions right."""
+    if dev is None:
+        return None
+    return _confidence_floor(model, stamp(Path(model)), str(dev), stamp(dev))

@@ -67,6 +67,23 @@ class Answerer:
         return out
 
 
+    @torch.inference_mode()
+    def mean_token_logprob(self, questions: Sequence[str], answers: Sequence[str], batch_size: int = 64) -> list[float]:
+        """The mean log-probability per target token (EOS included) of each answer given its question, teacher-forced:
+        a confidence that does not depend on how the answer was decoded (greedy or beam)."""
+        out: list[float] = []
+        for start in range(0, len(questions), batch_size):
+            chunk = [self.prefix + q.strip() for q in questions[start : start + batch_size]]
+            enc = self.tok(chunk, max_length=self.max_input_len, truncation=True, padding=True, return_tensors="pt")
+            labels = self.tok(list(answers[start : start + batch_size]), padding=True, return_tensors="pt").input_ids
+            enc, labels = enc.to(self.device), labels.to(self.device)
+            keep = labels != self.tok.pad_token_id
+            logits = self.net(**enc, labels=labels.masked_fill(~keep, -100)).logits
+            logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+            out += ((logp * keep).sum(1) / keep.sum(1).clamp(min=1)).tolist()
+        return out
+
+
 def _sequence_scores(net, gen, num_beams: int) -> torch.Tensor:
     if num_beams > 1 and getattr(gen, "sequences_scores", None) is not None:
         return gen.sequences_scores.cpu()

@@ -187,7 +187,7 @@ def test_run_with_missing_pieces(monkeypatch, runs_root, tmp_path) -> None:
     at.text_input(key="probe_question").set_value("Who?").run()
     assert not at.exception and any("No closed-book model" in t for t in texts(at.info))
     at.sidebar.text_input(key="probe_other_model").set_value(str(tmp_path / "no-model")).run()
-    assert not at.exception and any("Model " in t for t in texts(at.error))
+    assert not at.exception and any("no-model: not a model here" in t for t in texts(at.error))
 
 
 def test_app_command_binds_localhost_headless() -> None:

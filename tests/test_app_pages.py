@@ -90,3 +90,44 @@ def test_one_colour_per_variant_everywhere() -> None:
                                        "retrieval_reader", "nearest_neighbour_tfidf", "nearest_neighbour_dense")}) == 6
     assert color_for("my-run") == color_for("my-run")  # other names: stable, from a hash
     assert color_scale(["b_ssm", "a_none"]).domain == ["a_none", "b_ssm"]
+
+
+def test_probe_gold_box_and_pick_follow_the_question_on_screen(monkeypatch, app_runs_template) -> None:
+    at = app(monkeypatch, app_runs_template, "probe")
+    test = [json.loads(line) for line in (app_runs_template / "demo" / "world" / "test.jsonl").read_text().splitlines()]
+    at.selectbox(key="probe_pick").set_value(test[0]["question"]).run()
+    golds = [t for t in at.text_input if t.key.startswith("probe_gold_")]
+    assert golds[0].value == " | ".join(test[0]["answers"])
+    assert any("its row in Benchmark" in str(m.value) and f"q={test[0]['id']}" in str(m.value) for m in at.markdown)
+    at.text_input(key="probe_question").set_value("Who painted the moon?").run()
+    assert not at.exception
+    assert at.selectbox(key="probe_pick").value == "(type your own)"
+    golds = [t for t in at.text_input if t.key.startswith("probe_gold_")]
+    assert golds[0].value == ""  # not the picked question's answer
+    golds[0].set_value("Nobody").run()
+    at.text_input(key="probe_question").set_value("Who painted the sun?").run()
+    assert [t for t in at.text_input if t.key.startswith("probe_gold_")][0].value == ""  # a new typed question: empty
+
+
+def test_probe_opens_a_linked_question_and_names_a_bad_model_path(monkeypatch, app_runs_template) -> None:
+    test = [json.loads(line) for line in (app_runs_template / "demo" / "world" / "test.jsonl").read_text().splitlines()]
+    monkeypatch.setenv("CBQA_APP_RUNS", str(app_runs_template))
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.query_params.update({"page": "probe", "run": "demo", "q": test[3]["id"]})
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="probe_question").value == test[3]["question"]
+    at.text_input(key="probe_other_model").set_value("/no/such/model").run()
+    errors = [str(e.value) for e in at.error]
+    assert any(e.startswith("/no/such/model: not a model here") for e in errors), errors
+    assert sum("answered in" in str(c.value) for c in at.caption) == 2  # the run's two models still answer
+
+
+def test_mean_token_logprob_prefers_the_models_own_answer(app_runs_template) -> None:
+    from cbqa.inference import Answerer
+
+    model = Answerer(str(app_runs_template / "demo" / "models" / "ssm" / "finetune" / "hf"), device="cpu")
+    questions = ["Who founded the company?", "Where was she born?"]
+    own = [c[0].text for c in model.answer(questions)]
+    mine, other = model.mean_token_logprob(questions, own), model.mean_token_logprob(questions, ["zebra quartet"] * 2)
+    assert all(m <= 0 for m in mine) and all(a > b for a, b in zip(mine, other))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import streamlit as st
 from cbqa_app import loaders
 from cbqa_app.context import AppContext
 from cbqa_app.render import check_question, highlight, is_right, reported, show_note, verdict
-from cbqa_app.run_dir import RunInfo
+from cbqa_app.run_dir import RunInfo, find_runs, read_run
 
 TYPE_OWN = "(type your own)"
 GOLD_COLOUR, ANSWER_COLOUR = "#b9f6ca", "#ffe08a"
@@ -22,6 +23,7 @@ def render(ctx: AppContext) -> None:
     run = ctx.run
     test = _test_examples(run)
     by_question = {ex.question.strip(): ex for ex in test}
+    _open_linked_question(test)
 
     left, right = st.columns([3, 2])
     with right:
@@ -33,18 +35,25 @@ def render(ctx: AppContext) -> None:
             help="Questions of the run's test set; their gold answers mark each answer right or wrong.",
         )
     with left:
-        question = st.text_input("Question", key="probe_question", placeholder="Who founded Winham Laboratories?")
+        question = st.text_input("Question", key="probe_question", placeholder="Who founded Winham Laboratories?",
+                                 on_change=_sync_pick, args=(set(by_question),))  # fmt: skip
     known = by_question.get(question.strip())
+    # The gold box belongs to the question on screen: its key changes with the question, so an answer typed for one
+    # question never marks another.
     gold_text = st.text_input(
         "Gold answer (optional; separate aliases with |)",
         value=" | ".join(known.answers) if known else "",
-        key=f"probe_gold_{known.id if known else 'typed'}",
+        key=f"probe_gold_{known.id if known else 'typed_' + hashlib.sha1(question.strip().encode()).hexdigest()[:12]}",
     )
     gold = [a.strip() for a in gold_text.split("|") if a.strip()]
+    if known is not None:
+        st.markdown(f"Test question `{known.id}` · [its row in Benchmark]({ctx.page_link('benchmark', q=known.id)})")
 
-    models = _model_choices(run)
+    models = _model_choices(ctx)
     with st.sidebar.expander("Probe settings", expanded=True):
-        chosen = st.multiselect("Closed-book models", list(models), default=list(models)[:3])
+        own = [n for n in models if ": " not in n]
+        chosen = st.multiselect("Closed-book models (this run's, and other runs' as run: model)", list(models),
+                                default=own[:3], key="probe_models")  # fmt: skip
         other = st.text_input("Other model (HF dir, training run dir or hub name)", key="probe_other_model")
         beams = st.slider("Beams", 1, 8, 4)
         shown = st.slider("Candidates shown", 1, 8, 3)
@@ -59,7 +68,7 @@ def render(ctx: AppContext) -> None:
         if note.level != "warning":
             return
     q = question.strip()
-    answers = _closed_book(q, selected, beams, min(shown, beams), gold)
+    answers = _closed_book(q, selected, beams, min(shown, beams), gold, run)
     st.divider()
     _retrieval(q, run, k, gold)
     st.divider()
@@ -70,10 +79,32 @@ def render(ctx: AppContext) -> None:
         _stored_predictions(known.id, run)
 
 
+def _open_linked_question(test: list) -> None:
+    """A link's `q` (a test question id) puts that question on screen, once per link followed."""
+    wanted = st.query_params.get("q")
+    if not wanted or st.session_state.get("probe_linked") == wanted:
+        return
+    st.session_state["probe_linked"] = wanted
+    ex = next((e for e in test if e.id == wanted), None)
+    if ex is None:
+        st.warning(f"The link names test question `{wanted}`, which this run's test set does not have.")
+        return
+    st.session_state["probe_question"] = ex.question.strip()
+    st.session_state["probe_pick"] = ex.question.strip()
+
+
 def _copy_pick() -> None:
     pick = st.session_state.get("probe_pick")
     if pick and pick != TYPE_OWN:
         st.session_state["probe_question"] = pick
+
+
+def _sync_pick(test_questions: set[str]) -> None:
+    """A typed question moves the dropdown to it (a test question) or to "(type your own)"."""
+    typed = (st.session_state.get("probe_question") or "").strip()
+    st.session_state["probe_pick"] = typed if typed in test_questions else TYPE_OWN
+    if st.query_params.get("q"):
+        del st.query_params["q"]  # the link's question is no longer the one on screen
 
 
 def _test_examples(run: RunInfo | None) -> list:
@@ -84,11 +115,19 @@ def _test_examples(run: RunInfo | None) -> list:
     return []
 
 
-def _model_choices(run: RunInfo | None) -> dict[str, str]:
-    return {name: str(path) for name, path in (run.models if run else {}).items()}
+def _model_choices(ctx: AppContext) -> dict[str, str]:
+    """This run's models by name, then every other run's under the runs directory as `run: model`, to compare runs."""
+    out = {name: str(path) for name, path in (ctx.run.models if ctx.run else {}).items()}
+    for other in find_runs(ctx.runs_root) if ctx.runs_root.is_dir() else []:
+        label = str(other.relative_to(ctx.runs_root)) if other != ctx.runs_root else other.name
+        if label == ctx.run_label:
+            continue
+        info = read_run(other)
+        out.update({f"{label}: {name}": str(path) for name, path in (info.models if not info.error else {}).items()})
+    return out
 
 
-def _closed_book(q: str, models: dict[str, str], beams: int, shown: int, gold: list[str]) -> list[str]:
+def _closed_book(q: str, models: dict[str, str], beams: int, shown: int, gold: list[str], run: RunInfo | None) -> list[str]:
     """Answer with each model side by side; returns the top answers in model order."""
     st.subheader("Closed-book answers")
     if not models:
@@ -97,12 +136,20 @@ def _closed_book(q: str, models: dict[str, str], beams: int, shown: int, gold: l
             "the sidebar (an HF model directory, a training run directory with hf/, or a hub name)."
         )
         return []
+    loaded = {}
+    for name, path in models.items():
+        if not _loadable(path):
+            st.error(f"{name}: not a model here: no HF model directory, training run directory (with hf/) or "
+                     "hub name reachable from this machine.")
+            continue
+        with reported(f"Model {name}"), st.spinner(f"Loading {name} (the first question after start waits for this)..."):
+            loaded[name] = (path, loaders.load_answerer(path))
+    _input_warnings([a for _, a in loaded.values()], q)  # once, not once per model
+    dev = run.path("dev") if run else None
     tops: list[str] = []
-    for col, (name, path) in zip(st.columns(len(models)), models.items()):
+    for col, (name, (path, answerer)) in zip(st.columns(max(1, len(loaded))), loaded.items()):
         with col, reported(f"Model {name}"):
             st.markdown(f"**{name}**")
-            answerer = loaders.load_answerer(path)
-            _input_warnings(answerer, q)
             start = time.perf_counter()
             candidates = answerer.answer([q], num_beams=beams, num_return=shown)[0]
             elapsed = time.perf_counter() - start
@@ -111,6 +158,12 @@ def _closed_book(q: str, models: dict[str, str], beams: int, shown: int, gold: l
             st.markdown(f"#### {best or '(empty answer)'}")
             if gold:
                 st.markdown(verdict(best, gold))
+            floor = loaders.confidence_floor(path, dev)
+            if floor is not None and best:
+                sure = answerer.mean_token_logprob([q], [best])[0]
+                if sure < floor:
+                    st.warning(f"Unsure: mean token log-probability {sure:.2f}, below {floor:.2f}, the 5th percentile "
+                               "of this model's correct dev answers. The question may be outside what it learned.")
             st.caption(f"answered in {1000 * elapsed:.0f} ms ({beams} beam{'s' * (beams > 1)})")
             rows = [
                 {"answer": c.text, "log-prob": round(c.score, 3), **({"right": is_right(c.text, gold)} if gold else {})}
@@ -120,13 +173,25 @@ def _closed_book(q: str, models: dict[str, str], beams: int, shown: int, gold: l
     return tops
 
 
-def _input_warnings(answerer, q: str) -> None:
-    ids = answerer.tok(answerer.prefix + q).input_ids
-    if len(ids) > answerer.max_input_len:
-        st.warning(f"The question is {len(ids)} tokens long; the model reads only the first {answerer.max_input_len}.")
-    unk = answerer.tok.unk_token_id
-    if unk is not None and ids and sum(i == unk for i in ids) / len(ids) > 0.2:
-        st.warning("Many characters of this question are unknown to the model's vocabulary; expect a poor answer.")
+def _loadable(model: str) -> bool:
+    """A local HF directory, a training run directory with hf/, or (not a local path) a hub name."""
+    path = Path(model).expanduser()
+    if path.exists():
+        return (path / "config.json").exists() or (path / "hf" / "config.json").exists()
+    return not model.startswith((".", "/", "~")) and model.count("/") <= 1 and " " not in model
+
+
+def _input_warnings(answerers: list, q: str) -> None:
+    notes: list[str] = []
+    for answerer in answerers:
+        ids = answerer.tok(answerer.prefix + q).input_ids
+        if len(ids) > answerer.max_input_len:
+            notes.append(f"The question is {len(ids)} tokens long; the model reads only the first {answerer.max_input_len}.")
+        unk = answerer.tok.unk_token_id
+        if unk is not None and ids and sum(i == unk for i in ids) / len(ids) > 0.2:
+            notes.append("Many characters of this question are unknown to the model's vocabulary; expect a poor answer.")
+    for note in dict.fromkeys(notes):
+        st.warning(note)
 
 
 def _retrieval(q: str, run: RunInfo | None, k: int, gold: list[str]) -> None:
@@ -142,7 +207,9 @@ def _retrieval(q: str, run: RunInfo | None, k: int, gold: list[str]) -> None:
     with reported(f"Retrieval index {index_dir}"):
         index = loaders.load_retrieval_index(index_dir)
         retrievers = ["dense", "bm25", "hybrid"] if index.bm25 is not None else ["dense"]
-        retriever = st.radio("Retriever", retrievers, horizontal=True, key="probe_retriever")
+        retriever = st.radio("Retriever", retrievers, horizontal=True, key="probe_retriever",
+                             index=retrievers.index("hybrid") if "hybrid" in retrievers else 0,
+                             help="hybrid (dense + BM25, reciprocal rank fusion) is what the benchmark's retrieval arm uses")  # fmt: skip
         start = time.perf_counter()
         hits = index.search([q], k=k, retriever=retriever)[0]
         answer = _read(q, hits, run)
@@ -222,7 +289,8 @@ def _overlap_facts(q: str, run: RunInfo | None, answers: list[str], gold_known: 
                 st.markdown(f"**Answer in the pretraining corpus:** yes, {ev.answer_sentences} sentence(s)"
                             f"{', ' + where[ev.with_question_term] if ev.with_question_term else ''}; e.g. "
                             f"*{ev.title or ev.doc_id}*:")
-                quote = highlight(ev.sentence, {ev.answer or answers[0]: GOLD_COLOUR})
+                # the gold colour only for a gold answer; without one this is the first model's answer
+                quote = highlight(ev.sentence, {ev.answer or answers[0]: GOLD_COLOUR if gold_known else ANSWER_COLOUR})
                 st.markdown(f'<div style="border-left:3px solid #ccc;padding-left:.8em">{quote}</div>', unsafe_allow_html=True)
             else:
                 st.markdown(f"**Answer in the pretraining corpus:** no — the {whose} occurs in no corpus sentence")
