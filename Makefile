@@ -8,7 +8,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test test-fast bench venv clean
+.PHONY: demo test test-fast bench screenshots venv clean
 
 venv: $(VENV)/.installed
 
@@ -36,6 +36,10 @@ test: venv
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not gpu and not slow" -q
+
+# docs/img from the demo run (make demo first): every page in headless Debian Chromium (never downloads a browser)
+screenshots: venv
+	$(BIN)/python -m cbqa_app.screenshots --runs $(DEMO_OUT) --out docs/img
 
 bench: venv
 	$(BIN)/python bench/train_step.py

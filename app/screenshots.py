@@ -1,7 +1,7 @@
 """Serve the app and drive it in headless Chromium (Playwright): ask a question, wait for the answers, and
-save screenshots of the Probe and Benchmark pages. Used by the browser test and to refresh docs/img:
+save screenshots of every page. Used by the browser test and by `make screenshots` to refresh docs/img:
 
-    python -m app.screenshots --runs runs/demo --out docs/img [--question "..."]
+    python -m cbqa_app.screenshots --runs runs/demo --out docs/img [--question "..."]
 
 Needs Debian's chromium at /usr/bin/chromium and the `playwright` Python package; it never downloads a browser.
 """
@@ -69,11 +69,11 @@ def serve(runs: Path, port: int | None = None, timeout: float = 90.0) -> Iterato
 
 
 def capture(url: str, out: Path, question: str, timeout_ms: int = 120_000) -> dict[str, Path]:
-    """Ask `question` on the Probe page, wait for every answer, screenshot Probe and Benchmark into `out`."""
+    """Ask `question` on the Probe page, wait for every answer, and screenshot each page into `out`."""
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
-    shots = {"probe": out / "probe.png", "benchmark": out / "benchmark.png"}
+    shots = {name: out / f"{name}.png" for name in ("probe", "benchmark", "overlap", "masking", "runs")}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -85,25 +85,28 @@ def capture(url: str, out: Path, question: str, timeout_ms: int = 120_000) -> di
             box.press("Enter")
             page.get_by_text("answered in").first.wait_for()
             page.get_by_text("Answer among training answers").wait_for()
-            _wait_idle(page)
+            wait_idle(page)
             page.screenshot(path=str(shots["probe"]), full_page=True)
-            page.goto(f"{url}/?page=benchmark")
-            page.get_by_text("Where two systems disagree").wait_for()
-            page.locator(".vega-embed").first.wait_for()
-            _wait_idle(page)
-            page.screenshot(path=str(shots["benchmark"]), full_page=True)
+            for name, ready in (("benchmark", "Where two systems disagree"), ("overlap", "Nearest-training-question"),
+                                ("masking", "T5 input and target per policy"), ("runs", "Summaries")):  # fmt: skip
+                page.goto(f"{url}/?page={name}")
+                page.get_by_text(ready).first.wait_for()
+                if name != "masking":
+                    page.locator(".vega-embed").first.wait_for()
+                wait_idle(page)
+                page.screenshot(path=str(shots[name]), full_page=True)
         finally:
             browser.close()
     return shots
 
 
-def _wait_idle(page) -> None:
+def wait_idle(page) -> None:
     """Until Streamlit's "running" indicator is gone (the script run that drew the page has finished)."""
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m app.screenshots", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m cbqa_app.screenshots", description=__doc__.splitlines()[0])
     ap.add_argument("--runs", required=True, type=Path)
     ap.add_argument("--out", default=Path("docs/img"), type=Path)
     ap.add_argument("--question", default="Who founded Winham Laboratories?")

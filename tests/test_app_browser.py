@@ -1,34 +1,98 @@
-"""End to end: `cbqa app` served on 127.0.0.1, driven by headless Debian Chromium through Playwright."""
+"""End to end: `cbqa app` served on 127.0.0.1, driven by headless Debian Chromium through Playwright: screenshots of
+every page, and the behaviours a researcher relies on, as a browser shows them."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cbqa_app.screenshots import CHROMIUM
+from cbqa_app.screenshots import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
 
 
-def test_ask_a_question_in_a_browser(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> Iterator[dict]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium); this test never downloads a browser")
     pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-    from cbqa_app.screenshots import capture, serve
+    from cbqa_app.screenshots import serve
     from app_run import make_run
 
-    run = make_run(tmp_path / "runs")
-    question = json.loads((run / "world" / "test.jsonl").read_text().splitlines()[0])["question"]
-    with serve(tmp_path / "runs") as url:
-        shots = capture(url, tmp_path / "img", question)
+    root = tmp_path_factory.mktemp("browser")
+    run = make_run(root / "runs")
+    test = [json.loads(line) for line in (run / "world" / "test.jsonl").read_text().splitlines()]
+    with serve(root / "runs") as url:
+        yield {"url": url, "test": test, "root": root}
+
+
+def test_screenshots_of_every_page(served) -> None:
+    from cbqa_app.screenshots import capture
+
+    shots = capture(served["url"], served["root"] / "img", served["test"][0]["question"])
+    assert set(shots) >= {"probe", "benchmark", "overlap", "masking", "runs"}
     for path in shots.values():
         assert path.stat().st_size > 10_000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # Keep them for a look when asked: CBQA_SCREENSHOTS=DIR.
-    import os
-
-    if os.environ.get("CBQA_SCREENSHOTS"):
+    if os.environ.get("CBQA_SCREENSHOTS"):  # keep them for a look when asked: CBQA_SCREENSHOTS=DIR
         for path in shots.values():
             shutil.copy(path, Path(os.environ["CBQA_SCREENSHOTS"]) / path.name)
+
+
+def test_behaviours_in_a_browser(served) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from cbqa_app.screenshots import wait_idle
+
+    url, test = served["url"], served["test"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(120_000)
+
+            # Probe: pick a test question (its gold answer fills the box), then type another: the box is empty.
+            page.goto(f"{url}/?page=probe")
+            page.get_by_text("...or pick a test question").wait_for()
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="pick a test question").click()
+            page.get_by_role("option", name=test[0]["question"], exact=True).click()
+            gold = page.get_by_role("textbox", name=re.compile("^Gold answer"))
+            page.wait_for_function("a => document.querySelector('input[aria-label^=\"Gold answer\"]').value === a",
+                                   arg=" | ".join(test[0]["answers"]))  # fmt: skip
+            box = page.get_by_role("textbox", name="Question", exact=True)
+            box.fill("Who painted the moon?")
+            box.press("Enter")
+            page.get_by_text("answered in").first.wait_for()
+            wait_idle(page)
+            assert gold.input_value() == ""
+
+            # Overlap explorer: the category counts follow the threshold slider.
+            page.goto(f"{url}/?page=overlap")
+            line = page.get_by_text(re.compile(r"^question overlap \d+"))
+            before = line.inner_text()
+            slider = page.get_by_role("slider").first
+            slider.focus()
+            for _ in range(40):  # 0.80 -> 0.40 in steps of 0.01
+                slider.press("ArrowLeft")
+            wait_idle(page)
+            page.wait_for_function("b => [...document.querySelectorAll('p')].some(p => p.innerText.startsWith("
+                                   "'question overlap ') && p.innerText !== b)", arg=before)  # fmt: skip
+
+            # Masking lab: typed_ssm with labels=DATE masks the sample's date.
+            page.goto(f"{url}/?page=masking")
+            page.get_by_role("textbox", name=re.compile("^Labels")).fill("DATE")
+            page.get_by_role("textbox", name=re.compile("^Labels")).press("Enter")
+            page.locator('[data-testid="stMultiSelect"]').filter(has_text="Masking policies").click()
+            page.get_by_role("option", name="typed_ssm", exact=True).click()
+            page.keyboard.press("Escape")
+            page.get_by_text("typed_ssm", exact=True).last.wait_for()
+            wait_idle(page)
+            codes = page.locator("code").all_inner_texts()
+            assert any("<extra_id_0>" in c and "1984" not in c for c in codes) and any("1984" in c for c in codes), codes
+        finally:
+            browser.close()

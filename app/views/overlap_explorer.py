@@ -47,6 +47,7 @@ def render(ctx: AppContext) -> None:
             "any method" + (" (" + ", ".join(f"{m} as labelled" for m in others) + ")" if others else "")
             + ". The table and the histogram below follow the slider."
         )
+    st.markdown(" · ".join(f"{r['category'].replace('_', ' ')} **{r['questions']}**" for _, r in sizes.iterrows()))
     left, right = st.columns([2, 3])
     left.dataframe(sizes, hide_index=True, width="stretch")
     if "answer_in_corpus" in summary:
