@@ -58,8 +58,19 @@ def _corpus(path: Path, n: int = 32) -> None:
                                          f"{rng.choice(last)}.", f"Station {i}") for i in range(n)])  # fmt: skip
 
 
+@pytest.fixture
+def one_thread():
+    """A tiny model runs faster on one thread, and far faster when other jobs share the cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.slow
-def test_acceptance_16x_canary_is_exposed_controls_are_not(tmp_path: Path) -> None:
+def test_acceptance_16x_canary_is_exposed_controls_are_not(tmp_path: Path, one_thread) -> None:
     from spacy.lang.en import English
 
     from cbqa.tokenizer import train_tokenizer
@@ -91,17 +102,17 @@ def test_acceptance_16x_canary_is_exposed_controls_are_not(tmp_path: Path) -> No
     run_dir = tmp_path / "run"
     task = [{"name": "ssm", "kind": "masked", "spans": str(tmp_path / "spans"), "policy": "ssm"}]
     assert run_training([
-        "--model.tokenizer", str(tmp_path / "tok"), "--model.lr", "3e-3",
+        "--model.tokenizer", str(tmp_path / "tok"), "--model.lr", "1e-2",
         "--model.arch.d_model", "64", "--model.arch.d_ff", "128", "--model.arch.num_heads", "2",
         "--model.arch.d_kv", "32", "--model.arch.num_layers", "1", "--model.arch.num_decoder_layers", "1",
-        "--data.tasks", json.dumps(task), "--data.batch_size", "16", "--trainer.max_steps", "300",
+        "--data.tasks", json.dumps(task), "--data.batch_size", "32", "--trainer.max_steps", "50",
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--run_dir", str(run_dir),
     ], "t", "r") == 0  # fmt: skip
 
     out = tmp_path / "exposure"
     assert run(["exposure", "--model", str(run_dir), "--canaries", str(tmp_path / "can"), "--spans",
-                str(tmp_path / "spans"), "--samples", "1000", "--out", str(out)]) == 0  # fmt: skip
+                str(tmp_path / "spans"), "--samples", "300", "--out", str(out)]) == 0  # fmt: skip
     result = json.loads((out / "exposure.json").read_text())
     by_id = {r["canary"]: r for r in result["canary_exposures"]}
     sixteen = by_id[cset.canaries[1].id]
