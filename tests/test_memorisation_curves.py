@@ -12,6 +12,7 @@ from cbqa.memorisation.curves import KnowledgeCurve
 from cbqa.training.cli import run_training
 
 
+@pytest.mark.slow
 def test_curve_logged_every_n_steps(tmp_path: Path, tiny_qa) -> None:
     import pandas as pd
     from spacy.lang.en import English

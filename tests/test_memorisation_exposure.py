@@ -13,6 +13,7 @@ import pytest
 
 from cbqa.cli import main as cli_main
 from cbqa.data import Document, write_corpus
+from cbqa.errors import CbqaError
 from cbqa.memorisation.canaries import Canary, digits_format, insert_sentences, read_canaries
 from cbqa.memorisation.exposure import canary_exposure, exact_exposure, sampled_exposure, skewnorm_exposure
 
@@ -34,6 +35,17 @@ def test_space_and_insertion() -> None:
     for s, start in zip(["X y.", "Z."], starts, strict=True):
         assert text[start : start + len(s)] == s
     assert text.replace("X y.", "").replace("Z.", "").split() == ["A", "b.", "C", "d."]
+
+
+def test_bad_canary_directory_is_one_line(tmp_path: Path, capsys) -> None:
+    from cbqa.memorisation.canaries import MANIFEST
+
+    assert run(["exposure", "--model", "m", "--canaries", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "no canaries.json" in capsys.readouterr().err
+    (tmp_path / MANIFEST).write_text('{"format": "cbqa-canaries/1", "canary_format": {}}')
+    with pytest.raises(CbqaError, match="malformed manifest"):
+        read_canaries(tmp_path)
+    assert not (tmp_path / "o").exists()
 
 
 def test_estimators_agree_with_the_exact_rank() -> None:
