@@ -135,3 +135,9 @@ def test_acceptance_16x_canary_is_exposed_controls_are_not(tmp_path: Path, one_t
     assert sixteen["exposure"] >= 12, sixteen
     assert mean_controls <= 3, [r["exposure"] for r in controls]
     assert (out / "exposure.png").stat().st_size > 0
+
+    # a rerun reuses the finished model's rows (OUT/models/) and reports the same
+    (out / "exposure.json").unlink()
+    assert run(["exposure", "--model", str(run_dir), "--canaries", str(tmp_path / "can"), "--spans",
+                str(tmp_path / "spans"), "--samples", "300", "--out", str(out)]) == 0  # fmt: skip
+    assert json.loads((out / "exposure.json").read_text())["canary_exposures"] == result["canary_exposures"]

@@ -57,6 +57,7 @@ def test_precision_at_k_by_both_rankings() -> None:
     assert zlib_bits(repetitive) < zlib_bits(samples[2].text) and math.isfinite(samples[0].zlib_ratio)
 
 
+@pytest.mark.slow
 def test_extract_command(tmp_path: Path, tiny_qa) -> None:
     from spacy.lang.en import English
 

@@ -19,7 +19,7 @@ from cbqa.errors import CbqaError
 
 # The items and the score live in the library (cbqa.memorisation.fill_in), shared with the training callback that
 # logs fill-in EM during training (cbqa.memorisation.curves.KnowledgeCurve).
-from cbqa.memorisation.fill_in import DEFAULT_POLICY, exact_match_percent, fill_in_items, qa_subjects  # noqa: F401
+from cbqa.memorisation.fill_in import DEFAULT_POLICY, exact_match_percent, fill_in_items, qa_subjects
 
 
 def fill(model: str, items: Sequence[tuple[str, str]], device: str) -> list[str]:

@@ -142,7 +142,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             groups.setdefault((r["model"], r["repeats"], sal), []).append(r["exposure"])
     return [
         {"model": m, "repeats": rep, "salience": sal, "n": len(v), "mean_exposure": round(float(np.mean(v)), 3),
-         "min": round(float(np.min(v)), 3), "max": round(float(np.max(v)), 3)}  # fmt: skip
+         "min": round(float(np.min(v)), 3), "max": round(float(np.max(v)), 3)}
         for (m, rep, sal), v in sorted(groups.items())
     ]
 
@@ -153,7 +153,8 @@ def exposure_row(model: str, canary: Canary, salience: str, labels: list[str], e
 
 
 def plot_exposure(summary: Sequence[dict[str, Any]], space_size: int, path: Any) -> None:
-    """Mean exposure against repeat count, one colour per model, one line style per salience group."""
+    """Mean exposure against repeat count: one colour per model, one line style per salience group of the inserted
+    canaries, each line starting from the model's never-inserted canaries (repeats 0)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -161,22 +162,24 @@ def plot_exposure(summary: Sequence[dict[str, Any]], space_size: int, path: Any)
 
     from cbqa.io import atomic_path
 
-    styles = {"salient": "-", "not salient": "--", "unknown": ":", "all": "-."}
+    styles = {"salient": "-", "not salient": "--", "unknown": ":"}
+    repeats = sorted({s["repeats"] for s in summary})
+    x = {r: i for i, r in enumerate(repeats)}
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    models = sorted({s["model"] for s in summary})
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    groups = sorted({s["salience"] for s in summary} - ({"all"} if len({s["salience"] for s in summary}) > 2 else set()))
-    for mi, model in enumerate(models):
-        for sal in groups:
-            pts = sorted((s["repeats"], s["mean_exposure"]) for s in summary if s["model"] == model and s["salience"] == sal)
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], styles.get(sal, "-"), marker="o",
-                        color=colours[mi % len(colours)], label=f"{model} ({sal})")  # fmt: skip
+    for mi, model in enumerate(sorted({s["model"] for s in summary})):
+        mine = [s for s in summary if s["model"] == model]
+        base = [(0, s["mean_exposure"]) for s in mine if s["repeats"] == 0 and s["salience"] == "all"]
+        for sal in sorted({s["salience"] for s in mine if s["repeats"] > 0} - {"all"}):
+            pts = base + sorted((s["repeats"], s["mean_exposure"]) for s in mine if s["repeats"] > 0 and s["salience"] == sal)
+            ax.plot([x[r] for r, _ in pts], [v for _, v in pts], styles.get(sal, "-"), marker="o",
+                    color=colours[mi % len(colours)], label=f"{model} ({sal})")  # fmt: skip
     ax.axhline(math.log2(space_size), color="grey", linewidth=0.8)
-    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xticks(range(len(repeats)), [str(r) for r in repeats])
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("times the canary is in the corpus (0: never inserted)")
     ax.set_ylabel("mean exposure (bits)")
-    ax.set_title(f"canary exposure (|R| = {space_size:,}; grey: log2 |R|)")
+    ax.set_title(f"canary exposure (|R| = {space_size:,}; grey: the maximum, log2 |R|)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:

@@ -110,7 +110,7 @@ def run_extraction(model: str, corpus: str, spans: str, cfg: ExtractConfig = Ext
         "candidates": len(candidates),  # distinct samples of at least 8 words: the ranked ones
         "memorised": sum(s.memorised for s in candidates),
         "index": {"shingles": len(index), "bytes": int(index.hashes.nbytes + index.rows.nbytes),
-                  "seconds": round(t_index, 2)},  # fmt: skip
+                  "seconds": round(t_index, 2)},
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "rankings": {key: precision_at(candidates, key, cfg.top_k) for key in RANKINGS},
     }
