@@ -13,46 +13,13 @@ probe measures SSM-style storage, not theirs.
 from __future__ import annotations
 
 import argparse
-import random
 from collections.abc import Sequence
-from typing import Any
 
 from cbqa.errors import CbqaError
 
-DEFAULT_POLICY = "ssm_title_sentence"  # the demo's SSM recipe (ner_masking.policies.PRESETS)
-
-
-def fill_in_items(
-    docs: Sequence[Any], n: int, seed: int, policy_name: str = DEFAULT_POLICY, options: dict[str, Any] | None = None
-) -> list[tuple[str, str]]:
-    """(input, span) for every candidate span of `docs` under an SSM policy (or preset) with `options`; `n` of them,
-    sampled."""
-    from ner_masking.masked import unmask
-    from ner_masking.policies import make_policy
-    from ner_masking.spans import candidate_spans
-    from ner_masking.ssm import SSM
-    from ner_masking.store import SpanDoc
-
-    policy = make_policy(policy_name, **(options or {}))
-    if not isinstance(policy, SSM):
-        raise CbqaError(f"fill-in needs an SSM policy (one masked span per example), not {policy_name!r}")
-    items = []
-    for doc in docs:
-        for span in candidate_spans(doc, policy.labels, policy.exclude_labels):
-            # A one-span copy of the document makes the policy mask exactly this span (title filter still applies).
-            ex = policy(SpanDoc(doc.id, doc.text, doc.sentences, [span], doc.title), random.Random(seed))
-            if ex is not None:
-                items.append((ex.input_text, unmask(ex.target_text)))
-    random.Random(seed).shuffle(items)
-    return items[:n]
-
-
-def exact_match_percent(predictions: Sequence[str], items: Sequence[tuple[str, str]]) -> float:
-    from cbqa.metrics import max_em
-
-    if not items:
-        return 0.0
-    return 100.0 * sum(max_em(p, [gold]) for p, (_, gold) in zip(predictions, items, strict=True)) / len(items)
+# The items and the score live in the library (cbqa.memorisation.fill_in), shared with the training callback that
+# logs fill-in EM during training (cbqa.memorisation.curves.KnowledgeCurve).
+from cbqa.memorisation.fill_in import DEFAULT_POLICY, exact_match_percent, fill_in_items, qa_subjects
 
 
 def fill(model: str, items: Sequence[tuple[str, str]], device: str) -> list[str]:
@@ -61,17 +28,6 @@ def fill(model: str, items: Sequence[tuple[str, str]], device: str) -> list[str]
     # No prefix: masked tasks train without one. Sentinels are special tokens, so the decoded text is the span.
     answerer = Answerer(model, device=device, prefix="")
     return [c[0].text if c else "" for c in answerer.answer([x for x, _ in items], num_beams=1, max_new_tokens=24)]
-
-
-def _qa_subjects(path: str) -> set[str]:
-    from cbqa.data.jsonl import read_jsonl
-
-    subjects = set()
-    for line_no, row in read_jsonl(path):
-        if not row.get("subject"):
-            raise CbqaError(f"{path}:{line_no}: row has no 'subject' (needed to split documents by QA-train subject)")
-        subjects.add(row["subject"])
-    return subjects
 
 
 def main(argv: list[str]) -> int:
@@ -100,7 +56,7 @@ def main(argv: list[str]) -> int:
     docs = list(load_span_store(args.spans).docs())
     groups = {"all": docs}
     if args.qa:
-        subjects = _qa_subjects(args.qa)
+        subjects = qa_subjects(args.qa)
         groups = {"QA-train subjects": [d for d in docs if d.title in subjects],
                   "held-out": [d for d in docs if d.title not in subjects]}  # fmt: skip
     items = {g: fill_in_items(ds, args.n, args.seed, args.policy, options) for g, ds in groups.items()}
