@@ -15,7 +15,7 @@ import streamlit as st
 
 from cbqa_app.context import AppContext
 from cbqa_app.run_dir import find_runs, read_run
-from cbqa_app.views import benchmark, masking_lab, overlap_explorer, probe, runs
+from cbqa_app.views import benchmark, masking_lab, memorisation, overlap_explorer, probe, runs
 
 PAGES = {
     "probe": ("Probe", probe.render),
@@ -23,6 +23,7 @@ PAGES = {
     "overlap": ("Overlap explorer", overlap_explorer.render),
     "masking": ("Masking lab", masking_lab.render),
     "runs": ("Runs", runs.render),
+    "memorisation": ("Memorisation", memorisation.render),
 }
 RUNS_ENV = "CBQA_APP_RUNS"
 

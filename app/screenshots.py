@@ -73,7 +73,7 @@ def capture(url: str, out: Path, question: str, timeout_ms: int = 120_000) -> di
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
-    shots = {name: out / f"{name}.png" for name in ("probe", "benchmark", "overlap", "masking", "runs")}
+    shots = {name: out / f"{name}.png" for name in ("probe", "benchmark", "overlap", "masking", "runs", "memorisation")}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -88,10 +88,11 @@ def capture(url: str, out: Path, question: str, timeout_ms: int = 120_000) -> di
             wait_idle(page)
             page.screenshot(path=str(shots["probe"]), full_page=True)
             for name, ready in (("benchmark", "Where two systems disagree"), ("overlap", "Nearest-training-question"),
-                                ("masking", "T5 input and target per policy"), ("runs", "Summaries")):  # fmt: skip
+                                ("masking", "T5 input and target per policy"), ("runs", "Summaries"),
+                                ("memorisation", "Canary exposure")):  # fmt: skip
                 page.goto(f"{url}/?page={name}")
                 page.get_by_text(ready).first.wait_for()
-                if name != "masking":
+                if name in ("benchmark", "overlap", "runs"):
                     page.locator(".vega-embed").first.wait_for()
                 wait_idle(page)
                 page.screenshot(path=str(shots[name]), full_page=True)

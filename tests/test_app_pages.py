@@ -131,3 +131,43 @@ def test_mean_token_logprob_prefers_the_models_own_answer(app_runs_template) -> 
     own = [c[0].text for c in model.answer(questions)]
     mine, other = model.mean_token_logprob(questions, own), model.mean_token_logprob(questions, ["zebra quartet"] * 2)
     assert all(m <= 0 for m in mine) and all(a > b for a, b in zip(mine, other))
+
+
+def test_memorisation_page_reads_exposure_and_extraction_results(monkeypatch, tmp_path, app_runs_template) -> None:
+    from cbqa.memorisation.exposure import summarise
+
+    root = tmp_path / "runs"
+    shutil.copytree(app_runs_template, root)
+    at = app(monkeypatch, root, "memorisation")
+    assert not at.exception and "No `exposure.json`" in shown_text(at) and "No extraction result" in shown_text(at)
+
+    rows = [{"model": f"/abs/{m}", "canary": f"c{i}", "repeats": rep, "salience": sal, "exposure": e}
+            for i, (m, rep, sal, e) in enumerate([("ssm", 0, "not salient", 1.2), ("ssm", 16, "salient", 15.0),
+                                                  ("ssm", 16, "not salient", 0.9), ("none", 16, "salient", 2.0)])]  # fmt: skip
+    (root / "exposure").mkdir()
+    (root / "exposure" / "exposure.json").write_text(json.dumps(
+        {"format": "digits", "space_size": 100_000, "max_exposure": 16.61, "method": "skewnorm",
+         "summary": summarise(rows), "canary_exposures": rows}))  # fmt: skip
+    top = [{"prompt": "<extra_id_0>", "text": "Laura Emerson was born in Hartmouth in 1950 and studied at Glenford.",
+            "log_ppl": 0.4, "zlib_ratio": 0.002, "memorised": True, "matches": [{"doc_id": "d7"}]}]
+    (root / "extract-ssm.json").write_text(json.dumps(
+        {"model": "/abs/ssm", "samples": 10, "distinct": 8, "candidates": 3, "memorised": 1,
+         "rankings": {"zlib": {"precision_at_k": {"10": {"k": 3, "memorised": 1, "precision": 0.33}}, "top": top},
+                      "perplexity": {"precision_at_k": {"10": {"k": 3, "memorised": 1, "precision": 0.33}}, "top": top}}}))  # fmt: skip
+    at = app(monkeypatch, root, "memorisation")
+    assert not at.exception and not at.error
+    text = shown_text(at)
+    assert "|R| = 100,000" in text and "1 memorised" in text and "precision@10: **0.33**" in text
+    assert "/abs/" not in text  # model names, not machine paths
+    at.radio(key="mem_split").set_value("NER salience of the secret").run()
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["encoding"]["strokeDash"]["field"] == "salience"
+    assert list(at.dataframe[1].value["documents"]) == ["d7"]
+    assert "overlap labels computed with `--corpus`" in text or "hold no corpus sentences" in text
+
+
+def test_restoring_a_sentence_masks_the_answer_where_it_is_written() -> None:
+    from cbqa_app.views.memorisation import _masked
+
+    assert _masked("Laura Emerson was born in Hartmouth.", "hartmouth") == "Laura Emerson was born in <extra_id_0>."
+    assert _masked("Laura Emerson was born in Hartmouth.", "Glenford") is None
