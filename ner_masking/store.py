@@ -24,7 +24,6 @@ import bisect
 import itertools
 import json
 import re
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,6 @@ STORE_FORMAT = "cbqa-spans/2"
 MANIFEST = "manifest.json"
 SHARD_SUFFIX = ".arrow"
 MAX_LABELS = 64  # label_mask is a uint64
-_OPEN_SHARDS = 64  # memory-mapped shards kept open at once (file descriptors are finite)
 
 
 @dataclass(frozen=True)
@@ -169,12 +167,17 @@ class ShardView:
     """One memory-mapped shard: numpy views of its offset arrays, Arrow arrays of its strings (no copies)."""
 
     def __init__(self, path: Path) -> None:
+        import mmap
+
         import pyarrow as pa
 
         try:
-            self._source = pa.memory_map(str(path))
-            table = pa.ipc.open_file(self._source).read_all()
-        except (OSError, pa.ArrowInvalid) as e:
+            # Map the file and close it: the mapping stays valid (POSIX), so a store of thousands of shards keeps them
+            # all open without holding a file descriptor each. Pages are read from disk only when a row touches them.
+            with path.open("rb") as f:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if path.stat().st_size else b""
+            table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(self._map))).read_all()
+        except (OSError, ValueError, pa.ArrowInvalid) as e:
             raise CbqaError(f"{path}: cannot read spans shard ({e})") from None
         self.labels: list[str] = json.loads((table.schema.metadata or {}).get(b"labels", b"[]"))
         self.rows = table.num_rows
@@ -264,7 +267,10 @@ class SpanStore:
         self.labels: list[str] = list(manifest["labels"])
         sizes = [int(s["docs"]) for s in manifest["shards"]]
         self._starts = [0, *itertools.accumulate(sizes)]  # a few entries per shard: a list bisects fastest
-        self._views: OrderedDict[int, ShardView] = OrderedDict()
+        self._views: dict[int, ShardView] = {}  # opened on first use; mappings hold no file descriptor
+
+    def __getstate__(self) -> dict[str, Any]:  # memory maps do not pickle: a worker process maps the shards again
+        return {**self.__dict__, "_views": {}}
 
     @property
     def shard_paths(self) -> list[Path]:
@@ -274,12 +280,9 @@ class SpanStore:
         return self._starts[-1]
 
     def _view(self, shard: int) -> ShardView:
-        view = self._views.pop(shard, None)
+        view = self._views.get(shard)
         if view is None:
-            view = ShardView(self.shard_paths[shard])
-            if len(self._views) >= _OPEN_SHARDS:
-                self._views.popitem(last=False)
-        self._views[shard] = view
+            view = self._views[shard] = ShardView(self.directory / self.manifest["shards"][shard]["file"])
         return view
 
     def locate(self, i: int) -> tuple[int, int]:

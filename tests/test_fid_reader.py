@@ -15,7 +15,7 @@ from cbqa.errors import CbqaError
 from retrieval_baseline.hits import Hit
 
 CITIES = ["Paris", "Lyon", "Rome", "Oslo", "Lima", "Cairo", "Quito", "Riga"]
-ORGS = ["Acme Corp", "Globex", "Initech", "Umbrella"]
+ORGS = ["Acme Group", "Globex", "Initech", "Umbrella"]
 PEOPLE = [f"Anna {s}" for s in ("Berg", "Cole", "Dahl", "Ekdal", "Frey", "Gray", "Holm", "Ives", "Jung", "Kerr")]
 TRAIN_PEOPLE = 6  # the others are held out: asked about in test only
 TINY = ["--model.arch.d_model", "32", "--model.arch.d_ff", "64", "--model.arch.num_heads", "2", "--model.arch.d_kv", "16",

@@ -147,7 +147,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
             from cbqa.training.reading import build_passage_task
 
             return build_passage_task(cfg, self.passages)
-        return build_task(cfg, self.tokenizer, self.max_input_len)
+        return build_task(cfg, self.tokenizer, self.max_input_len, self.max_target_len)
 
     def check_reader(self, reader: str) -> None:
         """`--data.passages K` and `--model.reader fid` go together."""
