@@ -33,7 +33,7 @@ from cbqa.overlap.paraphrase_check import best_threshold, build_check, shared_an
 from cbqa.overlap.question_similarity import build_index
 from cbqa.world import WorldConfig, generate_world
 
-THRESHOLDS = [round(0.5 + 0.01 * i, 2) for i in range(50)]
+THRESHOLDS = [round(0.3 + 0.01 * i, 2) for i in range(70)]
 
 
 def constructed_source(pool: str, distractors: str | None, method: str, seed: int = 0):
