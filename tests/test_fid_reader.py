@@ -145,6 +145,16 @@ def test_reading_task_cloze_reads_the_fact_in_another_wording(tmp_path: Path) ->
     row["passages"] = [source.to_json(), unrelated.to_json()]
     (tmp_path / "r.jsonl").write_text(json.dumps(row) + "\n")
     assert "works for Acme Corp" in ReadingTask(TaskConfig(name="r", kind="reading", file=str(tmp_path / "r.jsonl")), 2).example(0, random.Random(0)).passages[0]
+    # Counterfactual augmentation: the span swapped for another of its label in the passages and the target.
+    rows = [row, {**row, "id": "p1-1#0", "title": "Anna Cole", "sentence": "Anna Cole lives in Rome.",
+                  "spans": [[19, 23, "GPE"]], "passages": [unrelated.to_json()]}]  # fmt: skip
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    swapped = ReadingTask(TaskConfig(name="r", kind="reading", file=str(tmp_path / "s.jsonl"),
+                                     policy_options={"swap": 1.0}), 2).example(0, random.Random(0))  # fmt: skip
+    assert swapped.target_text == "Rome" and "Paris" not in " ".join(swapped.passages)  # Lyon is in a passage shown
+    assert "works for Acme Corp" in swapped.passages[0] and "born in Rome" in swapped.passages[0]
+    with pytest.raises(CbqaError, match="'swap' must be a probability"):
+        ReadingTask(TaskConfig(name="r", kind="reading", file=str(tmp_path / "s.jsonl"), policy_options={"swap": 2}), 2)
     (tmp_path / "bad.jsonl").write_text(json.dumps({**row, "spans": [[0, 99, "GPE"]]}) + "\n")
     with pytest.raises(CbqaError, match="bad.jsonl:1: 'spans' must be"):
         ReadingTask(TaskConfig(name="r", kind="reading", file=str(tmp_path / "bad.jsonl")), 2)

@@ -49,6 +49,9 @@ class DemoConfig:
     reader_batch_size: int = 32
     reader_lr: float = 1e-3
     reading_k: int = 5  # passages retrieved per reading-example sentence
+    # Probability that a reading example's span is swapped, in the passages and the target, for another span of its
+    # label (counterfactual augmentation: the SSM-started reader could answer an unswapped cloze from memory).
+    reading_swap: float = 1.0
     encoder: str = "default"
 
     def __post_init__(self) -> None:

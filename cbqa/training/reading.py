@@ -7,12 +7,17 @@
   as masked tasks do); the question is a cloze, `Title: the sentence with <extra_id_0> for the span`, and the target
   is the span. When another passage holds the span too, the passages holding the sentence itself are left out, so
   the reader has to find the fact in another wording (a paraphrase), not match the sentence it was asked about.
-  Option (`policy_options`): `keep_source: true` always keeps them.
+  Options (`policy_options`): `keep_source: true` always keeps them; `swap: P` (0 to 1, default 0): with probability
+  P the span is replaced, in every passage shown and in the target, by another span of the same label from the
+  reading file (one the passages shown do not hold) — counterfactual augmentation (Longpre et al. 2021, "Entity-Based
+  Knowledge Conflicts in Question Answering"): a model that has stored the corpus (a reader started from an SSM
+  model) can answer an unswapped cloze from memory, a swapped one only by reading.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +28,7 @@ from retrieval_baseline.reader import hits_of, retrieved_rows
 from retrieval_baseline.reader_input import fid_inputs
 
 SENTINEL = "<extra_id_0>"
-READING_OPTIONS = frozenset({"keep_source"})
+READING_OPTIONS = frozenset({"keep_source", "swap"})
 
 
 def reader_example(question: str, answers: Sequence[str], hits: Sequence[Hit], k: int) -> Example:
@@ -72,32 +77,43 @@ class ReadingTask:
             raise CbqaError(f"task {cfg.name!r}: unknown reading option(s) {sorted(unknown)} ({', '.join(READING_OPTIONS)})")
         self.cfg, self.k, self.fallbacks = cfg, passages, 0
         self.keep_source = bool(cfg.policy_options.get("keep_source", False))
-        self.items: list[tuple[str, str, list[tuple[int, int]], list[Hit]]] = []
+        self.swap = cfg.policy_options.get("swap", 0.0)
+        if not isinstance(self.swap, (int, float)) or not 0.0 <= self.swap <= 1.0:
+            raise CbqaError(f"task {cfg.name!r}: reading option 'swap' must be a probability in [0, 1], got {self.swap!r}")
+        self.items: list[tuple[str, str, list[tuple[int, int, str]], list[Hit]]] = []
         for line, row in read_jsonl(cfg.file):
             try:
                 sentence, title = str(row["sentence"]), str(row.get("title") or "")
-                spans = [(int(s), int(e)) for s, e, *_ in row["spans"]]
+                spans = [(int(sp[0]), int(sp[1]), str(sp[2]) if len(sp) > 2 else "") for sp in row["spans"]]
                 hits = [Hit.from_json(p) for p in row["passages"]]
             except (KeyError, TypeError, ValueError) as e:
                 raise DataError(cfg.file, line, f"not a reading example ({type(e).__name__}: {e}); expected "
                                 "{sentence, title, spans: [[start, end, label], ...], passages: [...]}") from None  # fmt: skip
-            if not spans or any(not 0 <= s < e <= len(sentence) for s, e in spans):
+            if not spans or any(not 0 <= s < e <= len(sentence) for s, e, _ in spans):
                 raise DataError(cfg.file, line, "'spans' must be non-empty [start, end] offsets into 'sentence'")
             self.items.append((title, sentence, spans, hits))
         if not self.items:
             raise CbqaError(f"task {cfg.name!r}: no reading examples in {cfg.file}")
+        # Substitutes for `swap`: the distinct span texts of each label, in a fixed order.
+        pool: dict[str, set[str]] = {}
+        for _, sentence, spans, _ in self.items:
+            for s, e, label in spans:
+                pool.setdefault(label, set()).add(sentence[s:e])
+        self.substitutes = {label: sorted(texts) for label, texts in pool.items()}
 
     def __len__(self) -> int:
         return len(self.items)
 
     def example(self, i: int, rng: random.Random) -> Example:
         title, sentence, spans, hits = self.items[i]
-        s, e = spans[rng.randrange(len(spans))]
+        s, e, label = spans[rng.randrange(len(spans))]
         span = sentence[s:e]
         cloze = f"{sentence[:s]}{SENTINEL}{sentence[e:]}"
         question = f"{title}: {cloze}" if title else cloze
-        return Example(f"question: {' '.join(question.split())}", span, (span,),
-                       tuple(fid_inputs(question, self.context(sentence, span, hits), self.k)))  # fmt: skip
+        shown = self.context(sentence, span, hits)[: self.k]
+        if self.swap and rng.random() < self.swap:
+            shown, span = swap_span(shown, span, self.substitutes.get(label, []), rng)
+        return Example(f"question: {' '.join(question.split())}", span, (span,), tuple(fid_inputs(question, shown, self.k)))
 
     def context(self, sentence: str, span: str, hits: list[Hit]) -> list[Hit]:
         """The passages shown: without those holding the sentence itself when another one holds the span."""
@@ -105,6 +121,21 @@ class ReadingTask:
             return hits
         others = [h for h in hits if sentence not in h.text]
         return others if any(span in h.text for h in others[: self.k]) else hits
+
+
+def swap_span(hits: Sequence[Hit], span: str, candidates: Sequence[str], rng: random.Random,
+              tries: int = 8) -> tuple[list[Hit], str]:  # fmt: skip
+    """`hits` with every whole-word occurrence of `span` (text and title) replaced by a candidate that none of them
+    holds, and that candidate; unchanged (and `span`) when no passage holds the span or no candidate fits."""
+    pattern = re.compile(rf"(?<!\w){re.escape(span)}(?!\w)")
+    if not candidates or not any(pattern.search(h.text) or pattern.search(h.title) for h in hits):
+        return list(hits), span
+    for _ in range(tries):
+        sub = candidates[rng.randrange(len(candidates))]
+        if sub != span and span not in sub and not any(sub in h.text or sub in h.title for h in hits):
+            fill = lambda text: pattern.sub(lambda _m: sub, text)  # noqa: E731
+            return [Hit(h.id, fill(h.title), fill(h.text), h.score) for h in hits], sub
+    return list(hits), span
 
 
 def build_passage_task(cfg: TaskConfig, passages: int) -> ReaderTask | ReadingTask:
