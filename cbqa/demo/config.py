@@ -47,11 +47,14 @@ class DemoConfig:
     reader_max_input_len: int = 128  # tokens of each passage input (fid) or of the whole input (concat)
     reader_steps: int = 300
     reader_batch_size: int = 32
-    reader_lr: float = 1e-3
+    reader_lr: float = 2e-3
     reading_k: int = 5  # passages retrieved per reading-example sentence
     # Probability that a reading example's span is swapped, in the passages and the target, for another span of its
     # label (counterfactual augmentation: the SSM-started reader could answer an unswapped cloze from memory).
     reading_swap: float = 1.0
+    # Keep the sentence's own passage among those read (the cloze then matches a sentence of a passage, with the span
+    # swapped: the copying skill is learnt first; the QA questions teach reading a fact in another wording).
+    reading_keep_source: bool = True
     encoder: str = "default"
 
     def __post_init__(self) -> None:

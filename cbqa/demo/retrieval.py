@@ -86,7 +86,7 @@ def fid_reader(cfg: DemoConfig, out: Path, stages: Stages, models: dict[str, str
     stages.run("reader reading examples", reading, lambda: reader_cmd.main(argv), ["reader", *argv])
 
     reader = out / "models" / "reader"
-    tasks = [{"name": "reading", "kind": "reading", "file": str(reading), "policy_options": {"swap": cfg.reading_swap}},
+    tasks = [{"name": "reading", "kind": "reading", "file": str(reading), "policy_options": {"swap": cfg.reading_swap, "keep_source": cfg.reading_keep_source}},
              {"name": "qa", "kind": "reader", "file": str(rd / "train.jsonl")}]  # fmt: skip
     args = _reader_args(cfg, out, reader, tasks, models)
     args += ["--model.reader", "fid", "--data.passages", str(cfg.reader_passages)]
