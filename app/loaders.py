@@ -34,16 +34,19 @@ def load_answerer(model: str):
     return answerer(model, stamp(Path(model)))
 
 
-def reader_input(model: str):
-    """The input format the reader run recorded (`reader_input.json`), else the reader's defaults."""
-    from cbqa.reader import reader_input_of
+@st.cache_resource(show_spinner="Loading reader...", max_entries=4)
+def _reader(model: str, mtime: float, record_mtime: float):
+    from cbqa.reader import Reader
 
-    return reader_input_of(model)
+    return Reader(model, device="auto")
 
 
 def load_reader(model: str):
-    """The retrieval baseline's reader: its input already starts with `question:` (format_reader_input)."""
-    return answerer(model, stamp(Path(model)), prefix="", max_input_len=reader_input(model).max_input_len)
+    """The retrieval baseline's reader (`cbqa.reader.Reader`), reading as its run recorded: one input string
+    (concat) or Fusion-in-Decoder over its top K passages; `.read([question], [hits])`, `.passages_read`."""
+    from retrieval_baseline.reader import READER_INPUT_FILE
+
+    return _reader(model, stamp(Path(model)), stamp(Path(model) / READER_INPUT_FILE))
 
 
 @st.cache_resource(show_spinner="Loading retrieval index...", max_entries=4)

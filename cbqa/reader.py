@@ -1,22 +1,98 @@
-"""Answering with an open-book reader: the inputs `retrieval_baseline.reader` builds, answered by a trained T5.
+"""Answering with an open-book reader: a trained T5 reading the passages `retrieval_baseline` retrieved.
 
-It sits above the core and the retrieval package (it needs a model), and writes the common predictions format, so
-`cbqa evaluate` scores the reader exactly like a closed-book model.
+Two readers, as the reader run recorded (`reader_input.json`, `retrieval_baseline.reader.ReaderInput`):
+`concat` (the question and its top passages in one input string; with one passage, the one-passage reader) and `fid`
+(Fusion-in-Decoder: each of the top K passages encoded with the question, one decoder over all of them).
+
+Predictions are written in the common format, so `cbqa evaluate` scores a reader exactly like a closed-book model;
+each row also carries the passages the reader read (`passages`, `read`: how many of them) and whether its answer
+occurs in them (`copied`, `cbqa.copying`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
+
+from cbqa.copying import occurs_in
 from cbqa.data import Prediction, write_predictions
-from cbqa.inference import Answerer
+from cbqa.inference import Answerer, Candidate
+from retrieval_baseline.hits import Hit
 from retrieval_baseline.reader import ReaderInput, hits_of, read_reader_input, retrieved_rows
-from retrieval_baseline.reader_input import format_reader_input
+from retrieval_baseline.reader_input import fid_inputs, format_reader_input
 
 
 def reader_input_of(model: str, fallback: ReaderInput = ReaderInput()) -> ReaderInput:
     """The input format recorded by the reader run `model`, else `fallback`."""
     return read_reader_input(model) or fallback
+
+
+class Reader:
+    """A reader model on a device; `read(questions, passages)` answers each question from its passages."""
+
+    def __init__(self, model: str, cfg: ReaderInput | None = None, device: str = "auto") -> None:
+        self.cfg = cfg or reader_input_of(model)
+        # The concat reader's input already starts with `question:` (format_reader_input): no prefix.
+        self.answerer = Answerer(model, device=device, prefix="", max_input_len=self.cfg.max_input_len)
+        self.net, self.tok = self.answerer.net, self.answerer.tok
+
+    @property
+    def passages_read(self) -> int:
+        return self.cfg.max_passages
+
+    def read(self, questions: Sequence[str], passages: Sequence[Sequence[Hit]], num_beams: int = 4, num_return: int = 1,
+             max_new_tokens: int = 32, batch_size: int = 32, progress: Callable[[int], None] | None = None,
+             ) -> list[list[Candidate]]:  # fmt: skip
+        """For each question, `num_return` candidates (best first) read from its passages (best first)."""
+        if len(questions) != len(passages):
+            raise ValueError(f"{len(questions)} questions but {len(passages)} passage lists")
+        k = self.cfg.max_passages
+        if self.cfg.reader == "concat":
+            inputs = [format_reader_input(q, hits, k) for q, hits in zip(questions, passages)]
+            return self.answerer.answer(inputs, num_beams, num_return, max_new_tokens, batch_size, progress)
+        out: list[list[Candidate]] = []
+        for start in range(0, len(questions), batch_size):
+            chunk = [fid_inputs(q, hits, k) for q, hits in zip(questions[start : start + batch_size], passages[start : start + batch_size])]
+            out += self._fid(chunk, num_beams, num_return, max_new_tokens)
+            if progress:
+                progress(len(chunk))
+        return out
+
+    @torch.inference_mode()
+    def _fid(self, inputs: list[list[str]], num_beams: int, num_return: int, max_new_tokens: int) -> list[list[Candidate]]:
+        from cbqa.fid import fid_generate, pad_passages
+
+        if num_return > max(num_beams, 1):
+            raise ValueError(f"num_return ({num_return}) cannot exceed num_beams ({num_beams})")
+        flat = [t for group in inputs for t in group]
+        ids = self.tok(flat, max_length=self.cfg.max_input_len, truncation=True)["input_ids"]
+        grouped, at = [], 0
+        for group in inputs:
+            grouped.append(ids[at : at + len(group)])
+            at += len(group)
+        input_ids, mask = pad_passages(grouped, self.tok.pad_token_id)
+        device = self.answerer.device
+        gen = fid_generate(self.net, input_ids.to(device), mask.to(device), max_new_tokens=max_new_tokens,
+                           num_beams=num_beams, num_return_sequences=num_return, do_sample=False, output_scores=True,
+                           return_dict_in_generate=True)  # fmt: skip
+        texts = [t.strip() for t in self.tok.batch_decode(gen.sequences, skip_special_tokens=True)]
+        if num_beams > 1 and getattr(gen, "sequences_scores", None) is not None:
+            scores = gen.sequences_scores.cpu()
+        else:
+            trans = self.net.compute_transition_scores(gen.sequences, gen.scores, normalize_logits=True)
+            scores = trans.masked_fill(~torch.isfinite(trans), 0.0).sum(dim=1).cpu()
+        return [[Candidate(texts[j], float(scores[j])) for j in range(i * num_return, (i + 1) * num_return)]
+                for i in range(len(inputs))]  # fmt: skip
+
+
+def prediction_row(row: dict, answer: str, read: int, keep_passages: int = 5) -> Prediction:
+    """A predictions-file row for a retrieved question answered from its top `read` passages."""
+    hits = hits_of(row)
+    return Prediction(str(row["id"]), row["question"], answer, row.get("answers") or None,
+                      {"passages": row["passages"][: max(keep_passages, read)], "read": read,
+                       "copied": occurs_in(answer, [h.text for h in hits[:read]] + [h.title for h in hits[:read]])})  # fmt: skip
 
 
 def predict(model: str, retrieved: str | Path, out: str | Path, cfg: ReaderInput | None = None, num_beams: int = 4,
@@ -25,13 +101,8 @@ def predict(model: str, retrieved: str | Path, out: str | Path, cfg: ReaderInput
 
     `cfg=None` takes the input format the reader run recorded (`reader_input.json`), else ReaderInput's defaults.
     """
-    cfg = cfg or reader_input_of(model)
+    reader = Reader(model, cfg, device)
     rows = [r for _, r in retrieved_rows(retrieved)]
-    answerer = Answerer(model, device=device, prefix="", max_input_len=cfg.max_input_len)
-    inputs = [format_reader_input(r["question"], hits_of(r), cfg.max_passages) for r in rows]
-    answers = answerer.answer(inputs, num_beams=num_beams)
-    preds = [
-        Prediction(str(r["id"]), r["question"], a[0].text, r.get("answers") or None, {"passages": r["passages"][:keep_passages]})
-        for r, a in zip(rows, answers)
-    ]
+    answers = reader.read([r["question"] for r in rows], [hits_of(r) for r in rows], num_beams=num_beams)
+    preds = [prediction_row(r, a[0].text, reader.passages_read, keep_passages) for r, a in zip(rows, answers)]
     return write_predictions(out, preds)

@@ -1,7 +1,11 @@
 """Open-book T5 reader inputs: the question plus its top retrieved passages, as a QA file that cbqa's Lightning
 module trains on (`cbqa finetune` with an empty prefix), and the input format a reader run records
 (`reader_input.json`), so whoever answers with the reader later (`cbqa reader predict`, the app) builds the same
-inputs. Answering itself needs a model and lives above this package (`cbqa.reader`)."""
+inputs. Answering itself needs a model and lives above this package (`cbqa.reader`).
+
+Two readers: `concat` (one input string: the question and its top passages, cut at `max_input_len` tokens; with one
+passage, the one-passage reader) and `fid` (Fusion-in-Decoder: the top `max_passages` passages, each encoded with
+the question in at most `max_input_len` tokens; trained from `cbqa retrieve` output directly, no prepare step)."""
 
 from __future__ import annotations
 
@@ -20,16 +24,26 @@ from retrieval_baseline.reader_input import format_reader_input
 READER_INPUT_FILE = "reader_input.json"
 
 
+READERS = ("concat", "fid")
+
+
 @dataclass(frozen=True)
 class ReaderInput:
     max_passages: int = 2
-    max_input_len: int = 256  # tokens; the tokenizer truncates the tail passages
+    max_input_len: int = 256  # tokens: of the whole input (concat; the tail passages are cut) or of each passage (fid)
+    reader: str = "concat"  # concat | fid
+
+    def __post_init__(self) -> None:
+        if self.reader not in READERS:
+            raise CbqaError(f"unknown reader {self.reader!r} ({' | '.join(READERS)})")
+        if self.max_passages < (1 if self.reader == "fid" else 0) or self.max_input_len < 1:
+            raise CbqaError(f"bad reader input: {self.max_passages} passages, {self.max_input_len} tokens")
 
 
 def write_reader_input(run_dir: str | Path, cfg: ReaderInput) -> Path:
     """Record in a reader's run directory the input format it is trained on."""
     path = Path(run_dir) / READER_INPUT_FILE
-    write_json(path, {"max_passages": cfg.max_passages, "max_input_len": cfg.max_input_len})
+    write_json(path, {"max_passages": cfg.max_passages, "max_input_len": cfg.max_input_len, "reader": cfg.reader})
     return path
 
 
@@ -40,8 +54,8 @@ def read_reader_input(model: str | Path) -> ReaderInput | None:
         if path is not None and path.is_file():
             try:
                 obj = json.loads(path.read_text(encoding="utf-8-sig"))
-                return ReaderInput(int(obj["max_passages"]), int(obj["max_input_len"]))
-            except (ValueError, KeyError, TypeError) as e:
+                return ReaderInput(int(obj["max_passages"]), int(obj["max_input_len"]), str(obj.get("reader", "concat")))
+            except (ValueError, KeyError, TypeError, AttributeError, CbqaError) as e:
                 raise CbqaError(f"{path}: not a reader input record ({e})") from None
     return None
 
@@ -60,6 +74,9 @@ def hits_of(row: dict[str, Any]) -> list[Hit]:
 
 def prepare(retrieved: str | Path, out: str | Path, cfg: ReaderInput = ReaderInput()) -> int:
     """Write a QA file whose `question` is the reader input; train on it with `--data.tasks` prefix ''."""
+    if cfg.reader != "concat":
+        raise CbqaError(f"`prepare` writes one-string reader inputs; a {cfg.reader} reader trains on the retrieved file "
+                        "itself (--data.tasks kind: reader)")  # fmt: skip
     rows = []
     for line, r in retrieved_rows(retrieved):
         if not r.get("answers"):

@@ -134,7 +134,13 @@ def test_overlap_explorer(monkeypatch, runs_root) -> None:
     assert sizes["questions"].sum() == n
     at.slider(key="overlap_margin").set_value(0.5).run()
     near = at.dataframe[1].value
-    assert len(near) == n and {"test question", "nearest train question", "similarity", "gold category"} <= set(near.columns)
+    # Only the questions with a training question sharing a gold answer have a decision score (the detector's default,
+    # Lewis et al.'s definition); the others can never be question overlap.
+    rows = [json.loads(line) for line in (runs_root / "demo" / "overlap" / "test_overlap.jsonl").read_text().splitlines()]
+    scored = [r for r in rows if r["question_decision"]["tfidf"]["score"] is not None]
+    assert 0 < len(scored) < n and all(r["answer_overlap"] for r in scored)
+    within = [r for r in scored if abs(r["question_decision"]["tfidf"]["score"] - 0.8) <= 0.5 + 1e-9]
+    assert len(near) == len(within) and {"test question", "nearest train question", "similarity", "gold category"} <= set(near.columns)
     assert len(at.get("download_button")) == 6  # CSV + PNG of the categories and the histogram; the pairs, near and all
 
 
@@ -225,3 +231,46 @@ def test_probe_with_retrieval_index(monkeypatch, runs_root, tmp_path) -> None:
     assert any("<mark" in t and test["answers"][0] in t for t in passages)  # the toy corpus states every fact
     at.radio(key="probe_retriever").set_value("bm25").run()
     no_failure(at)
+
+
+def test_benchmark_table3_closed_book_vs_retrieval(monkeypatch, runs_root, tmp_path) -> None:
+    """Lewis et al.'s Table 3 view: systems grouped open-book / closed-book / floor, the total and the three disjoint
+    buckets as columns, and the share of a reader's EM copied from the passages it read."""
+    import shutil
+
+    from cbqa.data import Prediction, read_predictions, read_qa, write_predictions
+    from cbqa.data.jsonl import read_jsonl, write_json
+    from cbqa.overlap import evaluate_systems
+
+    run = tmp_path / "demo"
+    shutil.copytree(runs_root / "demo", run)
+    test = read_qa(run / "world" / "test.jsonl")
+    # A reader that reads: right on every question, copying the answer on even ones (odd ones: not in its passage).
+    reader = [Prediction(q.id, q.question, q.answers[0], q.answers,
+                         {"passages": [{"id": "p", "title": "T", "text": f"... {q.answers[0]} ..." if k % 2 == 0 else "..."}],
+                          "read": 1}) for k, q in enumerate(test)]  # fmt: skip
+    write_predictions(run / "predictions" / "retrieval_fid.jsonl", reader)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["predictions"]["retrieval_fid"] = "predictions/retrieval_fid.jsonl"
+    write_json(run / "manifest.json", manifest)
+    preds = {s: read_predictions(run / p) for s, p in manifest["predictions"].items()}
+    overlap = [r for _, r in read_jsonl(run / "overlap" / "test_overlap.jsonl")]
+    result = evaluate_systems(preds, test, overlap)
+    write_json(run / "report" / "results.json", result)
+
+    at = app(monkeypatch, tmp_path, "benchmark")
+    no_failure(at)
+    table = at.table[0].value
+    kinds, systems = [k for k, _ in table.index], [s for _, s in table.index]
+    assert systems == ["retrieval_fid", "closed_book_none", "closed_book_ssm"]  # open-book first, as in Table 3
+    assert kinds[0].startswith("Open-book") and kinds[1] == kinds[2] == "Closed-book"
+    n = result["closed_book_none"]
+    assert list(table.columns) == [f"Total (n={n['total']['n']})", f"Question overlap (n={n['question_overlap']['n']})",
+                                   f"Answer overlap only (n={n['answer_overlap_only']['n']})",
+                                   f"No overlap (n={n['no_overlap']['n']})", "EM copied from passages (%)"]  # fmt: skip
+    row = table.iloc[2]
+    assert row.iloc[3] == f"{result['closed_book_ssm']['no_overlap']['em']:.1f}" and row.iloc[4] == "-"
+    copied = result["retrieval_fid"]["total"]["copied_share"]
+    assert table.iloc[0].iloc[0] == "100.0" and table.iloc[0].iloc[4] == f"{copied:.1f}" and 40 < copied < 60
+    at.radio(key="bench_metric").set_value("f1").run()
+    assert at.table[0].value.iloc[1].iloc[0] == f"{result['closed_book_none']['total']['f1']:.1f}"

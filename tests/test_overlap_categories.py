@@ -60,8 +60,8 @@ def test_each_category_from_hand_made_pairs() -> None:
 def test_require_shared_answer_blocks_a_paraphrase_with_another_answer() -> None:
     train = [QAExample("t", "who is the president of the united states", ["Barack Obama"])]
     test = [QAExample("x", "who is the president of the united states", ["Donald Trump"])]
-    loose = label_overlap(train, test, OverlapConfig())[0]
-    strict = label_overlap(train, test, OverlapConfig(require_shared_answer=True))[0]
+    loose = label_overlap(train, test, OverlapConfig(methods=("tfidf",), require_shared_answer=False))[0]
+    strict = label_overlap(train, test, OverlapConfig(methods=("tfidf",)))[0]  # answer sharing: the default
     assert loose["question_overlap"] is True
     assert strict["question_overlap"] is False
     assert strict["question_decision"]["tfidf"] == {"score": None, "train_id": None, "overlap": False}
@@ -71,9 +71,9 @@ def test_require_shared_answer_blocks_a_paraphrase_with_another_answer() -> None
 
 def test_threshold_decides() -> None:
     test = [QAExample("p", "who was it that wrote war and peace", ["Leo Tolstoy"])]
-    low = label_overlap(TRAIN, test, OverlapConfig(thresholds={"tfidf": 0.3}))[0]
+    low = label_overlap(TRAIN, test, OverlapConfig(methods=("tfidf",), thresholds={"tfidf": 0.3}))[0]
     score = low["question_decision"]["tfidf"]["score"]
     assert 0.3 < score < 1.0
-    high = label_overlap(TRAIN, test, OverlapConfig(thresholds={"tfidf": score + 0.01}))[0]
+    high = label_overlap(TRAIN, test, OverlapConfig(methods=("tfidf",), thresholds={"tfidf": score + 0.01}))[0]
     assert low["question_overlap"] is True and high["question_overlap"] is False
     assert high["category"] == "answer_overlap_only"

@@ -1,4 +1,5 @@
-"""Benchmark: EM/F1 of every system of a run, overall and per overlap category; where systems disagree."""
+"""Benchmark: closed-book vs retrieval per overlap category (Lewis et al. 2021, Table 3), EM/F1 of every system of a
+run per category, and where systems disagree."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def render(ctx: AppContext) -> None:
     if not result:
         return
     metric = st.radio("Metric", ["em", "f1"], format_func=str.upper, horizontal=True, key="bench_metric")
+    _table3(run, result, metric)
+    st.subheader("Every system, every label")
     long = _long_frame(result)
     table = long.pivot_table(index="category", columns="system", values=metric, sort=False)
     table.insert(0, "n", long.groupby("category", sort=False)["n"].first())
@@ -83,6 +86,67 @@ def _overlap_rows(run: RunInfo, choose: bool = False) -> dict[str, dict[str, Any
     with reported(f"Reading overlap labels {path}"):
         return loaders.load_overlap_rows(path)
     return {}
+
+
+# Lewis et al. (2021) Table 3's columns and model groups, in their order.
+TABLE3_COLUMNS = {"total": "Total", "question_overlap": "Question overlap", "answer_overlap_only": "Answer overlap only",
+                  "no_overlap": "No overlap"}  # fmt: skip
+KINDS = ("Open-book (retrieval + reader)", "Closed-book", "Nearest neighbour", "Extractive floor (no training)", "Other")
+
+
+def system_kind(name: str, reads_passages: bool) -> str:
+    """Which of Table 3's groups a system belongs to, from its name and whether its predictions carry passages."""
+    if name.startswith("extractive"):
+        return KINDS[3]
+    if name.startswith("nearest_neighbour"):
+        return KINDS[2]
+    if name.startswith("closed_book"):
+        return KINDS[1]
+    if reads_passages or name.startswith("retrieval"):
+        return KINDS[0]
+    return KINDS[4]
+
+
+def table3_frame(result: dict[str, Any], metric: str, reads: dict[str, bool]) -> pd.DataFrame:
+    """One row per system, grouped as Table 3 (open-book, closed-book, nearest neighbour, floor), the total and the
+    three disjoint buckets as columns (with n), and the share of the EM copied from the passages read."""
+    first = next(iter(result.values()))
+    rows = []
+    for system, per in result.items():
+        row = {"kind": system_kind(system, reads.get(system, False)), "system": system}
+        for cat, title in TABLE3_COLUMNS.items():
+            n = (first.get(cat) or {}).get("n")
+            row[f"{title} (n={n})"] = (per.get(cat) or {}).get(metric)
+        share = (per.get("total") or {}).get("copied_share")
+        row["EM copied from passages (%)"] = share
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    df["_order"] = df["kind"].map({k: i for i, k in enumerate(KINDS)})
+    df = df.sort_values(["_order"], kind="stable").drop(columns="_order")
+    if df["EM copied from passages (%)"].isna().all():
+        df = df.drop(columns="EM copied from passages (%)")
+    return df
+
+
+def _table3(run: RunInfo, result: dict[str, Any], metric: str) -> None:
+    st.subheader("Closed-book vs retrieval, by overlap category")
+    if not any(c in per for per in result.values() for c in ("question_overlap", "no_overlap")):
+        st.info("These results have no overlap categories (no overlap labels were given), so only totals exist.")
+    reads = {}
+    for system, path in run.predictions.items():
+        with reported(f"Reading predictions {path}"):
+            preds = loaders.load_predictions(path)
+            reads[system] = _is_retrieval(preds)
+    df = table3_frame(result, metric, reads)
+    shown = df.copy()
+    for col in shown.columns[2:]:
+        shown[col] = shown[col].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.1f}")
+    st.table(shown.set_index(["kind", "system"]))
+    st.caption(f"{metric.upper()} (%) as in Lewis, Stenetorp & Riedel (2021), Table 3. Their NQ numbers for "
+               "reference (EM, total / question overlap / answer overlap only / no overlap): open-book RAG 44.5 / "
+               "70.7 / 34.9 / 24.8; closed-book BART 26.5 / 67.6 / 10.2 / 0.8. \"EM copied from passages\": the share "
+               "of a system's exact matches whose answer occurs in the passages it read (the rest it did not read "
+               "there).")
 
 
 def _long_frame(result: dict[str, Any]) -> pd.DataFrame:

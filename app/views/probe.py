@@ -212,7 +212,7 @@ def _retrieval(q: str, run: RunInfo | None, k: int, gold: list[str]) -> None:
                              help="hybrid (dense + BM25, reciprocal rank fusion) is what the benchmark's retrieval arm uses")  # fmt: skip
         start = time.perf_counter()
         hits = index.search([q], k=k, retriever=retriever)[0]
-        answer = _read(q, hits, run)
+        answer, read = _read(q, hits, run, gold)
         elapsed = time.perf_counter() - start
         if answer is not None:
             st.markdown(f"#### {answer or '(empty answer)'}")
@@ -226,24 +226,34 @@ def _retrieval(q: str, run: RunInfo | None, k: int, gold: list[str]) -> None:
         if marks:
             st.caption(f"highlighted: :orange-background[reader answer] :green-background[gold answer]")
         for rank, hit in enumerate(hits, 1):
+            tag = " · **read by the reader**" if rank <= read else ""
             st.markdown(
-                f"**{rank}. {highlight(hit.title, {})}** <small>({hit.id}, score {hit.score:.3f})</small><br>"
+                f"**{rank}. {highlight(hit.title, {})}** <small>({hit.id}, score {hit.score:.3f})</small>{tag}<br>"
                 f"{highlight(hit.text, marks)}",
                 unsafe_allow_html=True,
             )
 
 
-def _read(q: str, hits, run: RunInfo) -> str | None:
-    """The reader's answer from the retrieved passages, or None (with a note) when the run has no reader."""
+def _read(q: str, hits, run: RunInfo, gold: list[str]) -> tuple[str | None, int]:
+    """The reader's answer from the retrieved passages and how many of them it read, or (None, 0) (with a note) when
+    the run has no reader."""
     reader_dir = run.path("reader")
     if reader_dir is None:
         st.info("This run has no reader model (the manifest's `reader` is empty): showing the passages only.")
-        return None
-    from retrieval_baseline import format_reader_input
+        return None, 0
+    reader = loaders.load_reader(str(reader_dir))  # reads as its run recorded (reader_input.json): concat or FiD
+    read = min(reader.passages_read, len(hits))
+    answer = reader.read([q], [hits])[0][0].text
+    how = ("Fusion-in-Decoder: each passage encoded with the question, one decoder over all of them"
+           if reader.cfg.reader == "fid" else "the question and the passages in one input string")  # fmt: skip
+    where = ""
+    if answer:
+        from cbqa.copying import occurs_in
 
-    reader = loaders.load_reader(str(reader_dir))
-    fmt = loaders.reader_input(str(reader_dir))  # the reader sees the input it was trained on (its run's record)
-    return reader.answer([format_reader_input(q, hits, fmt.max_passages)])[0][0].text
+        where = (" Its answer occurs in the passages it read." if occurs_in(answer, [h.text for h in hits[:read]])
+                 else " Its answer occurs in none of the passages it read (recalled from training, or a guess).")  # fmt: skip
+    st.caption(f"The reader read the top {read} of {len(hits)} passages ({how}).{where}")
+    return answer, read
 
 
 def _overlap_facts(q: str, run: RunInfo | None, answers: list[str], gold_known: bool, test_id: str | None) -> None:

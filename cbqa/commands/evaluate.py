@@ -72,9 +72,12 @@ def main(argv: list[str]) -> int:
         f1 = "-" if s["f1"] is None else f"{s['f1']:.2f}"
         out.print(f"{name}: EM {em}  F1 {f1}  n {s['n']}")
     else:
-        from cbqa.overlap.report import results_table
+        from cbqa.overlap.report import copying_table, results_table
 
         out.print(results_table(result))
+        copying = copying_table(result)
+        if copying is not None:
+            out.print(copying)
     if gold is not None and args.allow_missing:
         for name, c in coverage(preds, gold, True).items():
             err.print(f"{name}: scored {c.scored} of {c.gold} gold questions")

@@ -23,8 +23,9 @@ from cbqa.overlap.report import comparison_table, overlap_summary, overlap_table
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cbqa overlap",
-        description="Label test questions by test-train overlap (answer overlap, question overlap by TF-IDF / "
-        "dense similarity, knowledge overlap with a corpus), or convert Lewis et al.'s released labels.",
+        description="Label test questions by test-train overlap (answer overlap; question overlap: a paraphrase among "
+        "the training questions that share a gold answer, by dense or TF-IDF similarity; knowledge overlap with a "
+        "corpus), or convert Lewis et al.'s released labels.",
     )
     p.add_argument("--test", required=True, help="test QA file (any format read_qa reads)")
     p.add_argument("--test-split", help="keep only test rows with this `split` (e.g. test)")
@@ -34,14 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spans", metavar="DIR",
                    help="a spans store of that corpus (`cbqa ner`): take its sentences instead of splitting the text "
                    "(with --corpus, the store must have been made from that corpus)")
-    p.add_argument("--method", choices=["tfidf", "dense", "both"], default="tfidf",
-                   help="question similarity; with both, a question overlaps if either method says so")
+    p.add_argument("--method", choices=["tfidf", "dense", "both"], default="dense",
+                   help="question similarity (default dense: MiniLM sentence embeddings); with both, a question "
+                   "overlaps if either method says so")
     p.add_argument("--threshold", type=float,
-                   help=f"cosine threshold for question overlap (defaults: {DEFAULT_THRESHOLDS})")
+                   help=f"cosine threshold for question overlap (defaults, chosen once at max F1 on labelled "
+                   f"paraphrases, docs/overlap.md: {DEFAULT_THRESHOLDS})")
     p.add_argument("--tfidf-threshold", type=float, help="threshold for tfidf when --method both")
     p.add_argument("--dense-threshold", type=float, help="threshold for dense when --method both")
-    p.add_argument("--require-shared-answer", action="store_true",
-                   help="only training questions sharing a normalised answer can make a question overlap")
+    p.add_argument("--require-shared-answer", action=argparse.BooleanOptionalAction, default=True,
+                   help="only training questions sharing a normalised gold answer can make a question overlap, as in "
+                   "Lewis et al.'s labels (default; so question overlap implies answer overlap); "
+                   "--no-require-shared-answer compares with every training question")
     p.add_argument("--k", type=int, default=3, help="nearest training questions kept per method (default 3)")
     p.add_argument("--model", help="sentence-transformers model name or path (default: offline MiniLM)")
     p.add_argument("--released-labels", metavar="ANNOT.jsonl",

@@ -7,6 +7,8 @@ from typing import Any
 
 from cbqa.errors import CbqaError
 
+READERS = ("fid", "concat")
+
 # Each variant's objective. The masked variants pretrain on it alone, then fine-tune on closed-book QA mixed with the
 # same objective in every batch (T5 multi-task fine-tuning, examples-proportional), so the facts stored during
 # pretraining are not forgotten while the model learns the QA format. "none" trains on QA alone for the same total
@@ -37,12 +39,27 @@ class DemoConfig:
     val_every: int = 50
     arch: dict[str, int] = field(default_factory=dict)  # T5Arch overrides; default: the ~1M-parameter model
     retrieval: bool = True
+    # The open-book reader: fid (Fusion-in-Decoder over the top reader_passages passages, trained on reading examples
+    # made from the spans store mixed with QA-train over its retrieved passages) or concat (the one-passage reader:
+    # the question and its top passage in one input string, trained on QA-train alone).
+    reader: str = "fid"
+    reader_passages: int = 3
+    reader_max_input_len: int = 128  # tokens of each passage input (fid) or of the whole input (concat)
     reader_steps: int = 300
     reader_batch_size: int = 32
-    reader_lr: float = 1e-3
+    reader_lr: float = 2e-3
+    reading_k: int = 5  # passages retrieved per reading-example sentence
+    # Probability that a reading example's span is swapped, in the passages and the target, for another span of its
+    # label (counterfactual augmentation: the SSM-started reader could answer an unswapped cloze from memory).
+    reading_swap: float = 1.0
+    # Keep the sentence's own passage among those read (the cloze then matches a sentence of a passage, with the span
+    # swapped: the copying skill is learnt first; the QA questions teach reading a fact in another wording).
+    reading_keep_source: bool = True
     encoder: str = "default"
 
     def __post_init__(self) -> None:
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown:
             raise CbqaError(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+        if self.reader not in READERS:
+            raise CbqaError(f"unknown reader {self.reader!r}; choose from {', '.join(READERS)}")

@@ -4,7 +4,8 @@ Stages (each skipped when its output exists and was made with the same arguments
 records; rerun when any of them changed; an interrupted demo resumes where it stopped):
 world -> tokenizer -> ner spans -> per variant: [pretrain (span corruption | SSM)] -> closed-book fine-tune
 (QA + the objective) -> predict
--> retrieval baseline (index, retrieve, open-book reader) -> overlap labels + nearest-neighbour baselines -> evaluate -> report.
+-> retrieval baseline (index, retrieve, reading examples, FiD reader, extractive floor, counterfactual check)
+-> overlap labels + nearest-neighbour baselines -> evaluate -> report.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class Demo:
         self.command("tokenizer", tok / "tokenizer.json", tokenizer.main,
                      ["--corpus", str(w / "corpus.jsonl"), "--qa", str(w / "train.jsonl"), "--out", str(tok),
                       "--vocab-size", str(c.vocab_size)], [tok])  # fmt: skip
-        needs_spans = any(VARIANTS[v] for v in c.variants)
+        # The masked variants train on the spans store; the FiD reader's reading examples are made from it.
+        needs_spans = any(VARIANTS[v] for v in c.variants) or (c.retrieval and c.reader == "fid")
         if needs_spans:
             spans = self.out / "spans"
             self.command("ner", spans / "manifest.json", ner_cmd.main,
@@ -138,13 +140,16 @@ class Demo:
 
     def overlap_and_neighbours(self, spans: Path | None) -> dict[str, str]:
         from cbqa.commands import nn_baseline, overlap
+        from cbqa.overlap.labeller import DEFAULT_THRESHOLDS
 
         w, od = self.world, self.out / "overlap"
         # The corpus's sentences come from the spans store when there is one (the sentences SSM masks in).
         sentences = ["--spans", str(spans)] if spans is not None else []
         self.command("overlap labels", od / "test_overlap.jsonl", overlap.main,
                      ["--train", str(w / "train.jsonl"), "--test", str(w / "test.jsonl"),
-                      "--corpus", str(w / "corpus.jsonl"), *sentences, "--method", "both",
+                      "--corpus", str(w / "corpus.jsonl"), *sentences,
+                      # the detector's defaults, spelled out so that the stage reruns if they change (docs/overlap.md)
+                      "--method", "dense", "--threshold", str(DEFAULT_THRESHOLDS["dense"]), "--require-shared-answer",
                       "--gold-labels", str(w / "overlap_gold.jsonl"),
                       "--comparison-json", str(od / "gold_comparison.json"),
                       "--summary-json", str(od / "summary.json"),

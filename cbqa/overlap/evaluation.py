@@ -6,6 +6,10 @@ Joining rules (documented in docs/overlap.md):
   ones are left out and the coverage is reported (`n` counts scored questions only).
 - Without gold, every prediction must carry its own `answers`.
 - Overlap label rows join by `id`; every scored question must have a row.
+
+For a system whose predictions carry the passages it read (readers and the extractive floor: `passages`, `read`),
+each entry also says where its exact matches come from (`cbqa.copying.copy_breakdown`): `em_copied` and
+`em_not_in_passages` (EM points) and `copied_share` (percent of its EM copied from the passages read).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cbqa.copying import copy_breakdown, passages_read
 from cbqa.data.jsonl import read_jsonl
 from cbqa.data.predictions import Prediction, read_predictions
 from cbqa.data.qa import QAExample
@@ -76,10 +81,20 @@ def _labels_by_id(overlap_labels: Sequence[Mapping[str, Any]]) -> dict[str, set[
     return out
 
 
-def _entry(preds: Sequence[str], golds: Sequence[Sequence[str]]) -> dict[str, float | int | None]:
+def _entry(preds: Sequence[str], golds: Sequence[Sequence[str]],
+           passages: Sequence[Sequence[str]] | None = None) -> dict[str, float | int | None]:  # fmt: skip
     if not preds:
         return {"em": None, "f1": None, "n": 0}
-    return score(preds, golds).to_json()
+    entry: dict[str, float | int | None] = dict(score(preds, golds).to_json())
+    if passages is not None:
+        entry.update(copy_breakdown(preds, golds, passages))
+    return entry
+
+
+def _passages(preds: Sequence[Prediction]) -> list[list[str]] | None:
+    """The passages each prediction was read from, when every prediction of the system says."""
+    read = [passages_read(p.extra) for p in preds]
+    return None if not read or any(r is None for r in read) else read  # type: ignore[return-value]
 
 
 def evaluate_systems(
@@ -93,8 +108,9 @@ def evaluate_systems(
     result: Result = {}
     for system, preds in preds_by_system.items():
         kept, golds, _ = _gold_answers(system, preds, gold, allow_missing)
+        passages = _passages(kept)
         if labels is None:
-            result[system] = {TOTAL: _entry([p.prediction for p in kept], golds)}
+            result[system] = {TOTAL: _entry([p.prediction for p in kept], golds, passages)}
             continue
         unlabelled = [p.id for p in kept if p.id not in labels]
         if unlabelled:
@@ -105,7 +121,8 @@ def evaluate_systems(
         for category in LABELS:
             # `total` is every scored question even if a labels file omits the label.
             sel = [i for i, p in enumerate(kept) if category == TOTAL or category in labels[p.id]]
-            per[category] = _entry([kept[i].prediction for i in sel], [golds[i] for i in sel])
+            per[category] = _entry([kept[i].prediction for i in sel], [golds[i] for i in sel],
+                                   None if passages is None else [passages[i] for i in sel])
         result[system] = per
     return result
 

@@ -11,6 +11,13 @@ The paraphrases are lexical (wh-word and contraction rewrites, polite prefixes),
 upper bound on recall for human paraphrases; the entity swaps make precision a meaningful test.
 
     python -m cbqa.overlap.paraphrase_check --pool webquestions/test.jsonl --distractors squad/qa.jsonl
+
+With `--shared-answer` the check follows the detector's default, Lewis et al.'s definition: a test question is
+compared only with training questions that share a normalised answer with it. The entity swaps then keep the
+original question's answer (a lexically close, *different* question with the same answer: the hard negative of
+that setting); without it they get a different answer, and only similarity is tested. `shared_answer_scores`,
+`sweep` and `best_threshold` are what the detector's default threshold was chosen with
+(experiments/overlap_threshold.py adds the toy world's paraphrase pairs; docs/overlap.md has the numbers).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cbqa.data.qa import QAExample, read_qa
-from cbqa.overlap.question_similarity import build_index, search
+from cbqa.overlap.labeller import shared_answer_rows
+from cbqa.overlap.question_similarity import QuestionIndex, build_index, search, search_among
 
 # (pattern, replacement) rewrites that keep the meaning; applied in order, all that match.
 _REWRITES: tuple[tuple[str, str], ...] = (
@@ -78,7 +86,8 @@ class CheckSet:
     positive_ids: frozenset[str]
 
 
-def build_check(pool: Sequence[QAExample], distractors: Sequence[QAExample], seed: int = 0) -> CheckSet:
+def build_check(pool: Sequence[QAExample], distractors: Sequence[QAExample], seed: int = 0,
+                same_answer_swaps: bool = False) -> CheckSet:  # fmt: skip
     rng = random.Random(seed)
     df: Counter[str] = Counter(w for ex in pool for w in set(re.findall(r"[a-z0-9']+", ex.question.lower())))
     order = list(pool)
@@ -94,22 +103,41 @@ def build_check(pool: Sequence[QAExample], distractors: Sequence[QAExample], see
             swapped = entity_swap(ex.question, order[rng.randrange(len(order))].question, df)
             if swapped is None:
                 continue
-            train.append(QAExample(f"swap-{ex.id}", swapped, ["(different answer)"]))
+            train.append(QAExample(f"swap-{ex.id}", swapped, list(ex.answers) if same_answer_swaps else ["(different answer)"]))
         test.append(ex)
     return CheckSet(train, test, frozenset(positives))
 
 
-def sweep(scores: Sequence[float], positive: Sequence[bool], thresholds: Sequence[float]) -> list[dict[str, float]]:
+def shared_answer_scores(index: QuestionIndex, train: Sequence[QAExample], test: Sequence[QAExample]) -> list[float | None]:
+    """Per test question, the best similarity among the training questions (of `index`, built on `train`) that share a
+    normalised answer with it; None when none does (then it can never be a question overlap)."""
+    best = search_among(index, [ex.question for ex in test], shared_answer_rows(train, test), 1)
+    return [b[0].score if b else None for b in best]
+
+
+def sweep(scores: Sequence[float | None], positive: Sequence[bool], thresholds: Sequence[float]) -> list[dict[str, float]]:
+    """Precision / recall / F1 of "overlap iff score >= t" per threshold (a None score is never an overlap)."""
     out = []
     for t in thresholds:
-        tp = sum(s >= t and p for s, p in zip(scores, positive))
-        fp = sum(s >= t and not p for s, p in zip(scores, positive))
-        fn = sum(s < t and p for s, p in zip(scores, positive))
+        hit = [s is not None and s >= t for s in scores]
+        tp = sum(h and p for h, p in zip(hit, positive))
+        fp = sum(h and not p for h, p in zip(hit, positive))
+        fn = sum(not h and p for h, p in zip(hit, positive))
         prec = tp / (tp + fp) if tp + fp else 0.0
         rec = tp / (tp + fn) if tp + fn else 0.0
         f = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
         out.append({"threshold": t, "precision": prec, "recall": rec, "f1": f})
     return out
+
+
+def best_threshold(sources: dict[str, tuple[Sequence[float | None], Sequence[bool]]],
+                   thresholds: Sequence[float]) -> tuple[float, dict[str, dict[str, float]]]:  # fmt: skip
+    """The threshold with the highest mean F1 over the labelled sources (each source weighs the same, however many
+    pairs it has; the lowest such threshold on a tie), and every source's precision / recall / F1 there."""
+    rows = {name: sweep(scores, positive, thresholds) for name, (scores, positive) in sources.items()}
+    mean = [sum(r[i]["f1"] for r in rows.values()) / len(rows) for i in range(len(thresholds))]
+    i = max(range(len(thresholds)), key=lambda j: (mean[j], -j))
+    return thresholds[i], {name: r[i] for name, r in rows.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,16 +146,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--distractors", help="QA file of unrelated questions added to the training side")
     p.add_argument("--method", choices=["tfidf", "dense"], action="append", help="default: both")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shared-answer", action="store_true",
+                   help="compare only with training questions sharing an answer (the detector's default); swaps keep the answer")
     args = p.parse_args(argv)
     start = time.perf_counter()
-    check = build_check(read_qa(args.pool), read_qa(args.distractors) if args.distractors else [], args.seed)
+    check = build_check(read_qa(args.pool), read_qa(args.distractors) if args.distractors else [], args.seed,
+                        same_answer_swaps=args.shared_answer)  # fmt: skip
     positive = [ex.id in check.positive_ids for ex in check.test]
     console = Console()
     console.print(f"{len(check.test)} test questions ({sum(positive)} with a paraphrase in train), "
                   f"{len(check.train)} training questions")
     for method in args.method or ["tfidf", "dense"]:
         index = build_index(method, check.train)
-        scores = [n[0].score for n in search(index, [ex.question for ex in check.test], 1)]
+        if args.shared_answer:
+            scores = shared_answer_scores(index, check.train, check.test)
+        else:
+            scores = [n[0].score for n in search(index, [ex.question for ex in check.test], 1)]
         table = Table(title=f"{method}: question-overlap decision vs constructed truth")
         for col in ("threshold", "precision", "recall", "F1"):
             table.add_column(col, justify="right")

@@ -61,7 +61,48 @@ def results_markdown(result: Result) -> str:
     for system, per in result.items():
         cells = [system] + [f"{_fmt(per[c]['em'])} / {_fmt(per[c]['f1'])}" for c in cats]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n" + copying_markdown(result)
+
+
+def copying_systems(result: Result) -> list[str]:
+    """Systems whose entries say where their exact matches come from (they read passages)."""
+    return [s for s, per in result.items() if any("copied_share" in v for v in per.values())]
+
+
+def copying_markdown(result: Result) -> str:
+    """For the systems that read passages: EM points copied from the passages read / not in them, and the copied
+    share of the EM (empty when no system read passages)."""
+    systems = copying_systems(result)
+    if not systems:
+        return ""
+    cats = _categories(result)
+    first = result[systems[0]]
+    lines = ["", "Where the exact matches of the systems that read passages come from: EM points of answers copied from",
+             "the passages read / of answers not in them (copied share of the EM):", "",
+             "| system | " + " | ".join(f"{c} (n={first[c]['n']})" for c in cats) + " |",
+             "|" + "|".join(["---"] + ["---:"] * len(cats)) + "|"]  # fmt: skip
+    for system in systems:
+        per = result[system]
+        cells = [f"{_fmt(per[c].get('em_copied'))} / {_fmt(per[c].get('em_not_in_passages'))} "
+                 f"({_fmt(per[c].get('copied_share'))}%)" if per[c].get("n") else "-" for c in cats]  # fmt: skip
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def copying_table(result: Result) -> Table | None:
+    """Terminal view of `copying_markdown` (total and Lewis et al.'s buckets); None when no system read passages."""
+    systems = copying_systems(result)
+    if not systems:
+        return None
+    present = _categories(result)
+    cats = [c for c in TERMINAL if c in present] or present
+    table = Table(title="systems that read passages: share of their EM copied from the passages read (%)")
+    table.add_column("system", no_wrap=True)
+    for cat in cats:
+        table.add_column(SHORT.get(cat, cat), justify="right")
+    for system in systems:
+        table.add_row(system, *[_fmt(result[system][c].get("copied_share")) for c in cats])
+    return table
 
 
 def plot_results(result: Result, path: str | Path, metric: str = "em") -> None:

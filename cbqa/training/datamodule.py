@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from cbqa.errors import CbqaError
 from cbqa.training.mixing import mixing_rates
-from cbqa.training.stream import Encoded, Encoder, MixtureStream, StreamPlan, collate
-from cbqa.training.tasks import Example, TaskConfig, build_task, qa_example
+from cbqa.training.stream import Encoder, MixtureStream, StreamPlan, collate
+from cbqa.training.tasks import PASSAGE_KINDS, Example, TaskConfig, build_task, qa_example
 
 
 @dataclass
@@ -46,9 +46,7 @@ class Seq2SeqCollator:
         self.encoder = Encoder(tokenizer, max_input_len, max_target_len)
 
     def __call__(self, batch: list[Example]) -> dict[str, Any]:
-        inputs, targets, cut = self.encoder.encode(batch)
-        encoded = [Encoded(x, y, e, 0, i, c) for i, (x, y, e, c) in enumerate(zip(inputs, targets, batch, cut, strict=True))]
-        return collate(encoded, self.tok.pad_token_id)
+        return collate(self.encoder.encoded(batch), self.tok.pad_token_id)
 
 
 class StreamLoader(DataLoader):
@@ -87,6 +85,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         seed: int = 0,
         bucket_window: int = 32,
         trace_dir: str | None = None,
+        passages: int = 0,
     ) -> None:
         """
         Args:
@@ -104,6 +103,9 @@ class Seq2SeqDataModule(L.LightningDataModule):
             seed: seed of the data order and the masks.
             bucket_window: batches per length-bucketing window (1 turns bucketing off).
             trace_dir: write every training example (rank, epoch, task, item, input, target) as JSONL here.
+            passages: K, the retrieved passages each example of a `reader` / `reading` task (and each validation
+                question, from the `passages` of a `cbqa retrieve` output) is read over, with `--model.reader fid`
+                (Fusion-in-Decoder: each passage encoded with the question in `max_input_len` tokens). 0: none.
         """
         super().__init__()
         self.task_cfgs = tasks or [TaskConfig()]
@@ -114,6 +116,9 @@ class Seq2SeqDataModule(L.LightningDataModule):
         self.max_input_len, self.max_target_len = max_input_len, max_target_len
         self.num_workers, self.seed = num_workers, seed
         self.bucket_window, self.trace_dir = bucket_window, trace_dir
+        self.passages = passages
+        if passages < 0:
+            raise CbqaError(f"passages must be >= 0, got {passages}")
         if bucket_window < 1:
             raise CbqaError(f"bucket_window must be >= 1, got {bucket_window}")
         if batch_size < 1:
@@ -125,13 +130,45 @@ class Seq2SeqDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.tokenizer is None:
             self.tokenizer = self.trainer.lightning_module.tokenizer
+            self.check_reader(getattr(self.trainer.lightning_module.hparams, "reader", "concat"))
         if not self.tasks:
-            self.tasks = [build_task(cfg, self.tokenizer, self.max_input_len, self.max_target_len) for cfg in self.task_cfgs]
+            self.tasks = [self.build(cfg) for cfg in self.task_cfgs]
         if self.val_file and not self.val_examples:
             from cbqa.data import read_qa
 
             rows = read_qa(self.val_file, split=self.val_split)[: self.val_max_examples]
-            self.val_examples = [qa_example(r.question, r.answers, self.val_prefix) for r in rows]
+            if self.passages:
+                self.val_examples = [self.val_reader_example(r) for r in rows]
+            else:
+                self.val_examples = [qa_example(r.question, r.answers, self.val_prefix) for r in rows]
+
+    def build(self, cfg: TaskConfig):
+        if cfg.kind in PASSAGE_KINDS:
+            from cbqa.training.reading import build_passage_task
+
+            return build_passage_task(cfg, self.passages)
+        return build_task(cfg, self.tokenizer, self.max_input_len, self.max_target_len)
+
+    def check_reader(self, reader: str) -> None:
+        """`--data.passages K` and `--model.reader fid` go together."""
+        if self.passages and reader != "fid":
+            raise CbqaError(f"--data.passages {self.passages} reads passages with Fusion-in-Decoder: add --model.reader fid")
+        if reader == "fid" and not self.passages:
+            raise CbqaError("--model.reader fid reads K retrieved passages per question: add --data.passages K")
+
+    def val_reader_example(self, row) -> Example:
+        from cbqa.training.reading import reader_example
+        from retrieval_baseline.hits import Hit
+
+        passages = row.extra.get("passages")
+        if not isinstance(passages, list):
+            raise CbqaError(f"{self.val_file}: question {row.id!r} has no 'passages'; with --data.passages the "
+                            "validation file is a `cbqa retrieve` output")  # fmt: skip
+        try:
+            hits = [Hit.from_json(p) for p in passages]
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CbqaError(f"{self.val_file}: question {row.id!r}: bad 'passages' ({e})") from None
+        return reader_example(row.question, row.answers, hits, self.passages)
 
     def collator(self) -> Seq2SeqCollator:
         return Seq2SeqCollator(self.tokenizer, self.max_input_len, self.max_target_len)

@@ -1,7 +1,8 @@
-"""LightningModule for T5 text-to-text training (closed-book QA, masked pretraining, mixtures).
+"""LightningModule for T5 text-to-text training (closed-book QA, masked pretraining, mixtures, open-book readers).
 
 The module owns the model and tokenizer; the DataModule owns the data. Validation greedily decodes the validation
-questions and logs EM / F1 over all gold aliases (the same definitions as `cbqa evaluate`).
+questions and logs EM / F1 over all gold aliases (the same definitions as `cbqa evaluate`). With `reader: fid` the
+batches hold K passages per question, shaped (batch, K, tokens), read with Fusion-in-Decoder (`cbqa.fid`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ import lightning as L
 import numpy as np
 import torch
 
+from cbqa.fid import fid_forward, fid_generate
 from cbqa.metrics import max_em, max_f1
 from cbqa.modeling import T5Arch, load_model
 
 # Literal types: jsonargparse rejects a typo at parse time and lists the choices.
 Optimizer = Literal["adamw", "adafactor"]
 Schedule = Literal["constant", "linear", "inverse_sqrt"]
+# concat: one input string per example (closed-book QA, masked objectives, or a question with its passages in one
+# string: the one-passage reader); fid: Fusion-in-Decoder over --data.passages K passages.
+Reader = Literal["concat", "fid"]
 
 
 class T5Seq2Seq(L.LightningModule):
@@ -38,6 +43,7 @@ class T5Seq2Seq(L.LightningModule):
         compile_backend: str = "inductor",
         num_beams: int = 1,
         max_new_tokens: int = 32,
+        reader: Reader = "concat",
     ) -> None:
         """
         Args:
@@ -54,6 +60,8 @@ class T5Seq2Seq(L.LightningModule):
             compile_backend: torch.compile's backend (inductor; aot_eager traces without building kernels).
             num_beams: beams for validation decoding.
             max_new_tokens: longest generated answer.
+            reader: concat (one input string per example) | fid (Fusion-in-Decoder: each of the --data.passages K
+                retrieved passages encoded with the question, the encodings concatenated for one decoder).
         """
         super().__init__()
         arch = arch or T5Arch()
@@ -72,6 +80,8 @@ class T5Seq2Seq(L.LightningModule):
 
     def forward(self, **batch: torch.Tensor):
         net = self._compiled if self._compiled is not None else self.t5
+        if batch["input_ids"].dim() == 3:
+            return fid_forward(net, **batch)
         return net(**batch)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
@@ -92,13 +102,11 @@ class T5Seq2Seq(L.LightningModule):
 
     @torch.no_grad()
     def generate_texts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[str]:
-        ids = self.t5.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            max_new_tokens=self.hparams.max_new_tokens,
-            num_beams=self.hparams.num_beams,
-            do_sample=False,
-        )
+        kwargs = {"max_new_tokens": self.hparams.max_new_tokens, "num_beams": self.hparams.num_beams, "do_sample": False}
+        if input_ids.dim() == 3:
+            ids = fid_generate(self.t5, input_ids, attention_mask, **kwargs)
+        else:
+            ids = self.t5.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         return [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:

@@ -87,12 +87,21 @@ def _rng(seed: int, epoch: int, task: int, item: int) -> random.Random:
 
 @dataclass
 class Encoded:
-    input_ids: list[int]
+    input_ids: list[int]  # the encoder input; empty for a Fusion-in-Decoder example (see `passages`)
     labels: list[int]
     example: Example
     task: int
     item: int
     truncated: bool = False
+    passages: list[list[int]] | None = None  # Fusion-in-Decoder: one encoder input per passage
+
+    @property
+    def length(self) -> int:
+        """Input tokens the encoder reads."""
+        return sum(map(len, self.passages)) if self.passages is not None else len(self.input_ids)
+
+    def encoder_inputs(self) -> list[list[int]]:
+        return self.passages if self.passages is not None else [self.input_ids]
 
 
 _SENTINEL = re.compile(r"(<extra_id_\d+>)")
@@ -167,6 +176,22 @@ class Encoder:
         targets, cut_out = self.ids([e.target_text for e in examples], self.max_target_len)
         return inputs, targets, [a or b for a, b in zip(cut_in, cut_out)]
 
+    def encoded(self, examples: Sequence[Example], task: int = 0, items: Sequence[int] | None = None) -> list[Encoded]:
+        """Tokenized examples; a Fusion-in-Decoder example's passages are each cut to `max_input_len` (keeping EOS)."""
+        items = list(range(len(examples))) if items is None else [int(i) for i in items]
+        if not any(e.passages for e in examples):
+            inputs, targets, cut = self.encode(examples)
+            return [Encoded(x, y, e, task, i, c) for x, y, e, i, c in zip(inputs, targets, examples, items, cut, strict=True)]
+        targets, cut_out = self.ids([e.target_text for e in examples], self.max_target_len)
+        texts = [list(e.passages) or [e.input_text] for e in examples]
+        flat, cut_flat = self.ids([t for group in texts for t in group], self.max_input_len)
+        out, at = [], 0
+        for e, group, y, c, i in zip(examples, texts, targets, cut_out, items, strict=True):
+            n = len(group)
+            out.append(Encoded([], y, e, task, i, c or any(cut_flat[at : at + n]), flat[at : at + n]))
+            at += n
+        return out
+
 
 def _sentencepiece(tokenizer: Any) -> Any:
     """The tokenizer's own sentencepiece model, when it is a T5 tokenizer that has one; else None."""
@@ -188,8 +213,19 @@ def pad_batch(inputs: Sequence[list[int]], targets: Sequence[list[int]], pad_id:
 
 
 def collate(encoded: Sequence[Encoded], pad_id: int, fallbacks: int = 0) -> dict[str, Any]:
-    batch: dict[str, Any] = pad_batch([e.input_ids for e in encoded], [e.labels for e in encoded], pad_id)
-    real = sum(len(e.input_ids) for e in encoded)
+    """A padded batch: input_ids (B, L), or (B, K, L) when an example reads passages (Fusion-in-Decoder; a plain
+    example in such a batch reads its own input as its one passage)."""
+    if any(e.passages is not None for e in encoded):
+        from cbqa.fid import pad_passages
+
+        input_ids, attention = pad_passages([e.encoder_inputs() for e in encoded], pad_id)
+        targets = [e.labels for e in encoded]
+        lt = max(map(len, targets))
+        labels = torch.tensor([y + [-100] * (lt - len(y)) for y in targets], dtype=torch.long)
+        batch: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+    else:
+        batch = pad_batch([e.input_ids for e in encoded], [e.labels for e in encoded], pad_id)
+    real = sum(e.length for e in encoded)
     batch["answers"] = [list(e.example.answers) for e in encoded]
     # Per-batch data statistics, summed by the DataStats callback into the run summary (order: STAT_NAMES).
     truncated = sum(e.truncated for e in encoded)
@@ -260,19 +296,18 @@ class MixtureStream(IterableDataset):
             if not examples:
                 per_task.append([])
                 continue
-            inputs, targets, cut = self.encoder.encode(examples)
-            if any(cut) and hasattr(task, "fitted_example"):
+            enc = self.encoder.encoded(examples, t, items)
+            if any(e.truncated for e in enc) and hasattr(task, "fitted_example"):
                 # Too long for the model: made again with the token budget (the same rng seed, so still a function of
                 # epoch and item), which narrows the context around the span instead of losing the sentinel.
-                redo = [k for k, c in enumerate(cut) if c]
-                for k in redo:
-                    examples[k] = task.fitted_example(int(items[k]), _rng(p.seed, epoch, t, int(items[k])))
-                again = self.encoder.encode([examples[k] for k in redo])
-                for j, k in enumerate(redo):
-                    inputs[k], targets[k], cut[k] = again[0][j], again[1][j], again[2][j]
-            enc = [Encoded(x, y, e, t, int(i), c) for x, y, e, i, c in zip(inputs, targets, examples, items, cut, strict=True)]
+                redo = [k for k, e in enumerate(enc) if e.truncated]
+                again = self.encoder.encoded(
+                    [task.fitted_example(int(items[k]), _rng(p.seed, epoch, t, int(items[k]))) for k in redo],
+                    t, [items[k] for k in redo])  # fmt: skip
+                for k, e in zip(redo, again, strict=True):
+                    enc[k] = e
             if p.window > 1:  # bucketing: similar lengths side by side (stable, so equal lengths keep draw order)
-                enc.sort(key=lambda e: len(e.input_ids))
+                enc.sort(key=lambda e: e.length)
             per_task.append(enc)
         fallbacks = sum(t.fallbacks for t in self.tasks) - fallbacks_before
         out, taken = [], [0] * len(self.tasks)

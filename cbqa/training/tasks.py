@@ -1,10 +1,13 @@
 """Training tasks as text-to-text examples.
 
-A task turns item `i` into `Example(input_text, target_text, answers)`:
+A task turns item `i` into `Example(input_text, target_text, answers, passages)`:
 - `qa`: closed-book QA, input `question: ...`, target the first answer (evaluation uses all answers);
 - `masked`: a masking policy from `ner_masking` applied to one document of a spans store, afresh each epoch. The
   store stays memory-mapped; the task holds only the numpy array of the rows its policy can mask (found from the
-  store's per-document label bits, not by a Python pass over the documents), so set-up does not grow with the corpus.
+  store's per-document label bits, not by a Python pass over the documents), so set-up does not grow with the corpus;
+- `reader` and `reading` (Fusion-in-Decoder, `cbqa.training.reading`): a question with its top-K retrieved passages,
+  each encoded with the question (`passages`), target the answer; `reading` makes the question a cloze over a
+  sentence of a spans-store document, with a salient span as target, drawn afresh each epoch.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ class Example:
     input_text: str
     target_text: str
     answers: tuple[str, ...] = ()
+    # Fusion-in-Decoder: one encoder input per passage (`question: Q context: title: T text: X`, best first); empty
+    # for a plain text-to-text example, whose encoder input is `input_text`.
+    passages: tuple[str, ...] = ()
 
 
 @dataclass
@@ -35,8 +41,10 @@ class TaskConfig:
     """One task of a (possibly multi-task) training mixture."""
 
     name: str = "qa"
-    kind: str = "qa"  # qa | masked
-    file: str | None = None  # qa: QA file (any format cbqa reads)
+    kind: str = "qa"  # qa | masked | reader | reading
+    # qa: QA file (any format cbqa reads); reader: `cbqa retrieve` output (questions, answers, passages);
+    # reading: `cbqa reader reading-examples` output (sentences of a spans store with their retrieved passages)
+    file: str | None = None
     split: str | None = None  # qa: keep rows with this `split`
     spans: str | None = None  # masked: spans store directory written by `cbqa ner`
     policy: str = "ssm"  # masked: ssm | span_corruption | typed_ssm | ssm_all | mixture, or a preset
@@ -134,10 +142,14 @@ class MaskedTask:
                         f"{_FALLBACK_TRIES} documents in a row of {self.cfg.spans}")  # fmt: skip
 
 
+KINDS = ("qa", "masked", "reader", "reading")
+PASSAGE_KINDS = ("reader", "reading")  # Fusion-in-Decoder tasks: built by cbqa.training.reading
+
+
 def build_task(cfg: TaskConfig, tokenizer: Any = None, max_input_len: int | None = None,
                max_target_len: int | None = None) -> QATask | MaskedTask:  # fmt: skip
     if cfg.kind == "qa":
         return QATask(cfg)
     if cfg.kind == "masked":
         return MaskedTask(cfg, tokenizer, max_input_len, max_target_len)
-    raise CbqaError(f"task {cfg.name!r}: unknown kind {cfg.kind!r} (qa | masked)")
+    raise CbqaError(f"task {cfg.name!r}: unknown kind {cfg.kind!r} ({' | '.join(KINDS)})")

@@ -1,0 +1,65 @@
+"""Fusion-in-Decoder (Izacard & Grave 2021) on an unchanged Hugging Face T5.
+
+Each of an example's K passages is encoded separately, together with the question (`question: Q context: title: T
+text: X`); the K encoder outputs are concatenated along the sequence, and one decoder cross-attends all of them. So
+self-attention costs K x L^2 instead of (K x L)^2, and the answer can combine evidence from every passage.
+
+FiD adds no parameters: a FiD reader is a plain T5 checkpoint (`save_pretrained` / `from_pretrained` as usual) whose
+inputs are shaped (batch, K, L). Padding slots (an example with fewer than K passages) are fully masked, so the
+decoder never attends to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+
+def fid_encode(t5: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[Any, torch.Tensor]:
+    """(encoder outputs of shape (B, K*L, d), attention mask (B, K*L)) for inputs of shape (B, K, L)."""
+    from transformers.modeling_outputs import BaseModelOutput
+
+    if input_ids.dim() != 3:
+        raise ValueError(f"FiD inputs are (batch, passages, tokens); got shape {tuple(input_ids.shape)}")
+    b, k, n = input_ids.shape
+    flat_mask = attention_mask.reshape(b * k, n)
+    # A padding slot's self-attention would have no key at all (NaN with some attention kernels): let it see its first
+    # (pad) token; the decoder never sees the slot, whose fused mask stays all zero.
+    enc_mask = flat_mask.clone()
+    enc_mask[:, 0] = torch.where(flat_mask.sum(dim=1) == 0, 1, flat_mask[:, 0])
+    hidden = t5.get_encoder()(input_ids=input_ids.reshape(b * k, n), attention_mask=enc_mask)
+    fused = hidden.last_hidden_state.reshape(b, k * n, -1)
+    return BaseModelOutput(last_hidden_state=fused), attention_mask.reshape(b, k * n)
+
+
+def fid_forward(t5: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None):
+    """The model output (loss when `labels` are given) for FiD inputs (B, K, L)."""
+    encoded, mask = fid_encode(t5, input_ids, attention_mask)
+    return t5(encoder_outputs=encoded, attention_mask=mask, labels=labels)
+
+
+def fid_generate(t5: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any):
+    """`t5.generate(...)` over FiD inputs (B, K, L): greedy or beam search, as for a plain T5."""
+    encoded, mask = fid_encode(t5, input_ids, attention_mask)
+    return t5.generate(encoder_outputs=encoded, attention_mask=mask, **kwargs)
+
+
+def pad_passages(examples: Sequence[Sequence[Sequence[int]]], pad_id: int, k: int | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Token ids of each example's passage inputs -> (input_ids, attention_mask) of shape (B, K, L).
+
+    K is the most passages of any example (or `k`), L the longest passage input; missing passages are padding
+    slots with an all-zero mask."""
+    k = k or max(len(p) for p in examples)
+    length = max((len(ids) for p in examples for ids in p), default=1)
+    ids = torch.full((len(examples), k, length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(examples), k, length), dtype=torch.long)
+    for i, passages in enumerate(examples):
+        if len(passages) > k:
+            raise ValueError(f"example {i} has {len(passages)} passages, more than {k}")
+        for j, seq in enumerate(passages):
+            ids[i, j, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[i, j, : len(seq)] = 1
+    return ids, mask
