@@ -102,14 +102,19 @@ def test_benchmark_table_matches_results(monkeypatch, runs_root) -> None:
     at = app(monkeypatch, runs_root, "benchmark")
     no_failure(at)
     result = json.loads((runs_root / "demo" / "report" / "results.json").read_text())
-    table = at.dataframe[0].value
-    assert list(table.columns) == ["n", "closed_book_none", "closed_book_ssm"]
-    assert table.loc["total", "n"] == result["closed_book_none"]["total"]["n"]
-    assert table.loc["total", "closed_book_ssm"] == pytest.approx(result["closed_book_ssm"]["total"]["em"], abs=0.01)
+    table = at.dataframe[0].value  # systems as rows (a run may have many), categories with their n as columns
+    n_total = result["closed_book_none"]["total"]["n"]
+    assert list(table.index) == ["closed_book_none", "closed_book_ssm"] and f"total (n={n_total})" in table.columns
+    assert table.loc["closed_book_ssm", f"total (n={n_total})"] == pytest.approx(result["closed_book_ssm"]["total"]["em"], abs=0.05)
     at.radio(key="bench_metric").set_value("f1").run()
-    assert at.dataframe[0].value.loc["no_overlap", "closed_book_none"] == pytest.approx(
-        result["closed_book_none"]["no_overlap"]["f1"], abs=0.01
+    no_overlap = next(c for c in at.dataframe[0].value.columns if c.startswith("no_overlap"))
+    assert at.dataframe[0].value.loc["closed_book_none", no_overlap] == pytest.approx(
+        result["closed_book_none"]["no_overlap"]["f1"], abs=0.05
     )
+    # every category labelled on the chart (Vega-Lite would drop overlapping labels), one colour per system
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["encoding"]["x"]["axis"]["labelOverlap"] is False
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["closed_book_none", "closed_book_ssm"]
     assert at.get("vega_lite_chart")
 
 

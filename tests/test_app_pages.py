@@ -171,3 +171,18 @@ def test_restoring_a_sentence_masks_the_answer_where_it_is_written() -> None:
 
     assert _masked("Laura Emerson was born in Hartmouth.", "hartmouth") == "Laura Emerson was born in <extra_id_0>."
     assert _masked("Laura Emerson was born in Hartmouth.", "Glenford") is None
+
+
+def test_benchmark_rows_link_to_probe_and_a_link_back_shows_its_row(monkeypatch, app_runs_template) -> None:
+    at = app(monkeypatch, app_runs_template, "benchmark")
+    at.selectbox(key="bench_filter").set_value("all questions").run()
+    rows = at.dataframe[1].value
+    assert all(link == f"?page=probe&run=demo&q={qid}" for link, qid in zip(rows["probe"], rows["id"]))
+    wanted = str(rows["id"].iloc[3])
+    monkeypatch.setenv("CBQA_APP_RUNS", str(app_runs_template))
+    back = AppTest.from_file(MAIN, default_timeout=120)
+    back.query_params.update({"page": "benchmark", "run": "demo", "q": wanted})
+    back.run()
+    back.selectbox(key="bench_filter").set_value("all questions").run()
+    assert list(back.dataframe[1].value["id"]) == [wanted]
+    assert str(app_runs_template) not in shown_text(back)

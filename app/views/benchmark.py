@@ -11,9 +11,11 @@ import pandas as pd
 import streamlit as st
 
 from cbqa_app import loaders
+from cbqa_app.colors import color_scale
 from cbqa_app.context import AppContext
+from cbqa_app.export import downloads
 from cbqa_app.render import is_right, reported
-from cbqa_app.run_dir import RunInfo, results_paths
+from cbqa_app.run_dir import RunInfo, results_paths, shown_path
 from cbqa.metrics import normalize_answer
 from cbqa.overlap.categories import LABELS, TOTAL
 
@@ -26,22 +28,28 @@ def render(ctx: AppContext) -> None:
     if run is None:
         st.info("Choose a run directory in the sidebar to see its benchmark.")
         return
-    result = _results(run)
+    result, gold_based = _results(run, ctx)
     if not result:
         return
     metric = st.radio("Metric", ["em", "f1"], format_func=str.upper, horizontal=True, key="bench_metric")
     _table3(run, result, metric)
     st.subheader("Every system, every label")
     long = _long_frame(result)
-    table = long.pivot_table(index="category", columns="system", values=metric, sort=False)
-    table.insert(0, "n", long.groupby("category", sort=False)["n"].first())
-    st.dataframe(table.round(2), width="stretch")
-    st.altair_chart(_chart(long, metric), width="stretch")
+    # systems as rows, labels as columns: a run has a handful of labels but may have many systems, and a wide table
+    # would push systems off-screen
+    table = long.pivot_table(index="system", columns="category", values=metric, sort=False)
+    n = long.groupby("category", sort=False)["n"].first()
+    table.columns = [f"{c} (n={n[c]})" for c in table.columns]
+    st.dataframe(table.round(1), width="stretch")
+    chart = _chart(long, metric)
+    st.altair_chart(chart, width="stretch")
+    downloads(f"benchmark_{metric}", long, chart)
     st.divider()
-    _disagreements(run)
+    _disagreements(run, ctx, gold_based)
 
 
-def _results(run: RunInfo) -> dict[str, Any] | None:
+def _results(run: RunInfo, ctx: AppContext) -> tuple[dict[str, Any] | None, bool]:
+    """The run's results and whether they are by the gold overlap categories (results.json of a world with gold labels)."""
     paths = results_paths(run)
     if paths:
         path = paths[0]
@@ -49,19 +57,21 @@ def _results(run: RunInfo) -> dict[str, Any] | None:
             path = st.selectbox("Results file", paths, format_func=lambda p: p.name, key="bench_results",
                                 help="results.json: by the gold overlap categories (toy world); "
                                      "results_detected.json: by the categories the detector computed")
-        with reported(f"Reading {path}"):
+        with reported(f"Reading {shown_path(path, ctx.runs_root)}"):
             result = json.loads(path.read_text(encoding="utf-8"))
-            st.caption(f"from `{path}`")
-            return result
-        return None
+            gold_based = "detected" not in path.name and run.path("gold_overlap") is not None
+            st.caption(f"from `{shown_path(path, ctx.runs_root)}`, by the {'gold' if gold_based else 'detected'} "
+                       "overlap categories")
+            return result, gold_based
+        return None, False
     if not run.predictions:
         st.info("This run has no report (report/results.json) and no prediction files yet: nothing to score. "
                 "Is `cbqa demo` still running?")
-        return None
+        return None, False
     test = run.path("test")
     if test is None:
         st.info("This run has prediction files but no test set to score them against (the manifest's `test`).")
-        return None
+        return None, False
     with reported("Scoring the run's predictions"):
         from cbqa.overlap import evaluate_systems
 
@@ -69,21 +79,23 @@ def _results(run: RunInfo) -> dict[str, Any] | None:
         labels = _overlap_rows(run)
         result = evaluate_systems(preds, loaders.load_qa(test), list(labels.values()) if labels else None,
                                   allow_missing=True)
-        st.caption("scored now from the run's prediction files (the run has no report/results.json)")
-        return result
-    return None
+        st.caption("scored now from the run's prediction files (the run has no report/results.json), by the detected "
+                   "overlap categories")
+        return result, False
+    return None, False
 
 
-def _overlap_rows(run: RunInfo, choose: bool = False) -> dict[str, dict[str, Any]]:
-    sources = {k: run.path(k) for k in ("overlap", "gold_overlap") if run.path(k) is not None}
+def _overlap_rows(run: RunInfo, choose: bool = False, gold_first: bool = False) -> dict[str, dict[str, Any]]:
+    order = ("gold_overlap", "overlap") if gold_first else ("overlap", "gold_overlap")
+    sources = {k: run.path(k) for k in order if run.path(k) is not None}
     if not sources:
         return {}
     key = next(iter(sources))
-    if choose and len(sources) > 1:
+    if choose and len(sources) > 1:  # defaults to the categories of the table above
         key = st.radio("Overlap categories", list(sources), horizontal=True, key="bench_labels",
                        format_func={"overlap": "detected", "gold_overlap": "gold"}.get)
     path = sources[key]
-    with reported(f"Reading overlap labels {path}"):
+    with reported(f"Reading overlap labels {path.name}"):
         return loaders.load_overlap_rows(path)
     return {}
 
@@ -142,6 +154,7 @@ def _table3(run: RunInfo, result: dict[str, Any], metric: str) -> None:
     for col in shown.columns[2:]:
         shown[col] = shown[col].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.1f}")
     st.table(shown.set_index(["kind", "system"]))
+    downloads(f"table3_{metric}", df)
     st.caption(f"{metric.upper()} (%) as in Lewis, Stenetorp & Riedel (2021), Table 3. Their NQ numbers for "
                "reference (EM, total / question overlap / answer overlap only / no overlap): open-book RAG 44.5 / "
                "70.7 / 34.9 / 24.8; closed-book BART 26.5 / 67.6 / 10.2 / 0.8. \"EM copied from passages\": the share "
@@ -166,10 +179,12 @@ def _chart(long: pd.DataFrame, metric: str) -> alt.Chart:
         alt.Chart(long.dropna(subset=[metric]))
         .mark_bar()
         .encode(
-            x=alt.X("category:N", sort=cats, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=220)),
+            # every category labelled: Vega-Lite drops overlapping labels unless told not to
+            x=alt.X("category:N", sort=cats, title=None,
+                    axis=alt.Axis(labelAngle=-30, labelLimit=220, labelOverlap=False, labelPadding=4)),
             xOffset="system:N",
             y=alt.Y(f"{metric}:Q", title=f"{metric.upper()} (%)", scale=alt.Scale(domain=[0, 100])),
-            color="system:N",
+            color=alt.Color("system:N", scale=color_scale(long["system"])),
             tooltip=["system", "category", "n", alt.Tooltip(f"{metric}:Q", format=".2f")],
         )
         .properties(height=320)
@@ -180,7 +195,7 @@ def _is_retrieval(preds) -> bool:
     return bool(preds) and "passages" in preds[0].extra
 
 
-def _disagreements(run: RunInfo) -> None:
+def _disagreements(run: RunInfo, ctx: AppContext, gold_based: bool) -> None:
     st.subheader("Where two systems disagree")
     if len(run.predictions) < 2:
         st.info("This run has fewer than two prediction files, so there is nothing to compare. A run without "
@@ -193,7 +208,8 @@ def _disagreements(run: RunInfo) -> None:
     systems = list(preds)
     closed = [s for s in systems if not _is_retrieval(preds[s])] or systems
     retrieval = [s for s in systems if _is_retrieval(preds[s])]
-    labels = {i: {*r.get("labels", ()), r.get("category")} for i, r in _overlap_rows(run, choose=True).items()}
+    labels = {i: {*r.get("labels", ()), r.get("category")}
+              for i, r in _overlap_rows(run, choose=True, gold_first=gold_based).items()}
     categories = [c for c in LABELS if c == TOTAL or any(c in r for r in labels.values())]
     c1, c2, c3, c4 = st.columns(4)
     first = c1.selectbox("First system", systems, index=systems.index(closed[0]), key="bench_a")
@@ -221,6 +237,14 @@ def _disagreements(run: RunInfo) -> None:
         if keep[which]:
             rows.append({"id": a.id, "question": a.question, "gold": " | ".join(answers),
                          first: a.prediction, f"{first} right": ra, second: b.prediction, f"{second} right": rb})
-    st.caption(f"{len(rows)} question(s)")
+    wanted = st.query_params.get("q")  # Probe's link back: this question's row
+    if wanted:
+        rows = [r for r in rows if r["id"] == wanted] or rows
+        st.caption(f"showing test question `{wanted}` (from Probe's link); clear the filter by choosing another option")
+    st.caption(f"{len(rows)} question(s); each id opens the question in Probe")
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        frame = pd.DataFrame(rows)
+        frame.insert(0, "probe", [ctx.probe_link(str(i)) for i in frame["id"]])
+        st.dataframe(frame, hide_index=True, width="stretch",
+                     column_config={"probe": st.column_config.LinkColumn("open in Probe", display_text="probe ↗")})
+        downloads(f"disagreements_{first}_{second}_{category}", frame.drop(columns="probe"))
