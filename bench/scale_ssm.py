@@ -125,7 +125,7 @@ def measure(store: Path, tokenizer: Path, qa: Path, batches: int, rate_batches: 
     """Runs in a child process: set-up + first batch, RssAnon after `batches`, examples/s."""
     from transformers import AutoTokenizer
 
-    from cbqa.training.datamodule import Seq2SeqDataModule
+    from cbqa.training.datamodule import Mixing, Seq2SeqDataModule
     from cbqa.training.tasks import TaskConfig
 
     tok = AutoTokenizer.from_pretrained(str(tokenizer))
@@ -133,7 +133,9 @@ def measure(store: Path, tokenizer: Path, qa: Path, batches: int, rate_batches: 
     t0 = time.perf_counter()
     tasks = [TaskConfig(name="ssm", kind="masked", spans=str(store), policy="ssm_title_sentence"),
              TaskConfig(name="qa", kind="qa", file=str(qa))]  # fmt: skip
-    dm = Seq2SeqDataModule(tasks=tasks, batch_size=64, max_input_len=128)
+    # The same mixture at every size (K = 20,000: SSM and QA half each), so only the store's size changes; the SSM
+    # draws still range over the whole store.
+    dm = Seq2SeqDataModule(tasks=tasks, batch_size=64, max_input_len=128, mixing=Mixing(limit=20_000))
     dm.tokenizer = tok
     dm.setup("fit")
     stream = iter(dm.stream())
@@ -161,12 +163,13 @@ def train_rate(store: Path, tokenizer: Path, qa: Path, steps: int = 20) -> float
     from transformers import AutoTokenizer
 
     from cbqa.modeling import T5Arch, build_from_config
-    from cbqa.training.datamodule import Seq2SeqDataModule
+    from cbqa.training.datamodule import Mixing, Seq2SeqDataModule
     from cbqa.training.tasks import TaskConfig
 
     tok = AutoTokenizer.from_pretrained(str(tokenizer))
     dm = Seq2SeqDataModule(tasks=[TaskConfig(name="ssm", kind="masked", spans=str(store), policy="ssm_title_sentence"),
-                                  TaskConfig(name="qa", kind="qa", file=str(qa))], batch_size=64)  # fmt: skip
+                                  TaskConfig(name="qa", kind="qa", file=str(qa))], batch_size=64,
+                           mixing=Mixing(limit=20_000))  # fmt: skip
     dm.tokenizer = tok
     dm.setup("fit")
     stream = iter(dm.stream())
@@ -274,7 +277,8 @@ def padding(store_dir: Path, work: Path, batches: int = 60) -> list[dict]:
 
 
 def ner_corpus(work: Path, n: int) -> Path:
-    from cbqa.data import Document, iter_corpus, write_corpus
+    from cbqa.data import Document, write_corpus
+    from cbqa.data.corpus import iter_corpus
 
     path = work / f"ner_{n}.jsonl"
     if path.exists():
@@ -313,7 +317,7 @@ def bare_run(corpus: Path, processes: int) -> dict:
     code = f"""
 import json, sys, time
 t0 = time.time()
-from cbqa.data import iter_corpus
+from cbqa.data.corpus import iter_corpus
 from ner_masking.pipeline import build_pipeline
 texts = [d.text for d in iter_corpus({str(corpus)!r})]
 nlp = build_pipeline()

@@ -126,7 +126,7 @@ def preset_options(name: str) -> dict[str, Any]:
 
 
 # Set by training from the model's tokenizer (`with_token_budget`), not options a config or the CLI gives.
-RUNTIME_FIELDS = frozenset({"max_tokens", "tokens_of"})
+RUNTIME_FIELDS = frozenset({"max_tokens", "max_target_tokens", "tokens_of"})
 
 
 def policy_options(name: str) -> list[str]:
@@ -135,17 +135,20 @@ def policy_options(name: str) -> list[str]:
     return [f.name for f in fields(_REGISTRY[base]) if f.init and f.name not in RUNTIME_FIELDS]
 
 
-def with_token_budget(policy: Policy, tokens_of: Any, max_tokens: int) -> Policy:
-    """A copy of `policy` whose inputs never take more than `max_tokens` tokens of `tokens_of`'s tokenizer (see
-    SSM and SpanCorruption); a mixture gets the budget in each component."""
+def with_token_budget(policy: Policy, tokens_of: Any, max_tokens: int, max_target_tokens: int | None = None) -> Policy:
+    """A copy of `policy` whose inputs never take more than `max_tokens` tokens of `tokens_of`'s tokenizer (see SSM
+    and SpanCorruption), nor span corruption's targets more than `max_target_tokens`; a mixture gets the budget in
+    each component."""
     if isinstance(policy, Mixture):
-        built = tuple((w, with_token_budget(p, tokens_of, max_tokens)) for w, p in policy._built)
+        built = tuple((w, with_token_budget(p, tokens_of, max_tokens, max_target_tokens)) for w, p in policy._built)
         copy_ = dataclasses.replace(policy)
         object.__setattr__(copy_, "_built", built)
         return copy_
-    if any(f.name == "max_tokens" for f in fields(policy)):
-        return dataclasses.replace(policy, max_tokens=max_tokens, tokens_of=tokens_of)
-    return policy
+    names = {f.name for f in fields(policy)}
+    if "max_tokens" not in names:
+        return policy
+    extra = {"max_target_tokens": max_target_tokens} if "max_target_tokens" in names else {}
+    return dataclasses.replace(policy, max_tokens=max_tokens, tokens_of=tokens_of, **extra)
 
 
 def make_policy(name: str, **options: Any) -> Policy:

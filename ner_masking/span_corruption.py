@@ -92,7 +92,8 @@ class SpanCorruption:
     T5's arithmetic gives a single noise span at their very end, are not masked the same way each epoch.
     `max_tokens` (with `tokens_of`, both set by training from the model's tokenizer) cuts a window whose text would take
     more tokens than the model reads, from its end, before masking: corrupting only shortens the text, so the input
-    then fits with every sentinel. A window that fits is left exactly as without it.
+    then fits with every sentinel; with `max_target_tokens`, a target that would be longer (dense text) is made again
+    from a shorter window. A window that fits is left exactly as without them.
     """
 
     noise_density: float = 0.15
@@ -101,6 +102,7 @@ class SpanCorruption:
     random_roll: bool = False
     tokenize: Tokenize | None = None
     max_tokens: int | None = None
+    max_target_tokens: int | None = None
     tokens_of: Tokenize | None = field(default=None, compare=False, repr=False)
 
     name = "span_corruption"
@@ -114,7 +116,7 @@ class SpanCorruption:
             raise CbqaError(f"mean_noise_span_length must be >= 1, got {self.mean_noise_span_length}")
         if self.max_units is not None and int(self.max_units) < 2:
             raise CbqaError(f"max_units must be >= 2, got {self.max_units}")
-        if self.max_tokens is not None and self.tokens_of is None:
+        if (self.max_tokens is not None or self.max_target_tokens is not None) and self.tokens_of is None:
             raise CbqaError("max_tokens needs tokens_of (the model tokenizer's offsets); training sets both")
 
     def _units_within(self, text: str, units: list[tuple[int, int]]) -> int:
@@ -130,14 +132,33 @@ class SpanCorruption:
         return bisect.bisect_right([bisect.bisect_left(token_starts, e - base) for _, e in units], limit)
 
     def __call__(self, doc: SpanDoc, rng: random.Random) -> MaskedExample | None:
+        if self.max_target_tokens is None:
+            return self._corrupt(doc, rng, None)[0]
+        # With a target budget: a target that would be too long (dense text: many tokens per unit) is made again from
+        # a shorter window, with the same random draws, so the example stays a function of the rng's seed.
+        state, cap = rng.getstate(), None
+        for _ in range(4):
+            example, n_units = self._corrupt(doc, rng, cap)
+            if example is None:
+                return None
+            need = len(self.tokens_of(example.target_text)) + 1  # + EOS
+            if need <= self.max_target_tokens or n_units <= 2:
+                return example
+            cap = max(2, n_units * self.max_target_tokens // need)
+            rng.setstate(state)
+        return example
+
+    def _corrupt(self, doc: SpanDoc, rng: random.Random, cap: int | None) -> tuple[MaskedExample | None, int]:
         units = self.tokenize(doc.text) if self.tokenize is not None else word_offsets(doc.text)
         if self.max_units is not None and len(units) > int(self.max_units):
             first = rng.randrange(len(units) - int(self.max_units) + 1)
             units = units[first : first + int(self.max_units)]
         if self.max_tokens is not None and units:
             units = units[: self._units_within(doc.text, units)]
+        if cap is not None:
+            units = units[:cap]
         if len(units) < 2:  # T5 would mask nothing in a one-unit text
-            return None
+            return None, len(units)
         spans = noise_spans(len(units), rng, self.noise_density, self.mean_noise_span_length)
         if self.random_roll:
             spans = _roll(spans, rng.randrange(len(units)), len(units))
@@ -146,9 +167,10 @@ class SpanCorruption:
         target = " ".join(f"{m} {doc.text[s:e]}" for m, (s, e) in zip(marks, runs, strict=True))
         if spans[-1][1] < len(units):  # only where the text ends on kept units (never with T5's own mask)
             target += f" {sentinel(len(runs))}"
-        return MaskedExample(
+        example = MaskedExample(
             input_text=replace_spans(doc.text, units[0][0], units[-1][1], runs, marks),
             target_text=target,
             label=None,
             policy=self.name,
         )
+        return example, len(units)

@@ -8,6 +8,7 @@ index manifest; a shard whose file holds another number of rows is refused when 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +47,10 @@ class _Shard:
         self.rows = shard.rows
 
 
+def _open_shard(size_of: dict[str, int], path: Path) -> _Shard:
+    return _Shard(path, size_of[path.name])
+
+
 class Passages(Protocol):
     """What search needs of a passage collection: its size, and a passage or its id by row."""
 
@@ -63,12 +68,10 @@ class PassageStore:
         self.directory = Path(directory)
         self.files = [name for name, _ in shards]
         self.sizes = [int(n) for _, n in shards]
-        self._size_of = dict(zip(self.files, self.sizes))
         paths = [self.directory / name for name in self.files]
-        self._rows: ShardedRows[_Shard] = ShardedRows(paths, self.sizes, self._open)
-
-    def _open(self, path: Path) -> _Shard:
-        return _Shard(path, self._size_of[path.name])
+        # a module-level opener, so the store pickles (without its mappings) for dataloader workers and Ray tasks
+        opener = functools.partial(_open_shard, dict(zip(self.files, self.sizes)))
+        self._rows: ShardedRows[_Shard] = ShardedRows(paths, self.sizes, opener)
 
     def missing_files(self) -> list[str]:
         return [name for name in self.files if not (self.directory / name).is_file()]

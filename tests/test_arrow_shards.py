@@ -27,15 +27,44 @@ def test_write_map_and_read_rows(tmp_path: Path) -> None:
         MappedShard(path)
 
 
-def test_sharded_rows_locate_across_empty_shards_and_keep_few_open(tmp_path: Path) -> None:
+def _name(path: Path) -> str:
+    return path.name
+
+
+def test_sharded_rows_locate_across_empty_shards_open_once_and_pickle_without_views(tmp_path: Path) -> None:
+    import pickle
+
+    import numpy as np
+
     opened: list[Path] = []
-    rows = ShardedRows([tmp_path / f"{i}" for i in range(4)], [0, 3, 0, 2], lambda p: opened.append(p) or p.name,
-                       max_open=2)  # fmt: skip
+    rows = ShardedRows([tmp_path / f"{i}" for i in range(4)], [0, 3, 0, 2], lambda p: opened.append(p) or p.name)
     assert len(rows) == 5
     assert [rows.locate(i) for i in range(5)] == [(1, 0), (1, 1), (1, 2), (3, 0), (3, 1)]
-    assert rows.shard_of_rows(__import__("numpy").arange(5)).tolist() == [1, 1, 1, 3, 3]
+    assert rows.shard_of_rows(np.arange(5)).tolist() == [1, 1, 1, 3, 3]
     with pytest.raises(IndexError):
         rows.locate(5)
     for shard in (1, 3, 1, 0, 3):
         rows.view(shard)
-    assert [p.name for p in opened] == ["1", "3", "0", "3"] and len(rows._views) == 2
+    assert [p.name for p in opened] == ["1", "3", "0"] and len(rows._views) == 3  # each opened once, all kept
+    picklable = ShardedRows([tmp_path / "a", tmp_path / "b"], [1, 1], _name)
+    picklable.view(0)
+    copy = pickle.loads(pickle.dumps(picklable))
+    assert copy._views == {} and copy.view(1) == "b" and len(copy) == 2
+
+
+def test_mapped_shards_close_their_files_and_pickle_cheaply(tmp_path: Path) -> None:
+    import os
+    import pickle
+
+    schema = pa.schema([("s", pa.string())])
+    paths = [tmp_path / shard_name(i) for i in range(20)]
+    for i, path in enumerate(paths):
+        write_shard(path, {"s": [f"row {i}"] * 1000}, schema)
+    before = len(os.listdir("/proc/self/fd"))
+    rows = ShardedRows(paths, [1000] * 20, MappedShard)
+    assert [rows.view(i).strings("s")[999] for i in range(20)] == [f"row {i}" for i in range(20)]
+    import sys
+
+    kept = len(os.listdir("/proc/self/fd")) - before  # the file each shard was mapped from is closed
+    assert kept == (0 if sys.version_info >= (3, 13) else 20)  # older Pythons' mmap keeps a duplicate descriptor
+    assert len(pickle.dumps(rows)) < 4000  # paths and sizes, no mapped bytes

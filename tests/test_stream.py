@@ -148,7 +148,8 @@ def long_passages(n: int, seed: int = 0) -> list[Document]:
     [("ssm", {"context": "passage", "budget": 400}), ("span_corruption", {}), ("span_corruption", {"max_units": 500})],
 )
 def test_token_budget_keeps_every_sentinel(tmp_path, policy, options) -> None:
-    """300-word passages into 64 tokens: without a budget the sentinels fall off the end; with it, none is lost."""
+    """300-word passages into 64 input and 24 target tokens: without a budget sentinels fall off the end; with it,
+    none is lost."""
     from transformers import AutoTokenizer
 
     from cbqa.tokenizer import train_tokenizer
@@ -162,7 +163,7 @@ def test_token_budget_keeps_every_sentinel(tmp_path, policy, options) -> None:
     nlp.to_disk(tmp_path / "ruler")
     annotate_corpus(tmp_path / "c.jsonl", tmp_path / "s", AnnotateConfig(spacy_model=str(tmp_path / "ruler"), progress=False))
     tasks = [TaskConfig(name="m", kind="masked", spans=str(tmp_path / "s"), policy=policy, policy_options=options)]
-    dm = Seq2SeqDataModule(tasks=tasks, batch_size=12, max_input_len=64, max_target_len=64)
+    dm = Seq2SeqDataModule(tasks=tasks, batch_size=12, max_input_len=64, max_target_len=24)
     dm.tokenizer = tok
     dm.setup("fit")
     batch = next(iter(dm.stream()))

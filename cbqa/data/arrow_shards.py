@@ -8,16 +8,21 @@ and read by row through numpy views of its offset and value buffers: opening a s
 and reading row `i` touches only the pages that hold it. Per-shard facts (counts, stats) live in the schema metadata,
 which the footer alone gives (`read_metadata`).
 
-`ShardedRows` maps a global row id onto (shard, row in shard) for a list of shards of known sizes and keeps a bounded
-number of them open (file descriptors are finite).
+A shard is mapped with Python's `mmap` and its file closed at once: the mapping stays valid (POSIX), so a store of
+thousands of shards keeps them all mapped without holding a file descriptor each (on Python >= 3.13; older Pythons
+keep one duplicate descriptor per mapping), and pages are read from disk only when a row touches them. `ShardedRows` maps a global row id onto (shard, row in shard) for a list of shards of known
+sizes and keeps every shard it opened mapped (no cap: mappings cost address space, not descriptors or memory); pickled
+(dataloader workers, Ray tasks) it drops its mappings, so it pickles cheaply and the receiving process maps again.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+import mmap
+import os
 import re
-from collections import OrderedDict
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -29,9 +34,11 @@ from cbqa.io import atomic_path
 
 SHARD_SUFFIX = ".arrow"
 SHARD_FILE = re.compile(r"shard-\d{5,}\.arrow")
-MAX_OPEN = 64  # memory-mapped shards kept open at once by a ShardedRows
 
 T = TypeVar("T")
+# Python >= 3.13 can map without keeping a descriptor (`trackfd=False`); older ones keep a duplicate of it inside the
+# mmap object, so there a mapped shard costs one descriptor (the soft limit is often 1024: `ulimit -n`).
+_NO_FD: dict[str, Any] = {"trackfd": False} if sys.version_info >= (3, 13) else {}
 
 
 def shard_name(index: int, suffix: str = SHARD_SUFFIX) -> str:
@@ -117,8 +124,10 @@ class MappedShard:
 
         self.path = Path(path)
         try:
-            self._source = pa.memory_map(str(path))
-            table = pa.ipc.open_file(self._source).read_all()
+            with self.path.open("rb") as f:  # closed on leaving: the mapping outlives the descriptor
+                size = os.fstat(f.fileno()).st_size
+                self._map: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ, **_NO_FD) if size else b""
+            table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(self._map))).read_all()
         except (OSError, ValueError, pa.ArrowInvalid) as e:
             raise CbqaError(f"{path}: cannot read {what} ({e})") from None
         self.metadata: dict[bytes, bytes] = dict(table.schema.metadata or {})
@@ -140,17 +149,18 @@ class MappedShard:
 
 class ShardedRows(Generic[T]):
     """Global rows over shards of known sizes: `locate(i)` -> (shard, row), `view(shard)` -> the opened shard (made by
-    `open_shard(path)`, at most `max_open` kept open, least recently used closed first)."""
+    `open_shard(path)` on first use and kept; `open_shard` must pickle: a class or a module-level function)."""
 
-    def __init__(self, paths: Sequence[Path], sizes: Sequence[int], open_shard: Callable[[Path], T],
-                 max_open: int = MAX_OPEN) -> None:  # fmt: skip
+    def __init__(self, paths: Sequence[Path], sizes: Sequence[int], open_shard: Callable[[Path], T]) -> None:
         if len(paths) != len(sizes):
             raise ValueError(f"{len(paths)} shard paths for {len(sizes)} sizes")
         self.paths = list(paths)
         self.starts = [0, *itertools.accumulate(int(s) for s in sizes)]  # a list bisects fastest at these sizes
         self._open_shard = open_shard
-        self._max_open = max_open
-        self._views: OrderedDict[int, T] = OrderedDict()
+        self._views: dict[int, T] = {}
+
+    def __getstate__(self) -> dict[str, Any]:  # memory maps do not pickle: the receiving process maps the shards again
+        return {**self.__dict__, "_views": {}}
 
     def __len__(self) -> int:
         return self.starts[-1]
@@ -166,12 +176,9 @@ class ShardedRows(Generic[T]):
         return shard, i - self.starts[shard]
 
     def view(self, shard: int) -> T:
-        view = self._views.pop(shard, None)
+        view = self._views.get(shard)
         if view is None:
-            view = self._open_shard(self.paths[shard])
-            if len(self._views) >= self._max_open:
-                self._views.popitem(last=False)
-        self._views[shard] = view
+            view = self._views[shard] = self._open_shard(self.paths[shard])
         return view
 
     def shard_of_rows(self, rows: np.ndarray) -> np.ndarray:

@@ -126,7 +126,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         if self.tokenizer is None:
             self.tokenizer = self.trainer.lightning_module.tokenizer
         if not self.tasks:
-            self.tasks = [build_task(cfg, self.tokenizer, self.max_input_len) for cfg in self.task_cfgs]
+            self.tasks = [build_task(cfg, self.tokenizer, self.max_input_len, self.max_target_len) for cfg in self.task_cfgs]
         if self.val_file and not self.val_examples:
             from cbqa.data import read_qa
 

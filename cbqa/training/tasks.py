@@ -60,6 +60,9 @@ class TokenOffsets:
         self.tokenizer = tokenizer
 
     def __call__(self, text: str) -> list[tuple[int, int]]:
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            return list(backend.encode(text, add_special_tokens=False).offsets)
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         return [tuple(o) for o in enc["offset_mapping"]]
 
@@ -84,10 +87,13 @@ class QATask:
 
 
 class MaskedTask:
-    """A masking policy over a spans store. With a tokenizer and `max_input_len`, the policy gets a token budget so
-    that prefix + masked input + EOS always fit the model's input (see ner_masking.policies.with_token_budget)."""
+    """A masking policy over a spans store. With a tokenizer and `max_input_len`, a second copy of the policy gets a
+    token budget so that prefix + masked input + EOS always fit the model's input (ner_masking.policies.
+    with_token_budget); the stream uses it (`fitted_example`) only for the examples the plain policy makes too long,
+    so the common case costs no extra tokenization and is exactly the plain policy's example."""
 
-    def __init__(self, cfg: TaskConfig, tokenizer: Any = None, max_input_len: int | None = None) -> None:
+    def __init__(self, cfg: TaskConfig, tokenizer: Any = None, max_input_len: int | None = None,
+                 max_target_len: int | None = None) -> None:  # fmt: skip
         from ner_masking.eligibility import eligible_rows
         from ner_masking.policies import make_policy, with_token_budget
         from ner_masking.store import load_span_store
@@ -98,10 +104,11 @@ class MaskedTask:
         self.prefix = cfg.input_prefix()
         self.store = load_span_store(cfg.spans)
         self.policy = make_policy(cfg.policy, **cfg.policy_options)
+        self.fitted_policy = self.policy
         if tokenizer is not None and max_input_len:
             offsets = TokenOffsets(tokenizer)
             budget = max_input_len - 1 - len(offsets(self.prefix))  # room for the prefix and EOS
-            self.policy = with_token_budget(self.policy, offsets, budget)
+            self.fitted_policy = with_token_budget(self.policy, offsets, budget, max_target_len)
         self.rows: np.ndarray = eligible_rows(self.policy, self.store)
         if not len(self.rows):
             raise CbqaError(f"task {cfg.name!r}: policy {cfg.policy!r} finds nothing to mask in {cfg.spans}")
@@ -111,8 +118,15 @@ class MaskedTask:
         return len(self.rows)
 
     def example(self, i: int, rng: random.Random) -> Example:
+        return self._example(self.policy, i, rng)
+
+    def fitted_example(self, i: int, rng: random.Random) -> Example:
+        """Item `i` made with the token budget (for an example the plain policy made too long)."""
+        return self._example(self.fitted_policy, i, rng)
+
+    def _example(self, policy: Any, i: int, rng: random.Random) -> Example:
         for k in range(_FALLBACK_TRIES):
-            m = self.policy(self.store.doc(int(self.rows[(i + k) % len(self.rows)])), rng)
+            m = policy(self.store.doc(int(self.rows[(i + k) % len(self.rows)])), rng)
             if m is not None:
                 self.fallbacks += k > 0
                 return Example(self.prefix + m.input_text, m.target_text, (unmask(m.target_text),))
@@ -120,9 +134,10 @@ class MaskedTask:
                         f"{_FALLBACK_TRIES} documents in a row of {self.cfg.spans}")  # fmt: skip
 
 
-def build_task(cfg: TaskConfig, tokenizer: Any = None, max_input_len: int | None = None) -> QATask | MaskedTask:
+def build_task(cfg: TaskConfig, tokenizer: Any = None, max_input_len: int | None = None,
+               max_target_len: int | None = None) -> QATask | MaskedTask:  # fmt: skip
     if cfg.kind == "qa":
         return QATask(cfg)
     if cfg.kind == "masked":
-        return MaskedTask(cfg, tokenizer, max_input_len)
+        return MaskedTask(cfg, tokenizer, max_input_len, max_target_len)
     raise CbqaError(f"task {cfg.name!r}: unknown kind {cfg.kind!r} (qa | masked)")
