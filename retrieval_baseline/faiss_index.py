@@ -236,6 +236,8 @@ def build_faiss_index(
     cpu = faiss.index_factory(dim, factory_string(spec, n, dim), _METRICS[spec.metric])
     if spec.type == "hnsw":
         cpu.hnsw.efConstruction = spec.ef_construction
+    if use_gpu and not gpu_available():  # before training, which would also try the GPU
+        raise CbqaError("a GPU index was asked for, but faiss has no GPU support here (install faiss-gpu)")
     gpu = (gpu_available() if use_gpu is None else use_gpu) and spec.type != "hnsw"
     t0 = time.perf_counter()
     if not cpu.is_trained:

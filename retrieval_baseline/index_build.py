@@ -420,6 +420,7 @@ def build_index(
     dense = build_faiss_index(vectors, spec, use_gpu=use_gpu, show_progress=show_progress, timings=timings)
     build_s = time.perf_counter() - t0
     dense.save(work / FAISS_FILE)
+    built_on = "gpu" if dense.on_gpu else "cpu"  # an index FAISS could not move to a GPU stays on CPU
     del dense
     bm25_config = (bm25 if isinstance(bm25, BM25Config) else BM25Config()) if bm25 else None
     if bm25_config:
@@ -434,7 +435,7 @@ def build_index(
         "dimension": dim,
         "metric": spec.metric,
         "index": {"type": spec.type, "params": _resolved_params(spec, count, dim),
-                  "factory": factory_string(spec, count, dim), "built_on": "gpu" if _gpu_used(use_gpu, spec) else "cpu",
+                  "factory": factory_string(spec, count, dim), "built_on": built_on,
                   "build_seconds": round(build_s, 3), "train_seconds": round(timings.get("train", 0.0), 3),
                   "add_seconds": round(timings.get("add", 0.0), 3)},  # fmt: skip
         # The corpus fingerprint is the one a spans store of the same corpus records (cbqa.io.fingerprint); the
@@ -481,12 +482,6 @@ def _resolved_params(spec: IndexSpec, n: int, dim: int) -> dict[str, Any]:
     from retrieval_baseline.faiss_index import resolved
 
     return resolved(spec, n, dim).params()
-
-
-def _gpu_used(use_gpu: bool | None, spec: IndexSpec) -> bool:
-    from retrieval_baseline.faiss_index import gpu_available
-
-    return spec.type != "hnsw" and (gpu_available() if use_gpu is None else use_gpu)
 
 
 def _encoder_facts(encoder: EncoderConfig | Encoder, loaded: Encoder | None, dim: int) -> tuple[str, int, bool]:

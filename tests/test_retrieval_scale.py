@@ -192,3 +192,15 @@ def test_cli_shards_on_two_machines_ray_engine_and_verify(tmp_path: Path, capsys
     with pytest.raises(SystemExit) as e:
         cbqa_main(["index", "--verify", str(a)])
     assert e.value.code == 2 and "passage shards missing" in capsys.readouterr().err
+
+
+def test_asking_for_a_gpu_without_faiss_gpu_is_one_clear_error(tmp_path: Path) -> None:
+    from retrieval_baseline.faiss_index import gpu_available
+
+    if gpu_available():
+        pytest.skip("faiss sees a GPU here")
+    for spec in (IndexSpec("flat"), IndexSpec("ivf", nlist=4)):
+        with pytest.raises(CbqaError, match="no GPU support here"):
+            build_faiss_index(_vectors(200, 8), spec, use_gpu=True, show_progress=False)
+    built = build_faiss_index(_vectors(200, 8), IndexSpec("ivf", nlist=4), show_progress=False)  # default: CPU here
+    assert not built.on_gpu and built.ntotal == 200
