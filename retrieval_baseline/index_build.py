@@ -5,7 +5,8 @@ shard's byte offset or row recorded). Shard `j` becomes two files in a work dire
 (`.NAME.build/`), each written atomically:
 
     passages/shard-0000j.arrow     the shard's passages (id, title, text), the store the index keeps
-    embeddings/shard-0000j.npy     their embeddings (float32, or the --save-embeddings dtype)
+    embeddings/shard-0000j.npy     their embeddings, float32 (the index is built from what the encoder gave;
+                                   --save-embeddings float16 converts the copy kept once the index is built)
 
 so a killed build resumes at the first shard without its files, and encoding a shard twice gives the same bytes.
 Shards can be encoded by N machines at once (`shard=ShardSpec(i, N)`: machine i does the shards j with j % N == i,
@@ -61,6 +62,7 @@ from retrieval_baseline.retriever import RetrievalIndex
 WORK_FORMAT = "cbqa-index-build/1"
 DEFAULT_SHARD_SIZE = 10_000
 ENGINES = ("local", "ray")
+ENCODE_DTYPE = "float32"  # embeddings are written, and indexed, as the encoder gives them
 _BUILD, _PLAN = "build.json", "plan.json"
 
 
@@ -184,6 +186,9 @@ def _open_work(work: Path, identity: dict[str, Any], refuse_other: bool) -> bool
             print(f"discarding an unfinished build with other settings ({', '.join(diffs)}) in {work}", file=sys.stderr)
             shutil.rmtree(work)
     existed = work.exists()
+    encoded = work / f"{EMBEDDINGS_DIR}.encoded"  # a build killed while swapping in its converted embeddings
+    if encoded.is_dir() and not (work / EMBEDDINGS_DIR).exists():
+        encoded.rename(work / EMBEDDINGS_DIR)
     (work / PASSAGES_DIR).mkdir(parents=True, exist_ok=True)
     (work / EMBEDDINGS_DIR).mkdir(parents=True, exist_ok=True)
     if not build.exists():
@@ -393,8 +398,7 @@ def build_index(
     if isinstance(encoder, str):
         encoder = EncoderConfig(name=encoder, show_progress=show_progress)
     given = embeddings is not None or embeddings_from is not None
-    dtype = save_embeddings or "float32"
-    plan, report, enc = encode_corpus(corpus, out, encoder, split, dtype, shard_size, None, engine, overwrite,
+    plan, report, enc = encode_corpus(corpus, out, encoder, split, ENCODE_DTYPE, shard_size, None, engine, overwrite,
                                       encode=not given, show_progress=show_progress)  # fmt: skip
     work = report.work
     names = [shard_name(s.index) for s in plan.shards]
@@ -412,7 +416,7 @@ def build_index(
             source = ArrayEmbeddings(embeddings) if isinstance(embeddings, np.ndarray) else embeddings
         if source.n != count:
             raise CbqaError(f"embeddings have {source.n} rows, the corpus gives {count} passages")
-        _fill_embeddings(source, emb_paths, sizes, dtype)
+        _fill_embeddings(source, emb_paths, sizes, _dtype_of(source))
     vectors = EmbeddingShards(emb_paths, sizes)
     name, dim, normalize = _encoder_facts(encoder, enc, vectors.dim)
     timings: dict[str, float] = {}
@@ -428,6 +432,8 @@ def build_index(
         BM25Index.build(store, bm25_config, show_progress).save(work / BM25_DIR)
     if not save_embeddings:
         shutil.rmtree(work / EMBEDDINGS_DIR)
+    else:
+        _keep_embeddings(work, emb_paths, save_embeddings)
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -455,6 +461,32 @@ def build_index(
         (work / leftover).unlink(missing_ok=True)
     replace_dir(work, out)
     return load_index(out, encoder=enc or encoder, use_gpu=use_gpu)
+
+
+def _dtype_of(source: Any) -> str:
+    """The dtype given embeddings are indexed in: their own (float16 stays float16, so shard files can be linked)."""
+    dtype = source.dtype if isinstance(source, EmbeddingShards) else source.array.dtype.name
+    return "float16" if dtype == "float16" else ENCODE_DTYPE
+
+
+def _keep_embeddings(work: Path, paths: list[Path], dtype: str) -> None:
+    """Make the kept embeddings `dtype` (after the index was built from them as they were). Shards of another dtype
+    are converted one at a time into a sibling directory that replaces embeddings/ when complete, so a build killed
+    meanwhile still finds every shard as encoded."""
+    from retrieval_baseline.embeddings import shard_shape
+
+    if all(shard_shape(p)[1] == dtype for p in paths):
+        return
+    keep = work / f"{EMBEDDINGS_DIR}.{dtype}"
+    remove_tree(keep)
+    keep.mkdir()
+    for p in paths:
+        write_embedding_shard(keep / p.name, np.load(p, mmap_mode="r", allow_pickle=False), dtype)
+    old = work / f"{EMBEDDINGS_DIR}.encoded"
+    remove_tree(old)
+    (work / EMBEDDINGS_DIR).rename(old)
+    keep.rename(work / EMBEDDINGS_DIR)
+    shutil.rmtree(old)
 
 
 def _fill_embeddings(source: Any, paths: list[Path], sizes: list[int], dtype: str) -> None:

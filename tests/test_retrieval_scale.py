@@ -204,3 +204,15 @@ def test_asking_for_a_gpu_without_faiss_gpu_is_one_clear_error(tmp_path: Path) -
             build_faiss_index(_vectors(200, 8), spec, use_gpu=True, show_progress=False)
     built = build_faiss_index(_vectors(200, 8), IndexSpec("ivf", nlist=4), show_progress=False)  # default: CPU here
     assert not built.on_gpu and built.ntotal == 200
+
+
+def test_index_is_built_from_float32_embeddings_whatever_dtype_is_kept(tmp_path: Path) -> None:
+    """--save-embeddings float16 keeps a float16 copy; the index itself is built from the encoder's float32 vectors,
+    so it is byte for byte the index built without keeping embeddings."""
+    plain = build_index(DOCS, tmp_path / "plain", encoder=HashEncoder(), shard_size=2, show_progress=False, use_gpu=False)
+    kept = build_index(DOCS, tmp_path / "kept", encoder=HashEncoder(), save_embeddings="float16", shard_size=2,
+                       show_progress=False, use_gpu=False)  # fmt: skip
+    assert (tmp_path / "plain" / "index.faiss").read_bytes() == (tmp_path / "kept" / "index.faiss").read_bytes()
+    shards = EmbeddingShards(sorted((tmp_path / "kept" / "embeddings").glob("shard-*.npy")))
+    assert shards.dtype == "float16" and shards.n == plain.manifest["count"] == kept.manifest["count"]
+    assert not [p.name for p in (tmp_path / "kept").iterdir() if p.name.startswith("embeddings.")]

@@ -14,7 +14,7 @@ from cbqa.io import clean_stale
 from retrieval_baseline.bm25 import BM25Config
 from retrieval_baseline.encoders import EncoderConfig
 from retrieval_baseline.faiss_index import INDEX_TYPES, IndexSpec
-from retrieval_baseline.index_build import DEFAULT_SHARD_SIZE, EngineConfig, ShardSpec
+from retrieval_baseline.index_build import DEFAULT_SHARD_SIZE, ENCODE_DTYPE, EngineConfig, ShardSpec
 from retrieval_baseline.passages import SplitConfig
 
 _D = IndexSpec()
@@ -105,8 +105,8 @@ def main(argv: list[str]) -> int:
         if args.embeddings_from:
             raise CbqaError("--shard encodes; --embeddings-from reuses embeddings: choose one")
         t0 = time.perf_counter()
-        _, report, _ = encode_corpus(args.corpus, args.out, encoder, split, args.save_embeddings or "float32",
-                                     args.shard_size, shard, engine, args.overwrite)  # fmt: skip
+        _, report, _ = encode_corpus(args.corpus, args.out, encoder, split, ENCODE_DTYPE, args.shard_size, shard, engine,
+                                     args.overwrite)  # fmt: skip
         mine = [j for j in range(report.shards) if shard.owns(j)]
         print(f"shard {shard}: encoded {report.this_run} shards in {time.perf_counter() - t0:.1f} s "
               f"({len([j for j in mine if j in set(report.done)])} of its {len(mine)} done; {len(report.done)} of "
