@@ -124,16 +124,25 @@ def load_answer_index(train: Path):
     return _answer_index(str(train), stamp(train))
 
 
-@st.cache_resource(show_spinner="Indexing the pretraining corpus...", max_entries=4)
-def _corpus_index(corpus: str, mtime: float):
-    from cbqa.data.corpus import iter_corpus
+@st.cache_resource(show_spinner="Opening the corpus index...", max_entries=4)
+def _corpus_index(directory: str, mtime: float):
     from cbqa.overlap.corpus_overlap import CorpusIndex
 
-    return CorpusIndex(iter_corpus(corpus))
+    return CorpusIndex.open(directory)
 
 
-def load_corpus_index(corpus: Path):
-    return _corpus_index(str(corpus), stamp(corpus))
+def load_corpus_index(overlap_labels: Path | None):
+    """The on-disk corpus index `cbqa overlap --corpus` keeps next to a run's overlap labels. The app only opens it
+    (memory-mapped); it never indexes a corpus itself."""
+    from cbqa.errors import CbqaError
+    from cbqa.overlap.corpus_overlap import default_corpus_index_dir
+
+    if overlap_labels is None:
+        raise CbqaError("this run has no overlap labels, so no corpus index; run `cbqa overlap --corpus ...`")
+    directory = default_corpus_index_dir(overlap_labels)
+    if not (directory / "manifest.json").exists():
+        raise CbqaError(f"no corpus index at {directory}; `cbqa overlap --corpus CORPUS --out {overlap_labels}` builds it")
+    return _corpus_index(str(directory), stamp(directory / "manifest.json"))
 
 
 @st.cache_resource(show_spinner="Computing overlap labels (TF-IDF)...", max_entries=4)

@@ -1,7 +1,8 @@
 """`cbqa ner --engine ray`: the same spaCy pipeline as Ray Data actors, on a local Ray or a cluster.
 
 The driver plans shards (`scan_corpus`); Ray Data maps the pending shard descriptors over a pool of spaCy actors
-(`map_batches`, one descriptor per call). Each actor loads the pipeline once, reads its shard from the corpus by byte
+(`cbqa.data.ray_engine.map_shards`: `map_batches`, one descriptor per call; the engine `cbqa index --engine ray`
+shares). Each actor loads the pipeline once, reads its shard from the corpus by byte
 offset or row (so the corpus path must be readable from every node: shared storage on a cluster), annotates it and
 writes the shard file itself, atomically, into the store directory (also shared storage); only the shard's counts go
 back to the driver, which writes the manifest. Which process annotates which shard does not change what a shard
@@ -11,15 +12,16 @@ holds, so both engines produce the same store.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from cbqa.data.corpus import CorpusShard, read_corpus_slice
-from cbqa.errors import CbqaError
+from cbqa.data.ray_engine import map_shards, start_ray
 from ner_masking.store import shard_name, write_shard
+
+__all__ = ["SpacyShardActor", "ray_engine", "start_ray"]
 
 
 class SpacyShardActor:
@@ -48,45 +50,24 @@ class SpacyShardActor:
         return out
 
 
-def start_ray(address: str | None, num_cpus: int) -> Any:
-    """Join the cluster at `address`, or start a local Ray with `num_cpus` CPUs; quiet, no dashboard."""
-    try:
-        import ray
-    except ImportError:
-        raise CbqaError("--engine ray needs Ray Data: pip install 'ray[data]'") from None
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"address": address} if address else {"num_cpus": num_cpus}
-        try:
-            ray.init(**kwargs, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-                     configure_logging=True)  # fmt: skip
-        except (ConnectionError, ValueError, RuntimeError) as e:
-            raise CbqaError(f"cannot start or join Ray ({address or 'local'}): {str(e).splitlines()[0]}") from None
-    import ray.data
-
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False  # the caller shows one bar for the whole run
-    return ray
-
-
 def ray_engine(corpus: Path, pending: list[CorpusShard], out_dir: Path, config: Any, nlp: Any) -> Iterator[dict[str, Any]]:
     """Annotate the pending shards with `config.n_process` spaCy actors; yields each finished shard's counts."""
     if not pending:
         return
     ray = start_ray(config.ray_address, config.n_process)
-    ds = ray.data.from_items([asdict(s) for s in pending], override_num_blocks=len(pending))
-    results = ds.map_batches(
+    results = map_shards(
+        ray,
         SpacyShardActor,
-        fn_constructor_kwargs={
+        [asdict(s) for s in pending],
+        {
             "corpus": str(corpus.resolve()), "out_dir": str(out_dir.resolve()),
             "spacy_model": str(Path(config.spacy_model).resolve()) if Path(config.spacy_model).exists() else config.spacy_model,
             "labels": list(config.labels), "merge_adjacent": config.merge_adjacent,
             "drop_cross_sentence": config.drop_cross_sentence, "batch_size": config.batch_size,
             "max_length": nlp.max_length,
         },  # fmt: skip
-        batch_size=1,
         concurrency=config.n_process,
-        num_cpus=1,
     )
-    for row in results.iter_rows():
+    for row in results:
         yield {"index": int(row["index"]), "file": row["file"], "docs": int(row["docs"]), "spans": int(row["spans"]),
                "label_counts": json.loads(row["label_counts"])}  # fmt: skip

@@ -15,15 +15,13 @@ Layout of a store directory:
 Parquet would be smaller but is compressed and cannot be memory-mapped row by row; reading a store here costs no
 resident memory beyond the pages a training step touches, and start-up does not grow with the corpus: a policy's
 question "does this document have a candidate span?" is answered from `label_mask` with numpy, not a Python pass.
-The store keeps the text, so it is self-contained: training needs only the store, not the corpus.
+The store keeps the text, so it is self-contained: training needs only the store, not the corpus. Writing, mapping
+and row access are the core's (`cbqa.data.arrow_shards`), shared with the passages of a retrieval index.
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import json
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +29,15 @@ from typing import Any
 
 import numpy as np
 
+from cbqa.data.arrow_shards import SHARD_FILE, MappedShard, ShardedRows, read_metadata
+from cbqa.data.arrow_shards import SHARD_SUFFIX, shard_index, shard_name  # noqa: F401 - the store's shard file names
+from cbqa.data.arrow_shards import write_shard as write_arrow_shard
 from cbqa.errors import CbqaError
-from cbqa.io import atomic_path, fingerprint
+from cbqa.io import fingerprint
 from ner_masking.titles import shown_by_title, words_key
 
 STORE_FORMAT = "cbqa-spans/2"
 MANIFEST = "manifest.json"
-SHARD_SUFFIX = ".arrow"
 MAX_LABELS = 64  # label_mask is a uint64
 
 
@@ -50,14 +50,6 @@ class SpanDoc:
     sentences: list[tuple[int, int]]
     spans: list[tuple[int, int, str]]
     title: str = ""
-
-
-def shard_name(index: int) -> str:
-    return f"shard-{index:05d}{SHARD_SUFFIX}"
-
-
-def shard_index(name: str) -> int:
-    return int(name[len("shard-") : -len(SHARD_SUFFIX)])
 
 
 def _schema(labels: Sequence[str], metadata: dict[str, str] | None = None) -> Any:
@@ -99,8 +91,6 @@ def shard_stats(docs: Sequence[SpanDoc]) -> dict[str, Any]:
 
 def write_shard(path: Path, docs: Sequence[SpanDoc], labels: Sequence[str]) -> dict[str, Any]:
     """Write one shard atomically (a killed run leaves the whole shard or none of it); returns its stats."""
-    import pyarrow as pa
-
     if len(labels) > MAX_LABELS:
         raise CbqaError(f"a spans store holds at most {MAX_LABELS} labels, got {len(labels)}")
     index = {lab: i for i, lab in enumerate(labels)}
@@ -122,75 +112,36 @@ def write_shard(path: Path, docs: Sequence[SpanDoc], labels: Sequence[str]) -> d
         "untitled_mask": [label_mask(_untitled(d), labels) for d in docs],
         "n_words": [len(d.text.split()) for d in docs],
     }
-    schema = _schema(labels, {"stats": json.dumps(stats)})
-    table = pa.Table.from_pydict(columns, schema=schema)
-    with atomic_path(path) as tmp:
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-            writer.write_table(table, max_chunksize=max(len(docs), 1))
+    write_arrow_shard(path, columns, _schema(labels, {"stats": json.dumps(stats)}))
     return stats
 
 
 def read_shard_stats(path: Path) -> dict[str, Any]:
     """The counts a shard's schema metadata holds (reads the file footer only)."""
-    import pyarrow as pa
-
     try:
-        with pa.memory_map(str(path)) as source:
-            meta = pa.ipc.open_file(source).schema.metadata or {}
-        return json.loads(meta[b"stats"])
-    except (OSError, KeyError, ValueError, pa.ArrowInvalid) as e:
+        return json.loads(read_metadata(path, "spans shard")[b"stats"])
+    except (KeyError, ValueError) as e:
         raise CbqaError(f"{path}: not a spans shard ({e})") from None
 
 
-def _one_chunk(column: Any) -> Any:
-    # A shard is written as one record batch, so its columns are single chunks: take them without a copy.
-    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-
-
-def _np(array: Any) -> np.ndarray:
-    return array.to_numpy(zero_copy_only=True)
-
-
-class _Strings:
-    """Row access to an Arrow string array through its offsets and bytes (no Arrow scalar objects per row)."""
-
-    def __init__(self, array: Any) -> None:
-        _, offsets, data = array.buffers()
-        self.offsets = np.frombuffer(offsets, dtype=np.int32, count=len(array) + 1, offset=array.offset * 4)
-        self.data = memoryview(data) if data is not None else memoryview(b"")
-
-    def __getitem__(self, i: int) -> str:
-        return str(self.data[self.offsets[i] : self.offsets[i + 1]], "utf-8")
-
-
 class ShardView:
-    """One memory-mapped shard: numpy views of its offset arrays, Arrow arrays of its strings (no copies)."""
+    """One memory-mapped shard (`cbqa.data.arrow_shards.MappedShard`): numpy views of its offset arrays, row access
+    to its strings (no copies)."""
 
     def __init__(self, path: Path) -> None:
-        import mmap
-
-        import pyarrow as pa
-
-        try:
-            # Map the file and close it: the mapping stays valid (POSIX), so a store of thousands of shards keeps them
-            # all open without holding a file descriptor each. Pages are read from disk only when a row touches them.
-            with path.open("rb") as f:
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if path.stat().st_size else b""
-            table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(self._map))).read_all()
-        except (OSError, ValueError, pa.ArrowInvalid) as e:
-            raise CbqaError(f"{path}: cannot read spans shard ({e})") from None
-        self.labels: list[str] = json.loads((table.schema.metadata or {}).get(b"labels", b"[]"))
-        self.rows = table.num_rows
-        cols = {name: _one_chunk(table.column(name)) for name in table.column_names}
-        self.id, self.title, self.text = (_Strings(cols[k]) for k in ("id", "title", "text"))
-        self.sent_offsets = _np(cols["sent_start"].offsets)
-        self.sent_start, self.sent_end = _np(cols["sent_start"].values), _np(cols["sent_end"].values)
-        self.span_offsets = _np(cols["span_start"].offsets)
-        self.span_start, self.span_end = _np(cols["span_start"].values), _np(cols["span_end"].values)
-        self.span_label = _np(cols["span_label"].values)
-        self.label_mask = _np(cols["label_mask"])
-        self.untitled_mask = _np(cols["untitled_mask"])
-        self.n_words = _np(cols["n_words"])
+        shard = MappedShard(path, "spans shard")
+        self._shard = shard
+        self.labels: list[str] = json.loads(shard.metadata.get(b"labels", b"[]"))
+        self.rows = shard.rows
+        self.id, self.title, self.text = (shard.strings(k) for k in ("id", "title", "text"))
+        self.sent_offsets = shard.list_offsets("sent_start")
+        self.sent_start, self.sent_end = shard.list_values("sent_start"), shard.list_values("sent_end")
+        self.span_offsets = shard.list_offsets("span_start")
+        self.span_start, self.span_end = shard.list_values("span_start"), shard.list_values("span_end")
+        self.span_label = shard.list_values("span_label")
+        self.label_mask = shard.numpy("label_mask")
+        self.untitled_mask = shard.numpy("untitled_mask")
+        self.n_words = shard.numpy("n_words")
 
     def doc(self, i: int) -> SpanDoc:
         a, b = self.sent_offsets[i], self.sent_offsets[i + 1]
@@ -247,7 +198,7 @@ def read_manifest(store_dir: Path) -> dict[str, Any] | None:
 
 
 _MISSING = object()
-_SHARD_FILE = re.compile(r"shard-\d{5,}\.arrow")
+_SHARD_FILE = SHARD_FILE
 # Fields that annotation, resuming and loading read (dotted key, allowed types).
 _MANIFEST_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("complete", (bool,)), ("pipeline", (dict,)), ("pipeline.name", (str,)), ("pipeline.version", (str,)),
@@ -266,31 +217,23 @@ class SpanStore:
         self.manifest = manifest
         self.labels: list[str] = list(manifest["labels"])
         sizes = [int(s["docs"]) for s in manifest["shards"]]
-        self._starts = [0, *itertools.accumulate(sizes)]  # a few entries per shard: a list bisects fastest
-        self._views: dict[int, ShardView] = {}  # opened on first use; mappings hold no file descriptor
-
-    def __getstate__(self) -> dict[str, Any]:  # memory maps do not pickle: a worker process maps the shards again
-        return {**self.__dict__, "_views": {}}
+        self._rows: ShardedRows[ShardView] = ShardedRows(self.shard_paths, sizes, ShardView)
 
     @property
     def shard_paths(self) -> list[Path]:
         return [self.directory / s["file"] for s in self.manifest["shards"]]
 
     def __len__(self) -> int:
-        return self._starts[-1]
+        return len(self._rows)
 
     def _view(self, shard: int) -> ShardView:
-        view = self._views.get(shard)
-        if view is None:
-            view = self._views[shard] = ShardView(self.directory / self.manifest["shards"][shard]["file"])
-        return view
+        return self._rows.view(shard)
 
     def locate(self, i: int) -> tuple[int, int]:
         """(shard, row in shard) of global row `i`."""
         if not 0 <= i < len(self):
             raise IndexError(f"row {i} out of range for a store of {len(self)} documents")
-        shard = bisect.bisect_right(self._starts, i) - 1
-        return shard, i - self._starts[shard]
+        return self._rows.locate(i)
 
     def doc(self, i: int) -> SpanDoc:
         shard, row = self.locate(i)

@@ -7,7 +7,7 @@ Porter-stems; here stemming needs the optional PyStemmer package (`--bm25-stemme
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,18 +47,19 @@ class BM25Index:
         self._stem = _stemmer(config.stemmer)
 
     @classmethod
-    def build(cls, passages: Sequence[Passage], config: BM25Config = BM25Config(), show_progress: bool = True) -> BM25Index:
+    def build(cls, passages: Iterable[Passage], config: BM25Config = BM25Config(), show_progress: bool = True) -> BM25Index:
+        """BM25 over the passages in row order. bm25s indexes in memory (the token ids of every passage): fine for
+        millions of passages, not for DPR's 21M on one machine (see docs/retrieval.md)."""
         import bm25s
 
-        if not passages:
+        texts = [passage_text(p) for p in passages]
+        if not texts:
             raise CbqaError("no passages to index with BM25")
-        tokens = bm25s.tokenize(
-            [passage_text(p) for p in passages], stopwords=config.stopwords, stemmer=_stemmer(config.stemmer),
-            show_progress=show_progress,
-        )
+        tokens = bm25s.tokenize(texts, stopwords=config.stopwords, stemmer=_stemmer(config.stemmer), show_progress=show_progress)
+        del texts
         retriever = bm25s.BM25(k1=config.k1, b=config.b, method=config.method)
         retriever.index(tokens, show_progress=show_progress)
-        return cls(retriever, config, len(passages))
+        return cls(retriever, config, len(tokens.ids))
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
@@ -66,19 +67,23 @@ class BM25Index:
         (directory / _META).write_text(json.dumps({"config": asdict(self.config), "count": self.count}, indent=2) + "\n")
 
     @classmethod
-    def load(cls, directory: str | Path) -> BM25Index:
+    def load(cls, directory: str | Path, mmap: bool = False) -> BM25Index:
         import bm25s
 
         directory = Path(directory)
         meta_path = directory / _META
         if not meta_path.exists():
             raise CbqaError(f"{directory}: no BM25 index here (build one with `cbqa index ... --bm25`)")
-        meta = json.loads(meta_path.read_text())
-        retriever = bm25s.BM25.load(str(directory), allow_pickle=False)
-        return cls(retriever, BM25Config(**meta["config"]), int(meta["count"]))
+        try:
+            meta = json.loads(meta_path.read_text())
+            config, count = BM25Config(**meta["config"]), int(meta["count"])
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            raise CbqaError(f"{meta_path}: not a BM25 index description ({type(e).__name__}: {e})") from None
+        retriever = bm25s.BM25.load(str(directory), allow_pickle=False, mmap=mmap, show_progress=False)
+        return cls(retriever, config, count)
 
-    def search(self, questions: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
-        """Per question, (passage row, score) best first; passages sharing no term with the question are dropped."""
+    def search_arrays(self, questions: Sequence[str], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per question, (passage rows, scores) best first; passages sharing no term with the question are dropped."""
         import bm25s
 
         if not questions:
@@ -87,7 +92,10 @@ class BM25Index:
             list(questions), stopwords=self.config.stopwords, stemmer=self._stem, return_ids=False, show_progress=False
         )
         rows, scores = self.retriever.retrieve(tokens, k=min(k, self.count), show_progress=False, n_threads=1)
-        return [
-            [(int(r), float(s)) for r, s in zip(rrow, srow) if s > 0]
-            for rrow, srow in zip(np.asarray(rows), np.asarray(scores))
-        ]
+        rows, scores = np.asarray(rows, dtype=np.int64), np.asarray(scores)
+        keep = scores > 0
+        return [(r[m], s[m]) for r, s, m in zip(rows, scores, keep)]
+
+    def search(self, questions: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
+        """As `search_arrays`, as (row, score) pairs."""
+        return [list(zip(r.tolist(), s.tolist())) for r, s in self.search_arrays(questions, k)]

@@ -20,7 +20,7 @@ class RetrievedQuestion:
     id: str
     question: str
     answers: list[str]
-    passages: list[Hit]
+    passages: Sequence[Hit]  # a list, or the lazy `Hits` view a search returns
     flags: list[bool] | None = None  # has_answer per passage, filled in by `with_flags`
 
     def with_flags(self) -> RetrievedQuestion:

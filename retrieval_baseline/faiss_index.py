@@ -1,4 +1,5 @@
-"""FAISS indexes (flat, IVF-Flat, HNSW, IVF-PQ), built and searched on a GPU when faiss-gpu sees one.
+"""FAISS indexes (flat, IVF-Flat, HNSW, IVF-PQ), built in bounded memory from memory-mapped embedding shards, and
+built and searched on all GPUs when faiss-gpu sees some.
 
 Indexes are made with `faiss.index_factory` strings (the same names Pyserini's and FAISS's docs use), so a
 spec maps one-to-one onto a documented FAISS index. HNSW has no FAISS GPU implementation and stays on CPU.
@@ -8,14 +9,16 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import faiss
 import numpy as np
 
 from cbqa.errors import CbqaError
+from cbqa.io import atomic_path
 from retrieval_baseline.progress import progress_bar
 
 IndexType = Literal["flat", "ivf", "hnsw", "ivfpq"]
@@ -93,13 +96,18 @@ def gpu_available() -> bool:
 
 
 class FaissIndex:
-    """A FAISS index plus where it runs. `cpu_index` is what gets saved; `index` is what gets searched."""
+    """A FAISS index plus where it runs. `cpu_index` is what gets saved; `index` is what gets searched.
+
+    On GPUs (faiss-gpu), flat, IVF and IVF-PQ indexes are sharded over all visible GPUs (`index_cpu_to_all_gpus` with
+    `shard=True`: each GPU holds 1/N of the vectors, a query goes to all and the results are merged); HNSW has no GPU
+    implementation and stays on CPU. Whatever ran where, the index is saved in CPU format, so it loads anywhere.
+    """
 
     def __init__(self, cpu_index: faiss.Index, spec: IndexSpec, use_gpu: bool | None = None) -> None:
         self.cpu_index = cpu_index
         self.spec = spec
         self.index = cpu_index
-        self._gpu_resources = None  # must outlive the GPU index that uses it
+        self.gpus = 0  # GPUs the index is sharded over (0: on CPU)
         want_gpu = gpu_available() if use_gpu is None else use_gpu
         if want_gpu and spec.type != "hnsw":
             self._to_gpu()
@@ -107,7 +115,7 @@ class FaissIndex:
 
     @property
     def on_gpu(self) -> bool:
-        return self._gpu_resources is not None
+        return self.gpus > 0
 
     @property
     def ntotal(self) -> int:
@@ -120,13 +128,15 @@ class FaissIndex:
     def _to_gpu(self) -> None:
         if not gpu_available():
             raise CbqaError("a GPU index was asked for, but faiss has no GPU support here (install faiss-gpu)")
-        res = faiss.StandardGpuResources()
+        options = faiss.GpuMultipleClonerOptions()
+        options.shard = True  # split the vectors over the GPUs instead of copying all of them to each
+        options.common_ivf_quantizer = True  # IVF: one coarse quantizer for all shards (it is trained already)
         try:
-            self.index = faiss.index_cpu_to_gpu(res, 0, self.cpu_index)
+            self.index = faiss.index_cpu_to_all_gpus(self.cpu_index, co=options)
         except RuntimeError as e:  # e.g. a PQ code size the GPU kernels don't support
             print(f"faiss: keeping the {self.spec.type} index on CPU ({str(e).splitlines()[0]})", file=sys.stderr)
             return
-        self._gpu_resources = res
+        self.gpus = faiss.get_num_gpus()
 
     def set_search_params(self, nprobe: int | None = None, ef_search: int | None = None) -> None:
         space = faiss.GpuParameterSpace() if self.on_gpu else faiss.ParameterSpace()
@@ -143,19 +153,82 @@ class FaissIndex:
         return self.index.search(queries, min(k, max(self.ntotal, 1)))
 
     def sync_to_cpu(self) -> None:
+        """The searched index as one CPU index (FAISS's GPU-to-CPU cloner merges the GPU shards into one)."""
         if self.on_gpu:
             self.cpu_index = faiss.index_gpu_to_cpu(self.index)
 
     def save(self, path: str | Path) -> None:
         self.sync_to_cpu()
-        faiss.write_index(self.cpu_index, str(path))
+        with atomic_path(path) as tmp:
+            faiss.write_index(self.cpu_index, str(tmp))
+
+
+class Embeddings(Protocol):
+    """An (n, dim) matrix read in float32 chunks or by row: `EmbeddingShards` (memory-mapped) or `ArrayEmbeddings`."""
+
+    n: int
+    dim: int
+
+    def chunks(self, size: int = ...) -> Iterator[np.ndarray]: ...
+
+    def take(self, rows: np.ndarray) -> np.ndarray: ...
+
+
+# FAISS's k-means samples at most 256 points per centroid and warns under 39; the sample is also kept under this many
+# bytes (float32), so training memory does not grow with the corpus: at 384-d that is 350k vectors.
+TRAIN_SAMPLE_BYTES = 512 * 2**20
+ADD_CHUNK = 65536
+
+
+def training_rows(n: int, dim: int, spec: IndexSpec, seed: int = 0) -> np.ndarray | None:
+    """The rows an index is trained on (None: all of them, in order): a seeded sample when there are more than
+    256 per centroid (and more than fit in TRAIN_SAMPLE_BYTES, though never under 39 per centroid)."""
+    centroids = max(spec.nlist or 1, 2**spec.pq_nbits if spec.type == "ivfpq" else 0)
+    cap = 256 * centroids
+    cap = min(cap, max(39 * centroids, TRAIN_SAMPLE_BYTES // (4 * dim)))
+    return None if n <= cap else np.random.default_rng(seed).choice(n, cap, replace=False)
+
+
+def _fill_flat(index: faiss.Index, vectors: Embeddings, advance) -> None:
+    """Fill a CPU flat index in place: its code buffer is sized once and the chunks are copied straight into it, so
+    the build holds the index and one chunk, never a second copy of the codes (which growing the buffer by
+    `add` would make while it reallocates)."""
+    n, size = vectors.n, index.code_size
+    index.codes.resize(n * size)
+    view = faiss.rev_swig_ptr(index.codes.data(), n * size).view(np.float32).reshape(n, index.d)
+    start = 0
+    for chunk in vectors.chunks(ADD_CHUNK):
+        view[start : start + len(chunk)] = chunk
+        start += len(chunk)
+        advance(len(chunk))
+    index.ntotal = n
+
+
+def _train(cpu: faiss.Index, sample: np.ndarray, gpu: bool) -> faiss.Index:
+    """Train on one GPU when there is one (k-means is the slow part), else on CPU; returns the trained CPU index."""
+    if not gpu:
+        cpu.train(sample)
+        return cpu
+    res = faiss.StandardGpuResources()
+    on_gpu = faiss.index_cpu_to_gpu(res, 0, cpu)
+    on_gpu.train(sample)
+    return faiss.index_gpu_to_cpu(on_gpu)
 
 
 def build_faiss_index(
-    vectors: np.ndarray, spec: IndexSpec, use_gpu: bool | None = None, show_progress: bool = True, seed: int = 0
-) -> FaissIndex:
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    n, dim = vectors.shape
+    vectors: np.ndarray | Embeddings, spec: IndexSpec, use_gpu: bool | None = None, show_progress: bool = True,
+    seed: int = 0, timings: dict[str, float] | None = None,
+) -> FaissIndex:  # fmt: skip
+    """Build `spec` over `vectors` (an array, or memory-mapped embedding shards), in bounded memory: trained on a sample
+    (`training_rows`), filled chunk by chunk; the resulting index is the only thing that grows with the corpus.
+    `timings` receives the seconds spent training ("train") and adding ("add")."""
+    import time
+
+    timings = {} if timings is None else timings
+    from retrieval_baseline.embeddings import ArrayEmbeddings
+
+    source = ArrayEmbeddings(vectors) if isinstance(vectors, np.ndarray) else vectors
+    n, dim = source.n, source.dim
     if n == 0:
         raise CbqaError("no vectors to index (is the corpus empty?)")
     _check_buildable(spec, n, dim)
@@ -163,20 +236,37 @@ def build_faiss_index(
     cpu = faiss.index_factory(dim, factory_string(spec, n, dim), _METRICS[spec.metric])
     if spec.type == "hnsw":
         cpu.hnsw.efConstruction = spec.ef_construction
-    idx = FaissIndex(cpu, spec, use_gpu=use_gpu)
-    if not idx.index.is_trained:
-        # FAISS's k-means uses at most 256 points per centroid; sampling that many keeps training time bounded.
-        cap = 256 * max(spec.nlist or 1, 2**spec.pq_nbits if spec.type == "ivfpq" else 0)
-        train = vectors if n <= cap else vectors[np.random.default_rng(seed).choice(n, cap, replace=False)]
-        idx.index.train(train)
-    chunk = 65536
+    if use_gpu and not gpu_available():  # before training, which would also try the GPU
+        raise CbqaError("a GPU index was asked for, but faiss has no GPU support here (install faiss-gpu)")
+    gpu = (gpu_available() if use_gpu is None else use_gpu) and spec.type != "hnsw"
+    t0 = time.perf_counter()
+    if not cpu.is_trained:
+        rows = training_rows(n, dim, spec, seed)
+        cpu = _train(cpu, source.take(np.arange(n) if rows is None else rows), gpu)
+    timings["train"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    idx = FaissIndex(cpu, spec, use_gpu=gpu)  # trained first, so every GPU shard shares the same quantizer
     with progress_bar(f"adding to {spec.type} index", total=n, enabled=show_progress) as advance:
-        for start in range(0, n, chunk):
-            idx.index.add(vectors[start : start + chunk])
-            advance(min(chunk, n - start))
+        if spec.type == "flat" and not idx.on_gpu:
+            _fill_flat(idx.index, source, advance)
+        else:
+            for chunk in source.chunks(ADD_CHUNK):
+                idx.index.add(chunk)
+                advance(len(chunk))
     idx.sync_to_cpu()
+    timings["add"] = time.perf_counter() - t0
     return idx
 
 
-def read_faiss_index(path: str | Path, spec: IndexSpec, use_gpu: bool | None = None) -> FaissIndex:
-    return FaissIndex(faiss.read_index(str(path)), spec, use_gpu=use_gpu)
+def read_faiss_index(path: str | Path, spec: IndexSpec, use_gpu: bool | None = None, mmap: bool = False) -> FaissIndex:
+    """Read a saved index; `mmap` maps it from the file instead of reading it (FAISS's IO_FLAG_MMAP for IVF lists,
+    IO_FLAG_MMAP_IFC for flat storage, HNSW's included): opening costs no time and no memory, and the pages a search
+    touches are read then, through the page cache."""
+    flags = 0
+    if mmap:  # the two flags do not combine (FAISS 1.15): IVF lists map with one, flat storage with the other
+        flags = (faiss.IO_FLAG_MMAP if spec.type in ("ivf", "ivfpq") else faiss.IO_FLAG_MMAP_IFC) | faiss.IO_FLAG_READ_ONLY
+    try:
+        index = faiss.read_index(str(path), flags)
+    except RuntimeError as e:
+        raise CbqaError(f"{path}: cannot read the FAISS index ({str(e).strip().splitlines()[-1][:200]})") from None
+    return FaissIndex(index, spec, use_gpu=False if mmap else use_gpu)

@@ -1,150 +1,40 @@
-"""An index is a directory, published atomically (built in a staging dir, then swapped in by `cbqa.io.replace_dir`):
+"""An index is a directory, published atomically (built in a work dir next to it, then swapped in by
+`cbqa.io.replace_dir`):
 
-    manifest.json     encoder, dimension, metric, index type + params, corpus and passages fingerprints, count,
-                      versions
-    index.faiss       the FAISS index (always saved from CPU, so a GPU-built index loads anywhere)
-    ids.json          passage ids in FAISS row order (JSON, never pickle)
-    passages.jsonl    the passages, same order, so retrieval can return text
-    bm25/             optional bm25s index (numpy arrays + JSON)
-    embeddings.npy    optional raw embeddings (float32 or float16), to rebuild other index types without re-encoding
+    manifest.json       encoder, dimension, metric, index type + params, corpus and passages fingerprints, count,
+                        the passage and embedding shards with their sizes, versions
+    index.faiss         the FAISS index (always saved from CPU, so a GPU-built index loads anywhere)
+    passages/           shard-NNNNN.arrow: id, title, text in FAISS row order (Arrow IPC, memory-mapped, by row id)
+    embeddings/         shard-NNNNN.npy: the embeddings, same shards (float16 or float32)      [--save-embeddings]
+    bm25/               bm25s index (numpy arrays + JSON, memory-mapped on load)               [--bm25]
+
+Loading reads the manifest and the FAISS index (memory-mapped with `mmap=True`) and checks that the shard files are
+there; it does not read or hash the passages. `verify_index` (`cbqa index --verify DIR`) reads everything back.
+Building: `retrieval_baseline.index_build`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
-import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from cbqa.data import Document, read_corpus
+from cbqa.data import Document
+from cbqa.data.arrow_shards import SHARD_FILE
 from cbqa.errors import CbqaError
-from cbqa.io import fingerprint, replace_dir, staging_dir
-from retrieval_baseline.bm25 import BM25Config, BM25Index
-from retrieval_baseline.encoders import Encoder, EncoderConfig, canonical_name, load_encoder
-from retrieval_baseline.faiss_index import IndexSpec, build_faiss_index, factory_string, read_faiss_index
-from retrieval_baseline.passages import Passage, SplitConfig, passages_fingerprint, read_passages, split_corpus, write_passages
+from retrieval_baseline.bm25 import BM25Index
+from retrieval_baseline.embeddings import EMBEDDINGS_DIR, EmbeddingShards
+from retrieval_baseline.encoders import Encoder, EncoderConfig, canonical_name
+from retrieval_baseline.faiss_index import IndexSpec, read_faiss_index
+from retrieval_baseline.passage_store import PASSAGES_DIR, PassageStore
+from retrieval_baseline.passages import SplitConfig, passages_fingerprint, split_corpus
 from retrieval_baseline.retriever import RetrievalIndex
 
 FORMAT = "cbqa-retrieval-index"
-VERSION = 2
-MANIFEST, FAISS_FILE, IDS, PASSAGES, BM25_DIR, EMBEDDINGS = (
-    "manifest.json", "index.faiss", "ids.json", "passages.jsonl", "bm25", "embeddings.npy",
-)
-
-
-def prepare_passages(corpus: str | Path | Sequence[Document], split: SplitConfig = SplitConfig()) -> list[Passage]:
-    docs = read_corpus(corpus) if isinstance(corpus, (str, Path)) else corpus
-    passages = list(split_corpus(docs, split))
-    seen: set[str] = set()
-    for p in passages:
-        if p.id in seen:
-            raise CbqaError(f"passage id {p.id!r} occurs twice: document ids must be unique")
-        seen.add(p.id)
-    if not passages:
-        raise CbqaError(f"{corpus if isinstance(corpus, (str, Path)) else 'corpus'}: no non-empty documents to index")
-    return passages
-
-
-def build_index(
-    corpus: str | Path | Sequence[Document],
-    out: str | Path,
-    encoder: EncoderConfig | Encoder | str = "default",
-    spec: IndexSpec = IndexSpec(),
-    split: SplitConfig = SplitConfig(),
-    bm25: BM25Config | bool = False,
-    embeddings: np.ndarray | None = None,
-    embeddings_from: str | Path | None = None,
-    save_embeddings: str | None = None,
-    overwrite: bool = False,
-    use_gpu: bool | None = None,
-    show_progress: bool = True,
-) -> RetrievalIndex:
-    """Split, encode, index and write `out/`; returns the index, ready to search with the same encoder.
-
-    `embeddings` (rows aligned with the passages) skips encoding, as does `embeddings_from` (an index dir built
-    with saved embeddings by the same encoder over the same passages); `save_embeddings` ("float32"/"float16")
-    stores them in the new directory.
-    """
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise CbqaError(f"{out} already exists; pass --overwrite (overwrite=True) to replace it")
-    if save_embeddings not in (None, "float32", "float16"):
-        raise CbqaError(f"save_embeddings must be float32 or float16, got {save_embeddings!r}")
-    passages = prepare_passages(corpus, split)
-    if isinstance(encoder, str):
-        encoder = EncoderConfig(name=encoder, show_progress=show_progress)
-    enc = load_encoder(encoder) if isinstance(encoder, EncoderConfig) else encoder
-    if embeddings is None and embeddings_from is not None:
-        embeddings = _reusable_embeddings(embeddings_from, enc, passages)
-    if embeddings is None:
-        embeddings = enc.encode_passages(passages)
-    if embeddings.shape != (len(passages), enc.dim):
-        raise CbqaError(f"embeddings have shape {embeddings.shape}, expected ({len(passages)}, {enc.dim})")
-    t0 = time.perf_counter()
-    dense = build_faiss_index(embeddings, spec, use_gpu=use_gpu, show_progress=show_progress)
-    build_s = time.perf_counter() - t0
-    bm25_index = None
-    if bm25:
-        bm25_index = BM25Index.build(passages, bm25 if isinstance(bm25, BM25Config) else BM25Config(), show_progress)
-    manifest = {
-        "format": FORMAT,
-        "version": VERSION,
-        "encoder": {"name": enc.name, "dim": enc.dim, "normalize": enc.normalize},
-        "dimension": enc.dim,
-        "metric": spec.metric,
-        "index": {"type": spec.type, "params": dense.spec.params(), "factory": factory_string(dense.spec, len(passages), enc.dim),
-                  "built_on": "gpu" if dense.on_gpu else "cpu", "build_seconds": round(build_s, 3)},
-        # The corpus fingerprint is the one a spans store of the same corpus records (cbqa.io.fingerprint); the
-        # passages fingerprint is that of passages.jsonl, which loading and embedding reuse check.
-        "corpus": {"source": str(corpus) if isinstance(corpus, (str, Path)) else None,
-                   "fingerprint": fingerprint(corpus) if isinstance(corpus, (str, Path)) else None,
-                   "split": split.to_json()},
-        "passages": {"file": PASSAGES, "fingerprint": passages_fingerprint(passages)},
-        "count": len(passages),
-        "bm25": asdict(bm25_index.config) if bm25_index else None,
-        "embeddings": {"file": EMBEDDINGS, "dtype": save_embeddings} if save_embeddings else None,
-        "versions": _versions(),
-    }
-    if out.exists() and not (out / MANIFEST).exists() and (not out.is_dir() or any(out.iterdir())):
-        raise CbqaError(f"{out} exists and is not an index directory; refusing to replace it")
-    tmp = staging_dir(out)
-    try:
-        dense.save(tmp / FAISS_FILE)
-        (tmp / IDS).write_text(json.dumps([p.id for p in passages], ensure_ascii=False) + "\n", encoding="utf-8")
-        write_passages(tmp / PASSAGES, passages)
-        if bm25_index:
-            bm25_index.save(tmp / BM25_DIR)
-        if save_embeddings:
-            np.save(tmp / EMBEDDINGS, embeddings.astype(save_embeddings), allow_pickle=False)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return RetrievalIndex(passages, dense, manifest, bm25_index, encoder=enc)
-
-
-def _reusable_embeddings(source: str | Path, enc: Encoder, passages: Sequence[Passage]) -> np.ndarray:
-    manifest = read_manifest(source)
-    if manifest["encoder"]["name"] != enc.name:
-        raise CbqaError(f"{source}: embeddings come from encoder {manifest['encoder']['name']!r}, not {enc.name!r}")
-    if manifest["passages"]["fingerprint"] != passages_fingerprint(passages):
-        raise CbqaError(f"{source}: embeddings are of a different corpus or passage split; cannot reuse them")
-    return load_embeddings(source)
-
-
-def _versions() -> dict[str, str]:
-    import faiss
-
-    from cbqa import __version__
-
-    return {"faiss": faiss.__version__, "cbqa": __version__}
+VERSION = 3
+MANIFEST, FAISS_FILE, BM25_DIR = "manifest.json", "index.faiss", "bm25"
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
@@ -172,6 +62,10 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     _check_keys(path, "corpus.split", manifest["corpus"]["split"], {"words": int, "stride": (int, type(None))})
     params = {f.name: (int, type(None)) for f in dataclasses.fields(IndexSpec) if f.name not in ("type", "metric")}
     _check_keys(path, "index.params", manifest["index"]["params"], params)
+    for i, shard in enumerate(manifest["passages"]["shards"]):
+        if not (isinstance(shard, dict) and isinstance(shard.get("file"), str) and SHARD_FILE.fullmatch(shard["file"])
+                and type(shard.get("rows")) is int and shard["rows"] >= 0):  # fmt: skip
+            raise CbqaError(f"{path}: passages.shards[{i}] must be {{file: shard-NNNNN.arrow, rows: int >= 0}}")
     if manifest["dimension"] != manifest["encoder"]["dim"] or manifest["count"] < 0:
         raise CbqaError(f"{path}: dimension {manifest['dimension']} / encoder.dim {manifest['encoder']['dim']} / "
                         f"count {manifest['count']} are inconsistent")
@@ -183,8 +77,8 @@ _MISSING = object()
 _MANIFEST_FIELDS: tuple[tuple[str, Any], ...] = (
     ("encoder", dict), ("encoder.name", str), ("encoder.dim", int), ("encoder.normalize", (bool, type(None))),
     ("dimension", int), ("metric", str), ("index", dict), ("index.type", str), ("index.params", dict),
-    ("corpus", dict), ("corpus.split", dict), ("passages", dict), ("passages.fingerprint", str), ("count", int),
-    ("bm25", (dict, type(None))), ("embeddings", (dict, type(None))),
+    ("corpus", dict), ("corpus.split", dict), ("passages", dict), ("passages.fingerprint", str),
+    ("passages.shards", list), ("count", int), ("bm25", (dict, type(None))), ("embeddings", (dict, type(None))),
 )
 
 
@@ -204,7 +98,7 @@ def _is(value: Any, kind: Any) -> bool:
 
 
 def _kind_name(kind: Any) -> str:
-    names = {dict: "an object", str: "a string", int: "an integer", bool: "true/false", type(None): "null"}
+    names = {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "true/false", type(None): "null"}
     return " or ".join(names[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
 
 
@@ -220,63 +114,139 @@ def _check_keys(path: Path, where: str, obj: dict[str, Any], allowed: dict[str, 
             raise CbqaError(f"{path}: field '{where}.{key}' must be {_kind_name(allowed[key])}, got {_shown(value)}")
 
 
+def _encoder_for(directory: Path, manifest: dict[str, Any], encoder: EncoderConfig | Encoder | str | None
+                 ) -> tuple[Encoder | None, EncoderConfig | None]:  # fmt: skip
+    m_enc = manifest["encoder"]
+    if encoder is None:
+        return None, EncoderConfig(name=m_enc["name"], normalize=m_enc["normalize"])
+    name = encoder if isinstance(encoder, str) else encoder.name
+    if canonical_name(name) != m_enc["name"]:
+        raise CbqaError(f"{directory} was built with encoder {m_enc['name']!r}, not {canonical_name(name)!r}; "
+                        "query it with the same encoder or rebuild the index")
+    if isinstance(encoder, str):
+        return None, EncoderConfig(name=encoder, normalize=m_enc["normalize"])
+    if isinstance(encoder, EncoderConfig):
+        return None, encoder
+    if encoder.dim != manifest["dimension"]:
+        raise CbqaError(f"{directory} holds {manifest['dimension']}-d vectors; encoder {name!r} gives {encoder.dim}-d")
+    return encoder, None
+
+
+def passage_store(directory: str | Path, manifest: dict[str, Any]) -> PassageStore:
+    """The passages of an index directory, checked to be all there (not read)."""
+    directory = Path(directory)
+    shards = manifest["passages"]["shards"]
+    store = PassageStore(directory / PASSAGES_DIR, [(s["file"], s["rows"]) for s in shards])
+    if len(store) != manifest["count"]:
+        raise CbqaError(f"{directory}/{MANIFEST}: the passage shards hold {len(store)} rows, count says {manifest['count']}")
+    missing = store.missing_files()
+    if missing:
+        raise CbqaError(f"{directory}: passage shards missing: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+    return store
+
+
 def load_index(
     directory: str | Path,
     encoder: EncoderConfig | Encoder | str | None = None,
     corpus: str | Path | Sequence[Document] | None = None,
     use_gpu: bool | None = None,
-    verify: bool = True,
+    verify: bool = False,
+    mmap: bool = False,
 ) -> RetrievalIndex:
     """Load an index directory; refuse it if `encoder` or `corpus` (when given) differ from what built it.
 
-    `verify` re-hashes the stored passages file against the manifest (catches a hand-edited or truncated dir).
+    Loading reads the manifest and the FAISS index only (`mmap=True` maps the index instead of reading it); passages
+    are read by row when a search returns them. `verify` first reads everything back (`verify_index`); `corpus`
+    re-splits the corpus and compares its passages with the manifest's fingerprint (a pass over the corpus).
     """
-    directory = Path(directory)
+    directory = Path(directory).resolve()  # pins one published version (replace_dir swaps a symlink)
+    if verify:
+        verify_index(directory)
     manifest = read_manifest(directory)
-    m_enc = manifest["encoder"]
-    enc_obj: Encoder | None = None
-    enc_cfg: EncoderConfig | None = None
-    if encoder is not None:
-        name = encoder if isinstance(encoder, str) else encoder.name
-        if canonical_name(name) != m_enc["name"]:
-            raise CbqaError(f"{directory} was built with encoder {m_enc['name']!r}, not {canonical_name(name)!r}; "
-                            "query it with the same encoder or rebuild the index")
-        if isinstance(encoder, str):
-            enc_cfg = EncoderConfig(name=encoder, normalize=m_enc["normalize"])
-        elif isinstance(encoder, EncoderConfig):
-            enc_cfg = encoder
-        else:
-            enc_obj = encoder
-            if enc_obj.dim != manifest["dimension"]:
-                raise CbqaError(f"{directory} holds {manifest['dimension']}-d vectors; encoder {name!r} gives {enc_obj.dim}-d")
-    else:
-        enc_cfg = EncoderConfig(name=m_enc["name"], normalize=m_enc["normalize"])
-    passages = read_passages(directory / PASSAGES)
-    ids = json.loads((directory / IDS).read_text(encoding="utf-8"))
-    if len(passages) != manifest["count"] or ids != [p.id for p in passages]:
-        raise CbqaError(f"{directory}: {IDS} / {PASSAGES} disagree with each other or with the manifest count {manifest['count']}")
-    if verify and fingerprint(directory / PASSAGES) != manifest["passages"]["fingerprint"]:
-        raise CbqaError(f"{directory}: {PASSAGES} does not match the manifest's passages fingerprint (edited or corrupt)")
+    enc_obj, enc_cfg = _encoder_for(directory, manifest, encoder)
     if corpus is not None:
-        split = SplitConfig(**manifest["corpus"]["split"])
-        got = passages_fingerprint(prepare_passages(corpus, split))
-        want = manifest["passages"]["fingerprint"]
-        if got != want:
-            raise CbqaError(f"{directory} was built from a different corpus (passages {want[:19]}..., "
-                            f"this corpus gives {got[:19]}...); rebuild the index")
+        check_corpus(directory, manifest, corpus)
+    store = passage_store(directory, manifest)
     spec = IndexSpec(type=manifest["index"]["type"], metric=manifest["metric"], **manifest["index"]["params"])
-    dense = read_faiss_index(directory / FAISS_FILE, spec, use_gpu=use_gpu)
+    if not (directory / FAISS_FILE).is_file():
+        raise CbqaError(f"{directory}: {FAISS_FILE} is missing")
+    dense = read_faiss_index(directory / FAISS_FILE, spec, use_gpu=use_gpu, mmap=mmap)
     if dense.ntotal != manifest["count"] or dense.dim != manifest["dimension"]:
         raise CbqaError(f"{directory}/{FAISS_FILE}: holds {dense.ntotal} x {dense.dim}, manifest says "
                         f"{manifest['count']} x {manifest['dimension']}")
-    bm25 = BM25Index.load(directory / BM25_DIR) if manifest.get("bm25") else None
-    return RetrievalIndex(passages, dense, manifest, bm25, encoder=enc_obj, encoder_config=enc_cfg)
+    bm25 = BM25Index.load(directory / BM25_DIR, mmap=True) if manifest.get("bm25") else None
+    if bm25 is not None and bm25.count != manifest["count"]:
+        raise CbqaError(f"{directory}/{BM25_DIR}: holds {bm25.count} passages, manifest says {manifest['count']}")
+    return RetrievalIndex(store, dense, manifest, bm25, encoder=enc_obj, encoder_config=enc_cfg)
 
 
-def load_embeddings(directory: str | Path) -> np.ndarray:
-    """The embeddings an index was built with (needs `--save-embeddings` at build time)."""
+def check_corpus(directory: Path, manifest: dict[str, Any], corpus: str | Path | Sequence[Document]) -> None:
+    """Refuse the index unless `corpus`, split as the manifest says, gives exactly its passages (streams the corpus)."""
+    from cbqa.data.corpus import iter_corpus
+
+    split = SplitConfig(**manifest["corpus"]["split"])
+    docs = iter_corpus(corpus) if isinstance(corpus, (str, Path)) else corpus
+    got, want = passages_fingerprint(split_corpus(docs, split)), manifest["passages"]["fingerprint"]
+    if got != want:
+        raise CbqaError(f"{directory} was built from a different corpus (passages {want[:19]}..., "
+                        f"this corpus gives {got[:19]}...); rebuild the index")
+
+
+def embedding_shards(directory: str | Path, manifest: dict[str, Any] | None = None) -> EmbeddingShards:
+    """The stored embeddings, memory-mapped (needs `--save-embeddings` at build time)."""
     directory = Path(directory)
-    manifest = read_manifest(directory)
+    manifest = manifest or read_manifest(directory)
     if not manifest.get("embeddings"):
         raise CbqaError(f"{directory}: no stored embeddings (build it with --save-embeddings float16|float32)")
-    return np.load(directory / EMBEDDINGS, allow_pickle=False).astype(np.float32)
+    files = manifest["embeddings"].get("shards")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise CbqaError(f"{directory}/{MANIFEST}: field 'embeddings.shards' must be a list of file names")
+    paths = [directory / EMBEDDINGS_DIR / f for f in files]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise CbqaError(f"{directory}: embedding shards missing: {', '.join(missing[:3])}")
+    return EmbeddingShards(paths, [s["rows"] for s in manifest["passages"]["shards"]])
+
+
+def load_embeddings(directory: str | Path):
+    """The embeddings an index was built with, in memory as float32 (small indexes; see `embedding_shards`)."""
+    return embedding_shards(directory).to_array()
+
+
+def verify_index(directory: str | Path, corpus: str | Path | Sequence[Document] | None = None) -> dict[str, Any]:
+    """Read an index directory back in full: every passage shard (row counts, the passages fingerprint), the embedding
+    shards (shapes), the FAISS index (size, dimension), BM25 (count), and with `corpus` its passages. Returns what was
+    checked; raises `CbqaError` at the first disagreement."""
+    from retrieval_baseline.passage_store import passage_shard_rows
+
+    directory = Path(directory).resolve()
+    manifest = read_manifest(directory)
+    store = passage_store(directory, manifest)
+    for name, size in zip(store.files, store.sizes):
+        rows = passage_shard_rows(directory / PASSAGES_DIR / name)
+        if rows != size:
+            raise CbqaError(f"{directory}/{PASSAGES_DIR}/{name}: holds {rows} passages, the manifest says {size}")
+    got = store.fingerprint()
+    if got != manifest["passages"]["fingerprint"]:
+        raise CbqaError(f"{directory}: the passages do not match the manifest's passages fingerprint (edited or corrupt)")
+    report: dict[str, Any] = {"passages": len(store), "passage_shards": len(store.files), "fingerprint": got}
+    if manifest.get("embeddings"):
+        emb = embedding_shards(directory, manifest)
+        if emb.dim != manifest["dimension"]:
+            raise CbqaError(f"{directory}/{EMBEDDINGS_DIR}: {emb.dim}-d embeddings, the manifest says {manifest['dimension']}")
+        report["embeddings"] = {"rows": emb.n, "dtype": emb.dtype}
+    spec = IndexSpec(type=manifest["index"]["type"], metric=manifest["metric"], **manifest["index"]["params"])
+    dense = read_faiss_index(directory / FAISS_FILE, spec, use_gpu=False, mmap=True)
+    if dense.ntotal != manifest["count"] or dense.dim != manifest["dimension"]:
+        raise CbqaError(f"{directory}/{FAISS_FILE}: holds {dense.ntotal} x {dense.dim}, manifest says "
+                        f"{manifest['count']} x {manifest['dimension']}")
+    report["faiss"] = {"ntotal": dense.ntotal, "dim": dense.dim}
+    if manifest.get("bm25"):
+        bm25 = BM25Index.load(directory / BM25_DIR, mmap=True)
+        if bm25.count != manifest["count"]:
+            raise CbqaError(f"{directory}/{BM25_DIR}: holds {bm25.count} passages, manifest says {manifest['count']}")
+        report["bm25"] = bm25.count
+    if corpus is not None:
+        check_corpus(directory, manifest, corpus)
+        report["corpus"] = "same passages"
+    return report

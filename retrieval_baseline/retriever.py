@@ -1,9 +1,11 @@
-"""A loaded retrieval index: passages + FAISS index (+ BM25), searched densely, lexically or by fusion."""
+"""A loaded retrieval index: passages + FAISS index (+ BM25), searched densely, lexically or by fusion.
+
+Every retriever returns, per question, a `Hits` view of passage rows and scores; `Hit` objects (with text read from the
+passage store) are made only when a caller reads them (see hits.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -12,10 +14,11 @@ from cbqa.data import QAExample
 from cbqa.errors import CbqaError
 from retrieval_baseline.bm25 import BM25Index
 from retrieval_baseline.encoders import Encoder, EncoderConfig, load_encoder
-from retrieval_baseline.evaluate import RetrievedQuestion
+from retrieval_baseline.evaluate import RetrievedQuestion, answer_flags
 from retrieval_baseline.faiss_index import FaissIndex
-from retrieval_baseline.hits import Hit
+from retrieval_baseline.hits import Hits, SearchResults
 from retrieval_baseline.hybrid import RRF_K, reciprocal_rank_fusion
+from retrieval_baseline.passage_store import Passages, as_passages
 from retrieval_baseline.passages import Passage
 from retrieval_baseline.progress import progress_bar
 
@@ -24,16 +27,18 @@ RETRIEVERS: tuple[str, ...] = ("dense", "bm25", "hybrid")
 
 
 class RetrievalIndex:
+    """Passages (by row id: an on-disk `PassageStore` or a list), a FAISS index, optionally BM25, and the encoder."""
+
     def __init__(
         self,
-        passages: Sequence[Passage],
+        passages: Passages | Sequence[Passage],
         dense: FaissIndex,
         manifest: dict[str, Any],
         bm25: BM25Index | None = None,
         encoder: Encoder | None = None,
         encoder_config: EncoderConfig | None = None,
     ) -> None:
-        self.passages = list(passages)
+        self.passages = as_passages(passages)
         self.dense = dense
         self.manifest = manifest
         self.bm25 = bm25
@@ -49,44 +54,31 @@ class RetrievalIndex:
                 raise CbqaError(f"encoder {cfg.name!r} gives {self._encoder.dim}-d vectors; the index holds {self.dense.dim}-d")
         return self._encoder
 
-    def _hits(self, rows: np.ndarray, scores: np.ndarray) -> list[Hit]:
-        ps, out = self.passages, []
-        for r, s in zip(rows.tolist(), scores.tolist()):
-            if r >= 0:
-                p = ps[r]
-                out.append(Hit(p.id, p.title, p.text, s))
-        return out
-
-    def search_vectors(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+    def search_vectors(self, vectors: np.ndarray, k: int) -> SearchResults:
+        """Top-k per query vector: FAISS's row and score arrays as they come back, behind lazy per-query `Hits`
+        views (no Python object per result is made here)."""
         scores, rows = self.dense.search(vectors, k)
-        return [self._hits(r, s) for r, s in zip(rows, scores)]
+        return SearchResults(rows, scores, self.passages)
 
-    def search(self, questions: Sequence[str], k: int = 10, retriever: Retriever = "dense", fusion_depth: int = 100) -> list[list[Hit]]:
+    def search(self, questions: Sequence[str], k: int = 10, retriever: Retriever = "dense", fusion_depth: int = 100) -> Sequence[Hits]:
         """Top-k passages per question, best first. Hybrid fuses the top `max(k, fusion_depth)` of each side."""
         if k < 1:
             raise CbqaError(f"k must be >= 1, got {k}")
         if retriever == "dense":
             return self.search_vectors(self.encoder.encode_questions(list(questions)), k)
         if retriever == "bm25":
-            return [[self._hit(r, s) for r, s in hits] for hits in self._bm25().search(questions, k)]
+            return [Hits(r, s, self.passages) for r, s in self._bm25().search_arrays(questions, k)]
         if retriever == "hybrid":
             depth = max(k, fusion_depth)
             dense = self.search_vectors(self.encoder.encode_questions(list(questions)), depth)
-            lexical = self._bm25().search(questions, depth)
+            lexical = self._bm25().search_arrays(questions, depth)
             out = []
-            for d, b in zip(dense, lexical):
-                fused = reciprocal_rank_fusion([[h.id for h in d], [self.passages[r].id for r, _ in b]], k=RRF_K, top=k)
-                out.append([self._hit(self._row_of[pid], score) for pid, score in fused])
+            for d, (b_rows, _) in zip(dense, lexical):
+                # rows are passage ids here: unique, and fusing them needs no passage read
+                fused = reciprocal_rank_fusion([d.rows.tolist(), b_rows.tolist()], k=RRF_K, top=k)
+                out.append(Hits(np.array([r for r, _ in fused], dtype=np.int64), np.array([s for _, s in fused]), self.passages))
             return out
         raise CbqaError(f"unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}")
-
-    @cached_property
-    def _row_of(self) -> dict[str, int]:
-        return {p.id: i for i, p in enumerate(self.passages)}
-
-    def _hit(self, row: int, score: float) -> Hit:
-        p = self.passages[row]
-        return Hit(p.id, p.title, p.text, float(score))
 
     def _bm25(self) -> BM25Index:
         if self.bm25 is None:
@@ -94,7 +86,7 @@ class RetrievalIndex:
         return self.bm25
 
 
-def search(index: RetrievalIndex, questions: Sequence[str], k: int = 10, retriever: Retriever = "dense") -> list[list[Hit]]:
+def search(index: RetrievalIndex, questions: Sequence[str], k: int = 10, retriever: Retriever = "dense") -> Sequence[Hits]:
     """Function form of `RetrievalIndex.search`."""
     return index.search(questions, k, retriever)
 
@@ -116,5 +108,8 @@ def retrieve_examples(
 
 def retrieved_row(q: RetrievedQuestion, retriever: str) -> dict[str, Any]:
     """One output row; each passage also says whether it holds an answer (DPR's `has_answer`)."""
-    passages = [{**h.to_json(), "has_answer": f} for h, f in zip(q.passages, q.with_flags().flags or [])]
+    hits = list(q.passages)  # each passage read once from the store
+    if q.flags is None:
+        q.flags = answer_flags(hits, q.answers)
+    passages = [{**h.to_json(), "has_answer": f} for h, f in zip(hits, q.flags)]
     return {"id": q.id, "question": q.question, "answers": q.answers, "retriever": retriever, "passages": passages}

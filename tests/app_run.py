@@ -48,6 +48,12 @@ def make_run(out: Path) -> Path:
         write_predictions(paths[system], rows)
     overlap = label_overlap(train, test, OverlapConfig(methods=("tfidf",)))
     write_jsonl(run / "overlap" / "test_overlap.jsonl", overlap)
+    # the corpus index `cbqa overlap --corpus` keeps next to the labels (the app opens it, never builds one)
+    from cbqa.data.corpus import iter_corpus
+    from cbqa.overlap.corpus_overlap import build_corpus_index, corpus_index_source, corpus_sentences, default_corpus_index_dir
+
+    build_corpus_index(corpus_sentences(iter_corpus(w["corpus"])), default_corpus_index_dir(run / "overlap" / "test_overlap.jsonl"),
+                       corpus_index_source(w["corpus"]))  # fmt: skip
     result = evaluate_systems(preds, test, overlap)
     write_json(run / "report" / "results.json", result)
     manifest = {

@@ -38,7 +38,9 @@ def broken(tmp_path_factory, app_runs_template) -> Path:
         f.write('0,100,"4.')  # ... and a training log whose last row is half-written (an unclosed quote)
     index = run / "index"  # Probe: a retrieval index whose manifest is malformed
     index.mkdir()
-    (index / "manifest.json").write_text(json.dumps({"format": "cbqa-retrieval-index", "version": 2, "encoder": "x"}))
+    from retrieval_baseline.index_dir import VERSION
+
+    (index / "manifest.json").write_text(json.dumps({"format": "cbqa-retrieval-index", "version": VERSION, "encoder": "x"}))
     manifest = json.loads((run / "manifest.json").read_text())
     (run / "manifest.json").write_text(json.dumps({**manifest, "index": "index"}))
     return root

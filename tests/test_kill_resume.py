@@ -33,22 +33,32 @@ def corpus(path: Path, n: int) -> Path:
 
 @pytest.mark.slow
 def test_index_sigkill_twice_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
+    """Killed while encoding (after its first embedding shard is written), then while the index files are written or
+    published; the rerun resumes at the first missing shard and gives the uninterrupted run's files byte for byte
+    (embeddings/ included)."""
     rng = random.Random(SEED)
     c = corpus(tmp_path / "corpus.jsonl", 60)
-    args = ("index", "--corpus", str(c), "--bm25", "--save-embeddings", "float32", "--batch-size", "16")
+    args = ("index", "--corpus", str(c), "--bm25", "--save-embeddings", "float32", "--batch-size", "16",
+            "--shard-size", "10")  # fmt: skip
     ref_dir, out = tmp_path / "ref" / "idx", tmp_path / "got" / "idx"
+    shards = out.parent / ".idx.build" / "embeddings"
 
     def kill_chain() -> list[str]:
         outcomes = []
-        # 1: a seeded moment while the command starts, loads the encoder or encodes
+        # 1: a seeded moment once the first of the 6 embedding shards is written
         first = start(cbqa(*args, "--out", str(out)))
-        outcomes.append(kill_when(first, lambda: True, rng.uniform(1.0, 8.0)))
-        # 2: a seeded moment once the index files are being written (a staging dir exists) or published
+        encoded = lambda: shards.is_dir() and any(shards.glob("shard-*.npy"))  # noqa: E731
+        outcomes.append(kill_when(first, encoded, rng.uniform(0.0, 0.3)))
+        done_before = len(list(shards.glob("shard-*.npy"))) if shards.is_dir() else 6
+        # 2: a seeded moment once the index files are being written (index.faiss in the work dir) or published
         second = start(cbqa(*args, "--out", str(out)))
-        writing = lambda: out.parent.exists() and any(p.name.startswith(".idx.") for p in out.parent.iterdir())  # noqa: E731
+        writing = lambda: (out.parent / ".idx.build" / "index.faiss").exists() or out.exists()  # noqa: E731
         outcomes.append(kill_when(second, writing, rng.uniform(0.0, 0.05)))
+        if outcomes[0] == "killed" and done_before < 6:
+            assert f"resuming {out.parent / '.idx.build'}: {done_before} of 6 shards already done" in second.output()
         last = start(cbqa(*args, "--out", str(out)))
         assert last.wait() == 0, last.output()
+        outcomes.append(f"{done_before} of 6 shards encoded at the first kill")
         return outcomes
 
     chain = in_thread(kill_chain)
@@ -58,9 +68,10 @@ def test_index_sigkill_twice_then_rerun_equals_uninterrupted(tmp_path: Path) -> 
 
     assert "killed" in outcomes, f"no kill landed: {outcomes}"
     assert differing(ref_dir, out) == []
+    assert len(list((out / "embeddings").glob("shard-*.npy"))) == 6
     ref_m, got_m = (json.loads((d / "manifest.json").read_text()) for d in (ref_dir, out))
     assert ref_m["count"] == got_m["count"] == 60
-    # nothing a killed run left behind survives the rerun: no staging dir, no unpublished version
+    # nothing a killed run left behind survives the rerun: no work dir, no staging dir, no unpublished version
     assert hidden_leftovers([out.parent]) == []
     print(f"cbqa index kill moments: {outcomes}")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cbqa.data.corpus import Document
 from cbqa.overlap.corpus_overlap import CorpusIndex, question_terms
 from ner_masking.sentences import split_sentences
@@ -57,3 +59,58 @@ def test_evidence_passage_scope_and_absence() -> None:
     assert none.answer_in_corpus is False and none.to_json()["evidence"] is None
     no_terms = index.evidence(["1903"], "zzz?")
     assert no_terms.answer_in_corpus and no_terms.with_question_term is None
+
+
+def test_index_on_disk_is_opened_not_rebuilt_and_answers_alike(tmp_path) -> None:
+    from cbqa.overlap.corpus_overlap import build_corpus_index, corpus_sentences, open_or_build_corpus_index
+
+    source = {"sentences": "ner_masking.sentences", "corpus": "sha256:test"}
+    build_corpus_index(corpus_sentences(DOCS), tmp_path / "ci", source)
+    opened = CorpusIndex.open(tmp_path / "ci")
+    in_memory = CorpusIndex(DOCS)
+    for answers, q in ((["Warsaw"], "What is the capital of Poland?"), (["Vistula"], "Which river flows there?")):
+        assert opened.evidence(answers, q) == in_memory.evidence(answers, q)
+    assert len(opened.doc_ids) == 3 and opened.doc_titles[2] == "Eiffel Tower"
+    again, built = open_or_build_corpus_index(tmp_path / "ci", source, make_docs=lambda: 1 / 0)
+    assert not built and len(again) == 6  # same source: opened, never re-read
+    _, built = open_or_build_corpus_index(tmp_path / "ci", {**source, "corpus": "sha256:other"},
+                                          make_docs=lambda: corpus_sentences(DOCS[:1]), show_progress=False)
+    assert built and len(CorpusIndex.open(tmp_path / "ci")) == 2
+
+
+def test_postings_of_many_chunks_and_buckets(tmp_path, monkeypatch) -> None:
+    """Sentences spread over several shards and postings over all 64 bucket files still give exact lookups."""
+    import cbqa.overlap.corpus_overlap as co
+
+    monkeypatch.setattr(co, "_CHUNK_SENTENCES", 7)
+    words = [f"w{i}" for i in range(300)]
+    docs = [Document(f"d{i}", " ".join(f"{words[(i * 7 + j) % 300]} {words[(i + j * 3) % 300]}." .capitalize()
+                                       for j in range(3)), "") for i in range(40)]  # fmt: skip
+    index = CorpusIndex(docs)
+    assert len(index.manifest["sentence_shards"]) > 5
+    for needle in ("w35 w5", "w7", "w273 w39", "w14"):
+        want = [s for s in range(len(index)) if f" {needle} " in index._norm[s]]
+        assert want
+        assert index.sentences_with(needle) == want
+
+
+def test_cli_keeps_the_corpus_index_next_to_the_labels_and_reuses_it(tmp_path, capsys) -> None:
+    import json
+
+    from cbqa.cli import main as cbqa_main
+    from cbqa.data import write_corpus
+
+    corpus = tmp_path / "corpus.jsonl"
+    write_corpus(corpus, DOCS)
+    qa = [{"id": "t1", "question": "What is the capital of Poland?", "answers": ["Warsaw"]}]
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in qa))
+    argv = ["overlap", "--train", str(tmp_path / "qa.jsonl"), "--test", str(tmp_path / "qa.jsonl"), "--corpus", str(corpus),
+            "--out", str(tmp_path / "out" / "labels.jsonl")]  # fmt: skip
+    for expected in ("indexed into", "index reused from"):
+        with pytest.raises(SystemExit) as e:
+            cbqa_main(argv)
+        assert e.value.code == 0
+        assert expected in capsys.readouterr().err
+    row = json.loads((tmp_path / "out" / "labels.jsonl").read_text())
+    assert row["corpus"]["evidence"]["sentence"] == "Warsaw is the capital of Poland."
+    assert (tmp_path / "out" / "corpus_index" / "manifest.json").exists()

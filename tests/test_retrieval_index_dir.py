@@ -58,15 +58,18 @@ def _entries(directory) -> list[str]:
 
 
 def test_directory_layout_and_manifest(tmp_path) -> None:
-    _build(tmp_path, save_embeddings="float16")
+    _build(tmp_path, save_embeddings="float16", shard_size=2)
     d = tmp_path / "idx"
-    assert {p.name for p in d.iterdir()} == {"manifest.json", "index.faiss", "ids.json", "passages.jsonl", "bm25", "embeddings.npy"}
+    assert {p.name for p in d.iterdir()} == {"manifest.json", "index.faiss", "passages", "bm25", "embeddings"}
     m = json.loads((d / "manifest.json").read_text())
     assert m["encoder"]["name"] == "test-hash-encoder" and m["dimension"] == 64 and m["metric"] == "ip"
     assert m["index"]["type"] == "flat" and m["count"] == 5 and m["passages"]["fingerprint"].startswith("sha256:")
-    assert json.loads((d / "ids.json").read_text()) == ["paris#0", "berlin#0", "tokyo#0", "nile#0", "amazon#0"]
-    assert np.load(d / "embeddings.npy").dtype == np.float16
-    # no staging dirs left behind: only the version the `idx` symlink points to (cbqa.io.replace_dir)
+    assert [s["rows"] for s in m["passages"]["shards"]] == [2, 2, 1]  # 2 documents per shard, one passage each
+    store = load_index(d, encoder=HashEncoder()).passages
+    assert [store.id(r) for r in range(5)] == ["paris#0", "berlin#0", "tokyo#0", "nile#0", "amazon#0"]
+    assert store[2].title == "Tokyo"
+    assert {np.load(d / "embeddings" / f).dtype for f in m["embeddings"]["shards"]} == {np.dtype(np.float16)}
+    # no work dir or staging dir left behind: only the version the `idx` symlink points to (cbqa.io.replace_dir)
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == [d.resolve()]
 
 
@@ -102,12 +105,26 @@ def test_mismatched_corpus_is_refused(tmp_path) -> None:
         load_index(tmp_path / "idx", encoder=HashEncoder(), corpus=edited)
 
 
-def test_tampered_directory_is_refused(tmp_path) -> None:
-    _build(tmp_path)
-    p = tmp_path / "idx" / "passages.jsonl"
-    p.write_text(p.read_text().replace("Tokyo is", "Kyoto is"))
-    with pytest.raises(CbqaError, match="does not match the manifest's passages fingerprint"):
-        load_index(tmp_path / "idx", encoder=HashEncoder())
+def test_tampered_directory_is_refused_by_verify_and_missing_files_at_load(tmp_path) -> None:
+    from retrieval_baseline.index_dir import verify_index
+    from retrieval_baseline.passage_store import write_passage_shard
+
+    _build(tmp_path, shard_size=2)
+    d = tmp_path / "idx"
+    assert verify_index(d)["passages"] == 5
+    shard = d / "passages" / "shard-00001.arrow"
+    edited = [Passage("tokyo#0", "Tokyo", "Kyoto is the capital of Japan."), Passage("nile#0", "Nile", "The Nile.")]
+    shard.unlink()  # the published files are hard to edit in place on purpose: replace one
+    write_passage_shard(shard, edited)
+    load_index(d, encoder=HashEncoder())  # loading reads no passage: it cannot tell
+    with pytest.raises(CbqaError, match="do not match the manifest's passages fingerprint"):
+        load_index(d, encoder=HashEncoder(), verify=True)
+    write_passage_shard(shard, edited[:1])
+    with pytest.raises(CbqaError, match="shard-00001.arrow: holds 1 passages, the manifest says 2"):
+        verify_index(d)
+    shard.unlink()
+    with pytest.raises(CbqaError, match="passage shards missing: shard-00001.arrow"):
+        load_index(d, encoder=HashEncoder())
     with pytest.raises(CbqaError, match="not an index directory"):
         load_index(tmp_path, encoder=HashEncoder())
 

@@ -293,7 +293,7 @@ def _overlap_facts(q: str, run: RunInfo | None, answers: list[str], gold_known: 
         st.info("This run names no pretraining corpus (the manifest's `corpus`).")
     else:
         with reported("Corpus overlap"):
-            ev = loaders.load_corpus_index(corpus).evidence(answers, q)
+            ev = loaders.load_corpus_index(run.path("overlap")).evidence(answers, q)
             if ev.answer_in_corpus and ev.sentence:
                 where = {"sentence": "in a sentence with a question term", "passage": "in a document with a question term"}
                 st.markdown(f"**Answer in the pretraining corpus:** yes, {ev.answer_sentences} sentence(s)"

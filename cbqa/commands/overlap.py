@@ -13,7 +13,14 @@ from cbqa.data.corpus import iter_corpus
 from cbqa.data.jsonl import write_json, write_jsonl
 from cbqa.data.qa import read_qa
 from cbqa.errors import CbqaError
-from cbqa.overlap.corpus_overlap import CorpusIndex
+from cbqa.overlap.corpus_overlap import (
+    CorpusIndex,
+    corpus_index_source,
+    corpus_sentences,
+    default_corpus_index_dir,
+    open_or_build_corpus_index,
+    store_sentences,
+)
 from cbqa.overlap.gold_labels import compare_with_gold, read_gold_labels
 from cbqa.overlap.labeller import DEFAULT_THRESHOLDS, OverlapConfig, label_overlap
 from cbqa.overlap.released_labels import released_overlap_rows
@@ -35,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spans", metavar="DIR",
                    help="a spans store of that corpus (`cbqa ner`): take its sentences instead of splitting the text "
                    "(with --corpus, the store must have been made from that corpus)")
+    p.add_argument("--corpus-index", metavar="DIR",
+                   help="on-disk index of the corpus's sentences (built there once in a streaming pass, reused while the "
+                   "corpus and sentence source are unchanged; the app reads it); default: corpus_index/ next to --out")
     p.add_argument("--method", choices=["tfidf", "dense", "both"], default="dense",
                    help="question similarity (default dense: MiniLM sentence embeddings); with both, a question "
                    "overlaps if either method says so")
@@ -75,15 +85,20 @@ def _config(args: argparse.Namespace) -> OverlapConfig:
                          k=args.k, model=args.model)
 
 
-def _corpus_index(corpus: str | None, spans: str | None, console: Console) -> CorpusIndex:
-    with console.status(f"indexing corpus {spans or corpus} ..."):
-        if spans:
-            from ner_masking.store import load_span_store
+def _corpus_index(corpus: str | None, spans: str | None, directory: Path, console: Console) -> CorpusIndex:
+    """The on-disk sentence index of the corpus (or of the spans store's sentences), built once and reused."""
+    if spans:
+        from ner_masking.store import load_span_store
 
-            index = CorpusIndex.from_span_store(load_span_store(spans, corpus_path=corpus))
-        else:
-            index = CorpusIndex(iter_corpus(corpus))
-    console.print(f"corpus: {len(index.doc_ids)} documents, {len(index)} sentences indexed")
+        store = load_span_store(spans, corpus_path=corpus)
+        source = corpus_index_source(store=store)
+        make = lambda: store_sentences(store)  # noqa: E731
+    else:
+        source = corpus_index_source(corpus)
+        make = lambda: corpus_sentences(iter_corpus(corpus))  # noqa: E731
+    index, built = open_or_build_corpus_index(directory, source, make_docs=make, show_progress=True)
+    console.print(f"corpus: {len(index.doc_ids)} documents, {len(index)} sentences "
+                  f"({'indexed into' if built else 'index reused from'} {directory})")
     return index
 
 
@@ -101,7 +116,8 @@ def main(argv: list[str]) -> int:
             raise CbqaError("--train is required (or --released-labels to convert released labels)")
         config = _config(args)
         train = read_qa(args.train, args.train_split)
-        corpus = _corpus_index(args.corpus, args.spans, console) if args.corpus or args.spans else None
+        directory = Path(args.corpus_index) if args.corpus_index else default_corpus_index_dir(args.out)
+        corpus = _corpus_index(args.corpus, args.spans, directory, console) if args.corpus or args.spans else None
         with console.status(f"labelling {len(test)} test questions against {len(train)} training questions ..."):
             rows = label_overlap(train, test, config, corpus)
     write_jsonl(args.out, rows)

@@ -15,18 +15,41 @@ Definitions (documented in docs/overlap.md):
 - `with_question_term` is "sentence" when some sentence holds both an answer and a question term, else
   "passage" when a document holds an answer sentence and a question term elsewhere, else null.
 
-The index is an inverted index token -> sentence ids, so a lookup intersects the postings of the answer's
-tokens (rarest first) and checks only the candidate sentences, instead of scanning the corpus per question.
+The index is a directory on disk, built in one streaming pass and memory-mapped when opened, so neither building
+nor querying holds the corpus in memory (a 2M-passage corpus builds in well under 4 GB; the app only opens it):
+
+    manifest.json       format, what it was built from (corpus fingerprint, sentence source), counts
+    sentences/          shard-NNNNN.arrow: text (as written), norm (" normalised text ", padded), doc (int32)
+    docs/               shard-NNNNN.arrow: id, title
+    doc_start.npy       int64, first sentence id of each document (+ the total): documents own contiguous sentences
+    terms.npy           uint64, sorted: a stable 64-bit hash (blake2b) of each normalised token
+    offsets.npy         int64, len(terms) + 1: where each term's postings start in postings.npy
+    postings.npy        uint32 (int64 past 4G sentences): sentence ids, ascending within each term
+
+A lookup takes the postings of the answer's tokens (rarest first), keeps the sentence ids found in every list
+(binary search, touching a few pages of the long lists), and checks only those candidates' normalised text, instead
+of scanning the corpus per question; a hash collision can only add a candidate, which the text check drops. The
+postings are built in bounded memory: each chunk of sentences appends its (hash, sentence) pairs to one of 64 bucket
+files by the hash's top bits, and each bucket is then sorted alone.
 """
 
 from __future__ import annotations
 
-from array import array
-from collections.abc import Iterable, Sequence
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
+import numpy as np
+
+from cbqa.data.arrow_shards import MappedShard, ShardedRows, shard_name, write_shard
 from cbqa.data.corpus import Document
+from cbqa.errors import CbqaError
+from cbqa.io import atomic_path, replace_dir, staging_dir
 from cbqa.metrics import normalize_answer
 from ner_masking.sentences import split_sentences
 from ner_masking.store import SpanStore
@@ -106,74 +129,316 @@ def _contains(haystack_padded: str, needle: str) -> bool:
     return f" {needle} " in haystack_padded
 
 
+INDEX_FORMAT = "cbqa-corpus-index/1"
+MANIFEST = "manifest.json"
+_BUCKET_BITS = 6  # 64 bucket files while building postings
+_CHUNK_SENTENCES = 100_000  # sentences per shard and per batch of postings
+
+
+def token_hash(token: str) -> int:
+    """A stable 64-bit hash of a normalised token (Python's own `hash` of a str changes between processes)."""
+    return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def _hashes(tokens: Iterable[str]) -> np.ndarray:
+    return np.fromiter((token_hash(t) for t in tokens), dtype=np.uint64)
+
+
+DocSentences = tuple[str, str, Iterable[str]]  # (document id, title, its sentences as written)
+
+
+def corpus_sentences(docs: Iterable[Document]) -> Iterator[DocSentences]:
+    """Documents with their sentences by the project's one rule (`ner_masking.sentences`)."""
+    for doc in docs:
+        yield doc.id, doc.title, split_sentences(doc.text)
+
+
+def store_sentences(store: SpanStore) -> Iterator[DocSentences]:
+    """Documents with the sentences a spans store holds (the ones SSM masks in), read shard by shard."""
+    for d in store:
+        yield d.id, d.title, [d.text[s:e] for s, e in d.sentences]
+
+
+class _Appender:
+    """Appends arrays to a raw file; `save(path)` turns it into a `.npy` of one dtype, copied in chunks."""
+
+    def __init__(self, path: Path, dtype: Any) -> None:
+        self.path, self.dtype, self.n = path, np.dtype(dtype), 0
+        self._f: BinaryIO = path.open("wb")
+
+    def add(self, values: np.ndarray) -> None:
+        self._f.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
+        self.n += len(values)
+
+    def save(self, path: Path, dtype: Any | None = None) -> None:
+        self._f.close()
+        raw = np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.n,)) if self.n else np.zeros(0, self.dtype)
+        with atomic_path(path, suffix=".npy") as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype or self.dtype, shape=(self.n,))
+            for start in range(0, self.n, 1 << 24):
+                out[start : start + (1 << 24)] = raw[start : start + (1 << 24)]
+            out.flush()
+            del out
+        del raw
+        self.path.unlink()
+
+
+def build_corpus_index(docs: Iterable[DocSentences], directory: str | Path, source: dict[str, Any],
+                       show_progress: bool = False) -> Path:  # fmt: skip
+    """Index the sentences of `docs` into `directory` (built next to it, published atomically); `source` says what
+    they came from (recorded, and compared by `open_or_build_corpus_index`)."""
+    directory = Path(directory)
+    tmp = staging_dir(directory)
+    try:
+        _build(docs, tmp, source, show_progress)
+        replace_dir(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def _build(docs: Iterable[DocSentences], out: Path, source: dict[str, Any], show_progress: bool) -> None:
+    import pyarrow as pa
+
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    (out / "sentences").mkdir()
+    (out / "docs").mkdir()
+    work = out / ".build"
+    work.mkdir()
+    buckets = [(work / f"bucket-{b:02d}.bin").open("wb") for b in range(1 << _BUCKET_BITS)]
+    doc_start = _Appender(work / "doc_start.bin", np.int64)
+    sent_schema = pa.schema([("text", pa.string()), ("norm", pa.string()), ("doc", pa.int32())])
+    doc_schema = pa.schema([("id", pa.string()), ("title", pa.string())])
+    sent_shards: list[dict[str, Any]] = []
+    doc_shards: list[dict[str, Any]] = []
+    sents: dict[str, list[Any]] = {"text": [], "norm": [], "doc": []}
+    doc_ids: list[str] = []
+    doc_titles: list[str] = []
+    tokens: list[str] = []
+    counts: list[int] = []
+    n_sent = n_doc = n_pairs = 0
+
+    def flush_sentences() -> None:
+        nonlocal n_pairs
+        if sents["text"]:
+            name = shard_name(len(sent_shards))
+            write_shard(out / "sentences" / name, sents, sent_schema)
+            sent_shards.append({"file": name, "rows": len(sents["text"])})
+        first = n_sent - len(sents["text"])
+        if tokens:
+            vocab = dict.fromkeys(tokens)
+            local = np.fromiter(map({t: i for i, t in enumerate(vocab)}.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+            pair_hash = _hashes(vocab)[local]
+            pair_sid = np.repeat(np.arange(first, n_sent, dtype=np.uint64), counts)
+            bucket = (pair_hash >> np.uint64(64 - _BUCKET_BITS)).astype(np.int64)
+            order = np.argsort(bucket, kind="stable")  # keeps sentence order within each bucket
+            pairs = np.empty((len(order), 2), dtype=np.uint64)
+            pairs[:, 0], pairs[:, 1] = pair_hash[order], pair_sid[order]
+            bounds = np.searchsorted(bucket[order], np.arange((1 << _BUCKET_BITS) + 1))
+            for b in range(1 << _BUCKET_BITS):
+                if bounds[b] < bounds[b + 1]:
+                    buckets[b].write(pairs[bounds[b] : bounds[b + 1]].tobytes())
+            n_pairs += len(tokens)
+        for v in sents.values():
+            v.clear()
+        tokens.clear()
+        counts.clear()
+
+    def flush_docs() -> None:
+        if doc_ids:
+            name = shard_name(len(doc_shards))
+            write_shard(out / "docs" / name, {"id": doc_ids, "title": doc_titles}, doc_schema)
+            doc_shards.append({"file": name, "rows": len(doc_ids)})
+        doc_ids.clear()
+        doc_titles.clear()
+
+    progress = Progress(SpinnerColumn(), TextColumn("indexing corpus sentences: {task.fields[docs]:,} documents, "
+                        "{task.fields[sents]:,} sentences"), TimeElapsedColumn(), console=Console(stderr=True),
+                        disable=not show_progress, transient=True)  # fmt: skip
+    with progress:
+        task = progress.add_task("index", docs=0, sents=0)
+        for doc_id, title, sentences in docs:
+            doc_start.add(np.array([n_sent]))
+            doc_ids.append(doc_id)
+            doc_titles.append(title)
+            for sent in sentences:
+                norm = normalize_answer(sent)
+                if not norm:
+                    continue
+                sents["text"].append(sent)
+                sents["norm"].append(f" {norm} ")
+                sents["doc"].append(n_doc)
+                unique = set(norm.split())
+                tokens.extend(unique)
+                counts.append(len(unique))
+                n_sent += 1
+                if len(sents["text"]) >= _CHUNK_SENTENCES:
+                    flush_sentences()
+            n_doc += 1
+            if len(doc_ids) >= _CHUNK_SENTENCES:
+                flush_docs()
+            if n_doc % 10_000 == 0:
+                progress.update(task, docs=n_doc, sents=n_sent)
+        flush_sentences()
+        flush_docs()
+    doc_start.add(np.array([n_sent]))
+    for f in buckets:
+        f.close()
+    if n_sent >= 2**31:
+        raise CbqaError(f"{n_sent} sentences: more than the int32 document column of a corpus index holds")
+
+    terms = _Appender(work / "terms.bin", np.uint64)
+    offsets = _Appender(work / "offsets.bin", np.int64)
+    postings = _Appender(work / "postings.bin", np.uint32 if n_sent < 2**32 else np.uint64)
+    offsets.add(np.zeros(1, dtype=np.int64))
+    for b in range(1 << _BUCKET_BITS):  # bucket b holds the hashes with top bits b: buckets in order = hashes in order
+        path = work / f"bucket-{b:02d}.bin"
+        pairs = np.fromfile(path, dtype=np.uint64).reshape(-1, 2)
+        path.unlink()
+        if not len(pairs):
+            continue
+        order = np.argsort(pairs[:, 0], kind="stable")  # sentence ids were appended in order: they stay ascending
+        hashes, sids = pairs[order, 0], pairs[order, 1]
+        del pairs, order
+        starts = np.flatnonzero(np.concatenate([[True], hashes[1:] != hashes[:-1]]))
+        terms.add(hashes[starts])
+        offsets.add(postings.n + np.append(starts[1:], len(hashes)))
+        postings.add(sids)
+    for name, appender in (("terms", terms), ("offsets", offsets), ("postings", postings), ("doc_start", doc_start)):
+        appender.save(out / f"{name}.npy")
+    shutil.rmtree(work)
+    manifest = {"format": INDEX_FORMAT, "source": source, "docs": n_doc, "sentences": n_sent,
+                "terms": terms.n, "postings": postings.n, "sentence_shards": sent_shards, "doc_shards": doc_shards}  # fmt: skip
+    with atomic_path(out / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+class _Column(Sequence[str]):
+    """One string column of a sharded table, by global row (a view: nothing is read until a row is asked for)."""
+
+    def __init__(self, rows: ShardedRows[MappedShard], name: str) -> None:
+        self._rows, self._name = rows, name
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        shard, row = self._rows.locate(int(i))
+        return self._rows.view(shard).strings(self._name)[row]
+
+
+def _sharded(directory: Path, shards: list[dict[str, Any]]) -> ShardedRows[MappedShard]:
+    return ShardedRows([directory / s["file"] for s in shards], [s["rows"] for s in shards],
+                       lambda p: MappedShard(p, "corpus index shard"))  # fmt: skip
+
+
+def read_corpus_index_manifest(directory: str | Path) -> dict[str, Any] | None:
+    path = Path(directory) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CbqaError(f"{path}: cannot read ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != INDEX_FORMAT:
+        raise CbqaError(f"{path}: not a corpus index (expected format {INDEX_FORMAT!r}); rebuild it with cbqa overlap --corpus")
+    return manifest
+
+
 class CorpusIndex:
-    """Sentences of a corpus, normalised, with an inverted index from token to sentence ids."""
+    """Sentences of a corpus, normalised, with an inverted index from token to sentence ids, on disk.
+
+    `CorpusIndex.open(dir)` opens a built index (memory-mapped: opening reads only small files);
+    `CorpusIndex(docs)` and `CorpusIndex.from_span_store(store)` build one in a temporary directory that lives as
+    long as the object (small corpora, tests); `open_or_build_corpus_index` keeps one for a corpus on disk.
+    """
 
     def __init__(self, docs: Iterable[Document]) -> None:
-        self._start()
-        for doc in docs:
-            self._add(doc.id, doc.title, split_sentences(doc.text))
-        self._doc_start.append(len(self.sentences))
+        self._temp(corpus_sentences(docs))
 
     @classmethod
     def from_span_store(cls, store: SpanStore) -> CorpusIndex:
         """The sentences a spans store holds (the ones SSM masks in), instead of splitting the text again."""
         index = cls.__new__(cls)
-        index._start()
-        for d in store:
-            index._add(d.id, d.title, [d.text[s:e] for s, e in d.sentences])
-        index._doc_start.append(len(index.sentences))
+        index._temp(store_sentences(store))
         return index
 
-    def _start(self) -> None:
-        self._stop = _stopwords()
-        self.sentences: list[str] = []  # raw text, for evidence
-        self._norm: list[str] = []  # " normalised sentence " (padded for whole-token substring checks)
-        self._sent_doc = array("i")
-        self.doc_ids: list[str] = []
-        self.doc_titles: list[str] = []
-        self._doc_start = array("i")  # first sentence id of each doc; docs own contiguous sentence ids
-        self._postings: dict[str, array] = {}
+    def _temp(self, docs: Iterable[DocSentences]) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="cbqa-corpus-index-")
+        path = build_corpus_index(docs, Path(self._tmp.name) / "index", {"kind": "in-memory"})
+        self._open(path)
 
-    def _add(self, doc_id: str, title: str, sentences: Iterable[str]) -> None:
-        d = len(self.doc_ids)
-        self.doc_ids.append(doc_id)
-        self.doc_titles.append(title)
-        self._doc_start.append(len(self.sentences))
-        for sent in sentences:
-            norm = normalize_answer(sent)
-            if not norm:
-                continue
-            sid = len(self.sentences)
-            self.sentences.append(sent)
-            self._norm.append(f" {norm} ")
-            self._sent_doc.append(d)
-            for tok in set(norm.split()):
-                self._postings.setdefault(tok, array("i")).append(sid)
+    @classmethod
+    def open(cls, directory: str | Path) -> CorpusIndex:
+        index = cls.__new__(cls)
+        index._open(Path(directory))
+        return index
+
+    def _open(self, directory: Path) -> None:
+        directory = directory.resolve()  # pins one published version
+        manifest = read_corpus_index_manifest(directory)
+        if manifest is None:
+            raise CbqaError(f"{directory}: no corpus index here; build one with `cbqa overlap --corpus FILE ...`")
+        self.directory, self.manifest = directory, manifest
+        self._stop = _stopwords()
+        try:
+            self._terms, self._offsets, self._postings, self._doc_start = (
+                np.load(directory / f"{n}.npy", mmap_mode="r", allow_pickle=False)
+                for n in ("terms", "offsets", "postings", "doc_start")
+            )
+        except (OSError, ValueError) as e:
+            raise CbqaError(f"{directory}: corpus index files unreadable ({e}); rebuild it") from None
+        self._sent_rows = _sharded(directory / "sentences", manifest["sentence_shards"])
+        self._doc_rows = _sharded(directory / "docs", manifest["doc_shards"])
+        self.sentences: Sequence[str] = _Column(self._sent_rows, "text")
+        self._norm: Sequence[str] = _Column(self._sent_rows, "norm")
+        self.doc_ids: Sequence[str] = _Column(self._doc_rows, "id")
+        self.doc_titles: Sequence[str] = _Column(self._doc_rows, "title")
+        if len(self._doc_start) != len(self.doc_ids) + 1 or len(self.sentences) != manifest["sentences"]:
+            raise CbqaError(f"{directory}: corpus index files disagree with its manifest; rebuild it")
 
     def __len__(self) -> int:
         return len(self.sentences)
+
+    def _sent_doc(self, s: int) -> int:
+        shard, row = self._sent_rows.locate(s)
+        return int(self._sent_rows.view(shard).numpy("doc")[row])
+
+    def _posting(self, token: str) -> np.ndarray | None:
+        h = np.uint64(token_hash(token))
+        i = int(np.searchsorted(self._terms, h))
+        if i == len(self._terms) or self._terms[i] != h:
+            return None
+        return self._postings[self._offsets[i] : self._offsets[i + 1]]
 
     def sentences_with(self, answer: str) -> list[int]:
         """Ids of sentences whose normalised tokens contain the normalised answer contiguously."""
         norm = normalize_answer(answer)
         if not norm:
             return []
-        tokens = sorted(set(norm.split()), key=lambda t: len(self._postings.get(t, ())))
-        if not tokens or tokens[0] not in self._postings:
-            return []
-        candidates = set(self._postings[tokens[0]])
-        for tok in tokens[1:]:
-            candidates.intersection_update(self._postings[tok])
-            if not candidates:
+        lists = []
+        for tok in set(norm.split()):
+            p = self._posting(tok)
+            if p is None:
                 return []
-        return sorted(s for s in candidates if _contains(self._norm[s], norm))
+            lists.append(p)
+        lists.sort(key=len)
+        candidates = np.asarray(lists[0])
+        for p in lists[1:]:  # keep the candidates every longer list holds (binary search: few pages touched)
+            pos = np.minimum(np.searchsorted(p, candidates), len(p) - 1)
+            candidates = candidates[p[pos] == candidates]
+            if not len(candidates):
+                return []
+        return [s for s in candidates.tolist() if _contains(self._norm[s], norm)]
 
     def _terms_in(self, padded: str, terms: Sequence[str]) -> list[str]:
         return [t for t in terms if _contains(padded, t)]
 
     def _doc_text(self, d: int) -> str:
-        return "".join(self._norm[self._doc_start[d] : self._doc_start[d + 1]])
+        return "".join(self._norm[s] for s in range(int(self._doc_start[d]), int(self._doc_start[d + 1])))
 
     def evidence(self, answers: Sequence[str], question: str, max_checked: int = 2000) -> CorpusEvidence:
         """Where a gold answer occurs, preferring a sentence that also holds the most question terms.
@@ -197,7 +462,7 @@ class CorpusIndex:
         if best is None:
             scope = "passage"
             for alias, s in hits[:max_checked]:
-                found = self._terms_in(self._doc_text(self._sent_doc[s]), terms)
+                found = self._terms_in(self._doc_text(self._sent_doc(s)), terms)
                 if found and (best is None or len(found) > best[0]):
                     best = (len(found), alias, s, found)
         if best is None:
@@ -207,7 +472,7 @@ class CorpusIndex:
         return self._make(alias, s, n_sentences, scope, found)
 
     def _make(self, alias: str, s: int, n: int, scope: str | None, found: list[str]) -> CorpusEvidence:
-        d = self._sent_doc[s]
+        d = self._sent_doc(s)
         return CorpusEvidence(
             answer_in_corpus=True,
             answer=alias,
@@ -218,3 +483,36 @@ class CorpusIndex:
             title=self.doc_titles[d] or None,
             sentence=self.sentences[s],
         )
+
+
+def default_corpus_index_dir(labels: str | Path) -> Path:
+    """Where `cbqa overlap --corpus` keeps the corpus index unless told otherwise: `corpus_index/` next to the labels
+    file (so the app finds it from a run's overlap labels)."""
+    return Path(labels).parent / "corpus_index"
+
+
+def corpus_index_source(corpus: str | Path | None = None, store: SpanStore | None = None) -> dict[str, Any]:
+    """What a corpus index records it was built from, compared before reusing it: the corpus fingerprint, or for a
+    spans store the fields that fix its sentences (not its timings)."""
+    if store is not None:
+        m = store.manifest
+        return {"sentences": "spans store", "corpus": m["corpus"]["fingerprint"], "pipeline": m["pipeline"],
+                "labels": m["labels"], "options": m["options"], "docs": m["docs"], "spans": m["spans"]}  # fmt: skip
+    from cbqa.io import fingerprint
+
+    return {"sentences": "ner_masking.sentences", "corpus": fingerprint(corpus)}  # type: ignore[arg-type]
+
+
+def open_or_build_corpus_index(directory: str | Path, source: dict[str, Any], docs: Iterable[DocSentences] | None = None,
+                               make_docs: Any = None, show_progress: bool = True) -> tuple[CorpusIndex, bool]:  # fmt: skip
+    """The index in `directory` when it was built from `source` (same corpus fingerprint and sentence source), else
+    a new one built there from `make_docs()`; returns (index, whether it was built now)."""
+    from cbqa.io import clean_stale
+
+    directory = Path(directory)
+    manifest = read_corpus_index_manifest(directory) if directory.exists() else None
+    if manifest is not None and manifest.get("source") == source:
+        clean_stale(directory)  # what a build killed before this run left next to it
+        return CorpusIndex.open(directory), False
+    build_corpus_index(make_docs() if docs is None else docs, directory, source, show_progress)
+    return CorpusIndex.open(directory), True

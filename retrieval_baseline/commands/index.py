@@ -1,4 +1,5 @@
-"""`cbqa index`: split a corpus into passages, encode them, build a FAISS index (and optionally BM25)."""
+"""`cbqa index`: split a corpus into passages, encode them shard by shard (resumable; on N machines with --shard i/N,
+or as Ray Data actors with --engine ray), build a FAISS index (and optionally BM25); or verify an index (--verify)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from cbqa.io import clean_stale
 from retrieval_baseline.bm25 import BM25Config
 from retrieval_baseline.encoders import EncoderConfig
 from retrieval_baseline.faiss_index import INDEX_TYPES, IndexSpec
+from retrieval_baseline.index_build import DEFAULT_SHARD_SIZE, ENCODE_DTYPE, EngineConfig, ShardSpec
 from retrieval_baseline.passages import SplitConfig
 
 _D = IndexSpec()
@@ -22,11 +24,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cbqa index",
         description="Split a corpus into ~100-word passages, encode them and write an index directory "
-        "(manifest.json, index.faiss, ids.json, passages.jsonl, optional bm25/ and embeddings.npy).",
+        "(manifest.json, index.faiss, passages/, optional bm25/ and embeddings/). Encoding goes shard by shard into "
+        ".OUT.build/ next to OUT: a killed run resumes where it stopped.",
     )
-    p.add_argument("--corpus", required=True, help="corpus JSONL {id,title?,text}, plain .txt, or HF dataset dir")
-    p.add_argument("--out", required=True, help="index directory to write (atomically)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing index directory")
+    p.add_argument("--corpus", help="corpus: JSONL {id,title?,text}, .txt, DPR .tsv (psgs_w100.tsv), .parquet, HF dataset dir")
+    p.add_argument("--out", help="index directory to write (atomically)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing index directory (and discard an unfinished build with other settings)")
+    p.add_argument("--verify", metavar="DIR", default=None,
+                   help="instead of building: read index DIR back in full (passages and their fingerprint, embeddings, "
+                   "FAISS, BM25; with --corpus, that corpus's passages) and report")
+    g = p.add_argument_group("shards and engines")
+    g.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
+                   help=f"documents per shard: the unit of resuming and of work per worker (default {DEFAULT_SHARD_SIZE})")
+    g.add_argument("--shard", default=None, metavar="i/N",
+                   help="encode only the shards j with j %% N == i (N machines sharing the storage of --out), then stop; "
+                   "the same command without --shard then builds the index")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process; ray: Ray Data actors (one per GPU where the cluster has GPUs)")
+    g.add_argument("--ray-address", default=None, help="join this Ray cluster (auto, ray://head:10001) instead of a local Ray")
+    g.add_argument("--workers", type=int, default=None, help="Ray actors (default: one per GPU, else 1)")
     g = p.add_argument_group("passages")
     g.add_argument("--passage-words", type=int, default=100, help="words per passage; 0 keeps documents whole (default 100)")
     g.add_argument("--passage-stride", type=int, default=None, help="words between passage starts (default: = words, no overlap)")
@@ -70,7 +87,11 @@ def main(argv: list[str]) -> int:
         import faiss
 
         faiss.omp_set_num_threads(args.threads)
-    from retrieval_baseline.index_dir import build_index  # heavy imports only after --help / arg errors
+    if args.verify:
+        return _verify(args.verify, args.corpus)
+    if not args.corpus or not args.out:
+        raise CbqaError("--corpus and --out are required (or --verify DIR)")
+    from retrieval_baseline.index_build import build_index, encode_corpus  # heavy imports only after --help / arg errors
 
     spec = IndexSpec(type=args.index_type, metric=args.metric, nlist=args.nlist, nprobe=args.nprobe, hnsw_m=args.hnsw_m,
                      ef_construction=args.ef_construction, ef_search=args.ef_search, pq_m=args.pq_m, pq_nbits=args.pq_nbits)
@@ -78,6 +99,20 @@ def main(argv: list[str]) -> int:
                             normalize=args.normalize, max_length=args.max_length)
     bm25 = BM25Config(k1=args.bm25_k1, b=args.bm25_b, stemmer=args.bm25_stemmer) if args.bm25 else False
     split = SplitConfig(args.passage_words, args.passage_stride)
+    engine = EngineConfig(args.engine, args.ray_address, args.workers)
+    if args.shard:
+        shard = ShardSpec.parse(args.shard)
+        if args.embeddings_from:
+            raise CbqaError("--shard encodes; --embeddings-from reuses embeddings: choose one")
+        t0 = time.perf_counter()
+        _, report, _ = encode_corpus(args.corpus, args.out, encoder, split, ENCODE_DTYPE, args.shard_size, shard, engine,
+                                     args.overwrite)  # fmt: skip
+        mine = [j for j in range(report.shards) if shard.owns(j)]
+        print(f"shard {shard}: encoded {report.this_run} shards in {time.perf_counter() - t0:.1f} s "
+              f"({len([j for j in mine if j in set(report.done)])} of its {len(mine)} done; {len(report.done)} of "
+              f"{report.shards} in {report.work})")
+        print("when every machine has finished, run the same command without --shard to build the index")
+        return 0
     if not args.overwrite and (Path(args.out) / "manifest.json").exists():
         # A rerun of the same command (e.g. after a kill just after publishing) finds its index done.
         diffs = _differences(Path(args.out), args.corpus, spec, encoder, split, bm25, args.save_embeddings)
@@ -91,13 +126,30 @@ def main(argv: list[str]) -> int:
     index = build_index(
         args.corpus, args.out, encoder=encoder, spec=spec, split=split,
         bm25=bm25, embeddings_from=args.embeddings_from, save_embeddings=args.save_embeddings,
-        overwrite=args.overwrite, use_gpu=args.gpu,
+        overwrite=args.overwrite, use_gpu=args.gpu, shard_size=args.shard_size, engine=engine,
     )
     m = index.manifest
     print(f"indexed {m['count']} passages ({m['encoder']['name']}, {m['dimension']}-d, {m['index']['factory']} "
           f"on {m['index']['built_on']}{', + BM25' if m['bm25'] else ''}) in {time.perf_counter() - t0:.1f} s")
-    print(f"wrote {args.out}/ (manifest.json, index.faiss, ids.json, passages.jsonl"
-          f"{', bm25/' if m['bm25'] else ''}{', embeddings.npy' if m['embeddings'] else ''})")
+    print(f"wrote {args.out}/ (manifest.json, index.faiss, passages/ ({len(m['passages']['shards'])} shards)"
+          f"{', bm25/' if m['bm25'] else ''}{', embeddings/' if m['embeddings'] else ''})")
+    return 0
+
+
+def _verify(directory: str, corpus: str | None) -> int:
+    from retrieval_baseline.index_dir import verify_index
+
+    t0 = time.perf_counter()
+    report = verify_index(directory, corpus)
+    parts = [f"{report['passages']} passages in {report['passage_shards']} shards match the manifest's fingerprint",
+             f"FAISS {report['faiss']['ntotal']} x {report['faiss']['dim']}"]
+    if "embeddings" in report:
+        parts.append(f"embeddings {report['embeddings']['rows']} rows ({report['embeddings']['dtype']})")
+    if "bm25" in report:
+        parts.append(f"BM25 {report['bm25']} passages")
+    if "corpus" in report:
+        parts.append(f"{corpus} gives the same passages")
+    print(f"{directory}: OK ({'; '.join(parts)}) in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ef-search", type=int, default=None, help="override the HNSW efSearch stored in the manifest")
     p.add_argument("--fusion-depth", type=int, default=100, help="hybrid: fuse this many hits from each side (default 100)")
     p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None, help="search on GPU (default: when available)")
+    p.add_argument("--mmap", action="store_true",
+                   help="memory-map the FAISS index instead of reading it (no load time; pages are read as searched)")
     p.add_argument("--threads", type=int, default=None,
                    help="FAISS CPU threads (default: all cores; 1 can be faster on a busy shared machine)")
     return p
@@ -54,7 +56,7 @@ def main(argv: list[str]) -> int:
     normalize = read_manifest(args.index)["encoder"]["normalize"]
     name = args.encoder or read_manifest(args.index)["encoder"]["name"]
     encoder = EncoderConfig(name=name, device=args.device, batch_size=args.batch_size, normalize=normalize)
-    index = load_index(args.index, encoder=encoder, use_gpu=args.gpu)
+    index = load_index(args.index, encoder=encoder, use_gpu=args.gpu, mmap=args.mmap)
     index.dense.set_search_params(nprobe=args.nprobe, ef_search=args.ef_search)
     t0 = time.perf_counter()
     retrieved = retrieve_examples(index, examples, args.k, args.retriever, fusion_depth=args.fusion_depth)

