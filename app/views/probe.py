@@ -218,7 +218,7 @@ def _retrieval(q: str, run: RunInfo | None, k: int, gold: list[str]) -> None:
             st.markdown(f"#### {answer or '(empty answer)'}")
             if gold:
                 st.markdown(verdict(answer, gold))
-        st.caption(f"retrieved {len(hits)} passages{' and read them' if answer is not None else ''} "
+        st.caption(f"retrieved {len(hits)} passages{f', the reader read the top {read}' if answer is not None else ''} "
                    f"in {1000 * elapsed:.0f} ms ({retriever})")
         marks = {g: GOLD_COLOUR for g in gold}
         if answer:
