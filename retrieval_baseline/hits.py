@@ -30,8 +30,8 @@ class Hit:
         return cls(str(obj["id"]), str(obj.get("title", "")), str(obj["text"]), float(obj.get("score", 0.0)))
 
 
-class Hits(Sequence[Hit]):
-    """The hits of one query, best first: `rows` and `scores` arrays; `hits[i]` reads passage `rows[i]`."""
+class _RowScores:
+    """Row ids and scores as FAISS returned them, and the passages they index (read only on access)."""
 
     __slots__ = ("rows", "scores", "_passages")
 
@@ -39,6 +39,12 @@ class Hits(Sequence[Hit]):
         self.rows = rows
         self.scores = scores
         self._passages = passages
+
+
+class Hits(_RowScores, Sequence[Hit]):
+    """The hits of one query, best first: `rows` and `scores` arrays; `hits[i]` reads passage `rows[i]`."""
+
+    __slots__ = ()
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -79,16 +85,11 @@ class Hits(Sequence[Hit]):
         return f"Hits(rows={self.rows.tolist()}, scores={np.round(self.scores, 4).tolist()})"
 
 
-class SearchResults(Sequence[Hits]):
+class SearchResults(_RowScores, Sequence[Hits]):
     """The results of a batched dense search: FAISS's (n_queries, k) row and score arrays as they came back (rows are
     -1 where fewer than k passages qualify), with a `Hits` view per query made on access."""
 
-    __slots__ = ("rows", "scores", "_passages")
-
-    def __init__(self, rows: np.ndarray, scores: np.ndarray, passages: Any) -> None:
-        self.rows = rows
-        self.scores = scores
-        self._passages = passages
+    __slots__ = ()
 
     def __len__(self) -> int:
         return self.rows.shape[0]
