@@ -5,7 +5,8 @@
 - `replace_dir(staging, target)`: publish a finished directory at `target` with no moment where `target` is missing
   or half-written: `target` is a symlink to a versioned sibling directory, swapped with one `os.replace`. A reader
   of several files in it pins one version by resolving the path once. What a killed publisher left next to `target`
-  (`stale_siblings`) is removed by the next publish or by `clean_stale(target)`.
+  (`stale_siblings`) is removed by the next publish or by `clean_stale(target)`. The version a publish replaced stays
+  (`.NAME.prev`) until the next publish, so a reader that resolved the old one just before the swap can finish.
 - `remove_tree(path)`: remove a file or directory, a `replace_dir`-published one with its version.
 - `fingerprint(path)`: sha256 of a file's bytes (or of every file under a directory, in sorted path order), the one
   corpus fingerprint the spans store, the retrieval index and run directories record.
@@ -119,10 +120,12 @@ def replace_dir(staging: str | Path, target: str | Path) -> Path:
 
     The content moves to a versioned sibling `.NAME.v-<host>-<pid>-<id>`; `target` becomes (or stays) a relative
     symlink to it, swapped with one `os.replace` after everything is fsynced, so a reader always finds either the old
-    or the new complete directory. The previous version is removed afterwards, and so is whatever a publisher of the
+    or the new complete directory. The version just replaced is kept, pointed to by `.NAME.prev`, until the next
+    publish: a reader that resolved `target` a moment before the swap can still open files in it (deleting it at
+    once lost such a read under load). The version before that is removed, and so is whatever a publisher of the
     same `target` that was killed (SIGKILL, power loss) left next to it: its staging dir, an unpublished version.
-    A plain directory at `target` (written before this scheme) is moved aside first; that one-time migration is the
-    only moment without `target`.
+    The cost is disk space for two versions. A plain directory at `target` (written before this scheme) is moved
+    aside first; that one-time migration is the only moment without `target`.
     """
     staging, target = Path(staging), Path(target)
     mask = _umask()
@@ -143,10 +146,23 @@ def replace_dir(staging: str | Path, target: str | Path) -> Path:
     os.symlink(version.name, link)
     os.replace(link, target)
     _fsync_dir(target.parent)
+    prev_link = previous_link(target)
+    before = prev_link.parent / os.readlink(prev_link) if prev_link.is_symlink() else None
     if old is not None and old.resolve() != version.resolve():
-        _remove(old)
+        os.symlink(old.name, link)  # `.NAME.prev` -> the version just replaced, swapped in like `target`
+        os.replace(link, prev_link)
+    elif prev_link.is_symlink():
+        prev_link.unlink()
+    if before is not None and before.resolve() not in (version.resolve(), old.resolve() if old else None):
+        _remove(before)
     clean_stale(target)
     return target
+
+
+def previous_link(target: str | Path) -> Path:
+    """The symlink `replace_dir` keeps to the version it last replaced (see there)."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.prev")
 
 
 def clean_stale(target: str | Path) -> list[Path]:
@@ -169,13 +185,15 @@ def stale_siblings(target: str | Path) -> list[Path]:
         return []
     host, me = _owner().rsplit("-", 1)
     current = target.resolve() if target.is_symlink() else None
+    prev_link = previous_link(target)
+    kept = {current, prev_link.resolve() if prev_link.is_symlink() else None} - {None}
     prefix = f".{target.name}."
     out = []
     for entry in target.parent.iterdir():
         if not entry.name.startswith(prefix):
             continue
         m = _SIBLING.fullmatch(entry.name[len(prefix) - 1 :])
-        if m is None or m["host"] != host or (current is not None and entry.resolve() == current):
+        if m is None or m["host"] != host or entry.resolve() in kept:
             continue
         if m["pid"] == me and m["kind"] != "stage" or not _alive(int(m["pid"])):
             out.append(entry)
@@ -196,6 +214,11 @@ def remove_tree(path: str | Path) -> None:
     """Remove a file or directory; for a directory published by `replace_dir` (a symlink), also the version it points
     to and whatever killed publishers left next to it."""
     path = Path(path)
+    prev_link = previous_link(path)
+    if prev_link.is_symlink():
+        previous = prev_link.parent / os.readlink(prev_link)
+        prev_link.unlink()
+        _remove(previous)
     if path.is_symlink():
         version = path.parent / os.readlink(path)
         path.unlink()

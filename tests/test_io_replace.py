@@ -1,5 +1,5 @@
 """`cbqa.io.replace_dir`: a directory replaced 100 times while another process reads it in a loop is never missing
-or half-written; what a killed publisher leaves next to it is cleaned up, what a live one is writing is not."""
+or half-written; the replaced version stays until the next publish; what a killed publisher leaves next to it is cleaned up, what a live one is writing is not."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from cbqa.io import atomic_writer, replace_dir, stale_siblings, staging_dir
+from cbqa.io import atomic_writer, previous_link, remove_tree, replace_dir, stale_siblings, staging_dir
 
 # Reads the path in a loop: it must always be there, and the file read through it must be one whole version.
 # (A reader of several files pins one version by resolving the path once: a swap between two opens would otherwise
@@ -57,8 +57,24 @@ def test_reader_never_misses_the_directory_across_100_swaps(tmp_path: Path) -> N
     reads, failures, versions_seen = map(int, reader.communicate(timeout=60)[0].split())
     assert failures == 0 and reads > 100 and versions_seen > 1
     assert (target / "a.txt").read_text().startswith("version 100 ")
-    # one published version and the symlink to it; nothing else is left next to it
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "stop") == sorted(["index", os.readlink(target)])
+    # the published version and the one it replaced, with their symlinks; nothing else is left next to them
+    prev = previous_link(target)
+    assert (prev / "a.txt").read_text().startswith("version 99 ")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "stop") == sorted(
+        ["index", prev.name, os.readlink(target), os.readlink(prev)]
+    )
+
+
+def test_a_reader_that_resolved_the_old_version_can_read_it_until_the_next_publish(tmp_path: Path) -> None:
+    target = tmp_path / "index"
+    publish(target, 1)
+    pinned = target.resolve()  # a reader of several files pins the version it resolved
+    publish(target, 2)
+    assert (pinned / "b.txt").read_text().startswith("version 1 ")
+    publish(target, 3)
+    assert not pinned.exists()  # two publishes later it is gone: at most two versions take disk space
+    remove_tree(target)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_stale_siblings_are_those_of_dead_processes(tmp_path: Path) -> None:
