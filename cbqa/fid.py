@@ -4,7 +4,8 @@ Each of an example's K passages is encoded separately, together with the questio
 text: X`); the K encoder outputs are concatenated along the sequence, and one decoder cross-attends all of them. So
 self-attention costs K x L^2 instead of (K x L)^2, and the answer can combine evidence from every passage.
 
-FiD adds no parameters: a FiD reader is a plain T5 checkpoint (`save_pretrained` / `from_pretrained` as usual) whose
+FiD adds no parameters: a FiD reader is a plain T5 checkpoint (or one with a copy head, `cbqa.pointer`, which then
+copies from the tokens of all K passages) (`save_pretrained` / `from_pretrained` as usual) whose
 inputs are shaped (batch, K, L). Padding slots (an example with fewer than K passages) are fully masked, so the
 decoder never attends to them.
 """
@@ -37,13 +38,20 @@ def fid_encode(t5: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -
 def fid_forward(t5: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None):
     """The model output (loss when `labels` are given) for FiD inputs (B, K, L)."""
     encoded, mask = fid_encode(t5, input_ids, attention_mask)
-    return t5(encoder_outputs=encoded, attention_mask=mask, labels=labels)
+    return t5(encoder_outputs=encoded, attention_mask=mask, labels=labels, **_copy_source(t5, input_ids))
 
 
 def fid_generate(t5: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any):
     """`t5.generate(...)` over FiD inputs (B, K, L): greedy or beam search, as for a plain T5."""
     encoded, mask = fid_encode(t5, input_ids, attention_mask)
-    return t5.generate(encoder_outputs=encoded, attention_mask=mask, **kwargs)
+    return t5.generate(encoder_outputs=encoded, attention_mask=mask, **_copy_source(t5, input_ids), **kwargs)
+
+
+def _copy_source(t5: Any, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A T5 with a copy head (`cbqa.pointer`) copies from the tokens of all K passages, flattened like the encoding."""
+    from cbqa.pointer import is_pointer
+
+    return {"source_ids": input_ids.reshape(input_ids.shape[0], -1)} if is_pointer(t5) else {}
 
 
 def pad_passages(examples: Sequence[Sequence[Sequence[int]]], pad_id: int, k: int | None = None

@@ -42,22 +42,28 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
-def load_pretrained(model: str):
-    """(model, tokenizer) from a hub name, a local HF directory, or a cbqa run directory."""
-    from transformers import AutoModelForSeq2SeqLM
+def load_pretrained(model: str, pointer: bool = False):
+    """(model, tokenizer) from a hub name, a local HF directory, or a cbqa run directory. A model saved with a copy
+    head (`cbqa.pointer`) loads with it; `pointer=True` adds a fresh one to a model without."""
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+    from cbqa.pointer import CONFIG_FLAG, PointerT5, with_copy_head
 
     path = resolve_model_path(model)
     tok = load_tokenizer(path)
     try:
-        net = AutoModelForSeq2SeqLM.from_pretrained(path)
+        saved_with_head = bool(getattr(AutoConfig.from_pretrained(path), CONFIG_FLAG, False))
+        net = (PointerT5 if saved_with_head else AutoModelForSeq2SeqLM).from_pretrained(path)
     except (OSError, ValueError) as e:
         raise CbqaError(f"cannot load model {model!s}: {str(e).splitlines()[0]}") from None
-    return net, tok
+    return (with_copy_head(net) if pointer else net), tok
 
 
-def build_from_config(tokenizer_dir: str, arch: T5Arch):
-    """A randomly initialised T5 sized by `arch`, with a vocabulary matching the tokenizer."""
+def build_from_config(tokenizer_dir: str, arch: T5Arch, pointer: bool = False):
+    """A randomly initialised T5 sized by `arch`, with a vocabulary matching the tokenizer (and a copy head)."""
     from transformers import T5Config, T5ForConditionalGeneration
+
+    from cbqa.pointer import PointerT5
 
     tok = load_tokenizer(tokenizer_dir)
     vocab = len(tok)
@@ -69,7 +75,7 @@ def build_from_config(tokenizer_dir: str, arch: T5Arch):
         decoder_start_token_id=tok.pad_token_id,
         **asdict(arch),
     )
-    net = T5ForConditionalGeneration(cfg)
+    net = (PointerT5 if pointer else T5ForConditionalGeneration)(cfg)
     if not arch.tie_word_embeddings:
         untie_lm_head(net)
     return net, tok
@@ -88,9 +94,9 @@ def untie_lm_head(net) -> None:
     net.lm_head.weight = head
 
 
-def load_model(model: str | None, tokenizer: str | None, arch: T5Arch):
+def load_model(model: str | None, tokenizer: str | None, arch: T5Arch, pointer: bool = False):
     if model:
-        return load_pretrained(model)
+        return load_pretrained(model, pointer)
     if not tokenizer:
         raise CbqaError("give either --model (hub name, HF dir or run dir) or --tokenizer to build a T5 from a config")
-    return build_from_config(tokenizer, arch)
+    return build_from_config(tokenizer, arch, pointer)

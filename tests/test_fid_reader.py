@@ -160,6 +160,57 @@ def test_reading_task_cloze_reads_the_fact_in_another_wording(tmp_path: Path) ->
         ReadingTask(TaskConfig(name="r", kind="reading", file=str(tmp_path / "bad.jsonl")), 2)
 
 
+def test_reader_task_swaps_the_answer_for_one_of_a_question_of_the_same_kind(tmp_path: Path) -> None:
+    from cbqa.training.reading import ReaderTask, answer_kind, question_kind
+    from cbqa.training.tasks import TaskConfig
+
+    assert question_kind("In which town was Anna Berg born?") == "which town"
+    assert question_kind("Who founded Acme?") == "who" and question_kind("Acme was set up in what year?") == "what year"
+    assert answer_kind("What is Anna's birth date?", "May 1, 1950") != answer_kind("What is Anna's alma mater?", "Oxford")
+
+    def row(i: int, question: str, answer: str, text: str) -> dict:
+        return {"id": f"q{i}", "question": question, "answers": [answer],
+                "passages": [{"id": f"p{i}", "title": "T", "text": text, "score": 1.0}]}  # fmt: skip
+
+    rows = [row(0, "In which town was Anna Berg born?", "Paris", "Anna Berg was born in Paris. Paris is big."),
+            row(1, "In which town was Anna Cole born?", "Lyon", "Anna Cole was born in Lyon."),
+            row(2, "Who founded Acme?", "Anna Dahl", "Acme was founded by Anna Dahl.")]  # fmt: skip
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = TaskConfig(name="qa", kind="reader", file=str(tmp_path / "r.jsonl"), policy_options={"swap": 1.0})
+    task = ReaderTask(cfg, 1)
+    ex = task.example(0, random.Random(0))
+    # the other town replaces every occurrence of the answer, in the passage and the target; never a person's name
+    assert ex.target_text == "Lyon" and ex.answers == ("Lyon",)
+    assert ex.passages == ("question: In which town was Anna Berg born? context: title: T text: "
+                           "Anna Berg was born in Lyon. Lyon is big.",)  # fmt: skip
+    # no question of its kind to take an answer from: the example stays as it is
+    assert task.example(2, random.Random(0)).target_text == "Anna Dahl"
+    plain = ReaderTask(TaskConfig(name="qa", kind="reader", file=str(tmp_path / "r.jsonl")), 1).example(0, random.Random(0))
+    assert plain.target_text == "Paris" and "born in Paris" in plain.passages[0]
+    # novel substitutes: a string never seen as a target (words recombined, digits drawn), put in the passage too
+    novel = ReaderTask(TaskConfig(name="qa", kind="reader", file=str(tmp_path / "r.jsonl"),
+                                  policy_options={"swap": 1.0, "novel": True}), 1)  # fmt: skip
+    got = {novel.example(0, random.Random(seed)).target_text for seed in range(20)}
+    assert len(got - {"Paris", "Lyon"}) > 3
+    for seed in range(20):
+        ex = novel.example(0, random.Random(seed))
+        assert ex.target_text != "Paris" and f"born in {ex.target_text}. {ex.target_text} is big." in ex.passages[0]
+    with pytest.raises(CbqaError, match="unknown reader option"):
+        ReaderTask(TaskConfig(name="qa", kind="reader", file=str(tmp_path / "r.jsonl"), policy_options={"swp": 1}), 1)
+
+
+def test_novel_entities_keep_the_shape_of_the_span() -> None:
+    from cbqa.training.reading import novel_entity
+
+    rng = random.Random(0)
+    names = ["Anna Berg", "Carl Dahl", "Eva Holm", "Ivar Kerr"]
+    made = [novel_entity("Anna Berg", names, rng) for _ in range(50)]
+    assert all(len(m.split()) == 2 for m in made) and len(set(made) - set(names)) > 10
+    dates = [novel_entity("May 3, 1950", ["June 12, 1961"], rng) for _ in range(20)]
+    assert all(d.split()[0] in ("May", "June") and d.split()[1].endswith(",") and len(d.split()[2]) == 4 for d in dates)
+    assert len(set(dates)) > 10
+
+
 def test_fid_batches_are_batch_by_passages_by_tokens(world) -> None:
     from cbqa.tokenizer import load_tokenizer
     from cbqa.training.datamodule import Seq2SeqCollator
@@ -196,7 +247,12 @@ def test_fid_reader_trains_predicts_and_is_checked(world, tmp_path: Path, monkey
             "--trainer.enable_model_summary", "false", "--run_dir", str(run), *TINY]  # fmt: skip
     with pytest.raises(CbqaError, match="add --model.reader fid"):
         run_training(argv, "cbqa finetune", str(run))
-    assert run_training([*argv, "--model.reader", "fid", "--resume", "never"], "cbqa finetune", str(run)) == 0
+    # with a copy head (cbqa.pointer): trained, exported with it, and read back with it by predict / counterfactual
+    assert run_training([*argv, "--model.reader", "fid", "--model.pointer", "true", "--resume", "never"], "cbqa finetune", str(run)) == 0
+    from cbqa.modeling import load_pretrained
+    from cbqa.pointer import is_pointer
+
+    assert is_pointer(load_pretrained(str(run))[0])
     summary = json.loads((run / "summary.json").read_text())
     assert summary["global_step"] == 4 and summary["best_val_em"] is not None and summary["data"]["examples"] == 32
     assert reader_cmd.main(["record", "--run-dir", str(run), "--reader", "fid", "--passages", "2", "--max-input-len", "48"]) == 0

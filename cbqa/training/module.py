@@ -44,6 +44,7 @@ class T5Seq2Seq(L.LightningModule):
         num_beams: int = 1,
         max_new_tokens: int = 32,
         reader: Reader = "concat",
+        pointer: bool = False,
     ) -> None:
         """
         Args:
@@ -62,11 +63,13 @@ class T5Seq2Seq(L.LightningModule):
             max_new_tokens: longest generated answer.
             reader: concat (one input string per example) | fid (Fusion-in-Decoder: each of the --data.passages K
                 retrieved passages encoded with the question, the encodings concatenated for one decoder).
+            pointer: add a copy head (`cbqa.pointer`, pointer-generator): each output token is generated from the
+                vocabulary or copied from the encoder's input (with fid, from any of the K passages).
         """
         super().__init__()
         arch = arch or T5Arch()
         self.save_hyperparameters({**{k: v for k, v in locals().items() if k not in {"self", "arch", "__class__"}}, "arch": asdict(arch)})
-        self.t5, self.tokenizer = load_model(model, tokenizer, arch)
+        self.t5, self.tokenizer = load_model(model, tokenizer, arch, pointer)
         # from_pretrained returns a model in eval mode, and Lightning keeps submodule modes: without this a run started
         # from a checkpoint (T5's have dropout 0.1) would train with dropout off. Validation switches to eval and back.
         self.t5.train()

@@ -1,7 +1,10 @@
 """Fusion-in-Decoder training tasks: questions read over their retrieved passages.
 
 - `reader`: a `cbqa retrieve` output (question, answers, top passages); the example is the question with its top-K
-  passages (`--data.passages K`), target the first answer.
+  passages (`--data.passages K`), target the first answer. Option `swap: P`: with probability P the answer is
+  replaced, in the passages shown and in the target, by the answer of another training question of the same kind
+  (`answer_kind`: "which town", "what year", "who", and digits or not) that no passage shown holds. A few hundred questions then give a fresh reading example at every draw instead of a few
+  hundred answers to memorise; a reader started from a closed-book model cannot answer a swapped one from memory.
 - `reading`: a `cbqa reader reading-examples` output (`cbqa.reading`): sentences of spans-store documents with the
   passages retrieved for them. Every epoch draws one salient span of the sentence afresh (seeded per epoch and item,
   as masked tasks do); the question is a cloze, `Title: the sentence with <extra_id_0> for the span`, and the target
@@ -28,7 +31,7 @@ from retrieval_baseline.reader import hits_of, retrieved_rows
 from retrieval_baseline.reader_input import fid_inputs
 
 SENTINEL = "<extra_id_0>"
-READING_OPTIONS = frozenset({"keep_source", "swap"})
+READING_OPTIONS = frozenset({"keep_source", "swap", "novel"})
 
 
 def reader_example(question: str, answers: Sequence[str], hits: Sequence[Hit], k: int) -> Example:
@@ -44,7 +47,12 @@ class ReaderTask:
     def __init__(self, cfg: TaskConfig, passages: int) -> None:
         if not cfg.file:
             raise CbqaError(f"task {cfg.name!r}: kind 'reader' needs 'file' (a `cbqa retrieve` output)")
+        unknown = set(cfg.policy_options) - {"swap", "novel"}
+        if unknown:
+            raise CbqaError(f"task {cfg.name!r}: unknown reader option(s) {sorted(unknown)} (swap, novel)")
         self.cfg, self.k, self.fallbacks = cfg, passages, 0
+        self.swap = _probability(cfg, cfg.policy_options.get("swap", 0.0))
+        self.novel = bool(cfg.policy_options.get("novel", False))
         self.items: list[tuple[str, tuple[str, ...], list[Hit]]] = []
         for line, row in retrieved_rows(cfg.file):
             if cfg.split is not None and row.get("split") != cfg.split:
@@ -55,13 +63,48 @@ class ReaderTask:
             self.items.append((str(row["question"]), tuple(answers), hits_of(row)))
         if not self.items:
             raise CbqaError(f"task {cfg.name!r}: no questions in {cfg.file}" + (f" with split {cfg.split!r}" if cfg.split else ""))
+        groups: dict[str, set[str]] = {}
+        for question, answers, _ in self.items:
+            groups.setdefault(answer_kind(question, answers[0]), set()).add(answers[0])
+        self.substitutes = {kind: sorted(texts) for kind, texts in groups.items()}
 
     def __len__(self) -> int:
         return len(self.items)
 
     def example(self, i: int, rng: random.Random) -> Example:
         question, answers, hits = self.items[i]
+        if self.swap and rng.random() < self.swap:
+            pool = self.substitutes[answer_kind(question, answers[0])]
+            shown, sub = swap_span(hits[: self.k], answers[0], pool, rng, novel=self.novel)
+            if sub != answers[0]:
+                return reader_example(question, (sub,), shown, self.k)
         return reader_example(question, answers, hits, self.k)
+
+
+def question_kind(question: str) -> str:
+    """What a question asks for, roughly: its first wh-word, with the word after it for which/what/how ("which town",
+    "what year", "who"); the first two words when it has none."""
+    words = _WORDS.findall(question.lower())
+    for i, word in enumerate(words):
+        if word in _WH:
+            return " ".join(words[i : i + 2]) if word in ("which", "what", "how") else word
+    return " ".join(words[:2])
+
+
+def answer_kind(question: str, answer: str) -> str:
+    """The substitutes' group of a training answer: its question's kind, and whether it holds digits (a date or a
+    year vs a name, for kinds as loose as "what is")."""
+    return f"{question_kind(question)}|{any(c.isdigit() for c in answer)}"
+
+
+_WORDS = re.compile(r"\w+")
+_WH = frozenset({"who", "whom", "whose", "what", "which", "where", "when", "how", "why"})
+
+
+def _probability(cfg: TaskConfig, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise CbqaError(f"task {cfg.name!r}: option 'swap' must be a probability in [0, 1], got {value!r}")
+    return float(value)
 
 
 class ReadingTask:
@@ -77,9 +120,8 @@ class ReadingTask:
             raise CbqaError(f"task {cfg.name!r}: unknown reading option(s) {sorted(unknown)} ({', '.join(READING_OPTIONS)})")
         self.cfg, self.k, self.fallbacks = cfg, passages, 0
         self.keep_source = bool(cfg.policy_options.get("keep_source", False))
-        self.swap = cfg.policy_options.get("swap", 0.0)
-        if not isinstance(self.swap, (int, float)) or not 0.0 <= self.swap <= 1.0:
-            raise CbqaError(f"task {cfg.name!r}: reading option 'swap' must be a probability in [0, 1], got {self.swap!r}")
+        self.swap = _probability(cfg, cfg.policy_options.get("swap", 0.0))
+        self.novel = bool(cfg.policy_options.get("novel", False))
         self.items: list[tuple[str, str, list[tuple[int, int, str]], list[Hit]]] = []
         for line, row in read_jsonl(cfg.file):
             try:
@@ -112,7 +154,7 @@ class ReadingTask:
         question = f"{title}: {cloze}" if title else cloze
         shown = self.context(sentence, span, hits)[: self.k]
         if self.swap and rng.random() < self.swap:
-            shown, span = swap_span(shown, span, self.substitutes.get(label, []), rng)
+            shown, span = swap_span(shown, span, self.substitutes.get(label, []), rng, novel=self.novel)
         return Example(f"question: {' '.join(question.split())}", span, (span,), tuple(fid_inputs(question, shown, self.k)))
 
     def context(self, sentence: str, span: str, hits: list[Hit]) -> list[Hit]:
@@ -124,14 +166,15 @@ class ReadingTask:
 
 
 def swap_span(hits: Sequence[Hit], span: str, candidates: Sequence[str], rng: random.Random,
-              tries: int = 8) -> tuple[list[Hit], str]:  # fmt: skip
+              tries: int = 8, novel: bool = False) -> tuple[list[Hit], str]:  # fmt: skip
     """`hits` with every whole-word occurrence of `span` (text and title) replaced by a candidate that none of them
-    holds, and that candidate; unchanged (and `span`) when no passage holds the span or no candidate fits."""
+    holds, and that candidate; unchanged (and `span`) when no passage holds the span or no candidate fits.
+    `novel`: the substitute is a new string made from the candidates (`novel_entity`), not one of them."""
     pattern = re.compile(rf"(?<!\w){re.escape(span)}(?!\w)")
     if not candidates or not any(pattern.search(h.text) or pattern.search(h.title) for h in hits):
         return list(hits), span
     for _ in range(tries):
-        sub = candidates[rng.randrange(len(candidates))]
+        sub = novel_entity(span, candidates, rng) if novel else candidates[rng.randrange(len(candidates))]
         if sub != span and span not in sub and not any(sub in h.text or sub in h.title for h in hits):
             fill = lambda text: pattern.sub(lambda _m: sub, text)  # noqa: E731
             return [Hit(h.id, fill(h.title), fill(h.text), h.score) for h in hits], sub
@@ -143,3 +186,23 @@ def build_passage_task(cfg: TaskConfig, passages: int) -> ReaderTask | ReadingTa
         raise CbqaError(f"task {cfg.name!r}: kind {cfg.kind!r} reads retrieved passages with Fusion-in-Decoder; "
                         "give --data.passages K (and --model.reader fid)")  # fmt: skip
     return (ReaderTask if cfg.kind == "reader" else ReadingTask)(cfg, passages)
+
+
+def novel_entity(span: str, candidates: Sequence[str], rng: random.Random) -> str:
+    """A new entity string shaped like `span`: each word taken from the same position of a random candidate with as
+    many words (a capitalised word sometimes spliced from two of them: "Hart" + "bridge"), each digit random.
+
+    Substitutes drawn from a fixed pool let a reader get away with choosing among a few hundred strings it has seen
+    as targets; a string it has never seen can only be produced by copying it from the passages."""
+    words = span.split()
+    shaped = [c.split() for c in candidates if len(c.split()) == len(words)] or [words]
+    out = []
+    for i, word in enumerate(words):
+        if any(ch.isdigit() for ch in word):
+            out.append("".join(str(rng.randrange(1 if j == 0 else 0, 10)) if ch.isdigit() else ch for j, ch in enumerate(word)))
+            continue
+        a, b = shaped[rng.randrange(len(shaped))][i], shaped[rng.randrange(len(shaped))][i]
+        if len(a) >= 4 and len(b) >= 4 and a[:1].isupper() and rng.random() < 0.5:
+            a = a[: rng.randrange(2, len(a) - 1)] + b[rng.randrange(2, len(b) - 1) :]
+        out.append(a)
+    return " ".join(out)

@@ -1,0 +1,93 @@
+"""The copy head (`cbqa.pointer`): a proper distribution, saved and loaded with the model, added to a plain T5, used by
+Fusion-in-Decoder over all K passages, and what it is for: a tiny model learns to copy strings it never saw."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import T5Config, T5ForConditionalGeneration
+
+from cbqa.fid import fid_forward, fid_generate
+from cbqa.pointer import PointerT5, is_pointer, with_copy_head
+
+MARK, PAD, EOS, VOCAB = 3, 0, 1, 48
+
+
+def tiny(vocab: int = VOCAB) -> T5Config:
+    return T5Config(vocab_size=vocab, d_model=32, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=16,
+                    dropout_rate=0.0, pad_token_id=PAD, eos_token_id=EOS, decoder_start_token_id=PAD)  # fmt: skip
+
+
+def test_mixture_is_a_distribution_and_the_loss_its_nll() -> None:
+    torch.manual_seed(0)
+    net = with_copy_head(T5ForConditionalGeneration(tiny()))
+    x, labels = torch.randint(4, VOCAB, (3, 9)), torch.randint(4, VOCAB, (3, 4))
+    out = net(input_ids=x, attention_mask=torch.ones_like(x), labels=labels)
+    assert torch.allclose(out.logits.exp().sum(-1), torch.ones(3, 4), atol=1e-4)
+    nll = -out.logits.gather(-1, labels[..., None]).mean()
+    assert torch.allclose(out.loss, nll, atol=1e-5)
+    # a token that is in no source position can only be generated; the copy part puts mass only on source tokens
+    absent = sorted(set(range(4, VOCAB)) - set(x[0].tolist()))[0]
+    net.copy_head.gate.bias.data.fill_(30.0)  # copy only
+    copy_only = net(input_ids=x, attention_mask=torch.ones_like(x), labels=labels).logits.exp()
+    assert copy_only[0, :, absent].max() < 1e-6 and copy_only[0][:, x[0]].sum(-1).min() > 0.99
+
+
+def test_saved_and_loaded_with_its_head_and_flag(tmp_path: Path) -> None:
+    from cbqa.modeling import load_pretrained
+
+    torch.manual_seed(0)
+    plain = T5ForConditionalGeneration(tiny())
+    net = with_copy_head(plain)
+    assert is_pointer(net) and not is_pointer(plain)
+    assert torch.equal(net.shared.weight, plain.shared.weight)  # the T5's own weights are kept
+    net.save_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "spiece.model").write_bytes(b"")  # load_pretrained wants a tokenizer; tested elsewhere
+    loaded = PointerT5.from_pretrained(tmp_path / "m")
+    assert is_pointer(loaded) and torch.equal(loaded.copy_head.key.weight, net.copy_head.key.weight)
+    with pytest.raises(Exception):
+        load_pretrained(str(tmp_path / "nothing"))
+
+
+def copy_batch(rng: random.Random, n: int, length: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random token strings with a marker; the target is the two tokens after the marker."""
+    xs, ys = [], []
+    for _ in range(n):
+        seq = [rng.randrange(4, VOCAB) for _ in range(length)]
+        at = rng.randrange(0, length - 2)
+        seq.insert(at, MARK)
+        xs.append(seq + [EOS])
+        ys.append(seq[at + 1 : at + 3] + [EOS])
+    return torch.tensor(xs), torch.tensor(ys)
+
+
+def copy_exact_match(net: T5ForConditionalGeneration, steps: int = 150) -> float:
+    """Train `net` on the copy task over K=2 FiD passages, then exact match on 64 strings it never saw."""
+    rng = random.Random(0)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    for _ in range(steps):
+        x, y = copy_batch(rng, 32)
+        ids = x.reshape(32, 2, -1)  # FiD shape: each example's tokens split over K=2 passages, the marker in either
+        loss = fid_forward(net, ids, torch.ones_like(ids), labels=y).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    x, y = copy_batch(random.Random(1), 64)
+    ids = x.reshape(64, 2, -1)
+    with torch.no_grad():
+        out = fid_generate(net, ids, torch.ones_like(ids), max_new_tokens=3, num_beams=1, do_sample=False)
+    got = [row[row != PAD].tolist() for row in out]
+    return sum(g == t.tolist() for g, t in zip(got, y)) / len(got)
+
+
+def test_a_tiny_model_learns_to_copy_strings_it_never_saw_with_fid() -> None:
+    torch.manual_seed(0)
+    with_head = copy_exact_match(PointerT5(tiny()))
+    torch.manual_seed(0)
+    plain = copy_exact_match(T5ForConditionalGeneration(tiny()))
+    # measured: 1.6% without the head at this budget
+    assert with_head >= 0.9 and plain <= 0.2, (with_head, plain)
