@@ -87,6 +87,35 @@ class Reader:
                 for i in range(len(inputs))]  # fmt: skip
 
 
+    @torch.inference_mode()
+    def score(self, question: str, passages: Sequence[Hit], answers: Sequence[str]) -> list[float]:
+        """The log-probability of each candidate answer (its tokens and EOS, teacher-forced) given the question and
+        its passages: how a reader ranks answers it did not generate (e.g. the entities of the passages)."""
+        from transformers.modeling_outputs import BaseModelOutput
+
+        from cbqa.fid import fid_encode, pad_passages
+        from cbqa.pointer import is_pointer
+
+        if not answers:
+            return []
+        k, n, device = self.cfg.max_passages, len(answers), self.answerer.device
+        labels = self.tok(list(answers), padding=True, return_tensors="pt").input_ids.to(device)
+        keep = labels != self.tok.pad_token_id
+        if self.cfg.reader == "concat":
+            enc = self.tok([format_reader_input(question, passages, k)] * n, max_length=self.cfg.max_input_len,
+                           truncation=True, return_tensors="pt").to(device)  # fmt: skip
+            logits = self.net(**enc, labels=labels.masked_fill(~keep, -100)).logits
+        else:
+            ids = self.tok(fid_inputs(question, passages, k), max_length=self.cfg.max_input_len, truncation=True)["input_ids"]
+            input_ids, mask = (t.to(device) for t in pad_passages([ids], self.tok.pad_token_id))
+            encoded, fused = fid_encode(self.net, input_ids, mask)
+            copy = {"source_ids": input_ids.reshape(1, -1).expand(n, -1)} if is_pointer(self.net) else {}
+            logits = self.net(encoder_outputs=BaseModelOutput(last_hidden_state=encoded.last_hidden_state.expand(n, -1, -1)),
+                              attention_mask=fused.expand(n, -1), labels=labels.masked_fill(~keep, -100), **copy).logits  # fmt: skip
+        logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+        return (logp * keep).sum(1).tolist()
+
+
 def prediction_row(row: dict, answer: str, read: int, keep_passages: int = 5) -> Prediction:
     """A predictions-file row for a retrieved question answered from its top `read` passages."""
     hits = hits_of(row)

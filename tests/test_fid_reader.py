@@ -264,6 +264,14 @@ def test_fid_reader_trains_predicts_and_is_checked(world, tmp_path: Path, monkey
     preds = read_predictions(preds_path)
     assert len(preds) == 2 * (len(PEOPLE) - TRAIN_PEOPLE) and all(p.extra["read"] == 2 for p in preds)
     assert all(p.extra["copied"] == any(p.prediction and p.prediction in h["text"] for h in p.extra["passages"][:2]) for p in preds if p.prediction)
+    # Reader.score: teacher-forced log-probability of given answers; for the greedy answer, what greedy decoding summed
+    from cbqa.reader import Reader
+    from retrieval_baseline.reader import hits_of
+
+    reader, row = Reader(str(run), device="cpu"), json.loads((root / "test_retrieved.jsonl").read_text().splitlines()[0])
+    greedy = reader.read([row["question"]], [hits_of(row)], num_beams=1)[0][0]
+    scores = reader.score(row["question"], hits_of(row), [greedy.text, "Paris", "Anna Berg"])
+    assert len(scores) == 3 and all(s <= 0 for s in scores) and scores[0] == pytest.approx(greedy.score, abs=1e-3)
 
     ner = PassageNER(nlp=_ruler(world))
     floor = tmp_path / "floor.jsonl"
