@@ -9,7 +9,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cbqa.data import Prediction, read_qa, write_predictions
 from cbqa.errors import CbqaError
-from cbqa.inference import Answerer
 from cbqa.metrics import score
 
 
@@ -28,6 +27,8 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     if args.top_k > max(args.num_beams, 1):
         raise CbqaError(f"--top-k {args.top_k} needs at least as many --num-beams")
+
+    from cbqa.inference import Answerer  # torch and transformers: not needed for --help or a bad argument
 
     examples = read_qa(args.questions, split=args.split, require_answers=False)
     answerer = Answerer(args.model, args.device, args.prefix)
