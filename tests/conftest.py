@@ -1,8 +1,17 @@
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# One OpenMP thread for torch and FAISS, here and in every subprocess a test starts (unless the caller set one). The
+# tests' models are tiny: a second thread gains nothing, and on 2 cores shared with other work the two threads stall
+# on each other (measured at load average ~4: test_learns_tiny_task_and_predict_cli 89 s with 2 threads, 5.6 s with 1).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+if "torch" in sys.modules:  # imported before this file (by a plugin): the variable came too late for it
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 # Offline everywhere: no hub look-ups from tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
