@@ -18,15 +18,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Iterator[dict]:
+def served(tmp_path_factory, app_runs_template) -> Iterator[dict]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium); this test never downloads a browser")
     pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
     from cbqa_app.screenshots import serve
-    from app_run import make_run
 
     root = tmp_path_factory.mktemp("browser")
-    run = make_run(root / "runs")
+    shutil.copytree(app_runs_template, root / "runs")  # the session's tiny run (tests/app_run.py), a copy to serve
+    run = root / "runs" / "demo"
     test = [json.loads(line) for line in (run / "world" / "test.jsonl").read_text().splitlines()]
     results = json.loads((run / "report" / "results.json").read_text())
     with serve(root / "runs") as url:
@@ -65,9 +65,12 @@ def test_behaviours_in_a_browser(served) -> None:
             gold = page.get_by_role("textbox", name=re.compile("^Gold answer"))
             page.wait_for_function("a => document.querySelector('input[aria-label^=\"Gold answer\"]').value === a",
                                    arg=" | ".join(test[0]["answers"]))  # fmt: skip
+            page.get_by_text("answered in").first.wait_for()  # the picked question's answers
             box = page.get_by_role("textbox", name="Question", exact=True)
             box.fill("Who painted the moon?")
             box.press("Enter")
+            # the rerun for the typed question has replaced the picked one's page (its link to Benchmark is gone)
+            page.get_by_text("its row in Benchmark").wait_for(state="detached")
             page.get_by_text("answered in").first.wait_for()
             wait_idle(page)
             assert gold.input_value() == ""
