@@ -70,8 +70,12 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     done = subprocess.run(ner_cmd(corpus, out), env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "wrote 40 shard(s)" in done.stdout
-    full = tmp_path / "full"
-    subprocess.run(ner_cmd(corpus, full), env=env, capture_output=True, check=True, timeout=300)
+    full = tmp_path / "full"  # the uninterrupted run: the same command, in this process (no second spaCy start-up)
+    from cbqa.cli import main as cbqa_main
+
+    with pytest.raises(SystemExit) as e:
+        cbqa_main(ner_cmd(corpus, full)[3:])
+    assert e.value.code == 0
 
     resumed, uninterrupted = load_span_store(out, corpus), load_span_store(full, corpus)
     assert resumed.manifest["runs"] == 2 and uninterrupted.manifest["runs"] == 1
