@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from cbqa.commands.pretrain import main as pretrain_main
 from cbqa.data import Document, write_corpus
 from killing import cbqa, differing, hidden_leftovers, in_thread, kill_when, one_thread, start
 from ruler_store import TINY_ARCH, ruler_store
@@ -88,15 +89,21 @@ def test_pretrain_sigkill_twice_then_rerun_gives_bitwise_identical_weights(tmp_p
             "--trainer.max_steps", "30", "--trainer.val_check_interval", "5", "--trainer.accelerator", "cpu",
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]  # fmt: skip
     ref, got = tmp_path / "ref", tmp_path / "got"
-    uninterrupted = start(cbqa(*args, "--run_dir", str(ref)))  # side by side with the killed chain, one thread each
     last = got / "checkpoints" / "last.ckpt"
-    outcomes = []
-    for _ in range(2):  # each time: a seeded moment after a checkpoint exists (the second run has resumed from it)
-        run = start(cbqa(*args, "--run_dir", str(got)))
-        outcomes.append(kill_when(run, last.exists, rng.uniform(0.0, 1.0)))
-    final = start(cbqa(*args, "--run_dir", str(got)))
-    assert final.wait() == 0, final.output()[-3000:]
-    assert uninterrupted.wait() == 0, uninterrupted.output()[-3000:]
+
+    def kill_chain() -> list[str]:
+        outcomes = []
+        for _ in range(2):  # each time: a seeded moment after a checkpoint exists (the second run has resumed from it)
+            run = start(cbqa(*args, "--run_dir", str(got)))
+            outcomes.append(kill_when(run, last.exists, rng.uniform(0.0, 1.0)))
+        final = start(cbqa(*args, "--run_dir", str(got)))
+        assert final.wait() == 0, final.output()[-3000:]
+        return outcomes
+
+    chain = in_thread(kill_chain)
+    with one_thread():  # the uninterrupted run, here, meanwhile (one thread, as the killed chain's processes)
+        assert pretrain_main([*args[1:], "--run_dir", str(ref)]) == 0
+    outcomes = chain()
 
     assert "killed" in outcomes, f"no kill landed: {outcomes}"
     summaries = [json.loads((d / "summary.json").read_text()) for d in (ref, got)]
