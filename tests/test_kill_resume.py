@@ -2,8 +2,8 @@
 `cbqa demo --smoke`
 in test_demo.py (it shares the uninterrupted run with the demo's own test); `cbqa ner` in test_ner_real.py.
 
-The killed command and the uninterrupted one run side by side (two processes) with one OpenMP thread each, so FAISS
-files compare byte for byte."""
+The killed command (subprocesses) and the uninterrupted one (in the test process) run side by side with one OpenMP
+thread each, so FAISS files and weights compare byte for byte."""
 
 from __future__ import annotations
 
