@@ -138,7 +138,8 @@ def test_existing_output_needs_overwrite_and_failed_build_leaves_old_index(tmp_p
     assert load_index(tmp_path / "idx", encoder=HashEncoder()).manifest["index"]["type"] == "flat"
     _build(tmp_path, spec=IndexSpec("hnsw"), overwrite=True)
     assert load_index(tmp_path / "idx", encoder=HashEncoder()).manifest["index"]["type"] == "hnsw"
-    assert _entries(tmp_path) == ["idx"]
+    # the index and the version it replaced (kept until the next build for readers that opened it: cbqa.io)
+    assert _entries(tmp_path) == [".idx.prev", "idx"]
 
 
 def test_bm25_and_hybrid(tmp_path) -> None:
