@@ -23,7 +23,14 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--batch-size", type=int, default=d.batch_size)
     ap.add_argument("--no-retrieval", action="store_true", help="skip the retrieval baseline")
     ap.add_argument("--smoke", action="store_true", help="a seconds-long run with a tiny model (for tests)")
+    ap.add_argument("--memorisation", action="store_true",
+                    help="instead: train the variants on a canaried world (two seeds) and report canary exposure, "
+                         "extraction precision@100 and dev EM (default --out runs/demo_memorisation)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="--memorisation: seeds (default SEED SEED+1)")
+    ap.add_argument("--samples", type=int, default=400, help="--memorisation: extraction samples per model (400)")
     args = ap.parse_args(argv)
+    if args.memorisation and args.out == d.out:
+        args.out = "runs/demo_memorisation"
     cfg = DemoConfig(
         out=args.out, seed=args.seed, people=args.people, variants=tuple(args.variants),
         pretrain_steps=args.pretrain_steps, steps=args.steps, reader_steps=args.reader_steps,
@@ -33,6 +40,14 @@ def main(argv: list[str]) -> int:
         cfg.people, cfg.pretrain_steps, cfg.steps, cfg.reader_steps, cfg.val_every = 20, 6, 6, 6, 3
         cfg.vocab_size = 300
         cfg.arch = {"d_model": 32, "d_ff": 64, "num_heads": 2, "d_kv": 16, "num_layers": 1, "num_decoder_layers": 1}
+    if args.memorisation:
+        from cbqa.demo.memorisation import MemorisationDemo
+
+        seeds = tuple(args.seeds or (args.seed, args.seed + 1))
+        result = MemorisationDemo(cfg, seeds, samples=args.samples if not args.smoke else 20).run()
+        print(f"\nMemorisation demo finished in {result['wall_s'] / 60:.1f} min; report: {result['report']} (and .md)")
+        print(f"Explore it in the app:  cbqa app --runs {cfg.out}")
+        return 0
     result = Demo(cfg).run()
     print(f"\nDemo finished in {result['wall_s'] / 60:.1f} min. Outputs in {cfg.out}/:")
     print(f"  report      {result['report'].parent}/ (results.md, results.png, results_detected.*)")
