@@ -25,7 +25,7 @@ def test_variant_rows_average_over_seeds_and_split_by_salience(tmp_path: Path) -
     for name, memorised in (("ssm-s0", 3), ("ssm-s1", 1), ("none-s0", 0)):
         body = {"precision_at_k": {"100": {"k": 100, "memorised": memorised, "precision": memorised / 100}}}
         empty = {"precision_at_k": {"100": {"k": 0, "memorised": 0, "precision": None}}}
-        (ex / f"{name}.json").write_text(json.dumps({"rankings": {"perplexity": body, "zlib": empty}}))
+        (ex / f"extract-{name}.json").write_text(json.dumps({"rankings": {"perplexity": body, "zlib": empty}}))
     ssm = variant_row("ssm", ["ssm-s0", "ssm-s1"], models, exposure, ex)
     assert ssm["exposure"]["16|salient"] == {"mean": 10.0, "n": 2} and ssm["exposure"]["16|not salient"] == {"mean": 1.0, "n": 1}
     assert ssm["exposure"]["16|all"] == {"mean": 7.0, "n": 3} and ssm["exposure"]["0|all"] == {"mean": 1.5, "n": 1}

@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
         seeds = tuple(args.seeds or (args.seed, args.seed + 1))
         result = MemorisationDemo(cfg, seeds, samples=args.samples if not args.smoke else 20).run()
         print(f"\nMemorisation demo finished in {result['wall_s'] / 60:.1f} min; report: {result['report']} (and .md)")
-        print(f"Explore it in the app:  cbqa app --runs {cfg.out}")
+        print(f"Explore it in the app's Memorisation page:  cbqa app --runs {cfg.out}")
         return 0
     result = Demo(cfg).run()
     print(f"\nDemo finished in {result['wall_s'] / 60:.1f} min. Outputs in {cfg.out}/:")

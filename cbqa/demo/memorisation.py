@@ -58,7 +58,7 @@ class MemorisationDemo:
                      ["--model", *(str(m) for m in models.values()), "--canaries", str(can), "--spans", str(spans),
                       "--out", str(ex)], [ex])  # fmt: skip
         for name, run in models.items():
-            path = out / "extraction" / f"{name}.json"
+            path = out / "extraction" / f"extract-{name}.json"  # (the app's Memorisation page lists extract*.json)
             self.command(f"extract {name}", path, extract.main,
                          ["--model", str(run), "--corpus", str(corpus), "--spans", str(spans), "--samples", str(self.samples),
                           "--top-k", "10", "100", "--json", str(path)])  # fmt: skip
@@ -117,7 +117,7 @@ def variant_row(variant: str, names: list[str], models: dict[str, Path], exposur
     mean = {k: {"mean": round(sum(v) / len(v), 2), "n": len(v)} for k, v in sorted(cells.items())}
     precision: dict[str, list[float]] = {}
     for n in names:
-        rep = json.loads((extraction / f"{n}.json").read_text(encoding="utf-8"))
+        rep = json.loads((extraction / f"extract-{n}.json").read_text(encoding="utf-8"))
         for ranking, body in rep["rankings"].items():
             for k, cell in body["precision_at_k"].items():
                 if cell["precision"] is not None:  # (None: no sample long enough to rank)
