@@ -52,8 +52,8 @@ def load_pretrained(model: str, pointer: bool = False):
     path = resolve_model_path(model)
     tok = load_tokenizer(path)
     try:
-        saved_with_head = bool(getattr(AutoConfig.from_pretrained(path), CONFIG_FLAG, False))
-        net = (PointerT5 if saved_with_head else AutoModelForSeq2SeqLM).from_pretrained(path)
+        config = AutoConfig.from_pretrained(path)
+        net = (PointerT5 if getattr(config, CONFIG_FLAG, False) else AutoModelForSeq2SeqLM).from_pretrained(path, config=config)
     except (OSError, ValueError) as e:
         raise CbqaError(f"cannot load model {model!s}: {str(e).splitlines()[0]}") from None
     return (with_copy_head(net) if pointer else net), tok

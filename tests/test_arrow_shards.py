@@ -48,6 +48,7 @@ def test_sharded_rows_locate_across_empty_shards_open_once_and_pickle_without_vi
     assert [p.name for p in opened] == ["1", "3", "0"] and len(rows._views) == 3  # each opened once, all kept
     picklable = ShardedRows([tmp_path / "a", tmp_path / "b"], [1, 1], _name)
     picklable.view(0)
+    # pickle of our own object, not of data: DataLoader workers and Ray actors receive it this way
     copy = pickle.loads(pickle.dumps(picklable))
     assert copy._views == {} and copy.view(1) == "b" and len(copy) == 2
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from cbqa.data.jsonl import write_json
 from cbqa.demo.config import VARIANTS, DemoConfig
-from cbqa.demo.stages import Stages, console, train_args, write_timings
+from cbqa.demo.stages import Stages, console, run_training_stage, train_args, write_timings
 from cbqa.io import atomic_writer
 
 REPEATS = (1, 4, 16)
@@ -69,8 +69,6 @@ class MemorisationDemo:
 
     def train_variant(self, variant: str, seed: int) -> Path:
         """The plain demo's recipe for one variant and seed, on the canaried corpus's spans."""
-        from cbqa.demo.pipeline import _train
-
         c, out = replace(self.cfg, seed=seed), self.out
         qa = {"name": "qa", "kind": "qa", "file": str(out / "world" / "train.jsonl")}
         run = out / "models" / f"{variant}-s{seed}"
@@ -82,10 +80,10 @@ class MemorisationDemo:
             start = out / "pretrain" / f"{variant}-s{seed}"
             argv = train_args(c, out, start, [objective], c.pretrain_steps, c.lr, None, None)
             self.stages.run(f"pretrain {variant} seed {seed}", start / "summary.json",
-                            lambda: _train(argv, "cbqa pretrain", start), ["cbqa pretrain", *argv], [start])  # fmt: skip
+                            lambda: run_training_stage(argv, "cbqa pretrain", start), ["cbqa pretrain", *argv], [start])  # fmt: skip
             tasks, steps, lr = [objective, qa], c.steps, c.finetune_lr
         argv = train_args(c, out, run, tasks, steps, lr, start, out / "world" / "dev.jsonl")
-        self.stages.run(f"train {variant} seed {seed}", run / "summary.json", lambda: _train(argv, "cbqa pretrain", run),
+        self.stages.run(f"train {variant} seed {seed}", run / "summary.json", lambda: run_training_stage(argv, "cbqa pretrain", run),
                         ["cbqa pretrain", *argv], [run])  # fmt: skip
         return run
 

@@ -19,7 +19,7 @@ from typing import Any
 from cbqa.data.jsonl import write_json
 from cbqa.demo.config import VARIANTS, DemoConfig
 from cbqa.demo.retrieval import run_retrieval_stages
-from cbqa.demo.stages import Stages, console, train_args, write_timings
+from cbqa.demo.stages import Stages, console, run_training_stage, train_args, write_timings
 from cbqa.errors import CbqaError
 
 
@@ -38,7 +38,7 @@ class Demo:
         self.stage(name, done, lambda: main(argv), [name.split()[0], *argv], outputs)
 
     def training(self, name: str, run: Path, argv: list[str], prog: str) -> None:
-        self.stage(name, run / "summary.json", lambda: _train(argv, prog, run), [prog, *argv], [run])
+        self.stage(name, run / "summary.json", lambda: run_training_stage(argv, prog, run), [prog, *argv], [run])
 
     def train_args(self, run_dir: Path, tasks: list[dict[str, Any]], steps: int, lr: float, model: Path | None,
                    val_file: Path | None) -> list[str]:  # fmt: skip
@@ -179,12 +179,6 @@ class Demo:
                        "--json", str(rd / "results_detected.json"), "--markdown", str(rd / "results_detected.md"),
                        "--plot", str(rd / "results_detected.png")])  # fmt: skip
         return rd / "results.json"
-
-
-def _train(argv: list[str], prog: str, run: Path) -> int:
-    from cbqa.training.cli import run_training  # Lightning is imported only when a training stage runs
-
-    return run_training(argv, prog, str(run))
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:

@@ -141,6 +141,13 @@ def train_args(
     return a
 
 
+def run_training_stage(argv: list[str], prog: str, run: Path) -> int:
+    """Run `cbqa pretrain` / `cbqa finetune` with `argv` into `run` (a demo training stage)."""
+    from cbqa.training.cli import run_training  # Lightning is imported only when a training stage runs
+
+    return run_training(argv, prog, str(run))
+
+
 def write_timings(out: Path, stages: Stages, total_s: float) -> None:
     """Wall time of each stage's run that made its current output (earlier invocations included)."""
     walls = {name: r.get("wall_s") for name, r in stages.records.items() if r.get("state") == "done"}

@@ -63,9 +63,10 @@ class ReaderTask:
             self.items.append((str(row["question"]), tuple(answers), hits_of(row)))
         if not self.items:
             raise CbqaError(f"task {cfg.name!r}: no questions in {cfg.file}" + (f" with split {cfg.split!r}" if cfg.split else ""))
+        self.kinds = [answer_kind(question, answers[0]) for question, answers, _ in self.items]
         groups: dict[str, set[str]] = {}
-        for question, answers, _ in self.items:
-            groups.setdefault(answer_kind(question, answers[0]), set()).add(answers[0])
+        for kind, (_, answers, _) in zip(self.kinds, self.items):
+            groups.setdefault(kind, set()).add(answers[0])
         self.substitutes = {kind: sorted(texts) for kind, texts in groups.items()}
 
     def __len__(self) -> int:
@@ -74,7 +75,7 @@ class ReaderTask:
     def example(self, i: int, rng: random.Random) -> Example:
         question, answers, hits = self.items[i]
         if self.swap and rng.random() < self.swap:
-            pool = self.substitutes[answer_kind(question, answers[0])]
+            pool = self.substitutes[self.kinds[i]]
             shown, sub = swap_span(hits[: self.k], answers[0], pool, rng, novel=self.novel)
             if sub != answers[0]:
                 return reader_example(question, (sub,), shown, self.k)
