@@ -42,12 +42,12 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def serve(runs: Path, port: int | None = None, timeout: float = 90.0) -> Iterator[str]:
+def serve(runs: Path, port: int | None = None, timeout: float = 90.0, warm: bool = True) -> Iterator[str]:
     """`cbqa app --runs RUNS` on 127.0.0.1 in its own process group; yields its URL once it answers."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cbqa", "app", "--runs", str(runs), "--port", str(port)],
+        [sys.executable, "-m", "cbqa", "app", "--runs", str(runs), "--port", str(port), *([] if warm else ["--no-warm"])],
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -62,7 +62,7 @@ def serve(runs: Path, port: int | None = None, timeout: float = 90.0) -> Iterato
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the group holds only the server this function started
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=0.5)  # a served app keeps no state to save: no need to wait out a slow graceful stop
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -72,32 +72,42 @@ def capture(url: str, out: Path, question: str, timeout_ms: int = 120_000) -> di
     """Ask `question` on the Probe page, wait for every answer, and screenshot each page into `out`."""
     from playwright.sync_api import sync_playwright
 
-    out.mkdir(parents=True, exist_ok=True)
-    shots = {name: out / f"{name}.png" for name in ("probe", "benchmark", "overlap", "masking", "runs", "memorisation")}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1700})
+            page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(timeout_ms)
-            page.goto(f"{url}/?page=probe")
-            box = page.get_by_role("textbox", name="Question", exact=True)
-            box.fill(question)
-            box.press("Enter")
-            page.get_by_text("answered in").first.wait_for()
-            page.get_by_text("Answer among training answers").wait_for()
-            wait_idle(page)
-            page.screenshot(path=str(shots["probe"]), full_page=True)
-            for name, ready in (("benchmark", "Where two systems disagree"), ("overlap", "Nearest-training-question"),
-                                ("masking", "T5 input and target per policy"), ("runs", "Summaries"),
-                                ("memorisation", "Canary exposure")):  # fmt: skip
-                page.goto(f"{url}/?page={name}")
-                page.get_by_text(ready).first.wait_for()
-                if name in ("benchmark", "overlap", "runs"):
-                    page.locator(".vega-embed").first.wait_for()
-                wait_idle(page)
-                page.screenshot(path=str(shots[name]), full_page=True)
+            return capture_on(page, url, out, question)
         finally:
             browser.close()
+
+
+VIEWPORT = {"width": 1400, "height": 1700}
+PAGES = ("probe", "benchmark", "overlap", "masking", "runs", "memorisation")
+
+
+def capture_on(page, url: str, out: Path, question: str) -> dict[str, Path]:
+    """`capture` on an open Playwright page (a test drives other checks in the same browser first)."""
+    out.mkdir(parents=True, exist_ok=True)
+    shots = {name: out / f"{name}.png" for name in PAGES}
+    page.set_viewport_size(VIEWPORT)
+    page.goto(f"{url}/?page=probe")
+    box = page.get_by_role("textbox", name="Question", exact=True)
+    box.fill(question)
+    box.press("Enter")
+    page.get_by_text("answered in").first.wait_for()
+    page.get_by_text("Answer among training answers").wait_for()
+    wait_idle(page)
+    page.screenshot(path=str(shots["probe"]), full_page=True)
+    for name, ready in (("benchmark", "Where two systems disagree"), ("overlap", "Nearest-training-question"),
+                        ("masking", "T5 input and target per policy"), ("runs", "Summaries"),
+                        ("memorisation", "Canary exposure")):  # fmt: skip
+        page.goto(f"{url}/?page={name}")
+        page.get_by_text(ready).first.wait_for()
+        if name in ("benchmark", "overlap", "runs"):
+            page.locator(".vega-embed").first.wait_for()
+        wait_idle(page)
+        page.screenshot(path=str(shots[name]), full_page=True)
     return shots
 
 

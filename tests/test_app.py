@@ -210,6 +210,14 @@ def test_app_command_binds_localhost_headless() -> None:
     assert cmd[cmd.index("run") + 1].endswith("app/main.py")
     assert "--server.address 127.0.0.1" in joined and "--server.headless true" in joined
     assert "--browser.gatherUsageStats false" in joined and joined.endswith("-- --runs runs")
+    assert cmd[1:4] == ["-m", "cbqa_app.serve", "run"]  # Streamlit's CLI, with the first question's imports warmed
+
+
+def test_server_warms_imports_and_a_failing_one_does_not_stop_it() -> None:
+    from cbqa_app.serve import WARM_IMPORTS, warm_imports
+
+    assert warm_imports(("json", "cbqa_no_such_module")) == ["cbqa_no_such_module"]
+    assert "cbqa.inference" in WARM_IMPORTS  # the model stack, the heaviest part of the first answer
 
 
 @pytest.mark.slow

@@ -21,12 +21,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default="runs", help="a run directory (with manifest.json) or a directory of them (default: runs)")
     p.add_argument("--port", type=int, default=8501, help="port to serve on (default: 8501)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1; 0.0.0.0 exposes it to the network)")
+    p.add_argument("--no-warm", action="store_true",
+                   help="plain `streamlit run`: do not import the model stack in the background while the server waits "
+                        "(the first question then pays ~10 s for it on 2 cores)")  # fmt: skip
     return p
 
 
-def streamlit_command(runs: str, port: int, host: str) -> list[str]:
+def streamlit_command(runs: str, port: int, host: str, warm: bool = True) -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", _main_file(),
+        # Streamlit's command line, through cbqa_app.serve, which warms the first question's imports meanwhile
+        sys.executable, "-m", "cbqa_app.serve" if warm else "streamlit", "run", _main_file(),
         "--server.address", host,
         "--server.port", str(port),
         "--server.headless", "true",
@@ -58,7 +62,7 @@ def main(argv: list[str]) -> int:
         print(f"cbqa app: note: {runs} does not exist yet; the app will say so until `cbqa demo --out` writes it",
               file=sys.stderr)
     env = {**os.environ, "CBQA_APP_RUNS": runs}
-    cmd = streamlit_command(runs, args.port, args.host)
+    cmd = streamlit_command(runs, args.port, args.host, warm=not args.no_warm)
     print(f"cbqa app: serving {runs} on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
     server = subprocess.Popen(cmd, env=env)
     # Stopping `cbqa app` stops the server too: SIGTERM is passed on (Ctrl-C reaches both already).
