@@ -31,11 +31,13 @@ demo: venv
 	$(BIN)/cbqa demo --out $(DEMO_OUT)
 	@echo "Explore the results in the app:  $(BIN)/cbqa app --runs $(DEMO_OUT)"
 
+# Two pytest-xdist workers, each test file whole on one worker (its module fixtures built once): the tests run on
+# one OpenMP thread each, so a serial run leaves the second core of a 2-core machine idle.
 test: venv
-	$(BIN)/python -m pytest -m "not gpu" -q
+	$(BIN)/python -m pytest -m "not gpu" -q -n 2 --dist loadfile
 
 test-fast: venv
-	$(BIN)/python -m pytest -m "not gpu and not slow" -q
+	$(BIN)/python -m pytest -m "not gpu and not slow" -q -n 2 --dist loadfile
 
 # docs/img from the demo run (make demo first): every page in headless Debian Chromium (never downloads a browser)
 screenshots: venv
