@@ -68,6 +68,10 @@ def serve(runs: Path, port: int | None = None, timeout: float = 90.0, warm: bool
             proc.wait()
 
 
+VIEWPORT = {"width": 1400, "height": 1700}
+PAGES = ("probe", "benchmark", "overlap", "masking", "runs", "memorisation")
+
+
 def capture(url: str, out: Path, question: str, timeout_ms: int = 120_000) -> dict[str, Path]:
     """Ask `question` on the Probe page, wait for every answer, and screenshot each page into `out`."""
     from playwright.sync_api import sync_playwright
@@ -80,10 +84,6 @@ def capture(url: str, out: Path, question: str, timeout_ms: int = 120_000) -> di
             return capture_on(page, url, out, question)
         finally:
             browser.close()
-
-
-VIEWPORT = {"width": 1400, "height": 1700}
-PAGES = ("probe", "benchmark", "overlap", "masking", "runs", "memorisation")
 
 
 def capture_on(page, url: str, out: Path, question: str) -> dict[str, Path]:

@@ -17,7 +17,6 @@ Needs Debian's /usr/bin/chromium and the playwright package (never downloads a b
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -26,9 +25,14 @@ from cbqa_app.screenshots import CHROMIUM, CHROMIUM_ARGS, serve, wait_idle
 
 
 def test_ids(runs: Path, n: int) -> list[str]:
-    manifest = json.loads((runs / "manifest.json").read_text(encoding="utf-8"))
-    test = runs / manifest["test"]
-    return [json.loads(line)["id"] for line in test.read_text(encoding="utf-8").splitlines()[:n]]
+    """The first `n` test question ids of the run, found the way the app finds them."""
+    from cbqa.data import read_qa
+    from cbqa_app.run_dir import read_run
+
+    test = read_run(runs).path("test")
+    if test is None:
+        raise SystemExit(f"{runs}/manifest.json names no test file")
+    return [row.id for row in read_qa(test)[:n]]
 
 
 def timed_questions(url: str, ids: list[str]) -> list[float]:

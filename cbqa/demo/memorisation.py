@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from cbqa.data.jsonl import write_json
-from cbqa.demo.config import VARIANTS, DemoConfig
-from cbqa.demo.stages import Stages, console, run_training_stage, train_args, write_timings
+from cbqa.demo.config import DemoConfig
+from cbqa.demo.stages import Stages, console, run_training_stage, variant_recipe, write_timings
 from cbqa.io import atomic_writer
 
 REPEATS = (1, 4, 16)
@@ -69,22 +69,14 @@ class MemorisationDemo:
 
     def train_variant(self, variant: str, seed: int) -> Path:
         """The plain demo's recipe for one variant and seed, on the canaried corpus's spans."""
-        c, out = replace(self.cfg, seed=seed), self.out
+        out, name = self.out, f"{variant}-s{seed}"
         qa = {"name": "qa", "kind": "qa", "file": str(out / "world" / "train.jsonl")}
-        run = out / "models" / f"{variant}-s{seed}"
-        spec = VARIANTS[variant]
-        if spec is None:
-            tasks, steps, lr, start = [qa], c.pretrain_steps + c.steps, c.lr, None
-        else:
-            objective = {"name": variant, "kind": "masked", "spans": str(out / "spans"), **spec}
-            start = out / "pretrain" / f"{variant}-s{seed}"
-            argv = train_args(c, out, start, [objective], c.pretrain_steps, c.lr, None, None)
-            self.stages.run(f"pretrain {variant} seed {seed}", start / "summary.json",
-                            lambda: run_training_stage(argv, "cbqa pretrain", start), ["cbqa pretrain", *argv], [start])  # fmt: skip
-            tasks, steps, lr = [objective, qa], c.steps, c.finetune_lr
-        argv = train_args(c, out, run, tasks, steps, lr, start, out / "world" / "dev.jsonl")
-        self.stages.run(f"train {variant} seed {seed}", run / "summary.json", lambda: run_training_stage(argv, "cbqa pretrain", run),
-                        ["cbqa pretrain", *argv], [run])  # fmt: skip
+        run = out / "models" / name
+        for stage, run_dir, argv in variant_recipe(replace(self.cfg, seed=seed), out, variant, qa, out / "spans",
+                                                   out / "pretrain" / name, run, out / "world" / "dev.jsonl"):  # fmt: skip
+            self.stages.run(f"{stage} {variant} seed {seed}", run_dir / "summary.json",
+                            lambda argv=argv, run_dir=run_dir: run_training_stage(argv, "cbqa pretrain", run_dir),
+                            ["cbqa pretrain", *argv], [run_dir])  # fmt: skip
         return run
 
     def report(self, models: dict[str, Path]) -> Path:

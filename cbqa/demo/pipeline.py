@@ -19,7 +19,7 @@ from typing import Any
 from cbqa.data.jsonl import write_json
 from cbqa.demo.config import VARIANTS, DemoConfig
 from cbqa.demo.retrieval import run_retrieval_stages
-from cbqa.demo.stages import Stages, console, run_training_stage, train_args, write_timings
+from cbqa.demo.stages import Stages, console, run_training_stage, train_args, variant_recipe, write_timings
 from cbqa.errors import CbqaError
 
 
@@ -71,16 +71,9 @@ class Demo:
         predictions: dict[str, str] = {}
         for v in c.variants:
             run = self.out / "models" / v
-            spec = VARIANTS[v]
-            if spec is None:
-                tasks, steps, lr, start = [qa_task], c.pretrain_steps + c.steps, c.lr, None
-            else:
-                objective = {"name": v, "kind": "masked", "spans": str(self.out / "spans"), **spec}
-                start = self.out / "pretrain" / v
-                self.training(f"pretrain {v}", start, self.train_args(start, [objective], c.pretrain_steps, c.lr, None, None),
-                              "cbqa pretrain")  # fmt: skip
-                tasks, steps, lr = [objective, qa_task], c.steps, c.finetune_lr
-            self.training(f"train {v}", run, self.train_args(run, tasks, steps, lr, start, w / "dev.jsonl"), "cbqa pretrain")
+            for stage, run_dir, argv in variant_recipe(c, self.out, v, qa_task, self.out / "spans", self.out / "pretrain" / v,
+                                                       run, w / "dev.jsonl"):  # fmt: skip
+                self.training(f"{stage} {v}", run_dir, argv, "cbqa pretrain")
             models[v], runs[v] = str(run / "hf"), str(run)
             pred = self.out / "predictions" / f"closed_book_{v}.jsonl"
             self.command(f"predict {v}", pred, predict.main,

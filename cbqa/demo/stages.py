@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from cbqa.data.jsonl import write_json
-from cbqa.demo.config import DemoConfig
+from cbqa.demo.config import VARIANTS, DemoConfig
 from cbqa.errors import CbqaError
 from cbqa.io import fingerprint, remove_tree
 
@@ -139,6 +139,21 @@ def train_args(
         for k, v in cfg.arch.items():
             a += [f"--model.arch.{k}", str(v)]
     return a
+
+
+def variant_recipe(cfg: DemoConfig, out: Path, variant: str, qa_task: dict[str, Any], spans: Path, pretrain_dir: Path,
+                   run_dir: Path, val_file: Path) -> list[tuple[str, Path, list[str]]]:  # fmt: skip
+    """The demo's training stages for one variant, in order: (stage, run dir, `cbqa pretrain` arguments). A masked
+    variant pretrains on its objective alone, then trains on QA mixed with it; `none` trains on QA alone for the
+    same total number of steps (why: config.VARIANTS)."""
+    spec = VARIANTS[variant]
+    if spec is None:
+        return [("train", run_dir, train_args(cfg, out, run_dir, [qa_task], cfg.pretrain_steps + cfg.steps, cfg.lr, None,
+                                              val_file))]  # fmt: skip
+    objective = {"name": variant, "kind": "masked", "spans": str(spans), **spec}
+    return [("pretrain", pretrain_dir, train_args(cfg, out, pretrain_dir, [objective], cfg.pretrain_steps, cfg.lr, None, None)),
+            ("train", run_dir, train_args(cfg, out, run_dir, [objective, qa_task], cfg.steps, cfg.finetune_lr, pretrain_dir,
+                                          val_file))]  # fmt: skip
 
 
 def run_training_stage(argv: list[str], prog: str, run: Path) -> int:
