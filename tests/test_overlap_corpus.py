@@ -114,3 +114,49 @@ def test_cli_keeps_the_corpus_index_next_to_the_labels_and_reuses_it(tmp_path, c
     row = json.loads((tmp_path / "out" / "labels.jsonl").read_text())
     assert row["corpus"]["evidence"]["sentence"] == "Warsaw is the capital of Poland."
     assert (tmp_path / "out" / "corpus_index" / "manifest.json").exists()
+
+
+def _reference_evidence(docs: list[Document], answers: list[str], question: str, max_checked: int) -> dict:
+    """The documented definitions, by brute force over every sentence's text."""
+    from cbqa.metrics import normalize_answer
+
+    sents = [(d, s, f" {normalize_answer(s)} ") for d, doc in enumerate(docs) for s in split_sentences(doc.text)
+             if normalize_answer(s)]  # fmt: skip
+    hits = [(a, i) for a in dict.fromkeys(answers) if (n := normalize_answer(a))
+            for i, (_, _, norm) in enumerate(sents) if f" {n} " in norm]  # fmt: skip
+    if not hits:
+        return {"answer_in_corpus": False}
+    terms = question_terms(question, answers).all()
+    doc_text = {d: "".join(norm for dd, _, norm in sents if dd == d) for d in range(len(docs))}
+    for scope, text_of in (("sentence", lambda i: sents[i][2]), ("passage", lambda i: doc_text[sents[i][0]])):
+        found = [[t for t in terms if f" {t} " in text_of(i)] for _, i in hits[:max_checked]]
+        if any(found):
+            j = max(range(len(found)), key=lambda k: (len(found[k]), -k))
+            return {"answer": hits[j][0], "sentence": sents[hits[j][1]][1], "scope": scope, "terms": found[j],
+                    "n": len({i for _, i in hits}), "doc": docs[sents[hits[j][1]][0]].id}  # fmt: skip
+    return {"answer": hits[0][0], "sentence": sents[hits[0][1]][1], "scope": None, "terms": [],
+            "n": len({i for _, i in hits}), "doc": docs[sents[hits[0][1]][0]].id}  # fmt: skip
+
+
+def test_lookups_match_a_brute_force_scan_of_every_sentence() -> None:
+    """Postings + Arrow substring checks give what scanning every sentence's text gives (random corpora over a tiny
+    vocabulary, so phrases recur, out of order and across sentence ends; a small `max_checked` cap)."""
+    import random
+
+    words = "Ada Bo cat dog. ate the a red Paris. blue in.".split()
+    for seed in range(40):
+        rng = random.Random(seed)
+        docs = [Document(f"d{i}", " ".join(rng.choice(words) for _ in range(rng.randint(0, 18))) + ".", f"T{i}")
+                for i in range(rng.randint(1, 6))]  # fmt: skip
+        index = CorpusIndex(docs)
+        for _ in range(6):
+            answers = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 2))]
+            question = "Which " + " ".join(rng.choice(words) for _ in range(rng.randint(1, 4))) + "?"
+            cap = rng.choice([2, 2000])
+            ev, ref = index.evidence(answers, question, max_checked=cap), _reference_evidence(docs, answers, question, cap)
+            if ref.get("answer_in_corpus") is False:
+                assert not ev.answer_in_corpus, (seed, answers, question)
+                continue
+            got = {"answer": ev.answer, "sentence": ev.sentence, "scope": ev.with_question_term,
+                   "terms": ev.matched_terms, "n": ev.answer_sentences, "doc": ev.doc_id}  # fmt: skip
+            assert got == ref, (seed, answers, question, cap)

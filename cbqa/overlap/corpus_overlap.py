@@ -26,9 +26,12 @@ nor querying holds the corpus in memory (a 2M-passage corpus builds in well unde
     offsets.npy         int64, len(terms) + 1: where each term's postings start in postings.npy
     postings.npy        uint32 (int64 past 4G sentences): sentence ids, ascending within each term
 
-A lookup takes the postings of the answer's tokens (rarest first), keeps the sentence ids found in every list
-(binary search, touching a few pages of the long lists), and checks only those candidates' normalised text, instead
-of scanning the corpus per question; a hash collision can only add a candidate, which the text check drops. The
+A lookup takes the postings of the answer's tokens (rarest first) and keeps the sentence ids found in every list
+(binary search, touching a few pages of the long lists); for a multi-word answer or question term, Arrow's substring
+match over just those candidates' normalised text then checks order and adjacency. Nothing scans the corpus per
+question and nothing makes a Python object per matching sentence, so an answer held by millions of sentences costs
+milliseconds. A one-word lookup trusts the 64-bit token hash (two of 10^7 distinct tokens collide with probability
+~3e-6). The
 postings are built in bounded memory: each chunk of sentences appends its (hash, sentence) pairs to one of 64 bucket
 files by the hash's top bits, and each bucket is then sorted alone.
 """
@@ -123,10 +126,6 @@ class CorpusEvidence:
             if self.sentence is None
             else {"doc_id": self.doc_id, "title": self.title, "sentence": self.sentence},
         }
-
-
-def _contains(haystack_padded: str, needle: str) -> bool:
-    return f" {needle} " in haystack_padded
 
 
 INDEX_FORMAT = "cbqa-corpus-index/1"
@@ -394,7 +393,7 @@ class CorpusIndex:
         self._sent_rows = _sharded(directory / "sentences", manifest["sentence_shards"])
         self._doc_rows = _sharded(directory / "docs", manifest["doc_shards"])
         self.sentences: Sequence[str] = _Column(self._sent_rows, "text")
-        self._norm: Sequence[str] = _Column(self._sent_rows, "norm")
+        self._norm: Sequence[str] = _Column(self._sent_rows, "norm")  # " normalised text ", padded
         self.doc_ids: Sequence[str] = _Column(self._doc_rows, "id")
         self.doc_titles: Sequence[str] = _Column(self._doc_rows, "title")
         if len(self._doc_start) != len(self.doc_ids) + 1 or len(self.sentences) != manifest["sentences"]:
@@ -404,8 +403,7 @@ class CorpusIndex:
         return len(self.sentences)
 
     def _sent_doc(self, s: int) -> int:
-        shard, row = self._sent_rows.locate(s)
-        return int(self._sent_rows.view(shard).numpy("doc")[row])
+        return int(np.searchsorted(self._doc_start, s, side="right")) - 1
 
     def _posting(self, token: str) -> np.ndarray | None:
         h = np.uint64(token_hash(token))
@@ -414,62 +412,124 @@ class CorpusIndex:
             return None
         return self._postings[self._offsets[i] : self._offsets[i + 1]]
 
-    def sentences_with(self, answer: str) -> list[int]:
-        """Ids of sentences whose normalised tokens contain the normalised answer contiguously."""
+    def _with_tokens(self, sids: np.ndarray, tokens: Iterable[str]) -> np.ndarray:
+        """Mask over `sids`: the sentence holds every one of `tokens` (binary search in each token's postings)."""
+        mask = np.ones(len(sids), dtype=bool)
+        for tok in tokens:
+            p = self._posting(tok)
+            if p is None or not len(p):
+                return np.zeros(len(sids), dtype=bool)
+            pos = np.minimum(np.searchsorted(p, sids), len(p) - 1)
+            mask &= p[pos] == sids
+        return mask
+
+    def _norm_contains(self, sids: np.ndarray, phrase: str) -> np.ndarray:
+        """Mask over `sids`: the normalised sentence holds `phrase` as whole tokens in order (Arrow's substring
+        match over the rows taken from each shard; no Python string per row)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        out = np.zeros(len(sids), dtype=bool)
+        if not len(sids):
+            return out
+        starts = np.asarray(self._sent_rows.starts, dtype=np.int64)
+        shard_of = np.searchsorted(starts, sids, side="right") - 1
+        for shard in np.unique(shard_of):
+            sel = np.flatnonzero(shard_of == shard)
+            column = self._sent_rows.view(int(shard)).columns["norm"]
+            taken = column.take(pa.array(sids[sel] - starts[shard]))
+            out[sel] = pc.match_substring(taken, f" {phrase} ").to_numpy(zero_copy_only=False)
+        return out
+
+    def _sentences_with_phrase(self, sids: np.ndarray, phrase: str) -> np.ndarray:
+        """Mask over `sids`: the sentence holds the normalised `phrase`. One token: its postings alone (64-bit token
+        hashes: two of 10^7 distinct tokens collide with probability ~3e-6); more: the postings narrow the
+        candidates, the text decides order and adjacency."""
+        tokens = phrase.split()
+        mask = self._with_tokens(sids, dict.fromkeys(tokens))
+        if len(tokens) > 1 and mask.any():
+            mask[mask] = self._norm_contains(sids[mask], phrase)
+        return mask
+
+    def _answer_sentences(self, answer: str) -> np.ndarray:
+        """Ascending ids (int64) of the sentences that hold the normalised `answer`."""
         norm = normalize_answer(answer)
+        empty = np.zeros(0, dtype=np.int64)
         if not norm:
-            return []
+            return empty
         lists = []
-        for tok in set(norm.split()):
+        for tok in dict.fromkeys(norm.split()):
             p = self._posting(tok)
             if p is None:
-                return []
+                return empty
             lists.append(p)
         lists.sort(key=len)
-        candidates = np.asarray(lists[0])
-        for p in lists[1:]:  # keep the candidates every longer list holds (binary search: few pages touched)
-            pos = np.minimum(np.searchsorted(p, candidates), len(p) - 1)
-            candidates = candidates[p[pos] == candidates]
-            if not len(candidates):
-                return []
-        return [s for s in candidates.tolist() if _contains(self._norm[s], norm)]
+        candidates = np.asarray(lists[0], dtype=np.int64)
+        if len(lists) > 1:  # keep the candidates every longer list holds (binary search: few pages touched)
+            candidates = candidates[self._with_tokens(candidates, norm.split())]
+        if len(norm.split()) > 1 and len(candidates):
+            candidates = candidates[self._norm_contains(candidates, norm)]
+        return candidates
 
-    def _terms_in(self, padded: str, terms: Sequence[str]) -> list[str]:
-        return [t for t in terms if _contains(padded, t)]
+    def sentences_with(self, answer: str) -> list[int]:
+        """Ids of sentences whose normalised tokens contain the normalised answer contiguously."""
+        return self._answer_sentences(answer).tolist()
 
-    def _doc_text(self, d: int) -> str:
-        return "".join(self._norm[s] for s in range(int(self._doc_start[d]), int(self._doc_start[d + 1])))
+    def _docs_with_phrase(self, docs: np.ndarray, phrase: str) -> np.ndarray:
+        """Mask over `docs`: some sentence of the document holds `phrase` (documents own contiguous sentences, and
+        sentences are padded apart, so no phrase spans two)."""
+        unique = np.unique(docs)
+        first, end = self._doc_start[unique].astype(np.int64), self._doc_start[unique + 1].astype(np.int64)
+        lengths = end - first
+        owner = np.repeat(np.arange(len(unique)), lengths)
+        sids = np.repeat(first - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(int(lengths.sum()))
+        has = np.zeros(len(unique), dtype=bool)
+        has[owner[self._sentences_with_phrase(sids, phrase)]] = True
+        return has[np.searchsorted(unique, docs)]
+
+    @staticmethod
+    def _best(masks: list[np.ndarray], terms: Sequence[str]) -> tuple[int, list[str]] | None:
+        """The first hit with the most question terms, and those terms; None when no hit holds any."""
+        if not masks:
+            return None
+        counts = np.sum(masks, axis=0)
+        i = int(np.argmax(counts))
+        if counts[i] == 0:
+            return None
+        return i, [t for t, m in zip(terms, masks) if m[i]]
 
     def evidence(self, answers: Sequence[str], question: str, max_checked: int = 2000) -> CorpusEvidence:
         """Where a gold answer occurs, preferring a sentence that also holds the most question terms.
 
-        At most `max_checked` answer sentences are inspected for question terms (an answer like "1" may
-        occur everywhere); the answer-occurrence count itself is exact.
+        The first `max_checked` answer sentences (alias by alias, in corpus order) are inspected for question terms
+        (an answer like "1" may occur everywhere); the answer-occurrence count itself is exact. Every check is a
+        search in the postings (and a substring match over the few candidate rows of multi-word phrases), so an
+        answer held by millions of sentences costs milliseconds and no Python object per sentence.
         """
-        hits: list[tuple[str, int]] = []
-        for a in dict.fromkeys(answers):
-            hits.extend((a, s) for s in self.sentences_with(a))
-        if not hits:
+        found_in = [(a, s) for a in dict.fromkeys(answers) if len(s := self._answer_sentences(a))]
+        if not found_in:
             return CorpusEvidence(answer_in_corpus=False)
-        n_sentences = len({s for _, s in hits})
+        all_sids = [s for _, s in found_in]
+        n_sentences = len(all_sids[0]) if len(all_sids) == 1 else len(np.unique(np.concatenate(all_sids)))
+        hit_alias, hit_sid, left = [], [], max_checked
+        for i, (_, s) in enumerate(found_in):
+            if left <= 0:
+                break
+            hit_sid.append(s[:left])
+            hit_alias.append(np.full(len(hit_sid[-1]), i))
+            left -= len(hit_sid[-1])
+        alias_of, sids = np.concatenate(hit_alias), np.concatenate(hit_sid)
         terms = question_terms(question, answers, self._stop).all()
-        best: tuple[int, str, int, list[str]] | None = None  # (n terms, alias, sentence, terms)
-        for alias, s in hits[:max_checked]:
-            found = self._terms_in(self._norm[s], terms)
-            if found and (best is None or len(found) > best[0]):
-                best = (len(found), alias, s, found)
         scope = "sentence"
+        best = self._best([self._sentences_with_phrase(sids, t) for t in terms], terms)
         if best is None:
             scope = "passage"
-            for alias, s in hits[:max_checked]:
-                found = self._terms_in(self._doc_text(self._sent_doc(s)), terms)
-                if found and (best is None or len(found) > best[0]):
-                    best = (len(found), alias, s, found)
+            docs = np.searchsorted(self._doc_start, sids, side="right") - 1
+            best = self._best([self._docs_with_phrase(docs, t) for t in terms], terms)
         if best is None:
-            alias, s = hits[0]
-            return self._make(alias, s, n_sentences, None, [])
-        _, alias, s, found = best
-        return self._make(alias, s, n_sentences, scope, found)
+            return self._make(found_in[0][0], int(sids[0]), n_sentences, None, [])
+        i, found = best
+        return self._make(found_in[int(alias_of[i])][0], int(sids[i]), n_sentences, scope, found)
 
     def _make(self, alias: str, s: int, n: int, scope: str | None, found: list[str]) -> CorpusEvidence:
         d = self._sent_doc(s)
