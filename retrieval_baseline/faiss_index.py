@@ -258,10 +258,23 @@ def build_faiss_index(
     return idx
 
 
-def read_faiss_index(path: str | Path, spec: IndexSpec, use_gpu: bool | None = None, mmap: bool = False) -> FaissIndex:
+MMAP_AUTO_BYTES = 1 << 30  # indexes at least this large are memory-mapped by default when searched on the CPU
+
+
+def auto_mmap(path: str | Path, use_gpu: bool | None) -> bool:
+    """Whether to map rather than read an index by default: when it is searched on the CPU and its file holds at least
+    `MMAP_AUTO_BYTES`. Reading a large index costs ~1 s per GB and as much private memory in every process; mapping it
+    costs neither (the pages live in the page cache, shared, and a search runs at the same speed once they are there)."""
+    on_gpu = gpu_available() if use_gpu is None else use_gpu
+    return not on_gpu and Path(path).stat().st_size >= MMAP_AUTO_BYTES
+
+
+def read_faiss_index(path: str | Path, spec: IndexSpec, use_gpu: bool | None = None, mmap: bool | None = False) -> FaissIndex:
     """Read a saved index; `mmap` maps it from the file instead of reading it (FAISS's IO_FLAG_MMAP for IVF lists,
     IO_FLAG_MMAP_IFC for flat storage, HNSW's included): opening costs no time and no memory, and the pages a search
-    touches are read then, through the page cache."""
+    touches are read then, through the page cache. `mmap=None` decides by `auto_mmap`."""
+    if mmap is None:
+        mmap = auto_mmap(path, use_gpu)
     flags = 0
     if mmap:  # the two flags do not combine (FAISS 1.15): IVF lists map with one, flat storage with the other
         flags = (faiss.IO_FLAG_MMAP if spec.type in ("ivf", "ivfpq") else faiss.IO_FLAG_MMAP_IFC) | faiss.IO_FLAG_READ_ONLY

@@ -151,11 +151,12 @@ def load_index(
     corpus: str | Path | Sequence[Document] | None = None,
     use_gpu: bool | None = None,
     verify: bool = False,
-    mmap: bool = False,
+    mmap: bool | None = None,
 ) -> RetrievalIndex:
     """Load an index directory; refuse it if `encoder` or `corpus` (when given) differ from what built it.
 
-    Loading reads the manifest and the FAISS index only (`mmap=True` maps the index instead of reading it); passages
+    Loading reads the manifest and the FAISS index only (`mmap=True` maps the index instead of reading it; the default,
+    None, maps indexes of 1 GiB or more that are searched on the CPU: `faiss_index.auto_mmap`); passages
     are read by row when a search returns them. `verify` first reads everything back (`verify_index`); `corpus`
     re-splits the corpus and compares its passages with the manifest's fingerprint (a pass over the corpus).
     """

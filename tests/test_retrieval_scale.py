@@ -216,3 +216,19 @@ def test_index_is_built_from_float32_embeddings_whatever_dtype_is_kept(tmp_path:
     shards = EmbeddingShards(sorted((tmp_path / "kept" / "embeddings").glob("shard-*.npy")))
     assert shards.dtype == "float16" and shards.n == plain.manifest["count"] == kept.manifest["count"]
     assert not [p.name for p in (tmp_path / "kept").iterdir() if p.name.startswith("embeddings.")]
+
+
+def test_large_indexes_are_memory_mapped_by_default(tmp_path: Path, monkeypatch) -> None:
+    import retrieval_baseline.faiss_index as fi
+
+    built = build_index(DOCS, tmp_path / "idx", encoder=HashEncoder(), shard_size=2, show_progress=False, use_gpu=False)
+    flags: list[int] = []
+    real = fi.faiss.read_index
+    monkeypatch.setattr(fi.faiss, "read_index", lambda path, f=0: flags.append(f) or real(path, f))
+    load_index(tmp_path / "idx", encoder=HashEncoder(), use_gpu=False)  # a few KB: read
+    monkeypatch.setattr(fi, "MMAP_AUTO_BYTES", 1)  # now every index counts as large
+    mapped = load_index(tmp_path / "idx", encoder=HashEncoder(), use_gpu=False)
+    load_index(tmp_path / "idx", encoder=HashEncoder(), use_gpu=False, mmap=False)  # asked: read
+    assert flags[0] == 0 and flags[1] & fi.faiss.IO_FLAG_MMAP_IFC and flags[2] == 0
+    assert not fi.auto_mmap(tmp_path / "idx" / "index.faiss", use_gpu=True)  # GPU search copies it to the GPU anyway
+    assert mapped.search(QUESTIONS, k=3) == built.search(QUESTIONS, k=3)

@@ -28,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ef-search", type=int, default=None, help="override the HNSW efSearch stored in the manifest")
     p.add_argument("--fusion-depth", type=int, default=100, help="hybrid: fuse this many hits from each side (default 100)")
     p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None, help="search on GPU (default: when available)")
-    p.add_argument("--mmap", action="store_true",
-                   help="memory-map the FAISS index instead of reading it (no load time; pages are read as searched)")
+    p.add_argument("--mmap", action=argparse.BooleanOptionalAction, default=None,
+                   help="memory-map the FAISS index instead of reading it (no load time; pages are read as searched); "
+                        "default: mapped when the index file is 1 GiB or more and searched on the CPU")
     p.add_argument("--threads", type=int, default=None,
                    help="FAISS CPU threads (default: all cores; 1 can be faster on a busy shared machine)")
     return p
