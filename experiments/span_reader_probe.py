@@ -216,6 +216,8 @@ def main() -> None:
     ap.add_argument("--all-novel", action="store_true")
     ap.add_argument("--match", action="store_true")
     ap.add_argument("--fresh", action="store_true", help="the model's architecture with freshly initialised weights")
+    ap.add_argument("--eval-renamed", action="store_true",
+                    help="also evaluate with every entity of the test passages renamed (the answer with them)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dump", type=Path, default=None)
     args = ap.parse_args()
@@ -263,16 +265,29 @@ def main() -> None:
     model.eval()
     labels = {str(r["id"]): r["labels"] for _, r in read_jsonl(run / "world" / "overlap_gold.jsonl")}
     em: dict[str, list[float]] = defaultdict(list)
+    renamed_em: dict[str, list[float]] = defaultdict(list)
+    test_rows = [r for _, r in read_jsonl(rd / "test.jsonl")]
+    if args.eval_renamed:
+        renamer = rename or Renamer(task, train_rows, args.k, args.all_novel)
+        renamer.ner.annotate([h.text for r in test_rows for h in hits_of(r)[: args.k]])
     dump = []
-    for _, r in read_jsonl(rd / "test.jsonl"):
+    for r in test_rows:
         pred = best_span(model, encode(tok, fid_inputs(r["question"], hits_of(r), args.k), args.max_len), tok.pad_token_id, args.k)
-        for label in labels.get(str(r["id"]), []) + ["total"]:
+        for label in labels.get(str(r["id"]), ["total"]):
             em[label].append(max_em(pred, r["answers"]))
         dump.append({"id": r["id"], "question": r["question"], "answers": r["answers"], "prediction": pred})
+        if args.eval_renamed:
+            shown, target = renamer(r["question"], r["answers"][0], hits_of(r), rng)
+            if target != r["answers"][0]:  # only questions whose answer was renamed
+                p2 = best_span(model, encode(tok, fid_inputs(r["question"], shown, args.k), args.max_len), tok.pad_token_id, args.k)
+                for label in labels.get(str(r["id"]), ["total"]):
+                    renamed_em[label].append(max_em(p2, [target]))
+                dump[-1].update(renamed_answer=target, renamed_prediction=p2)
     if args.dump:
         args.dump.write_text("".join(json.dumps(d) + "\n" for d in dump))
     print(json.dumps({"args": vars(args) | {"dump": str(args.dump)}, "train_s": round(train_s),
-                      "em": {k: round(100 * sum(v) / len(v), 1) for k, v in em.items()}}))  # fmt: skip
+                      "em": {k: round(100 * sum(v) / len(v), 1) for k, v in em.items()},
+                      "renamed_em": {k: f"{100 * sum(v) / len(v):.1f} (n={len(v)})" for k, v in renamed_em.items()}}))  # fmt: skip
 
 
 if __name__ == "__main__":
