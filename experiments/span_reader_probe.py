@@ -166,11 +166,33 @@ def best_span(model: SpanReader, item: Encoded, pad: int, k: int) -> str:
     return answer
 
 
+_ONSETS = "b c d f g h j k l m n p r s t v w br ch cl dr fl gr pl sh st th tr".split()
+_VOWELS = "a e i o u ai ea ee oo ou".split()
+_CODAS = ["", "", "n", "r", "l", "s", "th", "ck", "m", "nd", "rt"]
+_MONTHS = frozenset("january february march april may june july august september october november december".split())
+
+
+def made_up(text: str, rng: random.Random) -> str:
+    """A new string shaped like `text`, made letter cluster by letter cluster (random syllables for each capitalised
+    word but month names, each digit random, other words kept), so it shares no word piece family with any entity of the corpus."""
+    out = []
+    for word in text.split():
+        if any(c.isdigit() for c in word):
+            out.append("".join(str(rng.randrange(10)) if c.isdigit() else c for c in word))
+        elif word[:1].isupper() and word.lower() not in _STOP and word.rstrip(".,;:").lower() not in _MONTHS:
+            syllables = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS)
+                                for _ in range(rng.randint(1, 3)))  # fmt: skip
+            out.append(syllables.capitalize() + word[len(word.rstrip(".,;:")):])
+        else:
+            out.append(word)
+    return " ".join(out)
+
+
 class Renamer:
     """Renames every entity of the passages shown (those the question does not name), the answer with them."""
 
-    def __init__(self, task: ReaderTask, train_rows: list[dict], k: int, novel: bool) -> None:
-        self.ner, self.k, self.novel = PassageNER(), k, novel
+    def __init__(self, task: ReaderTask, train_rows: list[dict], k: int, novel: bool, made: bool = False) -> None:
+        self.ner, self.k, self.novel, self.made = PassageNER(), k, novel, made
         shown = [h for _, _, hits in task.items for h in hits[:k]]
         self.ner.annotate([h.text for h in shown])
         about = SubjectFilter([QAExample(str(r["id"]), r["question"], r["answers"]) for r in train_rows])
@@ -189,7 +211,10 @@ class Renamer:
                 if text in names or text.lower() in question.lower() or label not in self.pool:
                     continue
                 cands = self.pool[label]
-                names[text] = novel_entity(text, cands, rng) if self.novel else cands[rng.randrange(len(cands))]
+                if self.made:
+                    names[text] = made_up(text, rng)
+                else:
+                    names[text] = novel_entity(text, cands, rng) if self.novel else cands[rng.randrange(len(cands))]
         if not names:
             return hits[: self.k], answer
         pattern = re.compile("|".join(rf"(?<!\w){re.escape(t)}(?!\w)" for t in sorted(names, key=len, reverse=True)))
@@ -214,6 +239,7 @@ def main() -> None:
     ap.add_argument("--novel", action="store_true")
     ap.add_argument("--rename-all", type=float, default=0.0)
     ap.add_argument("--all-novel", action="store_true")
+    ap.add_argument("--made-up", action="store_true", help="rename to made-up names (random syllables), not corpus-shaped ones")
     ap.add_argument("--match", action="store_true")
     ap.add_argument("--fresh", action="store_true", help="the model's architecture with freshly initialised weights")
     ap.add_argument("--eval-renamed", action="store_true",
@@ -232,7 +258,7 @@ def main() -> None:
     train_rows = [r for _, r in read_jsonl(rd / "train.jsonl")]
     task = ReaderTask(TaskConfig(name="qa", kind="reader", file=str(rd / "train.jsonl"),
                                  policy_options={"swap": args.swap, "novel": args.novel}), args.k)  # fmt: skip
-    rename = Renamer(task, train_rows, args.k, args.all_novel) if args.rename_all else None
+    rename = Renamer(task, train_rows, args.k, args.all_novel, args.made_up) if args.rename_all else None
 
     def draw() -> Encoded:
         while True:  # (an answer cut off by truncation gives no target: draw again)
@@ -268,7 +294,7 @@ def main() -> None:
     renamed_em: dict[str, list[float]] = defaultdict(list)
     test_rows = [r for _, r in read_jsonl(rd / "test.jsonl")]
     if args.eval_renamed:
-        renamer = rename or Renamer(task, train_rows, args.k, args.all_novel)
+        renamer = rename or Renamer(task, train_rows, args.k, args.all_novel, args.made_up)
         renamer.ner.annotate([h.text for r in test_rows for h in hits_of(r)[: args.k]])
     dump = []
     for r in test_rows:
