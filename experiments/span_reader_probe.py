@@ -12,14 +12,16 @@ replacement, with three ways of keeping the head from learning which strings are
   its kind or a new string (`cbqa.training.reading.ReaderTask`, the FiD recipe's option);
 - `--rename-all P [--all-novel]`: every spaCy entity of the passages that the question does not name is renamed, the
   answer with them, to an entity of the same label from passages about QA-train's subjects, or with `--all-novel`
-  to a new string shaped like it (`novel_entity`), so the answer and its distractors look alike;
+  to a new string shaped like it (`novel_entity`), or with `--made-up` to random syllables (`made_up`), so the answer
+  and its distractors look alike;
 - `--match`: DrQA's exact-match feature (Chen et al. 2017): a learnt embedding added to the input of each passage
   token whose word (or 5-letter prefix) is a content word of the question.
 
     python experiments/span_reader_probe.py --demo runs/demo --k 1 --steps 600 --rename-all 1.0 --all-novel
 
-Prints EM on the test questions by every overlap label of `world/overlap_gold.jsonl`; `--dump FILE` writes each
-prediction. Results are in README.md ("The retrieval arm").
+Prints EM on the test questions by every overlap label of `world/overlap_gold.jsonl`; `--eval-renamed` also reads the
+test passages with every entity renamed the same way (EM against the renamed answer); `--fresh` starts from random
+weights of the model's shape; `--dump FILE` writes each prediction. Results are in README.md ("The retrieval arm").
 """
 
 from __future__ import annotations
