@@ -190,6 +190,34 @@ def made_up(text: str, rng: random.Random) -> str:
     return " ".join(out)
 
 
+@torch.no_grad()
+def best_candidate(model: SpanReader, item: Encoded, hits: Sequence[Hit], question: str, ner: PassageNER, pad: int,
+                   k: int) -> str:  # fmt: skip
+    """The extractive floor's candidates (spaCy entities of the passages whose label fits the question, minus the
+    question's own words), ranked by the head's start + end score instead of by retrieval rank."""
+    from cbqa.extractive import answer_labels
+
+    t = collate([item], pad, k)
+    start, end = (x.reshape(k, -1) for x in model(t["ids"], t["mask"], t["flags"]))
+    fits, q = answer_labels(question), question.lower()
+    best, answer = float("-inf"), ""
+    for j, h in enumerate(hits[:k]):
+        base = item.texts[j].find(h.text, item.texts[j].find(CONTEXT))
+        if base < 0:
+            continue
+        offsets = item.offsets[j]
+        for s, e, label, _ in ner.entities(h.text):
+            text = h.text[s:e]
+            if (fits is not None and label not in fits) or text.lower() in q:
+                continue
+            covered = [i for i, (a, b) in enumerate(offsets) if b > base + s and a < base + e and b > a]
+            if covered and offsets[covered[-1]][1] >= base + e:
+                score = float(start[j, covered[0]] + end[j, covered[-1]])
+                if score > best:
+                    best, answer = score, text
+    return answer
+
+
 class Renamer:
     """Renames every entity of the passages shown (those the question does not name), the answer with them."""
 
@@ -246,6 +274,8 @@ def main() -> None:
     ap.add_argument("--fresh", action="store_true", help="the model's architecture with freshly initialised weights")
     ap.add_argument("--eval-renamed", action="store_true",
                     help="also evaluate with every entity of the test passages renamed (the answer with them)")
+    ap.add_argument("--typed", action="store_true",
+                    help="also answer with the best-scoring typed entity of the passages (the floor's candidates)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dump", type=Path, default=None)
     args = ap.parse_args()
@@ -298,12 +328,22 @@ def main() -> None:
     if args.eval_renamed:
         renamer = rename or Renamer(task, train_rows, args.k, args.all_novel, args.made_up)
         renamer.ner.annotate([h.text for r in test_rows for h in hits_of(r)[: args.k]])
+    typed_em: dict[str, list[float]] = defaultdict(list)
+    if args.typed:
+        ner = rename.ner if rename is not None else PassageNER()
+        ner.annotate([h.text for r in test_rows for h in hits_of(r)[: args.k]])
     dump = []
     for r in test_rows:
-        pred = best_span(model, encode(tok, fid_inputs(r["question"], hits_of(r), args.k), args.max_len), tok.pad_token_id, args.k)
+        item = encode(tok, fid_inputs(r["question"], hits_of(r), args.k), args.max_len)
+        pred = best_span(model, item, tok.pad_token_id, args.k)
         for label in labels.get(str(r["id"]), ["total"]):
             em[label].append(max_em(pred, r["answers"]))
         dump.append({"id": r["id"], "question": r["question"], "answers": r["answers"], "prediction": pred})
+        if args.typed:
+            picked = best_candidate(model, item, hits_of(r), r["question"], ner, tok.pad_token_id, args.k)
+            for label in labels.get(str(r["id"]), ["total"]):
+                typed_em[label].append(max_em(picked, r["answers"]))
+            dump[-1]["typed_prediction"] = picked
         if args.eval_renamed:
             shown, target = renamer(r["question"], r["answers"][0], hits_of(r), rng)
             if target != r["answers"][0]:  # only questions whose answer was renamed
@@ -315,6 +355,7 @@ def main() -> None:
         args.dump.write_text("".join(json.dumps(d) + "\n" for d in dump))
     print(json.dumps({"args": vars(args) | {"dump": str(args.dump)}, "train_s": round(train_s),
                       "em": {k: round(100 * sum(v) / len(v), 1) for k, v in em.items()},
+                      "typed_em": {k: round(100 * sum(v) / len(v), 1) for k, v in typed_em.items()},
                       "renamed_em": {k: f"{100 * sum(v) / len(v):.1f} (n={len(v)})" for k, v in renamed_em.items()}}))  # fmt: skip
 
 
