@@ -14,6 +14,8 @@ replacement, with three ways of keeping the head from learning which strings are
   answer with them, to an entity of the same label from passages about QA-train's subjects, or with `--all-novel`
   to a new string shaped like it (`novel_entity`), or with `--made-up` to random syllables (`made_up`), so the answer
   and its distractors look alike;
+- `--anonymise`: Hermann et al. (2015)'s entity anonymisation in training and test (placeholders such as `GPE7`,
+  numbered afresh per example; a predicted placeholder maps back to its name);
 - `--match`: DrQA's exact-match feature (Chen et al. 2017): a learnt embedding added to the input of each passage
   token whose word (or 5-letter prefix) is a content word of the question.
 
@@ -218,6 +220,35 @@ def best_candidate(model: SpanReader, item: Encoded, hits: Sequence[Hit], questi
     return answer
 
 
+class Anonymiser:
+    """Hermann et al. (2015)'s entity anonymisation: every spaCy entity of the passages becomes a placeholder of its
+    label and a number drawn afresh for each example (`GPE7`), the same in every passage and in the question, so no
+    name carries anything a reader could remember; an answer that is a placeholder maps back to the name."""
+
+    def __init__(self, ner: PassageNER, k: int) -> None:
+        self.ner, self.k = ner, k
+
+    def __call__(self, question: str, hits: Sequence[Hit], rng: random.Random
+                 ) -> tuple[str, list[Hit], dict[str, str]]:  # fmt: skip
+        names: dict[str, str] = {}
+        free: dict[str, list[int]] = {}
+        for h in hits[: self.k]:
+            for s, e, label, _ in self.ner.entities(h.text):
+                text = h.text[s:e]
+                if text not in names:
+                    pool = free.setdefault(label, rng.sample(range(1, 100), 99))
+                    names[text] = f"{label.replace('_', '')}{pool.pop()}"
+        if not names:
+            return question, list(hits[: self.k]), {}
+        pattern = re.compile("|".join(rf"(?<!\w){re.escape(t)}(?!\w)" for t in sorted(names, key=len, reverse=True)))
+
+        def fill(text: str) -> str:
+            return pattern.sub(lambda m: names[m.group(0)], text)
+
+        shown = [Hit(h.id, fill(h.title), fill(h.text), h.score) for h in hits[: self.k]]
+        return fill(question), shown, {v: k for k, v in names.items()}
+
+
 class Renamer:
     """Renames every entity of the passages shown (those the question does not name), the answer with them."""
 
@@ -276,6 +307,8 @@ def main() -> None:
                     help="also evaluate with every entity of the test passages renamed (the answer with them)")
     ap.add_argument("--typed", action="store_true",
                     help="also answer with the best-scoring typed entity of the passages (the floor's candidates)")
+    ap.add_argument("--anonymise", action="store_true",
+                    help="train and test on passages whose entities are placeholders (GPE7), answers mapped back")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dump", type=Path, default=None)
     args = ap.parse_args()
@@ -292,10 +325,22 @@ def main() -> None:
                                  policy_options={"swap": args.swap, "novel": args.novel}), args.k)  # fmt: skip
     rename = Renamer(task, train_rows, args.k, args.all_novel, args.made_up) if args.rename_all else None
 
+    anon = None
+    if args.anonymise:
+        anon = Anonymiser(rename.ner if rename is not None else PassageNER(), args.k)
+        anon.ner.annotate([h.text for _, _, hits in task.items for h in hits[: args.k]])
+
     def draw() -> Encoded:
         while True:  # (an answer cut off by truncation gives no target: draw again)
             i = rng.randrange(len(task))
-            if rename is not None and rng.random() < args.rename_all:
+            if anon is not None:
+                question, answers, hits = task.items[i]
+                q2, shown, back = anon(question, hits, rng)
+                target = next((ph for ph, name in back.items() if name in answers), None)
+                if target is None:  # the answer is no entity spaCy found: no placeholder to point at
+                    continue
+                texts = fid_inputs(q2, shown, args.k)
+            elif rename is not None and rng.random() < args.rename_all:
                 question, answers, hits = task.items[i]
                 shown, target = rename(question, answers[0], hits, rng)
                 texts = fid_inputs(question, shown, args.k)
@@ -333,9 +378,17 @@ def main() -> None:
         ner = rename.ner if rename is not None else PassageNER()
         ner.annotate([h.text for r in test_rows for h in hits_of(r)[: args.k]])
     dump = []
+    if anon is not None:
+        anon.ner.annotate([h.text for r in test_rows for h in hits_of(r)[: args.k]])
     for r in test_rows:
-        item = encode(tok, fid_inputs(r["question"], hits_of(r), args.k), args.max_len)
-        pred = best_span(model, item, tok.pad_token_id, args.k)
+        if anon is not None:
+            q2, shown, back = anon(r["question"], hits_of(r), rng)
+            item = encode(tok, fid_inputs(q2, shown, args.k), args.max_len)
+            pred = best_span(model, item, tok.pad_token_id, args.k)
+            pred = back.get(pred.strip(), pred)
+        else:
+            item = encode(tok, fid_inputs(r["question"], hits_of(r), args.k), args.max_len)
+            pred = best_span(model, item, tok.pad_token_id, args.k)
         for label in labels.get(str(r["id"]), ["total"]):
             em[label].append(max_em(pred, r["answers"]))
         dump.append({"id": r["id"], "question": r["question"], "answers": r["answers"], "prediction": pred})
