@@ -6,7 +6,7 @@ answer's start and end, and the loss is the marginal likelihood of every occurre
 under one softmax over all of them (shared normalisation, Clark & Gardner 2018). The answer is the best-scoring span
 (start <= end, at most 16 tokens) of the passages' text. No decoder, so a step is cheaper than FiD's and nothing has to
 be generated token by token. Training data: QA-train over its retrieved passages (`cbqa retrieve` output), drawn with
-replacement, with three ways of keeping the head from learning which strings are answers instead of where they sit:
+replacement, with several ways of keeping the head from learning which strings are answers instead of where they sit:
 
 - `--swap P --novel`: the answer alone is replaced, in the passages and the target, by another training answer of
   its kind or a new string (`cbqa.training.reading.ReaderTask`, the FiD recipe's option);
