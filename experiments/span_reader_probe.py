@@ -16,6 +16,8 @@ replacement, with several ways of keeping the head from learning which strings a
   and its distractors look alike;
 - `--anonymise`: Hermann et al. (2015)'s entity anonymisation in training and test (placeholders such as `GPE7`,
   numbered afresh per example; a predicted placeholder maps back to its name);
+- `--clozes FILE` (with `--anonymise`): a share (`--cloze-share`) of the draws are clozes over sentences of QA-train
+  subjects' documents (a `cbqa reader reading-examples` file), read over passages that state the span in other words;
 - `--match`: DrQA's exact-match feature (Chen et al. 2017): a learnt embedding added to the input of each passage
   token whose word (or 5-letter prefix) is a content word of the question.
 
@@ -307,6 +309,9 @@ def main() -> None:
                     help="also evaluate with every entity of the test passages renamed (the answer with them)")
     ap.add_argument("--typed", action="store_true",
                     help="also answer with the best-scoring typed entity of the passages (the floor's candidates)")
+    ap.add_argument("--clozes", default=None,
+                    help="also train on a `cbqa reader reading-examples` file's clozes (with --anonymise)")
+    ap.add_argument("--cloze-share", type=float, default=0.5, help="share of the training draws that are clozes")
     ap.add_argument("--anonymise", action="store_true",
                     help="train and test on passages whose entities are placeholders (GPE7), answers mapped back")
     ap.add_argument("--seed", type=int, default=0)
@@ -330,10 +335,35 @@ def main() -> None:
         anon = Anonymiser(rename.ner if rename is not None else PassageNER(), args.k)
         anon.ner.annotate([h.text for _, _, hits in task.items for h in hits[: args.k]])
 
+    clozes = None
+    if args.clozes:
+        if anon is None:
+            raise SystemExit("--clozes needs --anonymise")
+        from cbqa.training.reading import SENTINEL, ReadingTask
+
+        clozes = ReadingTask(TaskConfig(name="reading", kind="reading", file=args.clozes), args.k)
+        anon.ner.annotate([h.text for _, _, _, hits in clozes.items for h in hits[: args.k]])
+
+    def draw_cloze() -> tuple[list[str], str] | None:
+        """A cloze over a sentence of a QA-train subject's document, read over passages that state the span in other
+        words where one does (`ReadingTask.context`), everything anonymised."""
+        title, sentence, spans, hits = clozes.items[rng.randrange(len(clozes))]
+        s0, e0, _ = spans[rng.randrange(len(spans))]
+        span = sentence[s0:e0]
+        question = f"{title}: {sentence[:s0]}{SENTINEL}{sentence[e0:]}"
+        q2, shown, back = anon(question, clozes.context(sentence, span, hits), rng)
+        target = next((ph for ph, name in back.items() if name == span), None)
+        return (fid_inputs(q2, shown, args.k), target) if target else None
+
     def draw() -> Encoded:
         while True:  # (an answer cut off by truncation gives no target: draw again)
             i = rng.randrange(len(task))
-            if anon is not None:
+            if clozes is not None and rng.random() < args.cloze_share:
+                got = draw_cloze()
+                if got is None:
+                    continue
+                texts, target = got
+            elif anon is not None:
                 question, answers, hits = task.items[i]
                 q2, shown, back = anon(question, hits, rng)
                 target = next((ph for ph, name in back.items() if name in answers), None)
