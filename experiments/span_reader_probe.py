@@ -222,6 +222,12 @@ def best_candidate(model: SpanReader, item: Encoded, hits: Sequence[Hit], questi
     return answer
 
 
+def replacer(names: dict[str, str]):
+    """text -> text with every whole-word occurrence of a key of `names` replaced by its value (longest first)."""
+    pattern = re.compile("|".join(rf"(?<!\w){re.escape(t)}(?!\w)" for t in sorted(names, key=len, reverse=True)))
+    return lambda text: pattern.sub(lambda m: names[m.group(0)], text)
+
+
 class Anonymiser:
     """Hermann et al. (2015)'s entity anonymisation: every spaCy entity of the passages becomes a placeholder of its
     label and a number drawn afresh for each example (`GPE7`), the same in every passage and in the question, so no
@@ -242,11 +248,7 @@ class Anonymiser:
                     names[text] = f"{label.replace('_', '')}{pool.pop()}"
         if not names:
             return question, list(hits[: self.k]), {}
-        pattern = re.compile("|".join(rf"(?<!\w){re.escape(t)}(?!\w)" for t in sorted(names, key=len, reverse=True)))
-
-        def fill(text: str) -> str:
-            return pattern.sub(lambda m: names[m.group(0)], text)
-
+        fill = replacer(names)
         shown = [Hit(h.id, fill(h.title), fill(h.text), h.score) for h in hits[: self.k]]
         return fill(question), shown, {v: k for k, v in names.items()}
 
@@ -280,11 +282,7 @@ class Renamer:
                     names[text] = novel_entity(text, cands, rng) if self.novel else cands[rng.randrange(len(cands))]
         if not names:
             return hits[: self.k], answer
-        pattern = re.compile("|".join(rf"(?<!\w){re.escape(t)}(?!\w)" for t in sorted(names, key=len, reverse=True)))
-
-        def fill(text: str) -> str:
-            return pattern.sub(lambda m: names[m.group(0)], text)
-
+        fill = replacer(names)
         return [Hit(h.id, fill(h.title), fill(h.text), h.score) for h in hits[: self.k]], fill(answer)
 
 
@@ -405,7 +403,7 @@ def main() -> None:
         renamer.ner.annotate([h.text for r in test_rows for h in hits_of(r)[: args.k]])
     typed_em: dict[str, list[float]] = defaultdict(list)
     if args.typed:
-        ner = rename.ner if rename is not None else PassageNER()
+        ner = rename.ner if rename is not None else anon.ner if anon is not None else PassageNER()  # one spaCy pipeline
         ner.annotate([h.text for r in test_rows for h in hits_of(r)[: args.k]])
     dump = []
     if anon is not None:

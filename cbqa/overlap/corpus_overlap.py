@@ -412,13 +412,21 @@ class CorpusIndex:
             return None
         return self._postings[self._offsets[i] : self._offsets[i + 1]]
 
-    def _with_tokens(self, sids: np.ndarray, tokens: Iterable[str]) -> np.ndarray:
-        """Mask over `sids`: the sentence holds every one of `tokens` (binary search in each token's postings)."""
-        mask = np.ones(len(sids), dtype=bool)
-        for tok in tokens:
+    def _postings_of(self, tokens: Iterable[str]) -> list[np.ndarray] | None:
+        """Each distinct token's postings; None when there is no token or one of them occurs nowhere."""
+        lists = []
+        for tok in dict.fromkeys(tokens):
             p = self._posting(tok)
             if p is None or not len(p):
-                return np.zeros(len(sids), dtype=bool)
+                return None
+            lists.append(p)
+        return lists or None
+
+    @staticmethod
+    def _in_all(sids: np.ndarray, lists: Iterable[np.ndarray]) -> np.ndarray:
+        """Mask over `sids`: the sentence is in every one of the ascending postings `lists` (binary search)."""
+        mask = np.ones(len(sids), dtype=bool)
+        for p in lists:
             pos = np.minimum(np.searchsorted(p, sids), len(p) - 1)
             mask &= p[pos] == sids
         return mask
@@ -445,28 +453,23 @@ class CorpusIndex:
         """Mask over `sids`: the sentence holds the normalised `phrase`. One token: its postings alone (64-bit token
         hashes: two of 10^7 distinct tokens collide with probability ~3e-6); more: the postings narrow the
         candidates, the text decides order and adjacency."""
-        tokens = phrase.split()
-        mask = self._with_tokens(sids, dict.fromkeys(tokens))
-        if len(tokens) > 1 and mask.any():
+        lists = self._postings_of(phrase.split())
+        if lists is None:
+            return np.zeros(len(sids), dtype=bool)
+        mask = self._in_all(sids, lists)
+        if len(phrase.split()) > 1 and mask.any():
             mask[mask] = self._norm_contains(sids[mask], phrase)
         return mask
 
     def _answer_sentences(self, answer: str) -> np.ndarray:
         """Ascending ids (int64) of the sentences that hold the normalised `answer`."""
         norm = normalize_answer(answer)
-        empty = np.zeros(0, dtype=np.int64)
-        if not norm:
-            return empty
-        lists = []
-        for tok in dict.fromkeys(norm.split()):
-            p = self._posting(tok)
-            if p is None:
-                return empty
-            lists.append(p)
-        lists.sort(key=len)
+        lists = self._postings_of(norm.split())
+        if lists is None:
+            return np.zeros(0, dtype=np.int64)
+        lists.sort(key=len)  # the rarest token's postings are the candidates; the longer lists are searched into
         candidates = np.asarray(lists[0], dtype=np.int64)
-        if len(lists) > 1:  # keep the candidates every longer list holds (binary search: few pages touched)
-            candidates = candidates[self._with_tokens(candidates, norm.split())]
+        candidates = candidates[self._in_all(candidates, lists[1:])]
         if len(norm.split()) > 1 and len(candidates):
             candidates = candidates[self._norm_contains(candidates, norm)]
         return candidates
@@ -475,14 +478,21 @@ class CorpusIndex:
         """Ids of sentences whose normalised tokens contain the normalised answer contiguously."""
         return self._answer_sentences(answer).tolist()
 
-    def _docs_with_phrase(self, docs: np.ndarray, phrase: str) -> np.ndarray:
-        """Mask over `docs`: some sentence of the document holds `phrase` (documents own contiguous sentences, and
-        sentences are padded apart, so no phrase spans two)."""
+    def _doc_sentences(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(the distinct documents, the index into them of each of their sentences, those sentence ids): documents
+        own contiguous sentences [doc_start[d], doc_start[d + 1])."""
         unique = np.unique(docs)
-        first, end = self._doc_start[unique].astype(np.int64), self._doc_start[unique + 1].astype(np.int64)
-        lengths = end - first
+        first = self._doc_start[unique].astype(np.int64)
+        lengths = self._doc_start[unique + 1].astype(np.int64) - first
         owner = np.repeat(np.arange(len(unique)), lengths)
-        sids = np.repeat(first - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(int(lengths.sum()))
+        sids = first[owner] + (np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+        return unique, owner, sids
+
+    def _docs_with_phrase(self, docs: np.ndarray, doc_sentences: tuple[np.ndarray, np.ndarray, np.ndarray],
+                          phrase: str) -> np.ndarray:  # fmt: skip
+        """Mask over `docs`: some sentence of the document holds `phrase` (sentences are padded apart, so no phrase
+        spans two); `doc_sentences` is `_doc_sentences(docs)`."""
+        unique, owner, sids = doc_sentences
         has = np.zeros(len(unique), dtype=bool)
         has[owner[self._sentences_with_phrase(sids, phrase)]] = True
         return has[np.searchsorted(unique, docs)]
@@ -525,7 +535,8 @@ class CorpusIndex:
         if best is None:
             scope = "passage"
             docs = np.searchsorted(self._doc_start, sids, side="right") - 1
-            best = self._best([self._docs_with_phrase(docs, t) for t in terms], terms)
+            doc_sentences = self._doc_sentences(docs)
+            best = self._best([self._docs_with_phrase(docs, doc_sentences, t) for t in terms], terms)
         if best is None:
             return self._make(found_in[0][0], int(sids[0]), n_sentences, None, [])
         i, found = best
