@@ -21,6 +21,14 @@ encoding), then, each in a fresh child process so memory is measured alone:
 
     python bench/scale_retrieval.py --encoding ../shared/data/squad_v1.1_dev/passages.jsonl   # CPU encoding rates
 
+Fresh memory: on a VM whose host takes back the memory a guest frees (this machine's does, within seconds), the
+first touch of memory costs up to ~10 s per GB, against ~0.2 s for memory reused at once; so every phase that
+allocates GBs (an index's codes, a read index, the page cache of a written file) varies from run to run with the
+host's state. Before each build (10 s apart) a fresh child first-touches as much memory as the float32 vectors take (`touch_s`):
+the bare cost of that much new memory at that moment, printed beside the build and in the growth table; and the
+add phase's seconds spent sizing the index's memory (`allocate_seconds` in the manifest: the flat code buffer, the
+reserved IVF lists, where that first touch happens) are printed apart.
+
 The last table gives the growth ratios between the largest and the smallest size. IVF uses the same nlist at every
 size (--nlist), so the seconds per added vector compare like with like; training (which grows with nlist) is
 reported apart. With --overlap, `cbqa overlap --corpus` runs on each size's corpus (200 test questions), with its
@@ -135,8 +143,18 @@ def child_build(d: Path, kind: str, nlist: int, dim: int) -> dict[str, Any]:
     size = (d / f"idx-{kind}" / "index.faiss").stat().st_size
     store = sum(f.stat().st_size for f in (d / f"idx-{kind}" / "passages").glob("*.arrow"))
     return {"passages_mb": store / 2**20, "wall_s": wall, "faiss_s": m["build_seconds"], "train_s": m["train_seconds"], "add_s": m["add_seconds"],
+            "allocate_s": m.get("allocate_seconds", 0.0),
             "peak_over_start_mb": (rss_kb("VmHWM") - before) / 1024, "index_mb": size / 2**20, "factory": m["factory"],
             "auto_mmap": auto_mmap(d / f"idx-{kind}" / "index.faiss", use_gpu=False)}  # what load_index does by default
+
+
+def child_touch(mb: int) -> dict[str, Any]:
+    """Seconds to allocate and first-touch `mb` MB in a new process: the bare cost of fresh memory right now."""
+    t0 = time.perf_counter()
+    block = np.ones(mb * 2**20 // 8)
+    seconds = time.perf_counter() - t0
+    del block
+    return {"mb": mb, "touch_s": seconds}
 
 
 def child_load(d: Path, kind: str, dim: int, mmap: bool, k: int, single: int) -> dict[str, Any]:
@@ -246,8 +264,9 @@ def main() -> None:
     args = p.parse_args()
     if args.child:
         what, *rest = json.loads(args.child)
-        fn = {"build": child_build, "load": child_load, "overlap": child_overlap, "encoding": child_encoding}[what]
-        print(json.dumps(fn(rest[0] if what == "encoding" else Path(rest[0]), *rest[1:])))
+        fn = {"build": child_build, "load": child_load, "overlap": child_overlap, "encoding": child_encoding,
+              "touch": child_touch}[what]  # fmt: skip
+        print(json.dumps(fn(rest[0] if what in ("encoding", "touch") else Path(rest[0]), *rest[1:])))
         return
     if args.encoding:
         print(f"load average at start: {os.getloadavg()}")
@@ -274,14 +293,18 @@ def main() -> None:
         if not args.overlap_only:
             for kind in args.types if "flat" in args.types else ["flat", *args.types]:
                 remove_tree(d / f"idx-{kind}")
-                b = run_child(["build", str(d), kind, args.nlist, args.dim], args.threads)
+                time.sleep(10)  # what the last child freed goes back to the host, as before any build
+                touch = run_child(["touch", n * args.dim * 4 // 2**20], args.threads)
+                time.sleep(10)  # (and what the touch freed: the build does not start on memory warmed for it)
+                b = run_child(["build", str(d), kind, args.nlist, args.dim], args.threads) | {"touch": touch}
                 loads = {m: run_child(["load", str(d), kind, args.dim, m, args.k, args.single], args.threads)
                          for m in (False, True)}  # fmt: skip
                 rows = np.load(d / f"rows-{kind}.npy")
                 flat = np.load(d / "rows-flat.npy")
                 recall = float(np.mean([len(set(a) & set(b)) / args.k for a, b in zip(rows, flat)]))
                 r[kind] = {"build": b, "load": loads[False], "mmap": loads[True], "recall": recall}
-                print(f"{b['factory']:<16} build {b['wall_s']:6.1f} s (FAISS train {b['train_s']:.1f} s, add {b['add_s']:.1f} s)"
+                print(f"{b['factory']:<16} build {b['wall_s']:6.1f} s (FAISS train {b['train_s']:.1f} s, add {b['add_s']:.1f} s "
+                      f"of which allocating the index {b['allocate_s']:.1f} s)"
                       f"  peak +{b['peak_over_start_mb']:,.0f} MB for a {b['index_mb']:,.0f} MB index"
                       f"  | load {loads[False]['load_s']:.2f} s +{loads[False]['rss_after_load_mb']:,.0f} MB"
                       f" (mmap {loads[True]['load_s']:.2f} s +{loads[True]['rss_after_load_mb']:,.0f} MB, first 10 queries "
@@ -289,7 +312,8 @@ def main() -> None:
                       f" default: {'mapped' if b['auto_mmap'] else 'read'})"
                       f"  | {loads[False]['batched_qps']:,.0f} q/s batched, {loads[False]['single_qps']:,.0f} single"
                       f" (mapped {loads[True]['batched_qps']:,.0f} / {loads[True]['single_qps']:,.0f})"
-                      f"  | recall@{args.k} vs flat {recall:.3f}")
+                      f"  | recall@{args.k} vs flat {recall:.3f}"
+                      f"  | fresh memory just before: {touch['mb']:,} MB first-touched in {touch['touch_s']:.2f} s")
         if args.overlap or args.overlap_only:
             remove_tree(d / "overlap")
             o = run_child(["overlap", str(d)], args.threads)
@@ -303,8 +327,12 @@ def main() -> None:
         for kind in [k for k in ("flat", "ivf", "ivfpq") if k in results[big] and k in results[small]]:
             a, b = results[small][kind], results[big][kind]
             per_vec = lambda r: r["build"]["add_s"] / (small if r is a else big)  # noqa: E731
-            print(f"{kind:<6} build wall x{b['build']['wall_s'] / a['build']['wall_s']:.1f}, FAISS x"
-                  f"{b['build']['faiss_s'] / max(a['build']['faiss_s'], 1e-9):.1f}, add s/vector x{per_vec(b) / max(per_vec(a), 1e-12):.2f}, "
+            net = lambda r: (r["build"]["add_s"] - r["build"].get("allocate_s", 0.0)) / (small if r is a else big)  # noqa: E731
+            bare = b["build"]["touch"]["touch_s"] / a["build"]["touch"]["touch_s"]
+            print(f"{kind:<6} build wall x{b['build']['wall_s'] / a['build']['wall_s']:.1f} (bare first touch of the vectors' "
+                  f"memory x{bare:.1f}), FAISS x"
+                  f"{b['build']['faiss_s'] / max(a['build']['faiss_s'], 1e-9):.1f}, add s/vector x{per_vec(b) / max(per_vec(a), 1e-12):.2f} "
+                  f"(without allocating the index x{net(b) / max(net(a), 1e-12):.2f}), "
                   f"train x{b['build']['train_s'] / max(a['build']['train_s'], 1e-9):.2f}, "
                   f"peak - index size {a['build']['peak_over_start_mb'] - a['build']['index_mb']:,.0f} -> "
                   f"{b['build']['peak_over_start_mb'] - b['build']['index_mb']:,.0f} MB, load x{b['load']['load_s'] / a['load']['load_s']:.1f}")

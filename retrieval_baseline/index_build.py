@@ -443,7 +443,7 @@ def build_index(
         "index": {"type": spec.type, "params": _resolved_params(spec, count, dim),
                   "factory": factory_string(spec, count, dim), "built_on": built_on,
                   "build_seconds": round(build_s, 3), "train_seconds": round(timings.get("train", 0.0), 3),
-                  "add_seconds": round(timings.get("add", 0.0), 3)},  # fmt: skip
+                  "add_seconds": round(timings.get("add", 0.0), 3), "allocate_seconds": round(timings.get("allocate", 0.0), 3)},  # fmt: skip
         # The corpus fingerprint is the one a spans store of the same corpus records (cbqa.io.fingerprint); the
         # passages fingerprint is that of the passages' JSON lines, which `--verify` and embedding reuse check.
         "corpus": {"source": plan.source, "fingerprint": plan.fingerprint if plan.source else None,

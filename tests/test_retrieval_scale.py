@@ -89,17 +89,44 @@ def test_index_from_memory_mapped_shards_in_chunks_equals_one_array(tmp_path: Pa
     monkeypatch.setattr(fi, "ADD_CHUNK", 64)  # many chunks, crossing shard ends
     timings: dict[str, float] = {}
     chunked = build_faiss_index(_shards(tmp_path, x, 250), spec, use_gpu=False, show_progress=False, timings=timings)
-    assert set(timings) == {"train", "add"} and chunked.ntotal == 700
+    assert set(timings) == {"train", "add", "allocate"} and 0 <= timings["allocate"] <= timings["add"] and chunked.ntotal == 700
     assert np.array_equal(whole.search(q, 5)[1], chunked.search(q, 5)[1])
     if spec.type == "flat":  # the in-place fill gives exactly what FAISS's own add gives
         ref = faiss.IndexFlatIP(16)
         ref.add(x)
         assert np.array_equal(ref.search(q, 5)[1], chunked.search(q, 5)[1])
+    if spec.type in ("ivf", "ivfpq"):  # the two-pass fill (reserved lists, add_core) equals FAISS's own add
+        ref = faiss.clone_index(chunked.cpu_index)
+        ref.reset()  # keeps the trained quantizer (and PQ)
+        ref.add(x)
+        assert _lists(ref) == _lists(chunked.cpu_index) and ref.ntotal == chunked.cpu_index.ntotal == 700
     chunked.save(tmp_path / "index.faiss")
     read = read_faiss_index(tmp_path / "index.faiss", chunked.spec, use_gpu=False)
     mapped = read_faiss_index(tmp_path / "index.faiss", chunked.spec, use_gpu=False, mmap=True)
     assert np.array_equal(read.search(q, 5)[1], mapped.search(q, 5)[1])
     assert np.array_equal(read.search(q, 5)[1], chunked.search(q, 5)[1])
+
+
+def _lists(index: faiss.Index) -> list[tuple[bytes, bytes]]:
+    """Every inverted list's ids and codes, as bytes."""
+    ivf = faiss.extract_index_ivf(index)
+    out = []
+    for cell in range(ivf.nlist):
+        size = ivf.invlists.list_size(cell)
+        ids = faiss.rev_swig_ptr(ivf.invlists.get_ids(cell), size).tobytes() if size else b""
+        codes = faiss.rev_swig_ptr(ivf.invlists.get_codes(cell), size * ivf.code_size).tobytes() if size else b""
+        out.append((ids, codes))
+    return out
+
+
+def test_reused_chunk_buffer_gives_the_same_rows(tmp_path: Path) -> None:
+    x = _vectors(300, 8)
+    shards = _shards(tmp_path, x, 110, dtype="float16")
+    fresh = [c.copy() for c in shards.chunks(64)]
+    reused = [c.copy() for c in shards.chunks(64, reuse=True)]
+    assert [len(c) for c in fresh] == [64, 46, 64, 46, 64, 16] == [len(c) for c in reused]
+    assert all(np.array_equal(a, b) and b.dtype == np.float32 and b.flags.c_contiguous for a, b in zip(fresh, reused))
+    assert np.allclose(np.concatenate(reused), x, atol=1e-3)
 
 
 def test_training_sample_is_seeded_and_capped_in_bytes(monkeypatch) -> None:
