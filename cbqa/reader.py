@@ -4,6 +4,10 @@ Two readers, as the reader run recorded (`reader_input.json`, `retrieval_baselin
 `concat` (the question and its top passages in one input string; with one passage, the one-passage reader) and `fid`
 (Fusion-in-Decoder: each of the top K passages encoded with the question, one decoder over all of them).
 
+A reader trained on anonymised passages (`--data.anonymise true`, recorded as `anonymise` in `reader_input.json`)
+reads its test passages anonymised the same way (`cbqa.anonymise`: entities as per-question placeholders, numbered by
+the question's text) and its answer's placeholders are mapped back to the names they stand for.
+
 Predictions are written in the common format, so `cbqa evaluate` scores a reader exactly like a closed-book model;
 each row also carries the passages the reader read (`passages`, `read`: how many of them) and whether its answer
 occurs in them (`copied`, `cbqa.copying`).
@@ -16,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from cbqa.anonymise import Anonymised, Anonymiser, decode_keeping_sentinels, example_rng
 from cbqa.copying import occurs_in
 from cbqa.data import Prediction, write_predictions
 from cbqa.inference import Answerer, Candidate
@@ -37,6 +42,21 @@ class Reader:
         # The concat reader's input already starts with `question:` (format_reader_input): no prefix.
         self.answerer = Answerer(model, device=device, prefix="", max_input_len=self.cfg.max_input_len)
         self.net, self.tok = self.answerer.net, self.answerer.tok
+        self._anonymiser: Anonymiser | None = None
+
+    def anonymiser(self) -> Anonymiser | None:
+        """The spaCy entity anonymiser this reader was trained with, or None (loaded on first use)."""
+        if self.cfg.anonymise and self._anonymiser is None:
+            self._anonymiser = Anonymiser(spacy_model=self.cfg.spacy_model)
+        return self._anonymiser
+
+    def anonymised(self, questions: Sequence[str], passages: Sequence[Sequence[Hit]]) -> list[Anonymised] | None:
+        """Each question with its top passages as this reader reads them, when it reads anonymised passages."""
+        anon, k = self.anonymiser(), self.cfg.max_passages
+        if anon is None:
+            return None
+        anon.annotate([h for hits in passages for h in list(hits)[:k]])
+        return [anon(q, list(hits)[:k], example_rng(q)) for q, hits in zip(questions, passages)]
 
     @property
     def passages_read(self) -> int:
@@ -52,12 +72,17 @@ class Reader:
         if self.cfg.reader == "concat":
             inputs = [format_reader_input(q, hits, k) for q, hits in zip(questions, passages)]
             return self.answerer.answer(inputs, num_beams, num_return, max_new_tokens, batch_size, progress)
+        views = self.anonymised(questions, passages)
+        if views is not None:
+            questions, passages = [v.question for v in views], [v.hits for v in views]
         out: list[list[Candidate]] = []
         for start in range(0, len(questions), batch_size):
             chunk = [fid_inputs(q, hits, k) for q, hits in zip(questions[start : start + batch_size], passages[start : start + batch_size])]
             out += self._fid(chunk, num_beams, num_return, max_new_tokens)
             if progress:
                 progress(len(chunk))
+        if views is not None:
+            out = [[Candidate(v.restore(c.text), c.score) for c in cands] for v, cands in zip(views, out)]
         return out
 
     @torch.inference_mode()
@@ -77,7 +102,10 @@ class Reader:
         gen = fid_generate(self.net, input_ids.to(device), mask.to(device), max_new_tokens=max_new_tokens,
                            num_beams=num_beams, num_return_sequences=num_return, do_sample=False, output_scores=True,
                            return_dict_in_generate=True)  # fmt: skip
-        texts = [t.strip() for t in self.tok.batch_decode(gen.sequences, skip_special_tokens=True)]
+        if self.cfg.anonymise:  # the answer is a sentinel placeholder: keep it to map it back
+            texts = decode_keeping_sentinels(self.tok, gen.sequences)
+        else:
+            texts = [t.strip() for t in self.tok.batch_decode(gen.sequences, skip_special_tokens=True)]
         if num_beams > 1 and getattr(gen, "sequences_scores", None) is not None:
             scores = gen.sequences_scores.cpu()
         else:
@@ -99,6 +127,10 @@ class Reader:
         if not answers:
             return []
         k, n, device = self.cfg.max_passages, len(answers), self.answerer.device
+        views = self.anonymised([question], [passages])
+        if views is not None:  # score each answer as the reader would write it: a name as its placeholder
+            fill = views[0].forward()
+            question, passages, answers = views[0].question, views[0].hits, [fill(a) for a in answers]
         labels = self.tok(list(answers), padding=True, return_tensors="pt").input_ids.to(device)
         keep = labels != self.tok.pad_token_id
         if self.cfg.reader == "concat":

@@ -32,18 +32,27 @@ class ReaderInput:
     max_passages: int = 2
     max_input_len: int = 256  # tokens: of the whole input (concat; the tail passages are cut) or of each passage (fid)
     reader: str = "concat"  # concat | fid
+    # fid: entities of the passages replaced by per-question placeholders, mapped back in the answer (`cbqa.anonymise`),
+    # found by this spaCy pipeline (None: the project's default), as the reader was trained (`--data.anonymise`)
+    anonymise: bool = False
+    spacy_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.reader not in READERS:
             raise CbqaError(f"unknown reader {self.reader!r} ({' | '.join(READERS)})")
         if self.max_passages < (1 if self.reader == "fid" else 0) or self.max_input_len < 1:
             raise CbqaError(f"bad reader input: {self.max_passages} passages, {self.max_input_len} tokens")
+        if self.anonymise and self.reader != "fid":
+            raise CbqaError("anonymised passages are read by the fid reader only (--reader fid)")
 
 
 def write_reader_input(run_dir: str | Path, cfg: ReaderInput) -> Path:
     """Record in a reader's run directory the input format it is trained on."""
     path = Path(run_dir) / READER_INPUT_FILE
-    write_json(path, {"max_passages": cfg.max_passages, "max_input_len": cfg.max_input_len, "reader": cfg.reader})
+    record: dict = {"max_passages": cfg.max_passages, "max_input_len": cfg.max_input_len, "reader": cfg.reader}
+    if cfg.anonymise:  # (older records have no such keys: they read real names)
+        record.update(anonymise=True, spacy_model=cfg.spacy_model)
+    write_json(path, record)
     return path
 
 
@@ -54,7 +63,9 @@ def read_reader_input(model: str | Path) -> ReaderInput | None:
         if path is not None and path.is_file():
             try:
                 obj = json.loads(path.read_text(encoding="utf-8-sig"))
-                return ReaderInput(int(obj["max_passages"]), int(obj["max_input_len"]), str(obj.get("reader", "concat")))
+                model_name = obj.get("spacy_model")
+                return ReaderInput(int(obj["max_passages"]), int(obj["max_input_len"]), str(obj.get("reader", "concat")),
+                                   bool(obj.get("anonymise", False)), None if model_name is None else str(model_name))  # fmt: skip
             except (ValueError, KeyError, TypeError, AttributeError, CbqaError) as e:
                 raise CbqaError(f"{path}: not a reader input record ({e})") from None
     return None

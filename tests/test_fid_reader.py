@@ -344,3 +344,54 @@ def test_question_overlap_defaults_follow_the_papers_definition() -> None:
     assert all(r["answer_overlap"] for r in rows if r["question_overlap"])
     loose = label_overlap(train, test, OverlapConfig(methods=("tfidf",), require_shared_answer=False))
     assert [r["question_overlap"] for r in loose] == [True, True]
+
+
+def test_anonymised_reader_trains_on_placeholders_and_answers_with_names(world, tmp_path: Path, monkeypatch) -> None:
+    from cbqa.anonymise import PLACEHOLDER
+    from cbqa.commands import reader as reader_cmd
+    from cbqa.inference import Candidate
+    from cbqa.reader import Reader
+    from cbqa.training.cli import run_training
+    from retrieval_baseline.reader import ReaderInput, hits_of, read_reader_input
+
+    root, run, nlp = world["root"], tmp_path / "anon", str(world["nlp"])
+    tasks = [{"name": "qa", "kind": "reader", "file": str(root / "train_retrieved.jsonl")}]
+    argv = ["--model.tokenizer", str(root / "tok"), "--data.tasks", json.dumps(tasks), "--data.passages", "2",
+            "--model.reader", "fid", "--data.anonymise", "true", "--data.spacy_model", nlp, "--data.max_input_len", "48",
+            "--data.batch_size", "8", "--data.val_file", str(root / "test_retrieved.jsonl"), "--data.trace_dir",
+            str(tmp_path / "trace"), "--trainer.max_steps", "2", "--trainer.val_check_interval", "2",
+            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--run_dir", str(run), *TINY]  # fmt: skip
+    assert run_training(argv, "cbqa finetune", str(run)) == 0
+    traced = [json.loads(line) for f in (tmp_path / "trace").glob("*.jsonl") for line in f.read_text().splitlines()]
+    names = CITIES + ORGS + PEOPLE
+    assert len(traced) >= 16 and all(PLACEHOLDER.fullmatch(t["target"]) for t in traced)
+    assert all(len(t["passages"]) == 2 for t in traced)
+    assert not any(name in text for t in traced for text in [t["input"], *t["passages"]] for name in names)
+    with pytest.raises(CbqaError, match="add --data.passages"):
+        from cbqa.training.datamodule import Seq2SeqDataModule
+
+        Seq2SeqDataModule(anonymise=True)
+
+    assert reader_cmd.main(["record", "--run-dir", str(run), "--reader", "fid", "--passages", "2", "--max-input-len", "48",
+                            "--anonymise", "--anonymise-spacy-model", nlp]) == 0  # fmt: skip
+    assert read_reader_input(run) == ReaderInput(2, 48, "fid", True, nlp)
+    reader = Reader(str(run), device="cpu")
+    from cbqa.anonymise import decode_keeping_sentinels
+
+    tok = reader.tok
+    ids = torch.tensor([[tok.pad_token_id, tok.convert_tokens_to_ids("<extra_id_5>"), tok.eos_token_id, tok.pad_token_id]])
+    assert decode_keeping_sentinels(tok, ids) == ["<extra_id_5>"] and tok.batch_decode(ids, skip_special_tokens=True) == [""]
+    rows = [json.loads(line) for line in (root / "test_retrieved.jsonl").read_text().splitlines()]
+    questions, passages = [r["question"] for r in rows], [hits_of(r) for r in rows]
+    views = reader.anonymised(questions, passages)
+    seen: list[list[str]] = []
+
+    def fid(inputs, num_beams, num_return, max_new_tokens):  # the model "answers" with the gold answer's placeholder
+        seen.extend(inputs)
+        at = len(seen) - len(inputs)
+        return [[Candidate(v.answers(r["answers"])[0], -0.5)] for v, r in zip(views[at:], rows[at:])]
+
+    monkeypatch.setattr(reader, "_fid", fid)
+    answers = reader.read(questions, passages, num_beams=1)
+    assert [a[0].text for a in answers] == [r["answers"][0] for r in rows]  # placeholders mapped back to the names
+    assert len(seen) == len(rows) and not any(name in text for group in seen for text in group for name in names)

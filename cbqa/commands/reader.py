@@ -21,7 +21,8 @@ Checks: `cbqa reader floor` (the extractive floor: the best-scoring entity of th
 question; no training) and `cbqa reader counterfactual` (swap the answer entity in the passages for another entity
 of its type: how often does the reader output the substitute?).
 
-`prepare --run-dir` and `record` write the input format (reader, passages, input length) to RUN_DIR/reader_input.json;
+`prepare --run-dir` and `record` write the input format (reader, passages, input length, and `--anonymise` for a reader
+trained with `--data.anonymise true`) to RUN_DIR/reader_input.json;
 `predict`, `counterfactual` and the app read it from there, so the reader answers from inputs built as it was trained.
 """
 
@@ -40,6 +41,11 @@ def _input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--passages", type=int, help=f"passages read per question (default: the run's record, else {ReaderInput.max_passages})")
     p.add_argument("--max-input-len", type=int,
                    help=f"input tokens: of the whole input (concat) or of each passage (fid) (default: the run's record, else {ReaderInput.max_input_len})")  # fmt: skip
+    p.add_argument("--anonymise", action=argparse.BooleanOptionalAction, default=None,
+                   help="fid: the passages' entities as per-question placeholders (<extra_id_7>), the answer mapped back, as "
+                        "trained with --data.anonymise true (default: the run's record, else off)")  # fmt: skip
+    p.add_argument("--anonymise-spacy-model", default=None,
+                   help="spaCy pipeline that finds the entities to anonymise (default: the run's record, else the project's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,4 +167,6 @@ def _categories(path: str) -> dict[str, str]:
 def _merge(base: ReaderInput, args: argparse.Namespace) -> ReaderInput:
     return ReaderInput(base.max_passages if args.passages is None else args.passages,
                        base.max_input_len if args.max_input_len is None else args.max_input_len,
-                       base.reader if args.reader is None else args.reader)  # fmt: skip
+                       base.reader if args.reader is None else args.reader,
+                       base.anonymise if args.anonymise is None else args.anonymise,
+                       args.anonymise_spacy_model or base.spacy_model)  # fmt: skip

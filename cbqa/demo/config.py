@@ -55,6 +55,10 @@ class DemoConfig:
     # Keep the sentence's own passage among those read (the cloze then matches a sentence of a passage, with the span
     # swapped: the copying skill is learnt first; the QA questions teach reading a fact in another wording).
     reading_keep_source: bool = True
+    # fid: entities of the passages shown as per-example placeholders (<extra_id_7>) in training, validation and prediction,
+    # the answer mapped back (`cbqa.anonymise`, Hermann et al. 2015): the reader learns where answers sit, not which
+    # strings are answers, and reads held-out entities' names no worse than trained ones.
+    reader_anonymise: bool = False
     encoder: str = "default"
 
     def __post_init__(self) -> None:

@@ -90,7 +90,9 @@ def fid_reader(cfg: DemoConfig, out: Path, stages: Stages, models: dict[str, str
              {"name": "qa", "kind": "reader", "file": str(rd / "train.jsonl")}]  # fmt: skip
     args = _reader_args(cfg, out, reader, tasks, models)
     args += ["--model.reader", "fid", "--data.passages", str(cfg.reader_passages)]
-    fmt = ReaderInput(cfg.reader_passages, cfg.reader_max_input_len, "fid")
+    if cfg.reader_anonymise:
+        args += ["--data.anonymise", "true"]
+    fmt = ReaderInput(cfg.reader_passages, cfg.reader_max_input_len, "fid", cfg.reader_anonymise)
     stages.run("reader finetune", reader / "summary.json", lambda: _train_reader(args, reader, fmt, run_training),
                ["cbqa finetune", *args, json.dumps(asdict(fmt))], [reader])  # fmt: skip
     write_reader_input(reader, fmt)  # (again: a run finished by an earlier demo version may lack it)

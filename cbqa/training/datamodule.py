@@ -8,7 +8,7 @@ validation is a plain list of QA examples.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
@@ -17,6 +17,9 @@ from cbqa.errors import CbqaError
 from cbqa.training.mixing import mixing_rates
 from cbqa.training.stream import Encoder, MixtureStream, StreamPlan, collate
 from cbqa.training.tasks import PASSAGE_KINDS, Example, TaskConfig, build_task, qa_example
+
+if TYPE_CHECKING:
+    from cbqa.anonymise import Anonymiser
 
 
 @dataclass
@@ -86,6 +89,8 @@ class Seq2SeqDataModule(L.LightningDataModule):
         bucket_window: int = 32,
         trace_dir: str | None = None,
         passages: int = 0,
+        anonymise: bool = False,
+        spacy_model: str | None = None,
     ) -> None:
         """
         Args:
@@ -106,6 +111,11 @@ class Seq2SeqDataModule(L.LightningDataModule):
             passages: K, the retrieved passages each example of a `reader` / `reading` task (and each validation
                 question, from the `passages` of a `cbqa retrieve` output) is read over, with `--model.reader fid`
                 (Fusion-in-Decoder: each passage encoded with the question in `max_input_len` tokens). 0: none.
+            anonymise: with `passages`, replace the spaCy entities of the passages shown (and their mentions in the
+                question and the target) by placeholders numbered afresh per example, `<extra_id_7>` (`cbqa.anonymise`,
+                Hermann et al. 2015); validation questions too, numbered by their text. Record it for prediction
+                with `cbqa reader record --anonymise`.
+            spacy_model: the spaCy pipeline that finds the entities (default: the project's, en_core_web_sm).
         """
         super().__init__()
         self.task_cfgs = tasks or [TaskConfig()]
@@ -119,6 +129,10 @@ class Seq2SeqDataModule(L.LightningDataModule):
         self.passages = passages
         if passages < 0:
             raise CbqaError(f"passages must be >= 0, got {passages}")
+        if anonymise and not passages:
+            raise CbqaError("--data.anonymise replaces the entities of retrieved passages: add --data.passages K")
+        self.anonymise, self.spacy_model = anonymise, spacy_model
+        self._anonymiser = None
         if bucket_window < 1:
             raise CbqaError(f"bucket_window must be >= 1, got {bucket_window}")
         if batch_size < 1:
@@ -131,6 +145,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         if self.tokenizer is None:
             self.tokenizer = self.trainer.lightning_module.tokenizer
             self.check_reader(getattr(self.trainer.lightning_module.hparams, "reader", "concat"))
+            self.trainer.lightning_module.keep_sentinels = self.anonymise
         if not self.tasks:
             self.tasks = [self.build(cfg) for cfg in self.task_cfgs]
         if self.val_file and not self.val_examples:
@@ -146,8 +161,16 @@ class Seq2SeqDataModule(L.LightningDataModule):
         if cfg.kind in PASSAGE_KINDS:
             from cbqa.training.reading import build_passage_task
 
-            return build_passage_task(cfg, self.passages)
+            return build_passage_task(cfg, self.passages, self.anonymiser())
         return build_task(cfg, self.tokenizer, self.max_input_len, self.max_target_len)
+
+    def anonymiser(self) -> Anonymiser | None:
+        """The one `Anonymiser` (one spaCy pipeline) of every task and the validation set, or None."""
+        if self.anonymise and self._anonymiser is None:
+            from cbqa.anonymise import Anonymiser
+
+            self._anonymiser = Anonymiser(spacy_model=self.spacy_model)
+        return self._anonymiser
 
     def check_reader(self, reader: str) -> None:
         """`--data.passages K` and `--model.reader fid` go together."""
@@ -168,7 +191,12 @@ class Seq2SeqDataModule(L.LightningDataModule):
             hits = [Hit.from_json(p) for p in passages]
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CbqaError(f"{self.val_file}: question {row.id!r}: bad 'passages' ({e})") from None
-        return reader_example(row.question, row.answers, hits, self.passages)
+        anonymiser = self.anonymiser()
+        if anonymiser is None:
+            return reader_example(row.question, row.answers, hits, self.passages)
+        from cbqa.anonymise import example_rng
+
+        return reader_example(row.question, row.answers, hits, self.passages, anonymiser, example_rng(row.question))
 
     def collator(self) -> Seq2SeqCollator:
         return Seq2SeqCollator(self.tokenizer, self.max_input_len, self.max_target_len)

@@ -16,6 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from cbqa.anonymise import decode_keeping_sentinels
 from cbqa.fid import fid_forward, fid_generate
 from cbqa.metrics import max_em, max_f1
 from cbqa.modeling import T5Arch, load_model
@@ -70,6 +71,8 @@ class T5Seq2Seq(L.LightningModule):
         arch = arch or T5Arch()
         self.save_hyperparameters({**{k: v for k, v in locals().items() if k not in {"self", "arch", "__class__"}}, "arch": asdict(arch)})
         self.t5, self.tokenizer = load_model(model, tokenizer, arch, pointer)
+        # Set by the DataModule when it anonymises passages: validation answers are then sentinel placeholders.
+        self.keep_sentinels = False
         # from_pretrained returns a model in eval mode, and Lightning keeps submodule modes: without this a run started
         # from a checkpoint (T5's have dropout 0.1) would train with dropout off. Validation switches to eval and back.
         self.t5.train()
@@ -110,6 +113,8 @@ class T5Seq2Seq(L.LightningModule):
             ids = fid_generate(self.t5, input_ids, attention_mask, **kwargs)
         else:
             ids = self.t5.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        if self.keep_sentinels:  # an anonymised reader answers with a sentinel placeholder (cbqa.anonymise)
+            return decode_keeping_sentinels(self.tokenizer, ids)
         return [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:

@@ -15,6 +15,10 @@
   reading file (one the passages shown do not hold) — counterfactual augmentation (Longpre et al. 2021, "Entity-Based
   Knowledge Conflicts in Question Answering"): a model that has stored the corpus (a reader started from an SSM
   model) can answer an unswapped cloze from memory, a swapped one only by reading.
+
+Both tasks take an `Anonymiser` (`--data.anonymise true`, `cbqa.anonymise`): every spaCy entity of the passages shown,
+and its mentions in the question, becomes a placeholder numbered afresh at each draw (`<extra_id_7>`), and so does the target
+when it is one of them: the reader learns where an answer sits, not which strings are answers.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from cbqa.anonymise import Anonymiser
 from cbqa.errors import CbqaError, DataError
 from cbqa.training.tasks import Example, TaskConfig
 from retrieval_baseline.hits import Hit
@@ -34,17 +39,22 @@ SENTINEL = "<extra_id_0>"
 READING_OPTIONS = frozenset({"keep_source", "swap", "novel"})
 
 
-def reader_example(question: str, answers: Sequence[str], hits: Sequence[Hit], k: int) -> Example:
-    """A question read over its top-k passages (answers may be empty for a question to answer)."""
+def reader_example(question: str, answers: Sequence[str], hits: Sequence[Hit], k: int,
+                   anonymiser: Anonymiser | None = None, rng: random.Random | None = None) -> Example:  # fmt: skip
+    """A question read over its top-k passages (answers may be empty for a question to answer); with `anonymiser`,
+    its entities replaced by placeholders numbered by `rng`, the answers given as the reader should write them."""
     q = " ".join(question.split())
     answers = tuple(answers)
+    if anonymiser is not None:
+        a = anonymiser(q, hits[:k], rng or random.Random(0))
+        q, hits, answers = a.question, a.hits, a.answers(answers) if answers else answers
     return Example(f"question: {q}", answers[0] if answers else "", answers, tuple(fid_inputs(q, hits, k)))
 
 
 class ReaderTask:
     """Questions with answers and retrieved passages (`cbqa retrieve --out`)."""
 
-    def __init__(self, cfg: TaskConfig, passages: int) -> None:
+    def __init__(self, cfg: TaskConfig, passages: int, anonymiser: Anonymiser | None = None) -> None:
         if not cfg.file:
             raise CbqaError(f"task {cfg.name!r}: kind 'reader' needs 'file' (a `cbqa retrieve` output)")
         unknown = set(cfg.policy_options) - {"swap", "novel"}
@@ -68,6 +78,9 @@ class ReaderTask:
         for kind, (_, answers, _) in zip(self.kinds, self.items):
             groups.setdefault(kind, set()).add(answers[0])
         self.substitutes = {kind: sorted(texts) for kind, texts in groups.items()}
+        self.anonymiser = anonymiser
+        if anonymiser is not None:  # spaCy over every passage shown, once, before any draw
+            anonymiser.annotate([h for _, _, hits in self.items for h in hits[:passages]])
 
     def __len__(self) -> int:
         return len(self.items)
@@ -78,8 +91,8 @@ class ReaderTask:
             pool = self.substitutes[self.kinds[i]]
             shown, sub = swap_span(hits[: self.k], answers[0], pool, rng, novel=self.novel)
             if sub != answers[0]:
-                return reader_example(question, (sub,), shown, self.k)
-        return reader_example(question, answers, hits, self.k)
+                return reader_example(question, (sub,), shown, self.k, self.anonymiser, rng)
+        return reader_example(question, answers, hits, self.k, self.anonymiser, rng)
 
 
 def question_kind(question: str) -> str:
@@ -111,7 +124,7 @@ def _probability(cfg: TaskConfig, value: Any) -> float:
 class ReadingTask:
     """Cloze questions over spans-store sentences, read over the passages retrieved for each sentence."""
 
-    def __init__(self, cfg: TaskConfig, passages: int) -> None:
+    def __init__(self, cfg: TaskConfig, passages: int, anonymiser: Anonymiser | None = None) -> None:
         from cbqa.data.jsonl import read_jsonl
 
         if not cfg.file:
@@ -143,6 +156,9 @@ class ReadingTask:
             for s, e, label in spans:
                 pool.setdefault(label, set()).add(sentence[s:e])
         self.substitutes = {label: sorted(texts) for label, texts in pool.items()}
+        self.anonymiser = anonymiser
+        if anonymiser is not None:
+            anonymiser.annotate([h for _, _, _, hits in self.items for h in hits])
 
     def __len__(self) -> int:
         return len(self.items)
@@ -156,7 +172,7 @@ class ReadingTask:
         shown = self.context(sentence, span, hits)[: self.k]
         if self.swap and rng.random() < self.swap:
             shown, span = swap_span(shown, span, self.substitutes.get(label, []), rng, novel=self.novel)
-        return Example(f"question: {' '.join(question.split())}", span, (span,), tuple(fid_inputs(question, shown, self.k)))
+        return reader_example(question, (span,), shown, self.k, self.anonymiser, rng)
 
     def context(self, sentence: str, span: str, hits: list[Hit]) -> list[Hit]:
         """The passages shown: without those holding the sentence itself when another one holds the span."""
@@ -182,11 +198,11 @@ def swap_span(hits: Sequence[Hit], span: str, candidates: Sequence[str], rng: ra
     return list(hits), span
 
 
-def build_passage_task(cfg: TaskConfig, passages: int) -> ReaderTask | ReadingTask:
+def build_passage_task(cfg: TaskConfig, passages: int, anonymiser: Anonymiser | None = None) -> ReaderTask | ReadingTask:
     if passages < 1:
         raise CbqaError(f"task {cfg.name!r}: kind {cfg.kind!r} reads retrieved passages with Fusion-in-Decoder; "
                         "give --data.passages K (and --model.reader fid)")  # fmt: skip
-    return (ReaderTask if cfg.kind == "reader" else ReadingTask)(cfg, passages)
+    return (ReaderTask if cfg.kind == "reader" else ReadingTask)(cfg, passages, anonymiser)
 
 
 def novel_entity(span: str, candidates: Sequence[str], rng: random.Random) -> str:

@@ -331,6 +331,9 @@ class MixtureStream(IterableDataset):
 
     def _write_trace(self, f: Any, epoch: int, batch: int, members: Sequence[Encoded]) -> None:
         for m in members:
-            f.write(json.dumps({"rank": self.plan.rank, "epoch": epoch, "batch": batch, "task": m.task, "item": m.item,
-                                "input": m.example.input_text, "target": m.example.target_text}) + "\n")  # fmt: skip
+            row = {"rank": self.plan.rank, "epoch": epoch, "batch": batch, "task": m.task, "item": m.item,
+                   "input": m.example.input_text, "target": m.example.target_text}  # fmt: skip
+            if m.example.passages:  # Fusion-in-Decoder: the passage inputs the example is read over
+                row["passages"] = list(m.example.passages)
+            f.write(json.dumps(row) + "\n")
         f.flush()
