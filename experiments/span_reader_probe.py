@@ -42,6 +42,7 @@ from pathlib import Path
 
 import torch
 
+from cbqa.anonymise import replacer
 from cbqa.data.jsonl import read_jsonl
 from cbqa.data.qa import QAExample
 from cbqa.extractive import PassageNER
@@ -220,12 +221,6 @@ def best_candidate(model: SpanReader, item: Encoded, hits: Sequence[Hit], questi
                 if score > best:
                     best, answer = score, text
     return answer
-
-
-def replacer(names: dict[str, str]):
-    """text -> text with every whole-word occurrence of a key of `names` replaced by its value (longest first)."""
-    pattern = re.compile("|".join(rf"(?<!\w){re.escape(t)}(?!\w)" for t in sorted(names, key=len, reverse=True)))
-    return lambda text: pattern.sub(lambda m: names[m.group(0)], text)
 
 
 class Anonymiser:
