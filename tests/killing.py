@@ -131,7 +131,7 @@ def stage_rules(w: Watched) -> list[str]:
 
 # Values that measure time or count runs: they differ between an interrupted and an uninterrupted run by design.
 VOLATILE_KEYS = frozenset({
-    "wall_time_s", "runs", "docs_per_s_last_run", "build_seconds", "train_seconds", "add_seconds", "wall_seconds", "train_tokens_per_s", "resumed_from",
+    "wall_time_s", "runs", "docs_per_s_last_run", "build_seconds", "train_seconds", "add_seconds", "allocate_seconds", "wall_seconds", "train_tokens_per_s", "resumed_from",
     "history", "wall_s", "total_s", "this_invocation_s", "stages_s", "key", "stat",
 })  # fmt: skip
 
