@@ -67,6 +67,10 @@ class Anonymised:
         """`text` (a reader's answer) with every placeholder of this example replaced by the name it stands for."""
         return PLACEHOLDER.sub(lambda m: self.names.get(m.group(0), m.group(0)), text) if self.names else text
 
+    def in_question(self) -> list[str]:
+        """The placeholders the question names (its own subject, as a rule): never the answer to it."""
+        return list(dict.fromkeys(m for m in PLACEHOLDER.findall(self.question) if m in self.names))
+
     def forward(self) -> Callable[[str], str]:
         """name -> placeholder over a text (e.g. a gold answer or a candidate to score)."""
         return replacer({name: ph for ph, name in self.names.items()})

@@ -75,10 +75,14 @@ class Reader:
         views = self.anonymised(questions, passages)
         if views is not None:
             questions, passages = [v.question for v in views], [v.hits for v in views]
+        # An anonymised question's own placeholders are never its answer ("Who founded <extra_id_52>?"): a reader
+        # that has not yet learnt which of a passage's names a question asks for would otherwise often echo the subject.
+        banned = [self.tok.convert_tokens_to_ids(v.in_question()) for v in views] if views is not None else None
         out: list[list[Candidate]] = []
         for start in range(0, len(questions), batch_size):
             chunk = [fid_inputs(q, hits, k) for q, hits in zip(questions[start : start + batch_size], passages[start : start + batch_size])]
-            out += self._fid(chunk, num_beams, num_return, max_new_tokens)
+            ban = banned[start : start + batch_size] if banned is not None else None
+            out += self._fid(chunk, num_beams, num_return, max_new_tokens, ban)
             if progress:
                 progress(len(chunk))
         if views is not None:
@@ -86,7 +90,10 @@ class Reader:
         return out
 
     @torch.inference_mode()
-    def _fid(self, inputs: list[list[str]], num_beams: int, num_return: int, max_new_tokens: int) -> list[list[Candidate]]:
+    def _fid(self, inputs: list[list[str]], num_beams: int, num_return: int, max_new_tokens: int,
+             banned: list[list[int]] | None = None) -> list[list[Candidate]]:  # fmt: skip
+        from transformers import LogitsProcessorList
+
         from cbqa.fid import fid_generate, pad_passages
 
         if num_return > max(num_beams, 1):
@@ -101,7 +108,8 @@ class Reader:
         device = self.answerer.device
         gen = fid_generate(self.net, input_ids.to(device), mask.to(device), max_new_tokens=max_new_tokens,
                            num_beams=num_beams, num_return_sequences=num_return, do_sample=False, output_scores=True,
-                           return_dict_in_generate=True)  # fmt: skip
+                           return_dict_in_generate=True,
+                           logits_processor=LogitsProcessorList([BanTokens(banned)] if banned and any(banned) else []))  # fmt: skip
         if self.cfg.anonymise:  # the answer is a sentinel placeholder: keep it to map it back
             texts = decode_keeping_sentinels(self.tok, gen.sequences)
         else:
@@ -146,6 +154,21 @@ class Reader:
                               attention_mask=fused.expand(n, -1), labels=labels.masked_fill(~keep, -100), **copy).logits  # fmt: skip
         logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
         return (logp * keep).sum(1).tolist()
+
+
+class BanTokens:
+    """A generation logits processor: example i's answer never contains the token ids `banned[i]` (each example's
+    rows, one per beam, are consecutive in the batch `generate` expands)."""
+
+    def __init__(self, banned: Sequence[Sequence[int]]) -> None:
+        self.banned = [list(ids) for ids in banned]
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        per = scores.shape[0] // len(self.banned)
+        for i, ids in enumerate(self.banned):
+            if ids:
+                scores[i * per : (i + 1) * per, ids] = -float("inf")
+        return scores
 
 
 def prediction_row(row: dict, answer: str, read: int, keep_passages: int = 5) -> Prediction:

@@ -51,6 +51,7 @@ def test_names_become_one_placeholder_each_everywhere(anonymiser: Anonymiser) ->
     ph = back["Oslo"]
     assert a.answers(["Oslo", "Oslo, Norway", "Bergen"]) == (ph, f"{ph}, Norway", "Bergen", "Oslo", "Oslo, Norway")
     assert a.restore(f"{back['Oslo']}") == "Oslo" and a.restore(f"near {back['New York']} and <extra_id_0>") == "near New York and <extra_id_0>"
+    assert a.in_question() == [back["Ada Berg"]]  # the question's own subject: never its answer
     cloze = anonymiser("Ada Berg: born in <extra_id_0> in 1956.", HITS, random.Random(1))
     assert cloze.question.count("<extra_id_0>") == 1 and "Ada Berg" not in cloze.question
 
@@ -68,3 +69,13 @@ def test_helpers() -> None:
     assert fill("Romero left Rome; Romeo stayed.") == "PERSON2 left GPE1; Romeo stayed."
     assert replacer({})("unchanged") == "unchanged"
     assert Anonymised("q", [], {}).restore("<extra_id_1>") == "<extra_id_1>"
+
+
+def test_ban_tokens_masks_each_examples_beams() -> None:
+    import torch
+
+    from cbqa.reader import BanTokens
+
+    scores = BanTokens([[1], [], [0, 2]])(torch.zeros(6, 1, dtype=torch.long), torch.zeros(6, 4))  # 3 examples x 2 beams
+    inf = float("inf")
+    assert scores.tolist() == [[0, -inf, 0, 0]] * 2 + [[0, 0, 0, 0]] * 2 + [[-inf, 0, -inf, 0]] * 2

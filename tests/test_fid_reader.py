@@ -197,6 +197,14 @@ def test_reader_task_swaps_the_answer_for_one_of_a_question_of_the_same_kind(tmp
         assert ex.target_text != "Paris" and f"born in {ex.target_text}. {ex.target_text} is big." in ex.passages[0]
     with pytest.raises(CbqaError, match="unknown reader option"):
         ReaderTask(TaskConfig(name="qa", kind="reader", file=str(tmp_path / "r.jsonl"), policy_options={"swp": 1}), 1)
+    # draw_from: K passages of the top N, in rank order, drawn afresh at each draw
+    many = {**rows[0], "passages": [{"id": f"p{j}", "title": "T", "text": f"Passage {j}.", "score": 1.0} for j in range(5)]}
+    (tmp_path / "m.jsonl").write_text(json.dumps(many) + "\n")
+    drawn = ReaderTask(TaskConfig(name="qa", kind="reader", file=str(tmp_path / "m.jsonl"), policy_options={"draw_from": 3}), 2)
+    shown = {tuple(p.split("Passage ")[1][0] for p in drawn.example(0, random.Random(seed)).passages) for seed in range(30)}
+    assert shown == {("0", "1"), ("0", "2"), ("1", "2")}
+    with pytest.raises(CbqaError, match="draw_from"):
+        ReaderTask(TaskConfig(name="qa", kind="reader", file=str(tmp_path / "m.jsonl"), policy_options={"draw_from": 1}), 2)
 
 
 def test_novel_entities_keep_the_shape_of_the_span() -> None:
@@ -385,9 +393,11 @@ def test_anonymised_reader_trains_on_placeholders_and_answers_with_names(world, 
     questions, passages = [r["question"] for r in rows], [hits_of(r) for r in rows]
     views = reader.anonymised(questions, passages)
     seen: list[list[str]] = []
+    bans: list[list[int]] = []
 
-    def fid(inputs, num_beams, num_return, max_new_tokens):  # the model "answers" with the gold answer's placeholder
+    def fid(inputs, num_beams, num_return, max_new_tokens, banned):  # the model "answers" with the gold answer's placeholder
         seen.extend(inputs)
+        bans.extend(banned)
         at = len(seen) - len(inputs)
         return [[Candidate(v.answers(r["answers"])[0], -0.5)] for v, r in zip(views[at:], rows[at:])]
 
@@ -395,3 +405,5 @@ def test_anonymised_reader_trains_on_placeholders_and_answers_with_names(world, 
     answers = reader.read(questions, passages, num_beams=1)
     assert [a[0].text for a in answers] == [r["answers"][0] for r in rows]  # placeholders mapped back to the names
     assert len(seen) == len(rows) and not any(name in text for group in seen for text in group for name in names)
+    # each question's own placeholders may not be its answer
+    assert bans == [reader.tok.convert_tokens_to_ids(v.in_question()) for v in views] and any(bans)

@@ -23,6 +23,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--reader-anonymise", action=argparse.BooleanOptionalAction, default=d.reader_anonymise,
                     help="train and run the FiD reader on passages whose entities are per-question placeholders, "
                          f"mapped back in the answer (cbqa.anonymise; default {'on' if d.reader_anonymise else 'off'})")
+    ap.add_argument("--reader-clozes", action=argparse.BooleanOptionalAction, default=d.reader_clozes,
+                    help="mix reading examples (clozes from the spans store) into the FiD reader's training "
+                         f"(default {'on' if d.reader_clozes else 'off'})")
     ap.add_argument("--batch-size", type=int, default=d.batch_size)
     ap.add_argument("--no-retrieval", action="store_true", help="skip the retrieval baseline")
     ap.add_argument("--smoke", action="store_true", help="a seconds-long run with a tiny model (for tests)")
@@ -38,6 +41,7 @@ def main(argv: list[str]) -> int:
         out=args.out, seed=args.seed, people=args.people, variants=tuple(args.variants),
         pretrain_steps=args.pretrain_steps, steps=args.steps, reader_steps=args.reader_steps,
         batch_size=args.batch_size, retrieval=not args.no_retrieval, reader_anonymise=args.reader_anonymise,
+        reader_clozes=args.reader_clozes,
     )  # fmt: skip
     if args.smoke:
         cfg.people, cfg.pretrain_steps, cfg.steps, cfg.reader_steps, cfg.val_every = 20, 6, 6, 6, 3

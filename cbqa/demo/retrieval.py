@@ -2,10 +2,11 @@
 score top-k answer recall, train a T5 reader on retrieved passages with the same Lightning module, and check it: the
 extractive floor (an entity of the right type from the passages, no training) and the counterfactual entity swap.
 
-The default reader is Fusion-in-Decoder over the top `reader_passages` passages, trained on reading examples made from
-the spans store (clozes over sentences of the documents about the entities QA-train asks about, read over the
-passages retrieved for each sentence) mixed with QA-train's questions over their retrieved passages. `reader: concat`
-is the one-passage reader (question + top passage in one string, trained on QA-train alone)."""
+The default reader is Fusion-in-Decoder over the top `reader_passages` passages with entity anonymisation and a copy
+head, trained on QA-train's questions over their retrieved passages; `reader_clozes` mixes in reading examples made
+from the spans store (clozes over sentences of the documents about the entities QA-train asks about, read over the
+passages retrieved for each sentence). `reader: concat` is the one-passage reader (question + top passage in one
+string, trained on QA-train alone)."""
 
 from __future__ import annotations
 
@@ -81,17 +82,21 @@ def fid_reader(cfg: DemoConfig, out: Path, stages: Stages, models: dict[str, str
     from cbqa.training.cli import run_training
 
     rd, reading = out / "retrieval", out / "retrieval" / "reading.jsonl"
-    argv = ["reading-examples", "--spans", str(out / "spans"), "--qa", str(out / "world" / "train.jsonl"),
-            "--index", str(out / "index"), "--k", str(cfg.reading_k), "--out", str(reading)]  # fmt: skip
-    stages.run("reader reading examples", reading, lambda: reader_cmd.main(argv), ["reader", *argv])
+    tasks: list[dict] = [{"name": "qa", "kind": "reader", "file": str(rd / "train.jsonl")}]
+    if cfg.reader_clozes:
+        argv = ["reading-examples", "--spans", str(out / "spans"), "--qa", str(out / "world" / "train.jsonl"),
+                "--index", str(out / "index"), "--k", str(cfg.reading_k), "--out", str(reading)]  # fmt: skip
+        stages.run("reader reading examples", reading, lambda: reader_cmd.main(argv), ["reader", *argv])
+        tasks.insert(0, {"name": "reading", "kind": "reading", "file": str(reading),
+                         "policy_options": {"swap": cfg.reading_swap, "keep_source": cfg.reading_keep_source}})  # fmt: skip
 
     reader = out / "models" / "reader"
-    tasks = [{"name": "reading", "kind": "reading", "file": str(reading), "policy_options": {"swap": cfg.reading_swap, "keep_source": cfg.reading_keep_source}},
-             {"name": "qa", "kind": "reader", "file": str(rd / "train.jsonl")}]  # fmt: skip
     args = _reader_args(cfg, out, reader, tasks, models)
     args += ["--model.reader", "fid", "--data.passages", str(cfg.reader_passages)]
     if cfg.reader_anonymise:
         args += ["--data.anonymise", "true"]
+    if cfg.reader_pointer:
+        args += ["--model.pointer", "true"]
     fmt = ReaderInput(cfg.reader_passages, cfg.reader_max_input_len, "fid", cfg.reader_anonymise)
     stages.run("reader finetune", reader / "summary.json", lambda: _train_reader(args, reader, fmt, run_training),
                ["cbqa finetune", *args, json.dumps(asdict(fmt))], [reader])  # fmt: skip

@@ -5,6 +5,8 @@
   replaced, in the passages shown and in the target, by the answer of another training question of the same kind
   (`answer_kind`: "which town", "what year", "who", and digits or not) that no passage shown holds. A few hundred questions then give a fresh reading example at every draw instead of a few
   hundred answers to memorise; a reader started from a closed-book model cannot answer a swapped one from memory.
+  Option `draw_from: N` (N > K): the K passages are drawn afresh at each draw from the question's top N, kept in rank
+  order, so a question is read over other paraphrases of its fact (and sometimes without it) from one draw to the next.
 - `reading`: a `cbqa reader reading-examples` output (`cbqa.reading`): sentences of spans-store documents with the
   passages retrieved for them. Every epoch draws one salient span of the sentence afresh (seeded per epoch and item,
   as masked tasks do); the question is a cloze, `Title: the sentence with <extra_id_0> for the span`, and the target
@@ -57,10 +59,14 @@ class ReaderTask:
     def __init__(self, cfg: TaskConfig, passages: int, anonymiser: Anonymiser | None = None) -> None:
         if not cfg.file:
             raise CbqaError(f"task {cfg.name!r}: kind 'reader' needs 'file' (a `cbqa retrieve` output)")
-        unknown = set(cfg.policy_options) - {"swap", "novel"}
+        unknown = set(cfg.policy_options) - {"swap", "novel", "draw_from"}
         if unknown:
-            raise CbqaError(f"task {cfg.name!r}: unknown reader option(s) {sorted(unknown)} (swap, novel)")
+            raise CbqaError(f"task {cfg.name!r}: unknown reader option(s) {sorted(unknown)} (swap, novel, draw_from)")
         self.cfg, self.k, self.fallbacks = cfg, passages, 0
+        draw_from = cfg.policy_options.get("draw_from", passages)
+        if isinstance(draw_from, bool) or not isinstance(draw_from, int) or draw_from < passages:
+            raise CbqaError(f"task {cfg.name!r}: option 'draw_from' must be an integer >= --data.passages ({passages}), got {draw_from!r}")
+        self.draw_from = draw_from
         self.swap = _probability(cfg, cfg.policy_options.get("swap", 0.0))
         self.novel = bool(cfg.policy_options.get("novel", False))
         self.items: list[tuple[str, tuple[str, ...], list[Hit]]] = []
@@ -80,13 +86,15 @@ class ReaderTask:
         self.substitutes = {kind: sorted(texts) for kind, texts in groups.items()}
         self.anonymiser = anonymiser
         if anonymiser is not None:  # spaCy over every passage shown, once, before any draw
-            anonymiser.annotate([h for _, _, hits in self.items for h in hits[:passages]])
+            anonymiser.annotate([h for _, _, hits in self.items for h in hits[: self.draw_from]])
 
     def __len__(self) -> int:
         return len(self.items)
 
     def example(self, i: int, rng: random.Random) -> Example:
         question, answers, hits = self.items[i]
+        if self.draw_from > self.k and len(hits) > self.k:
+            hits = [hits[j] for j in sorted(rng.sample(range(min(self.draw_from, len(hits))), self.k))]
         if self.swap and rng.random() < self.swap:
             pool = self.substitutes[self.kinds[i]]
             shown, sub = swap_span(hits[: self.k], answers[0], pool, rng, novel=self.novel)
