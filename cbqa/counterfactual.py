@@ -39,6 +39,9 @@ class Swap:
         return "original" if max_em(prediction, self.answers) else "other"
 
 
+POSSESSIVE = re.compile(r"(?:'s|\u2019s|'|\u2019)$")
+
+
 def _pattern(aliases: Sequence[str]) -> re.Pattern[str] | None:
     present = sorted({a for a in aliases if a.strip()}, key=len, reverse=True)
     if not present:
@@ -55,7 +58,8 @@ def plan_swaps(rows: Sequence[dict[str, Any]], k: int, ner: PassageNER, seed: in
     for hits in read:
         for h in hits:
             for s, e, label, _ in ner.entities(h.text):
-                pool.setdefault(label, {}).setdefault(normalize_answer(h.text[s:e]), h.text[s:e])
+                name = POSSESSIVE.sub("", h.text[s:e])  # spaCy may take the "'s" into a name: not a substitute's
+                pool.setdefault(label, {}).setdefault(normalize_answer(name), name)
     swaps, skipped = [], Counter()
     for r, hits in zip(rows, read):
         answers = [str(a) for a in r.get("answers") or []]

@@ -407,3 +407,22 @@ def test_anonymised_reader_trains_on_placeholders_and_answers_with_names(world, 
     assert len(seen) == len(rows) and not any(name in text for group in seen for text in group for name in names)
     # each question's own placeholders may not be its answer
     assert bans == [reader.tok.convert_tokens_to_ids(v.in_question()) for v in views] and any(bans)
+
+
+def test_counterfactual_substitutes_are_names_without_a_possessive() -> None:
+    from spacy.lang.en import English
+
+    import ner_masking  # noqa: F401  (registers salient_span_marker)
+    from cbqa.counterfactual import plan_swaps
+    from cbqa.extractive import PassageNER
+
+    nlp = English()
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "PERSON", "pattern": p} for p in ("Ann Lee", "Bo Dahl's")])
+    nlp.add_pipe("rule_sentencizer", first=True)
+    nlp.add_pipe("salient_span_marker", config={"labels": ["PERSON"]})
+    rows = [{"id": "q1", "question": "Who founded Acme?", "answers": ["Ann Lee"],
+             "passages": [{"id": "a", "title": "Acme", "text": "Acme was founded by Ann Lee.", "score": 1.0}]},
+            {"id": "q2", "question": "Who runs Zeta?", "answers": ["Cy Ong"],
+             "passages": [{"id": "b", "title": "Zeta", "text": "Bo Dahl's firm is Zeta.", "score": 1.0}]}]  # fmt: skip
+    swaps, _ = plan_swaps(rows, 1, PassageNER(nlp=nlp))
+    assert swaps[0].substitute == "Bo Dahl" and swaps[0].passages[0].text == "Acme was founded by Bo Dahl."
