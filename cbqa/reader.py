@@ -47,7 +47,7 @@ class Reader:
     def anonymiser(self) -> Anonymiser | None:
         """The spaCy entity anonymiser this reader was trained with, or None (loaded on first use)."""
         if self.cfg.anonymise and self._anonymiser is None:
-            self._anonymiser = Anonymiser(spacy_model=self.cfg.spacy_model)
+            self._anonymiser = Anonymiser(spacy_model=self.cfg.spacy_model, numbering=self.cfg.numbering)
         return self._anonymiser
 
     def anonymised(self, questions: Sequence[str], passages: Sequence[Sequence[Hit]]) -> list[Anonymised] | None:

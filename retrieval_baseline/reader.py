@@ -36,6 +36,7 @@ class ReaderInput:
     # found by this spaCy pipeline (None: the project's default), as the reader was trained (`--data.anonymise`)
     anonymise: bool = False
     spacy_model: str | None = None
+    numbering: str = "random"  # fid + anonymise: how placeholders are numbered (`cbqa.anonymise.NUMBERINGS`)
 
     def __post_init__(self) -> None:
         if self.reader not in READERS:
@@ -44,6 +45,8 @@ class ReaderInput:
             raise CbqaError(f"bad reader input: {self.max_passages} passages, {self.max_input_len} tokens")
         if self.anonymise and self.reader != "fid":
             raise CbqaError("anonymised passages are read by the fid reader only (--reader fid)")
+        if self.numbering not in ("random", "order"):
+            raise CbqaError(f"unknown placeholder numbering {self.numbering!r} (random | order)")
 
 
 def write_reader_input(run_dir: str | Path, cfg: ReaderInput) -> Path:
@@ -51,7 +54,7 @@ def write_reader_input(run_dir: str | Path, cfg: ReaderInput) -> Path:
     path = Path(run_dir) / READER_INPUT_FILE
     record: dict = {"max_passages": cfg.max_passages, "max_input_len": cfg.max_input_len, "reader": cfg.reader}
     if cfg.anonymise:  # (older records have no such keys: they read real names)
-        record.update(anonymise=True, spacy_model=cfg.spacy_model)
+        record.update(anonymise=True, spacy_model=cfg.spacy_model, numbering=cfg.numbering)
     write_json(path, record)
     return path
 
@@ -65,7 +68,8 @@ def read_reader_input(model: str | Path) -> ReaderInput | None:
                 obj = json.loads(path.read_text(encoding="utf-8-sig"))
                 model_name = obj.get("spacy_model")
                 return ReaderInput(int(obj["max_passages"]), int(obj["max_input_len"]), str(obj.get("reader", "concat")),
-                                   bool(obj.get("anonymise", False)), None if model_name is None else str(model_name))  # fmt: skip
+                                   bool(obj.get("anonymise", False)), None if model_name is None else str(model_name),
+                                   str(obj.get("numbering", "random")))  # fmt: skip
             except (ValueError, KeyError, TypeError, AttributeError, CbqaError) as e:
                 raise CbqaError(f"{path}: not a reader input record ({e})") from None
     return None

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from cbqa.anonymise import PLACEHOLDER, Anonymised, Anonymiser, example_rng, replacer
+from cbqa.errors import CbqaError
 from cbqa.extractive import PassageNER
 from retrieval_baseline.hits import Hit
 
@@ -62,6 +63,17 @@ def test_numbering_is_drawn_per_example_and_fixed_by_the_question_at_test_time(a
     q = "Where was Ada Berg born?"
     assert anonymiser(q, HITS, example_rng(q)).names == anonymiser(q, HITS, example_rng(q)).names
     assert anonymiser(q, HITS, example_rng(q)).names != anonymiser(q + " ", HITS, example_rng(q + " ")).names
+
+
+def test_order_numbering_follows_first_mention_within_each_kind(anonymiser: Anonymiser) -> None:
+    ordered = Anonymiser(anonymiser.ner, numbering="order")
+    a = ordered("Where was Ada Berg born?", HITS, random.Random(0))
+    assert {name: ph for ph, name in a.names.items()} == {
+        "Ada Berg": "<extra_id_1>", "Oslo": "<extra_id_25>", "1956": "<extra_id_75>", "Blue Hour": "<extra_id_50>",
+        "New York City": "<extra_id_26>", "New York": "<extra_id_27>"}  # fmt: skip
+    assert ordered("q", HITS, random.Random(1)).names == ordered("q", HITS, random.Random(2)).names
+    with pytest.raises(CbqaError, match="numbering"):
+        Anonymiser(anonymiser.ner, numbering="alphabetical")
 
 
 def test_helpers() -> None:

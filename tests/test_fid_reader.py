@@ -365,7 +365,7 @@ def test_anonymised_reader_trains_on_placeholders_and_answers_with_names(world, 
     root, run, nlp = world["root"], tmp_path / "anon", str(world["nlp"])
     tasks = [{"name": "qa", "kind": "reader", "file": str(root / "train_retrieved.jsonl")}]
     argv = ["--model.tokenizer", str(root / "tok"), "--data.tasks", json.dumps(tasks), "--data.passages", "2",
-            "--model.reader", "fid", "--data.anonymise", "true", "--data.spacy_model", nlp, "--data.max_input_len", "48",
+            "--model.reader", "fid", "--data.anonymise", "true", "--data.anonymise_numbering", "order", "--data.spacy_model", nlp, "--data.max_input_len", "48",
             "--data.batch_size", "8", "--data.val_file", str(root / "test_retrieved.jsonl"), "--data.trace_dir",
             str(tmp_path / "trace"), "--trainer.max_steps", "2", "--trainer.val_check_interval", "2",
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", "--run_dir", str(run), *TINY]  # fmt: skip
@@ -375,14 +375,16 @@ def test_anonymised_reader_trains_on_placeholders_and_answers_with_names(world, 
     assert len(traced) >= 16 and all(PLACEHOLDER.fullmatch(t["target"]) for t in traced)
     assert all(len(t["passages"]) == 2 for t in traced)
     assert not any(name in text for t in traced for text in [t["input"], *t["passages"]] for name in names)
+    # numbered in order of first mention: every example's first person is <extra_id_1>
+    assert all("<extra_id_1>" in t["passages"][0] for t in traced)
     with pytest.raises(CbqaError, match="add --data.passages"):
         from cbqa.training.datamodule import Seq2SeqDataModule
 
         Seq2SeqDataModule(anonymise=True)
 
     assert reader_cmd.main(["record", "--run-dir", str(run), "--reader", "fid", "--passages", "2", "--max-input-len", "48",
-                            "--anonymise", "--anonymise-spacy-model", nlp]) == 0  # fmt: skip
-    assert read_reader_input(run) == ReaderInput(2, 48, "fid", True, nlp)
+                            "--anonymise", "--anonymise-spacy-model", nlp, "--anonymise-numbering", "order"]) == 0  # fmt: skip
+    assert read_reader_input(run) == ReaderInput(2, 48, "fid", True, nlp, "order")
     reader = Reader(str(run), device="cpu")
     from cbqa.anonymise import decode_keeping_sentinels
 

@@ -44,6 +44,8 @@ def _input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--anonymise", action=argparse.BooleanOptionalAction, default=None,
                    help="fid: the passages' entities as per-question placeholders (<extra_id_7>), the answer mapped back, as "
                         "trained with --data.anonymise true (default: the run's record, else off)")  # fmt: skip
+    p.add_argument("--anonymise-numbering", choices=("random", "order"), default=None,
+                   help="how placeholders are numbered, as --data.anonymise_numbering in training (default: the run's record, else random)")
     p.add_argument("--anonymise-spacy-model", default=None,
                    help="spaCy pipeline that finds the entities to anonymise (default: the run's record, else the project's)")
 
@@ -169,4 +171,5 @@ def _merge(base: ReaderInput, args: argparse.Namespace) -> ReaderInput:
                        base.max_input_len if args.max_input_len is None else args.max_input_len,
                        base.reader if args.reader is None else args.reader,
                        base.anonymise if args.anonymise is None else args.anonymise,
-                       args.anonymise_spacy_model or base.spacy_model)  # fmt: skip
+                       args.anonymise_spacy_model or base.spacy_model,
+                       args.anonymise_numbering or base.numbering)  # fmt: skip

@@ -94,10 +94,11 @@ def fid_reader(cfg: DemoConfig, out: Path, stages: Stages, models: dict[str, str
     args = _reader_args(cfg, out, reader, tasks, models)
     args += ["--model.reader", "fid", "--data.passages", str(cfg.reader_passages)]
     if cfg.reader_anonymise:
-        args += ["--data.anonymise", "true"]
+        args += ["--data.anonymise", "true", "--data.anonymise_numbering", cfg.reader_numbering]
     if cfg.reader_pointer:
         args += ["--model.pointer", "true"]
-    fmt = ReaderInput(cfg.reader_passages, cfg.reader_max_input_len, "fid", cfg.reader_anonymise)
+    fmt = ReaderInput(cfg.reader_passages, cfg.reader_max_input_len, "fid", cfg.reader_anonymise,
+                      numbering=cfg.reader_numbering if cfg.reader_anonymise else "random")
     stages.run("reader finetune", reader / "summary.json", lambda: _train_reader(args, reader, fmt, run_training),
                ["cbqa finetune", *args, json.dumps(asdict(fmt))], [reader])  # fmt: skip
     write_reader_input(reader, fmt)  # (again: a run finished by an earlier demo version may lack it)

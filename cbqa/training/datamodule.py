@@ -91,6 +91,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         passages: int = 0,
         anonymise: bool = False,
         spacy_model: str | None = None,
+        anonymise_numbering: str = "random",
     ) -> None:
         """
         Args:
@@ -116,6 +117,8 @@ class Seq2SeqDataModule(L.LightningDataModule):
                 Hermann et al. 2015); validation questions too, numbered by their text. Record it for prediction
                 with `cbqa reader record --anonymise`.
             spacy_model: the spaCy pipeline that finds the entities (default: the project's, en_core_web_sm).
+            anonymise_numbering: random (numbers drawn afresh per example) | order (in order of first mention);
+                record it with `cbqa reader record --anonymise-numbering`.
         """
         super().__init__()
         self.task_cfgs = tasks or [TaskConfig()]
@@ -131,7 +134,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
             raise CbqaError(f"passages must be >= 0, got {passages}")
         if anonymise and not passages:
             raise CbqaError("--data.anonymise replaces the entities of retrieved passages: add --data.passages K")
-        self.anonymise, self.spacy_model = anonymise, spacy_model
+        self.anonymise, self.spacy_model, self.anonymise_numbering = anonymise, spacy_model, anonymise_numbering
         self._anonymiser = None
         if bucket_window < 1:
             raise CbqaError(f"bucket_window must be >= 1, got {bucket_window}")
@@ -169,7 +172,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         if self.anonymise and self._anonymiser is None:
             from cbqa.anonymise import Anonymiser
 
-            self._anonymiser = Anonymiser(spacy_model=self.spacy_model)
+            self._anonymiser = Anonymiser(spacy_model=self.spacy_model, numbering=self.anonymise_numbering)
         return self._anonymiser
 
     def check_reader(self, reader: str) -> None:
