@@ -1,6 +1,6 @@
 """Entity anonymisation for readers (Hermann et al. 2015, "Teaching Machines to Read and Comprehend").
 
-Every spaCy entity of the passages a reader is shown becomes a placeholder numbered afresh for each example
+Every spaCy entity of the passages a reader is shown becomes a placeholder numbered for each example
 (`Berlin` -> `<extra_id_7>`, `Ada Lovelace` -> `<extra_id_41>`), the same in every passage, the titles and the
 question. A name then carries nothing the reader could have stored, so it has to find *where* the asked fact sits
 instead of recalling *which string* answers it; the answer it generates is a placeholder, mapped back to the name.

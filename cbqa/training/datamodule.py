@@ -113,7 +113,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
                 question, from the `passages` of a `cbqa retrieve` output) is read over, with `--model.reader fid`
                 (Fusion-in-Decoder: each passage encoded with the question in `max_input_len` tokens). 0: none.
             anonymise: with `passages`, replace the spaCy entities of the passages shown (and their mentions in the
-                question and the target) by placeholders numbered afresh per example, `<extra_id_7>` (`cbqa.anonymise`,
+                question and the target) by placeholders numbered per example (see anonymise_numbering), `<extra_id_7>` (`cbqa.anonymise`,
                 Hermann et al. 2015); validation questions too, numbered by their text. Record it for prediction
                 with `cbqa reader record --anonymise`.
             spacy_model: the spaCy pipeline that finds the entities (default: the project's, en_core_web_sm).

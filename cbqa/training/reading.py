@@ -19,7 +19,7 @@
   model) can answer an unswapped cloze from memory, a swapped one only by reading.
 
 Both tasks take an `Anonymiser` (`--data.anonymise true`, `cbqa.anonymise`): every spaCy entity of the passages shown,
-and its mentions in the question, becomes a placeholder numbered afresh at each draw (`<extra_id_7>`), and so does the target
+and its mentions in the question, becomes a placeholder numbered for each draw (`<extra_id_7>`; `anonymise_numbering`), and so does the target
 when it is one of them: the reader learns where an answer sits, not which strings are answers.
 """
 
