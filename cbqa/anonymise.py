@@ -31,6 +31,7 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from cbqa.extractive import PassageNER
@@ -81,6 +82,10 @@ class Anonymised:
 
     def forward(self) -> Callable[[str], str]:
         """name -> placeholder over a text (e.g. a gold answer or a candidate to score)."""
+        return self._forward
+
+    @cached_property
+    def _forward(self) -> Callable[[str], str]:  # (one regex per example, not per call)
         return replacer({name: ph for ph, name in self.names.items()})
 
     def answers(self, answers: Sequence[str]) -> tuple[str, ...]:
