@@ -36,9 +36,9 @@ from typing import Any
 
 from cbqa.extractive import PassageNER
 from retrieval_baseline.hits import Hit
+from retrieval_baseline.reader import NUMBERINGS
 
 PLACEHOLDER = re.compile(r"<extra_id_\d+>")
-NUMBERINGS = ("random", "order")
 # The sentinels of each kind of entity: a placeholder's number says what kind of thing it stands for (as Hermann et
 # al.'s markers do not, and `GPE7` did in the span probe), so "Who ...?" can be answered among the people of the
 # passages; within a kind, numbers are drawn without replacement for each example.

@@ -25,6 +25,8 @@ READER_INPUT_FILE = "reader_input.json"
 
 
 READERS = ("concat", "fid")
+# How an anonymised reader's placeholders are numbered (`cbqa.anonymise`): drawn per example | in order of first mention
+NUMBERINGS = ("random", "order")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class ReaderInput:
     # found by this spaCy pipeline (None: the project's default), as the reader was trained (`--data.anonymise`)
     anonymise: bool = False
     spacy_model: str | None = None
-    numbering: str = "random"  # fid + anonymise: how placeholders are numbered (`cbqa.anonymise.NUMBERINGS`)
+    numbering: str = "random"  # fid + anonymise: how placeholders are numbered (NUMBERINGS)
 
     def __post_init__(self) -> None:
         if self.reader not in READERS:
@@ -45,8 +47,8 @@ class ReaderInput:
             raise CbqaError(f"bad reader input: {self.max_passages} passages, {self.max_input_len} tokens")
         if self.anonymise and self.reader != "fid":
             raise CbqaError("anonymised passages are read by the fid reader only (--reader fid)")
-        if self.numbering not in ("random", "order"):
-            raise CbqaError(f"unknown placeholder numbering {self.numbering!r} (random | order)")
+        if self.numbering not in NUMBERINGS:
+            raise CbqaError(f"unknown placeholder numbering {self.numbering!r} ({' | '.join(NUMBERINGS)})")
 
 
 def write_reader_input(run_dir: str | Path, cfg: ReaderInput) -> Path:

@@ -32,7 +32,7 @@ import argparse
 import time
 
 from cbqa.errors import CbqaError
-from retrieval_baseline.reader import READERS, ReaderInput, prepare, write_reader_input
+from retrieval_baseline.reader import NUMBERINGS, READERS, ReaderInput, prepare, write_reader_input
 
 
 def _input_args(p: argparse.ArgumentParser) -> None:
@@ -44,7 +44,7 @@ def _input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--anonymise", action=argparse.BooleanOptionalAction, default=None,
                    help="fid: the passages' entities as per-question placeholders (<extra_id_7>), the answer mapped back, as "
                         "trained with --data.anonymise true (default: the run's record, else off)")  # fmt: skip
-    p.add_argument("--anonymise-numbering", choices=("random", "order"), default=None,
+    p.add_argument("--anonymise-numbering", choices=NUMBERINGS, default=None,
                    help="how placeholders are numbered, as --data.anonymise_numbering in training (default: the run's record, else random)")
     p.add_argument("--anonymise-spacy-model", default=None,
                    help="spaCy pipeline that finds the entities to anonymise (default: the run's record, else the project's)")
