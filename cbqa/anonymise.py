@@ -10,6 +10,11 @@ al.'s `@entity7` markers: one token each, so an answer is one token to point at 
 (`PERSON33` would be 9 word pieces with the demo's tokenizer). Each kind of entity has its own range of them
 (`KINDS`: people 1-24, places 25-49, other names 50-74, dates and numbers 75-99). Decode a reader's output with `decode_keeping_sentinels`.
 
+One entity, one placeholder: a trailing possessive is not part of a name (spaCy sometimes takes `Ada Berg's` as
+the entity), and a one-word PERSON mention that is the surname of exactly one longer PERSON name of the example
+stands for that person (`Berg` in `Berg studied at ...` after `Ada Berg`: the coreference Hermann et al. resolve
+before numbering, in the one case that needs no coreference model).
+
 Numbering (`NUMBERINGS`): `random` draws each kind's numbers afresh for every example, as Hermann et al. do; `order`
 numbers each kind's entities in the order they are first mentioned (the first place of the passages is
 `<extra_id_25>`, the second `<extra_id_26>`, ...), as semantic parsers number anonymised entities (Dong & Lapata
@@ -34,7 +39,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from cbqa.extractive import PassageNER
+from cbqa.extractive import PassageNER, strip_possessive
 from retrieval_baseline.hits import Hit
 from retrieval_baseline.reader import NUMBERINGS
 
@@ -110,19 +115,36 @@ class Anonymiser:
         self.ner.annotate([h.text for h in hits])
 
     def __call__(self, question: str, hits: Sequence[Hit], rng: random.Random) -> Anonymised:
-        names: dict[str, str] = {}  # name -> placeholder
+        mentions = [(strip_possessive(h.text[s:e]), label) for h in hits for s, e, label, _ in self.ner.entities(h.text)]
+        alias = surname_aliases(mentions)
+        placeholder: dict[str, str] = {}  # name (or alias) -> placeholder
+        names: dict[str, str] = {}  # placeholder -> name
         # numbers are taken from the end of each list: drawn at random, or in order of first mention
         free = {kind: rng.sample(numbers, len(numbers)) if self.numbering == "random" else list(reversed(numbers))
                 for kind, numbers in KINDS.items()}  # fmt: skip
-        for h in hits:
-            for s, e, label, _ in self.ner.entities(h.text):
-                name = h.text[s:e]
-                numbers = free[KIND_OF.get(label, "thing")]
-                if name not in names and not PLACEHOLDER.search(name) and numbers:
-                    names[name] = f"<extra_id_{numbers.pop()}>"
-        fill = replacer(names)
+        for mention, label in mentions:
+            name = alias.get(mention, mention)
+            numbers = free[KIND_OF.get(label, "thing")]
+            if name not in placeholder and name and not PLACEHOLDER.search(name) and numbers:
+                placeholder[name] = f"<extra_id_{numbers.pop()}>"
+                names[placeholder[name]] = name
+        placeholder |= {short: placeholder[name] for short, name in alias.items() if name in placeholder}
+        fill = replacer(placeholder)
         shown = [Hit(h.id, fill(h.title), fill(h.text), h.score) for h in hits]
-        return Anonymised(fill(question), shown, {ph: name for name, ph in names.items()})
+        return Anonymised(fill(question), shown, names)
+
+
+def surname_aliases(mentions: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """One-word PERSON mentions that are the last word of exactly one longer PERSON name of the example, mapped to it
+    (`Berg` -> `Ada Berg`): the within-document coreference Hermann et al. resolve before numbering entities, reduced
+    to the case that is unambiguous without a coreference model. A passage's `Berg's alma mater is ...` then names
+    the same placeholder as the question's `Ada Berg`."""
+    full = {name for name, label in mentions if label == "PERSON" and len(name.split()) > 1}
+    by_last: dict[str, set[str]] = {}
+    for name in full:
+        by_last.setdefault(name.split()[-1], set()).add(name)
+    return {name: next(iter(by_last[name])) for name, label in mentions
+            if label == "PERSON" and len(name.split()) == 1 and len(by_last.get(name, ())) == 1}  # fmt: skip
 
 
 def example_rng(question: str, seed: int = 0) -> random.Random:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cbqa.data.jsonl import write_json
-from cbqa.extractive import PassageNER
+from cbqa.extractive import PassageNER, strip_possessive
 from cbqa.metrics import max_em, normalize_answer
 from retrieval_baseline.hits import Hit
 from retrieval_baseline.reader import hits_of, retrieved_rows
@@ -39,9 +39,6 @@ class Swap:
         return "original" if max_em(prediction, self.answers) else "other"
 
 
-POSSESSIVE = re.compile(r"(?:'s|\u2019s|'|\u2019)$")
-
-
 def _pattern(aliases: Sequence[str]) -> re.Pattern[str] | None:
     present = sorted({a for a in aliases if a.strip()}, key=len, reverse=True)
     if not present:
@@ -58,7 +55,7 @@ def plan_swaps(rows: Sequence[dict[str, Any]], k: int, ner: PassageNER, seed: in
     for hits in read:
         for h in hits:
             for s, e, label, _ in ner.entities(h.text):
-                name = POSSESSIVE.sub("", h.text[s:e])  # spaCy may take the "'s" into a name: not a substitute's
+                name = strip_possessive(h.text[s:e])  # (a substitute without the "'s" spaCy may take into a name)
                 pool.setdefault(label, {}).setdefault(normalize_answer(name), name)
     swaps, skipped = [], Counter()
     for r, hits in zip(rows, read):

@@ -91,6 +91,15 @@ class Mention:
     sentence: str
 
 
+# A trailing possessive: spaCy sometimes takes it into a name's span (`Ada Berg's` in `Ada Berg's alma mater is ...`).
+POSSESSIVE = re.compile(r"(?:'s|\u2019s|'|\u2019)$")
+
+
+def strip_possessive(name: str) -> str:
+    """`Ada Berg's` -> `Ada Berg` (one name, not two: for placeholders and counterfactual substitutes alike)."""
+    return POSSESSIVE.sub("", name).strip()
+
+
 class PassageNER:
     """spaCy entities (and sentences) of passages, computed once per passage text."""
 

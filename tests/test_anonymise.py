@@ -23,7 +23,10 @@ def anonymiser() -> Anonymiser:
     nlp.add_pipe("entity_ruler").add_patterns([
         {"label": "GPE", "pattern": "New York"}, {"label": "GPE", "pattern": "New York City"},
         {"label": "GPE", "pattern": "Oslo"}, {"label": "PERSON", "pattern": "Ada Berg"},
-        {"label": "DATE", "pattern": "1956"}, {"label": "WORK_OF_ART", "pattern": "Blue Hour"}])  # fmt: skip
+        {"label": "DATE", "pattern": "1956"}, {"label": "WORK_OF_ART", "pattern": "Blue Hour"},
+        {"label": "PERSON", "pattern": "Berg"}, {"label": "PERSON", "pattern": "Ada Berg's"},
+        {"label": "PERSON", "pattern": "Lars Holm"}, {"label": "PERSON", "pattern": "Eva Holm"},
+        {"label": "PERSON", "pattern": "Holm"}])  # fmt: skip
     nlp.add_pipe("rule_sentencizer", first=True)
     nlp.add_pipe("salient_span_marker", config={"labels": ["GPE", "PERSON", "DATE", "WORK_OF_ART"]})
     return Anonymiser(PassageNER(nlp=nlp))
@@ -74,6 +77,16 @@ def test_order_numbering_follows_first_mention_within_each_kind(anonymiser: Anon
     assert ordered("q", HITS, random.Random(1)).names == ordered("q", HITS, random.Random(2)).names
     with pytest.raises(CbqaError, match="numbering"):
         Anonymiser(anonymiser.ner, numbering="alphabetical")
+
+
+def test_a_person_is_one_placeholder_under_a_possessive_or_an_unambiguous_surname(anonymiser: Anonymiser) -> None:
+    hits = [Hit("a#0", "Ada Berg", "Ada Berg's alma mater is Oslo. Berg was born in 1956. Holm met Lars Holm and Eva Holm.", 1.0)]
+    a = Anonymiser(anonymiser.ner, numbering="order")("Where did Ada Berg study?", hits, random.Random(0))
+    ada, lars, eva, holm = "<extra_id_1>", "<extra_id_3>", "<extra_id_4>", "<extra_id_2>"
+    assert a.hits[0].text == f"{ada}'s alma mater is <extra_id_25>. {ada} was born in <extra_id_75>. {holm} met {lars} and {eva}."
+    assert a.question == f"Where did {ada} study?" and a.hits[0].title == ada
+    # the placeholder maps back to the full name; `Holm` (two people's surname) stays a name of its own
+    assert a.names[ada] == "Ada Berg" and a.names[holm] == "Holm" and a.restore(ada) == "Ada Berg"
 
 
 def test_helpers() -> None:
