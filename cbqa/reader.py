@@ -77,11 +77,14 @@ class Reader:
             questions, passages = [v.question for v in views], [v.hits for v in views]
         # An anonymised question's own placeholders are never its answer ("Who founded <extra_id_52>?"): a reader
         # that has not yet learnt which of a passage's names a question asks for would otherwise often echo the subject.
-        banned = [self.tok.convert_tokens_to_ids(v.in_question()) for v in views] if views is not None else None
+        # Nor is the padding token (T5's decoder start) part of any answer: an undertrained reader can emit it until
+        # max_new_tokens, an empty answer scored as that many pads.
+        pad = [self.tok.pad_token_id]
+        banned = [pad + self.tok.convert_tokens_to_ids(v.in_question()) for v in views] if views is not None else [pad] * len(questions)
         out: list[list[Candidate]] = []
         for start in range(0, len(questions), batch_size):
             chunk = [fid_inputs(q, hits, k) for q, hits in zip(questions[start : start + batch_size], passages[start : start + batch_size])]
-            ban = banned[start : start + batch_size] if banned is not None else None
+            ban = banned[start : start + batch_size]
             out += self._fid(chunk, num_beams, num_return, max_new_tokens, ban)
             if progress:
                 progress(len(chunk))
@@ -117,6 +120,7 @@ class Reader:
         if num_beams > 1 and getattr(gen, "sequences_scores", None) is not None:
             scores = gen.sequences_scores.cpu()
         else:
+            # log-probabilities over the tokens an answer may hold (banned ones masked first), as `score` gives them
             trans = self.net.compute_transition_scores(gen.sequences, gen.scores, normalize_logits=True)
             scores = trans.masked_fill(~torch.isfinite(trans), 0.0).sum(dim=1).cpu()
         return [[Candidate(texts[j], float(scores[j])) for j in range(i * num_return, (i + 1) * num_return)]
@@ -126,7 +130,8 @@ class Reader:
     @torch.inference_mode()
     def score(self, question: str, passages: Sequence[Hit], answers: Sequence[str]) -> list[float]:
         """The log-probability of each candidate answer (its tokens and EOS, teacher-forced) given the question and
-        its passages: how a reader ranks answers it did not generate (e.g. the entities of the passages)."""
+        its passages: how a reader ranks answers it did not generate (e.g. the entities of the passages). Over the
+        tokens `read` may generate: an answer holding a banned one (padding, the question's own placeholders) is -inf."""
         from transformers.modeling_outputs import BaseModelOutput
 
         from cbqa.fid import fid_encode, pad_passages
@@ -136,8 +141,10 @@ class Reader:
             return []
         k, n, device = self.cfg.max_passages, len(answers), self.answerer.device
         views = self.anonymised([question], [passages])
+        banned = [self.tok.pad_token_id]  # as `read` bans them: the log-probability among the answers it may give
         if views is not None:  # score each answer as the reader would write it: a name as its placeholder
             fill = views[0].forward()
+            banned += self.tok.convert_tokens_to_ids(views[0].in_question())
             question, passages, answers = views[0].question, views[0].hits, [fill(a) for a in answers]
         labels = self.tok(list(answers), padding=True, return_tensors="pt").input_ids.to(device)
         keep = labels != self.tok.pad_token_id
@@ -152,8 +159,10 @@ class Reader:
             copy = {"source_ids": input_ids.reshape(1, -1).expand(n, -1)} if is_pointer(self.net) else {}
             logits = self.net(encoder_outputs=BaseModelOutput(last_hidden_state=encoded.last_hidden_state.expand(n, -1, -1)),
                               attention_mask=fused.expand(n, -1), labels=labels.masked_fill(~keep, -100), **copy).logits  # fmt: skip
-        logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
-        return (logp * keep).sum(1).tolist()
+        logits = logits.float()
+        logits[..., banned] = -float("inf")
+        logp = torch.log_softmax(logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+        return logp.masked_fill(~keep, 0.0).sum(1).tolist()  # (a padding label is a banned token: -inf, not 0 x -inf)
 
 
 class BanTokens:
