@@ -42,9 +42,10 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
-def load_pretrained(model: str, pointer: bool = False):
+def load_pretrained(model: str, pointer: bool = False, copy_window: tuple[int, int] | None = None):
     """(model, tokenizer) from a hub name, a local HF directory, or a cbqa run directory. A model saved with a copy
-    head (`cbqa.pointer`) loads with it; `pointer=True` adds a fresh one to a model without."""
+    head (`cbqa.pointer`) loads with it; `pointer=True` adds a fresh one to a model without (its keys
+    see `copy_window` = (tokens before, tokens after) each position; None: `cbqa.pointer.DEFAULT_WINDOW`)."""
     from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
     from cbqa.pointer import CONFIG_FLAG, PointerT5, with_copy_head
@@ -56,14 +57,14 @@ def load_pretrained(model: str, pointer: bool = False):
         net = (PointerT5 if getattr(config, CONFIG_FLAG, False) else AutoModelForSeq2SeqLM).from_pretrained(path, config=config)
     except (OSError, ValueError) as e:
         raise CbqaError(f"cannot load model {model!s}: {str(e).splitlines()[0]}") from None
-    return (with_copy_head(net) if pointer else net), tok
+    return (with_copy_head(net, copy_window) if pointer else net), tok
 
 
-def build_from_config(tokenizer_dir: str, arch: T5Arch, pointer: bool = False):
+def build_from_config(tokenizer_dir: str, arch: T5Arch, pointer: bool = False, copy_window: tuple[int, int] | None = None):
     """A randomly initialised T5 sized by `arch`, with a vocabulary matching the tokenizer (and a copy head)."""
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from cbqa.pointer import PointerT5
+    from cbqa.pointer import WINDOW_FLAG, PointerT5, check_window, DEFAULT_WINDOW
 
     tok = load_tokenizer(tokenizer_dir)
     vocab = len(tok)
@@ -75,6 +76,8 @@ def build_from_config(tokenizer_dir: str, arch: T5Arch, pointer: bool = False):
         decoder_start_token_id=tok.pad_token_id,
         **asdict(arch),
     )
+    if pointer:
+        setattr(cfg, WINDOW_FLAG, list(check_window(copy_window if copy_window is not None else DEFAULT_WINDOW)))
     net = (PointerT5 if pointer else T5ForConditionalGeneration)(cfg)
     if not arch.tie_word_embeddings:
         untie_lm_head(net)
@@ -94,9 +97,10 @@ def untie_lm_head(net) -> None:
     net.lm_head.weight = head
 
 
-def load_model(model: str | None, tokenizer: str | None, arch: T5Arch, pointer: bool = False):
+def load_model(model: str | None, tokenizer: str | None, arch: T5Arch, pointer: bool = False,
+               copy_window: tuple[int, int] | None = None):
     if model:
-        return load_pretrained(model, pointer)
+        return load_pretrained(model, pointer, copy_window)
     if not tokenizer:
         raise CbqaError("give either --model (hub name, HF dir or run dir) or --tokenizer to build a T5 from a config")
-    return build_from_config(tokenizer, arch, pointer)
+    return build_from_config(tokenizer, arch, pointer, copy_window)

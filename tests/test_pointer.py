@@ -52,6 +52,35 @@ def test_saved_and_loaded_with_its_head_and_flag(tmp_path: Path) -> None:
         load_pretrained(str(tmp_path / "nothing"))
 
 
+def test_copy_keys_read_a_window_around_each_position(tmp_path: Path) -> None:
+    from cbqa.pointer import check_window
+
+    torch.manual_seed(0)
+    net = with_copy_head(T5ForConditionalGeneration(tiny()))
+    assert net.config.cbqa_copy_window == [4, 1] and net.copy_head.window == (4, 1)
+    assert not net.copy_head.context.weight.any()  # a new head starts as the plain pointer
+    enc, mask = torch.randn(1, 12, 32), torch.ones(1, 12)
+    with torch.no_grad():
+        net.copy_head.context.weight.normal_()  # (as training makes it)
+        base = net.copy_head.keys(enc, mask)
+        changed = enc.clone()
+        changed[0, 5] += 1.0
+        moved = (net.copy_head.keys(changed, mask) - base).abs().sum(-1)[0] > 1e-6
+        assert moved.nonzero().flatten().tolist() == [4, 5, 6, 7, 8, 9]  # keys of i-1 .. i+4: those that see i
+        mask[0, 5] = 0  # a padding position is in no other position's key
+        moved = (net.copy_head.keys(changed, mask) - net.copy_head.keys(enc, mask)).abs().sum(-1)[0] > 1e-6
+        assert moved.nonzero().flatten().tolist() == [5]
+    net.save_pretrained(tmp_path / "m")
+    loaded = PointerT5.from_pretrained(tmp_path / "m")
+    assert loaded.copy_head.window == (4, 1) and torch.equal(loaded.copy_head.context.weight, net.copy_head.context.weight)
+    plain = with_copy_head(T5ForConditionalGeneration(tiny()), (0, 0))
+    assert not hasattr(plain.copy_head, "context")  # the pointer of See et al.: each position's own state
+    assert PointerT5(tiny()).copy_head.window == (0, 0)  # (a model saved before windows existed)
+    for bad in ([4], [4, -1], [True, 1]):
+        with pytest.raises(ValueError, match="window"):
+            check_window(bad)
+
+
 def copy_batch(rng: random.Random, n: int, length: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
     """Random token strings with a marker; the target is the two tokens after the marker."""
     xs, ys = [], []

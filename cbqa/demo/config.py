@@ -56,10 +56,14 @@ class DemoConfig:
     # real-name reader (300 steps, top 3, clozes mixed in) scored 0.0 EM on `no_overlap`.
     reader_anonymise: bool = True
     # fid + anonymise: placeholders numbered in order of first mention within each kind (`cbqa.anonymise`): 63.6 total
-    # EM at 500 steps against 55.0 with numbers drawn afresh per example ("random"; README, "The retrieval arm").
+    # EM at 500 steps against 55.0 with numbers drawn afresh per example ("random"; plain pointer, README, "The
+    # retrieval arm").
     reader_numbering: str = "order"
     # fid: a pointer-generator copy head (`cbqa.pointer`) over the tokens of all the passages.
     reader_pointer: bool = True
+    # its keys read the encoder states of the 4 tokens before and 1 after each position (`cbqa.pointer`): the demo's
+    # small encoder leaves "studied at" out of the state of the placeholder that follows it (README, "The retrieval arm").
+    reader_copy_window: tuple[int, int] = (4, 1)
     # fid: mix reading examples (clozes over spans-store sentences of the documents about QA-train's subjects, read
     # over the passages retrieved for each sentence) into the reader's training. Off: with anonymisation, QA-train
     # alone teaches reading faster (README, "The retrieval arm": 45.7 vs 20.7 no_overlap EM at 300 steps).

@@ -96,7 +96,7 @@ def fid_reader(cfg: DemoConfig, out: Path, stages: Stages, models: dict[str, str
     if cfg.reader_anonymise:
         args += ["--data.anonymise", "true", "--data.anonymise_numbering", cfg.reader_numbering]
     if cfg.reader_pointer:
-        args += ["--model.pointer", "true"]
+        args += ["--model.pointer", "true", "--model.copy_window", json.dumps(list(cfg.reader_copy_window))]
     fmt = ReaderInput(cfg.reader_passages, cfg.reader_max_input_len, "fid", cfg.reader_anonymise,
                       numbering=cfg.reader_numbering if cfg.reader_anonymise else "random")
     stages.run("reader finetune", reader / "summary.json", lambda: _train_reader(args, reader, fmt, run_training),

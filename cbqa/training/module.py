@@ -46,6 +46,7 @@ class T5Seq2Seq(L.LightningModule):
         max_new_tokens: int = 32,
         reader: Reader = "concat",
         pointer: bool = False,
+        copy_window: tuple[int, int] | None = None,
     ) -> None:
         """
         Args:
@@ -66,11 +67,14 @@ class T5Seq2Seq(L.LightningModule):
                 retrieved passages encoded with the question, the encodings concatenated for one decoder).
             pointer: add a copy head (`cbqa.pointer`, pointer-generator): each output token is generated from the
                 vocabulary or copied from the encoder's input (with fid, from any of the K passages).
+            copy_window: (tokens before, tokens after) each encoder position that a new copy head's key reads
+                (`cbqa.pointer`: "studied at" before an answer tells it from "works for"); None: [4, 1]
+                (`cbqa.pointer.DEFAULT_WINDOW`); [0, 0]: the position alone.
         """
         super().__init__()
         arch = arch or T5Arch()
         self.save_hyperparameters({**{k: v for k, v in locals().items() if k not in {"self", "arch", "__class__"}}, "arch": asdict(arch)})
-        self.t5, self.tokenizer = load_model(model, tokenizer, arch, pointer)
+        self.t5, self.tokenizer = load_model(model, tokenizer, arch, pointer, None if copy_window is None else tuple(copy_window))
         # Set by the DataModule when it anonymises passages: validation answers are then sentinel placeholders.
         self.keep_sentinels = False
         # from_pretrained returns a model in eval mode, and Lightning keeps submodule modes: without this a run started
