@@ -64,7 +64,7 @@ def build_from_config(tokenizer_dir: str, arch: T5Arch, pointer: bool = False, c
     """A randomly initialised T5 sized by `arch`, with a vocabulary matching the tokenizer (and a copy head)."""
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from cbqa.pointer import WINDOW_FLAG, PointerT5, check_window, DEFAULT_WINDOW
+    from cbqa.pointer import DEFAULT_WINDOW, WINDOW_FLAG, PointerT5, check_window
 
     tok = load_tokenizer(tokenizer_dir)
     vocab = len(tok)

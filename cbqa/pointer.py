@@ -44,6 +44,8 @@ from transformers import T5ForConditionalGeneration
 from transformers.modeling_outputs import Seq2SeqLMOutput
 
 CONFIG_FLAG = "cbqa_pointer"
+WINDOW_FLAG = "cbqa_copy_window"  # config: [tokens before, tokens after] each position that its copy key sees
+DEFAULT_WINDOW = (4, 1)
 
 
 class CopyHead(nn.Module):
@@ -81,8 +83,6 @@ class CopyHead(nn.Module):
         return attn, gate
 
 
-WINDOW_FLAG = "cbqa_copy_window"  # config: [tokens before, tokens after] each position that its copy key sees
-DEFAULT_WINDOW = (4, 1)
 class PointerT5(T5ForConditionalGeneration):
     """T5 whose output distribution mixes generating from the vocabulary with copying an encoder token."""
 

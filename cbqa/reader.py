@@ -131,7 +131,8 @@ class Reader:
     def score(self, question: str, passages: Sequence[Hit], answers: Sequence[str]) -> list[float]:
         """The log-probability of each candidate answer (its tokens and EOS, teacher-forced) given the question and
         its passages: how a reader ranks answers it did not generate (e.g. the entities of the passages). Over the
-        tokens `read` may generate: an answer holding a banned one (padding, the question's own placeholders) is -inf."""
+        tokens `read` may generate: for a FiD reader, an answer holding a banned one (padding, the question's own
+        placeholders) is -inf."""
         from transformers.modeling_outputs import BaseModelOutput
 
         from cbqa.fid import fid_encode, pad_passages
@@ -141,7 +142,8 @@ class Reader:
             return []
         k, n, device = self.cfg.max_passages, len(answers), self.answerer.device
         views = self.anonymised([question], [passages])
-        banned = [self.tok.pad_token_id]  # as `read` bans them: the log-probability among the answers it may give
+        # as `read` bans them (a FiD reader's): the log-probability among the answers it may give
+        banned = [self.tok.pad_token_id] if self.cfg.reader == "fid" else []
         if views is not None:  # score each answer as the reader would write it: a name as its placeholder
             fill = views[0].forward()
             banned += self.tok.convert_tokens_to_ids(views[0].in_question())
