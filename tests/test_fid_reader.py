@@ -233,6 +233,9 @@ def test_fid_batches_are_batch_by_passages_by_tokens(world) -> None:
     assert batch["input_ids"][0, 0, -1].item() == tok.eos_token_id  # cut keeps EOS
     assert batch["attention_mask"][1, 1].sum() == 0 and batch["attention_mask"][2, 1].sum() == 0  # padding slots
     assert batch["stats"][3].item() >= 1  # the cut example is counted
+    # validation decodes an anonymised reader's sentinel answers only when its batches say so (the DataModule's
+    # collator does when it anonymises)
+    assert batch["keep_sentinels"] is False and Seq2SeqCollator(tok, 12, 8, keep_sentinels=True)([fid])["keep_sentinels"] is True
 
 
 def test_fid_reader_trains_predicts_and_is_checked(world, tmp_path: Path, monkeypatch) -> None:

@@ -44,12 +44,14 @@ class ListDataset(Dataset):
 class Seq2SeqCollator:
     """Tokenise a batch of Examples; pad dynamically; label padding is -100 so the loss ignores it."""
 
-    def __init__(self, tokenizer, max_input_len: int, max_target_len: int) -> None:
+    def __init__(self, tokenizer, max_input_len: int, max_target_len: int, keep_sentinels: bool = False) -> None:
         self.tok = tokenizer
         self.encoder = Encoder(tokenizer, max_input_len, max_target_len)
+        # an anonymised reader answers with a sentinel placeholder (cbqa.anonymise): the batch tells validation to keep it
+        self.keep_sentinels = keep_sentinels
 
     def __call__(self, batch: list[Example]) -> dict[str, Any]:
-        return collate(self.encoder.encoded(batch), self.tok.pad_token_id)
+        return {**collate(self.encoder.encoded(batch), self.tok.pad_token_id), "keep_sentinels": self.keep_sentinels}
 
 
 class StreamLoader(DataLoader):
@@ -148,7 +150,6 @@ class Seq2SeqDataModule(L.LightningDataModule):
         if self.tokenizer is None:
             self.tokenizer = self.trainer.lightning_module.tokenizer
             self.check_reader(getattr(self.trainer.lightning_module.hparams, "reader", "concat"))
-            self.trainer.lightning_module.keep_sentinels = self.anonymise
         if not self.tasks:
             self.tasks = [self.build(cfg) for cfg in self.task_cfgs]
         if self.val_file and not self.val_examples:
@@ -202,7 +203,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         return reader_example(row.question, row.answers, hits, self.passages, anonymiser, example_rng(row.question))
 
     def collator(self) -> Seq2SeqCollator:
-        return Seq2SeqCollator(self.tokenizer, self.max_input_len, self.max_target_len)
+        return Seq2SeqCollator(self.tokenizer, self.max_input_len, self.max_target_len, keep_sentinels=self.anonymise)
 
     def plan(self, world_size: int = 1, rank: int = 0) -> StreamPlan:
         sizes = [len(t) for t in self.tasks]

@@ -75,8 +75,6 @@ class T5Seq2Seq(L.LightningModule):
         arch = arch or T5Arch()
         self.save_hyperparameters({**{k: v for k, v in locals().items() if k not in {"self", "arch", "__class__"}}, "arch": asdict(arch)})
         self.t5, self.tokenizer = load_model(model, tokenizer, arch, pointer, None if copy_window is None else tuple(copy_window))
-        # Set by the DataModule when it anonymises passages: validation answers are then sentinel placeholders.
-        self.keep_sentinels = False
         # from_pretrained returns a model in eval mode, and Lightning keeps submodule modes: without this a run started
         # from a checkpoint (T5's have dropout 0.1) would train with dropout off. Validation switches to eval and back.
         self.t5.train()
@@ -111,19 +109,19 @@ class T5Seq2Seq(L.LightningModule):
         return out.loss
 
     @torch.no_grad()
-    def generate_texts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[str]:
+    def generate_texts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, keep_sentinels: bool = False) -> list[str]:
         kwargs = {"max_new_tokens": self.hparams.max_new_tokens, "num_beams": self.hparams.num_beams, "do_sample": False}
         if input_ids.dim() == 3:
             ids = fid_generate(self.t5, input_ids, attention_mask, **kwargs)
         else:
             ids = self.t5.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        if self.keep_sentinels:  # an anonymised reader answers with a sentinel placeholder (cbqa.anonymise)
+        if keep_sentinels:  # an anonymised reader answers with a sentinel placeholder (cbqa.anonymise)
             return decode_keeping_sentinels(self.tokenizer, ids)
         return [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         out = self(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-        preds = self.generate_texts(batch["input_ids"], batch["attention_mask"])
+        preds = self.generate_texts(batch["input_ids"], batch["attention_mask"], bool(batch.get("keep_sentinels", False)))
         em = sum(max_em(p, g) for p, g in zip(preds, batch["answers"])) / len(preds)
         f1 = sum(max_f1(p, g) for p, g in zip(preds, batch["answers"])) / len(preds)
         n = len(preds)
