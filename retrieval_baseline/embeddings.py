@@ -60,6 +60,11 @@ def _as_float32(rows: np.ndarray, buffer: np.ndarray | None) -> np.ndarray:
     return out
 
 
+def _chunk_buffer(size: int, dim: int, reuse: bool) -> np.ndarray | None:
+    """The one float32 buffer that `chunks(reuse=True)` overwrites for each chunk (None: a new array per chunk)."""
+    return np.empty((size, dim), dtype=np.float32) if reuse else None
+
+
 class EmbeddingShards:
     """The rows of several `.npy` shards as one (n, dim) matrix, read in float32 chunks or by row."""
 
@@ -90,7 +95,7 @@ class EmbeddingShards:
         """Consecutive rows as C-contiguous float32 arrays of at most `size` rows (the last of a shard may be shorter).
         `reuse`: every chunk is a view of one buffer, overwritten by the next, for a consumer that copies what it
         keeps (FAISS's add): a fresh 100 MB array per chunk costs page faults each time, 2-4x the conversion itself."""
-        buffer = np.empty((size, self.dim), dtype=np.float32) if reuse else None
+        buffer = _chunk_buffer(size, self.dim, reuse)
         for path in self.paths:
             array = _open(path)
             for start in range(0, array.shape[0], size):
@@ -128,7 +133,7 @@ class ArrayEmbeddings:
         self.shape = self.array.shape
 
     def chunks(self, size: int = 65536, reuse: bool = False) -> Iterator[np.ndarray]:
-        buffer = np.empty((size, self.dim), dtype=np.float32) if reuse else None
+        buffer = _chunk_buffer(size, self.dim, reuse)
         for start in range(0, self.n, size):
             yield _as_float32(self.array[start : start + size], buffer)
 
