@@ -41,7 +41,7 @@ from typing import Any
 
 from cbqa.extractive import PassageNER, strip_possessive
 from retrieval_baseline.hits import Hit
-from retrieval_baseline.reader import NUMBERINGS
+from retrieval_baseline.reader import check_numbering
 
 PLACEHOLDER = re.compile(r"<extra_id_\d+>")
 # The sentinels of each kind of entity: a placeholder's number says what kind of thing it stands for (as Hermann et
@@ -104,11 +104,7 @@ class Anonymiser:
     """Replaces the entities of a question's top-k passages by per-example placeholders (see the module doc)."""
 
     def __init__(self, ner: PassageNER | None = None, spacy_model: str | None = None, numbering: str = "random") -> None:
-        from cbqa.errors import CbqaError
-
-        if numbering not in NUMBERINGS:
-            raise CbqaError(f"unknown placeholder numbering {numbering!r} ({' | '.join(NUMBERINGS)})")
-        self.ner, self.numbering = ner or PassageNER(spacy_model), numbering
+        self.ner, self.numbering = ner or PassageNER(spacy_model), check_numbering(numbering)
 
     def annotate(self, hits: Sequence[Hit]) -> None:
         """Run spaCy once over many passages (each distinct text once) before examples are drawn."""

@@ -75,12 +75,7 @@ class Reader:
         views = self.anonymised(questions, passages)
         if views is not None:
             questions, passages = [v.question for v in views], [v.hits for v in views]
-        # An anonymised question's own placeholders are never its answer ("Who founded <extra_id_52>?"): a reader
-        # that has not yet learnt which of a passage's names a question asks for would otherwise often echo the subject.
-        # Nor is the padding token (T5's decoder start) part of any answer: an undertrained reader can emit it until
-        # max_new_tokens, an empty answer scored as that many pads.
-        pad = [self.tok.pad_token_id]
-        banned = [pad + self.tok.convert_tokens_to_ids(v.in_question()) for v in views] if views is not None else [pad] * len(questions)
+        banned = [self.banned(v) for v in views] if views is not None else [self.banned(None)] * len(questions)
         out: list[list[Candidate]] = []
         for start in range(0, len(questions), batch_size):
             chunk = [fid_inputs(q, hits, k) for q, hits in zip(questions[start : start + batch_size], passages[start : start + batch_size])]
@@ -92,9 +87,16 @@ class Reader:
             out = [[Candidate(v.restore(c.text), c.score) for c in cands] for v, cands in zip(views, out)]
         return out
 
+    def banned(self, view: Anonymised | None) -> list[int]:
+        """The tokens a FiD reader's answer never holds. An anonymised question's own placeholders ("Who founded
+        <extra_id_52>?"): a reader that has not yet learnt which of a passage's names a question asks for would
+        otherwise often echo the subject. And padding (T5's decoder start): an undertrained reader can emit it until
+        max_new_tokens, an empty answer scored as that many pads."""
+        return [self.tok.pad_token_id] + (self.tok.convert_tokens_to_ids(view.in_question()) if view is not None else [])
+
     @torch.inference_mode()
     def _fid(self, inputs: list[list[str]], num_beams: int, num_return: int, max_new_tokens: int,
-             banned: list[list[int]] | None = None) -> list[list[Candidate]]:  # fmt: skip
+             banned: list[list[int]]) -> list[list[Candidate]]:  # fmt: skip
         from transformers import LogitsProcessorList
 
         from cbqa.fid import fid_generate, pad_passages
@@ -112,7 +114,7 @@ class Reader:
         gen = fid_generate(self.net, input_ids.to(device), mask.to(device), max_new_tokens=max_new_tokens,
                            num_beams=num_beams, num_return_sequences=num_return, do_sample=False, output_scores=True,
                            return_dict_in_generate=True,
-                           logits_processor=LogitsProcessorList([BanTokens(banned)] if banned and any(banned) else []))  # fmt: skip
+                           logits_processor=LogitsProcessorList([BanTokens(banned)]))  # fmt: skip
         if self.cfg.anonymise:  # the answer is a sentinel placeholder: keep it to map it back
             texts = decode_keeping_sentinels(self.tok, gen.sequences)
         else:
@@ -143,10 +145,9 @@ class Reader:
         k, n, device = self.cfg.max_passages, len(answers), self.answerer.device
         views = self.anonymised([question], [passages])
         # as `read` bans them (a FiD reader's): the log-probability among the answers it may give
-        banned = [self.tok.pad_token_id] if self.cfg.reader == "fid" else []
+        banned = self.banned(views[0] if views is not None else None) if self.cfg.reader == "fid" else []
         if views is not None:  # score each answer as the reader would write it: a name as its placeholder
             fill = views[0].forward()
-            banned += self.tok.convert_tokens_to_ids(views[0].in_question())
             question, passages, answers = views[0].question, views[0].hits, [fill(a) for a in answers]
         labels = self.tok(list(answers), padding=True, return_tensors="pt").input_ids.to(device)
         keep = labels != self.tok.pad_token_id

@@ -29,6 +29,12 @@ READERS = ("concat", "fid")
 NUMBERINGS = ("random", "order")
 
 
+def check_numbering(numbering: str) -> str:
+    if numbering not in NUMBERINGS:
+        raise CbqaError(f"unknown placeholder numbering {numbering!r} ({' | '.join(NUMBERINGS)})")
+    return numbering
+
+
 @dataclass(frozen=True)
 class ReaderInput:
     max_passages: int = 2
@@ -47,8 +53,7 @@ class ReaderInput:
             raise CbqaError(f"bad reader input: {self.max_passages} passages, {self.max_input_len} tokens")
         if self.anonymise and self.reader != "fid":
             raise CbqaError("anonymised passages are read by the fid reader only (--reader fid)")
-        if self.numbering not in NUMBERINGS:
-            raise CbqaError(f"unknown placeholder numbering {self.numbering!r} ({' | '.join(NUMBERINGS)})")
+        check_numbering(self.numbering)
 
 
 def write_reader_input(run_dir: str | Path, cfg: ReaderInput) -> Path:
