@@ -69,10 +69,9 @@ def test_behaviours_then_screenshots_of_every_page(served) -> None:
             page.goto(f"{url}/?page=overlap")
             line = page.get_by_text(re.compile(r"^question overlap \d+"))
             before = line.inner_text()
-            slider = page.get_by_role("slider").first
-            slider.focus()
+            wait_idle(page)  # a key pressed while the page's first script run is going can be lost (CI saw it)
             for _ in range(4):  # 0.80 -> 0.40 by pages of 0.10 (one script rerun each; 40 arrow steps took ~20 s)
-                slider.press("PageDown")
+                _press_until_moved(page, "Decision threshold", "PageDown")
             wait_idle(page)
             page.wait_for_function("b => [...document.querySelectorAll('p')].some(p => p.innerText.startsWith("
                                    "'question overlap ') && p.innerText !== b)", arg=before)  # fmt: skip
@@ -117,6 +116,25 @@ def test_behaviours_then_screenshots_of_every_page(served) -> None:
                     shutil.copy(path, Path(os.environ["CBQA_SCREENSHOTS"]) / path.name)
         finally:
             browser.close()
+
+
+def _press_until_moved(page, name: str, key: str, tries: int = 5) -> None:
+    """Press `key` on the slider named `name` (an <input type=range>) until its value changes: a press can be lost
+    while a rerun redraws the widget."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    slider = page.get_by_role("slider", name=name)
+    value = slider.input_value()
+    for _ in range(tries):
+        slider.focus()
+        slider.press(key)
+        try:
+            page.wait_for_function("([n, v]) => document.querySelector(`input[aria-label=\"${n}\"]`).value !== v",
+                                   arg=[name, value], timeout=10_000)  # fmt: skip
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"{key} on the slider left it at {value} after {tries} presses")
 
 
 # A masked date (an input with a sentinel and no 1984) and its target (1984) are both on the Masking lab page.
