@@ -16,11 +16,12 @@ occurs in them (`copied`, `cbqa.copying`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from pathlib import Path
 
 import torch
 
-from cbqa.anonymise import Anonymised, Anonymiser, decode_keeping_sentinels, example_rng
+from cbqa.anonymise import PLACEHOLDER, Anonymised, Anonymiser, decode_keeping_sentinels, example_rng
 from cbqa.copying import occurs_in
 from cbqa.data import Prediction, write_predictions
 from cbqa.inference import Answerer, Candidate
@@ -88,11 +89,22 @@ class Reader:
         return out
 
     def banned(self, view: Anonymised | None) -> list[int]:
-        """The tokens a FiD reader's answer never holds. An anonymised question's own placeholders ("Who founded
-        <extra_id_52>?"): a reader that has not yet learnt which of a passage's names a question asks for would
-        otherwise often echo the subject. And padding (T5's decoder start): an undertrained reader can emit it until
-        max_new_tokens, an empty answer scored as that many pads."""
-        return [self.tok.pad_token_id] + (self.tok.convert_tokens_to_ids(view.in_question()) if view is not None else [])
+        """The tokens a FiD reader's answer never holds. Padding (T5's decoder start): an undertrained reader can
+        emit it until max_new_tokens, an empty answer scored as that many pads. For an anonymised example, the
+        question's own placeholders ("Who founded <extra_id_52>?"): a reader that has not yet learnt which of a
+        passage's names a question asks for would otherwise often echo the subject; and every placeholder that stands
+        for no name of this example (the reader can generate one from its vocabulary, and it cannot be mapped back:
+        the SQuAD check's reader answered 11 test questions with such a bare `<extra_id_N>`)."""
+        if view is None:
+            return [self.tok.pad_token_id]
+        unused = [i for t, i in self._placeholders.items() if t not in view.names]
+        return [self.tok.pad_token_id, *self.tok.convert_tokens_to_ids(view.in_question()), *unused]
+
+    @cached_property
+    def _placeholders(self) -> dict[str, int]:
+        """Every placeholder token (<extra_id_N>) of the tokenizer, by id."""
+        return dict(sorted(((t, i) for t, i in self.tok.get_vocab().items() if PLACEHOLDER.fullmatch(t)),
+                           key=lambda ti: ti[1]))  # fmt: skip
 
     @torch.inference_mode()
     def _fid(self, inputs: list[list[str]], num_beams: int, num_return: int, max_new_tokens: int,

@@ -410,9 +410,16 @@ def test_anonymised_reader_trains_on_placeholders_and_answers_with_names(world, 
     answers = reader.read(questions, passages, num_beams=1)
     assert [a[0].text for a in answers] == [r["answers"][0] for r in rows]  # placeholders mapped back to the names
     assert len(seen) == len(rows) and not any(name in text for group in seen for text in group for name in names)
-    # each question's own placeholders may not be its answer (nor padding, banned for every question)
-    pad = reader.tok.pad_token_id
-    assert bans == [[pad, *reader.tok.convert_tokens_to_ids(v.in_question())] for v in views] and all(len(b) > 1 for b in bans)
+    # each question's own placeholders may not be its answer, nor a placeholder that names nothing in its passages
+    # (nor padding, banned for every question)
+    tok, pad = reader.tok, reader.tok.pad_token_id
+    sentinels = {f"<extra_id_{n}>" for n in range(100)}
+    assert len(bans) == len(views)
+    for ban, v in zip(bans, views):
+        assert ban[0] == pad and set(tok.convert_tokens_to_ids(v.in_question())) <= set(ban), (ban, v.in_question())
+        answerable = set(v.names) - set(v.in_question())
+        assert answerable and set(tok.convert_tokens_to_ids(sorted(answerable))).isdisjoint(ban)
+        assert set(tok.convert_ids_to_tokens(ban[1:])) == sentinels - answerable
 
 
 def test_counterfactual_substitutes_are_names_without_a_possessive() -> None:
