@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from transformers import T5ForConditionalGeneration
 from transformers.modeling_outputs import Seq2SeqLMOutput
+from transformers.utils import ModelOutput
 
 CONFIG_FLAG = "cbqa_pointer"
 WINDOW_FLAG = "cbqa_copy_window"  # config: [tokens before, tokens after] each position that its copy key sees
@@ -72,10 +73,12 @@ class CopyHead(nn.Module):
         x = (encoder * mask[..., None].to(encoder.dtype)).transpose(1, 2)
         return self.key(encoder + self.context(nn.functional.pad(x, self.window)).transpose(1, 2))
 
-    def forward(self, decoder: torch.Tensor, encoder: torch.Tensor, mask: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        """(attention (B, T, S) over unmasked source positions, gate (B, T, 1)) for decoder (B, T, d), encoder (B, S, d)."""
-        scores = self.query(decoder) @ self.keys(encoder, mask).transpose(1, 2) / math.sqrt(decoder.shape[-1])
+    def forward(self, decoder: torch.Tensor, encoder: torch.Tensor, mask: torch.Tensor,
+                keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """(attention (B, T, S) over unmasked source positions, gate (B, T, 1)) for decoder (B, T, d), encoder (B, S, d);
+        `keys`: `self.keys(encoder, mask)` when the caller has them already."""
+        keys = self.keys(encoder, mask) if keys is None else keys
+        scores = self.query(decoder) @ keys.transpose(1, 2) / math.sqrt(decoder.shape[-1])
         scores = scores.float().masked_fill(~mask.bool()[:, None, :], torch.finfo(torch.float32).min)
         attn = scores.softmax(dim=-1)
         context = attn.to(encoder.dtype) @ encoder
@@ -119,7 +122,9 @@ class PointerT5(T5ForConditionalGeneration):
                               decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs,
                               output_hidden_states=True, **kwargs)  # fmt: skip
         mask = attention_mask if attention_mask is not None else torch.ones_like(source)
-        attn, gate = self.copy_head(out.decoder_hidden_states[-1], out.encoder_last_hidden_state, mask)
+        encoder = out.encoder_last_hidden_state
+        attn, gate = self.copy_head(out.decoder_hidden_states[-1], encoder, mask,
+                                    keys=self._copy_keys(encoder, mask, encoder_outputs))  # fmt: skip
         vocab = out.logits.float().softmax(dim=-1)
         copy = torch.zeros_like(vocab).scatter_add_(2, source[:, None, :].expand(-1, attn.shape[1], -1), attn)
         logp = torch.log(((1 - gate) * vocab + gate * copy).clamp_min(1e-12))
@@ -128,6 +133,22 @@ class PointerT5(T5ForConditionalGeneration):
             loss = nn.functional.nll_loss(logp.reshape(-1, logp.shape[-1]), labels.reshape(-1), ignore_index=-100)
         return Seq2SeqLMOutput(loss=loss, logits=logp, cache=out.cache,
                                encoder_last_hidden_state=out.encoder_last_hidden_state)  # fmt: skip
+
+    def _copy_keys(self, encoder: torch.Tensor, mask: torch.Tensor, holder: Any) -> torch.Tensor:
+        """The copy keys of `encoder`, computed once per `generate` instead of at every decoding step. generate() runs
+        the encoder once and hands the same `encoder_outputs` object (`holder`) to every step, so the keys are kept on
+        it, for as long as it lives, beside the encoder states and mask they were computed from. (Recomputed at every
+        step they cost S d^2 per hypothesis, more than the rest of a small decoder's step: the demo's reader read its
+        280 test questions 2.3x slower that way, the SQuAD check's 2.0x; `bench/pointer_generate.py`.) Never when
+        gradients flow: training computes them afresh."""
+        if torch.is_grad_enabled() or not isinstance(holder, ModelOutput):
+            return self.copy_head.keys(encoder, mask)
+        cached = getattr(holder, "_cbqa_copy_keys", None)
+        if cached is not None and cached[0] is encoder and cached[1].shape == mask.shape and torch.equal(cached[1], mask):
+            return cached[2]
+        keys = self.copy_head.keys(encoder, mask)
+        holder._cbqa_copy_keys = (encoder, mask.clone(), keys)
+        return keys
 
     def generate(self, *args: Any, **kwargs: Any) -> Any:
         # generate() runs the encoder once and then calls forward with encoder_outputs only: hand the source tokens on.

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from cbqa.fid import fid_forward, fid_generate
+from cbqa.fid import fid_encode, fid_forward, fid_generate
 from cbqa.pointer import PointerT5, is_pointer, with_copy_head
 
 MARK, PAD, EOS, VOCAB = 3, 0, 1, 48
@@ -111,6 +111,35 @@ def copy_exact_match(net: T5ForConditionalGeneration, steps: int = 150) -> float
         out = fid_generate(net, ids, torch.ones_like(ids), max_new_tokens=3, num_beams=1, do_sample=False)
     got = [row[row != PAD].tolist() for row in out]
     return sum(g == t.tolist() for g, t in zip(got, y)) / len(got)
+
+
+def test_generate_computes_the_copy_keys_once_and_answers_as_without_the_cache(monkeypatch) -> None:
+    torch.manual_seed(0)
+    cfg = tiny()
+    cfg.cbqa_copy_window = [2, 1]
+    net = PointerT5(cfg).eval()
+    torch.nn.init.normal_(net.copy_head.context.weight)  # a window that matters (a new one is zero)
+    ids = torch.randint(4, VOCAB, (2, 3, 7))
+    mask = torch.ones_like(ids)
+    mask[1, 2] = 0  # a padding passage slot
+    calls = []
+    keys = net.copy_head.keys
+    monkeypatch.setattr(net.copy_head, "keys", lambda e, m: calls.append(e.shape) or keys(e, m))
+    args = dict(max_new_tokens=6, min_new_tokens=6, num_beams=3, num_return_sequences=3, do_sample=False,
+                output_scores=True, return_dict_in_generate=True)  # fmt: skip
+    cached = fid_generate(net, ids, mask, **args)
+    assert len(calls) == 1, calls  # once per generate, not once per decoding step
+    # with gradients on (training) keys are never reused, even for the same encoder outputs
+    with torch.no_grad():  # (the encoder's graph would be freed by the first backward)
+        encoded, fused = fid_encode(net, ids, mask)
+    labels = torch.randint(4, VOCAB, (2, 3))
+    for _ in range(2):
+        net(encoder_outputs=encoded, attention_mask=fused, labels=labels, source_ids=ids.reshape(2, -1)).loss.backward()
+    assert len(calls) == 3 and net.copy_head.context.weight.grad is not None
+    monkeypatch.setattr(PointerT5, "_copy_keys", lambda self, e, m, holder: keys(e, m))  # the uncached forward
+    plain = fid_generate(net, ids, mask, **args)
+    assert torch.equal(cached.sequences, plain.sequences)
+    assert torch.allclose(cached.sequences_scores, plain.sequences_scores, atol=1e-5)
 
 
 def test_a_tiny_model_learns_to_copy_strings_it_never_saw_with_fid() -> None:
