@@ -144,7 +144,7 @@ class PointerT5(T5ForConditionalGeneration):
         if torch.is_grad_enabled() or not isinstance(holder, ModelOutput):
             return self.copy_head.keys(encoder, mask)
         cached = getattr(holder, "_cbqa_copy_keys", None)
-        if cached is not None and cached[0] is encoder and cached[1].shape == mask.shape and torch.equal(cached[1], mask):
+        if cached is not None and cached[0] is encoder and torch.equal(cached[1], mask):
             return cached[2]
         keys = self.copy_head.keys(encoder, mask)
         holder._cbqa_copy_keys = (encoder, mask.clone(), keys)
