@@ -24,7 +24,7 @@ def stamp(path: Path) -> float:
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=8)
 def answerer(model: str, mtime: float = 0.0, prefix: str = "question: ", max_input_len: int = 128):
-    from cbqa.inference import Answerer
+    from cbqa.model.inference import Answerer
 
     return Answerer(model, device="auto", prefix=prefix, max_input_len=max_input_len)
 
@@ -36,15 +36,15 @@ def load_answerer(model: str):
 
 @st.cache_resource(show_spinner="Loading reader...", max_entries=4)
 def _reader(model: str, mtime: float, record_mtime: float):
-    from cbqa.reader import Reader
+    from cbqa.reader.answering import Reader
 
     return Reader(model, device="auto")
 
 
 def load_reader(model: str):
-    """The retrieval baseline's reader (`cbqa.reader.Reader`), reading as its run recorded: one input string
+    """The retrieval baseline's reader (`cbqa.reader.answering.Reader`), reading as its run recorded: one input string
     (concat) or Fusion-in-Decoder over its top K passages; `.read([question], [hits])`, `.passages_read`."""
-    from retrieval_baseline.reader import READER_INPUT_FILE
+    from cbqa.reader.inputs import READER_INPUT_FILE
 
     return _reader(model, stamp(Path(model)), stamp(Path(model) / READER_INPUT_FILE))
 
@@ -70,7 +70,7 @@ def load_retrieval_index(index_dir: Path):
 
 @st.cache_resource(show_spinner="Reading questions...", max_entries=16)
 def _qa(path: str, mtime: float):
-    from cbqa.data import read_qa
+    from cbqa.core.formats import read_qa
 
     return read_qa(path)
 
@@ -81,7 +81,7 @@ def load_qa(path: Path):
 
 @st.cache_resource(show_spinner="Reading predictions...", max_entries=32)
 def _predictions(path: str, mtime: float):
-    from cbqa.data import read_predictions
+    from cbqa.core.formats import read_predictions
 
     return read_predictions(path)
 
@@ -92,7 +92,7 @@ def load_predictions(path: Path):
 
 @st.cache_resource(show_spinner="Reading overlap labels...", max_entries=8)
 def _overlap_rows(path: str, mtime: float) -> dict[str, dict[str, Any]]:
-    from cbqa.data.jsonl import read_jsonl
+    from cbqa.core.formats.jsonl import read_jsonl
 
     return {str(row["id"]): row for _, row in read_jsonl(path) if "id" in row}
 
@@ -134,7 +134,7 @@ def _corpus_index(directory: str, mtime: float):
 def load_corpus_index(overlap_labels: Path | None):
     """The on-disk corpus index `cbqa overlap --corpus` keeps next to a run's overlap labels. The app only opens it
     (memory-mapped); it never indexes a corpus itself."""
-    from cbqa.errors import CbqaError
+    from cbqa.core.errors import CbqaError
     from cbqa.overlap.corpus_overlap import default_corpus_index_dir
 
     if overlap_labels is None:
@@ -179,8 +179,8 @@ def load_metrics_csv(path: Path):
 def _confidence_floor(model: str, mtime: float, dev: str, dev_mtime: float, limit: int = 300) -> float | None:
     import numpy as np
 
-    from cbqa.data import read_qa
-    from cbqa.metrics import max_em
+    from cbqa.core.formats import read_qa
+    from cbqa.core.metrics import max_em
 
     examples = read_qa(dev)[:limit]
     model_ = answerer(model, mtime)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from cbqa.metrics import max_em, max_f1, normalize_answer
+from cbqa.core.metrics import max_em, max_f1, normalize_answer
 
 MAX_QUESTION_CHARS = 1000  # longer input is refused: no QA question is this long, it is a pasted document
 

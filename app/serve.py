@@ -17,7 +17,7 @@ import sys
 import threading
 
 # What answering the first question imports, heaviest first: the models' stack, then the overlap facts' TF-IDF.
-WARM_IMPORTS = ("cbqa.inference", "cbqa.pointer", "sklearn.feature_extraction.text", "cbqa.overlap.question_similarity")
+WARM_IMPORTS = ("cbqa.model.inference", "cbqa.reader.copy_head", "sklearn.feature_extraction.text", "cbqa.overlap.question_similarity")
 
 
 def warm_imports(names: tuple[str, ...] = WARM_IMPORTS) -> list[str]:

@@ -123,7 +123,7 @@ class Report:
         self.write()
 
     def write(self, finished: bool = False) -> None:
-        from cbqa.io import atomic_writer
+        from cbqa.core.io import atomic_writer
 
         self.data["finished"] = finished
         self.data["wall_s"] = round(time.perf_counter() - self.t0, 1)
@@ -156,7 +156,7 @@ def check_prerequisites(dry_run: bool) -> None:
         raise Stop(f"missing Python package(s): {', '.join(missing)} (pip install {' '.join(missing)})")
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    for module in ("cbqa.io", "cbqa.training.module"):
+    for module in ("cbqa.core.io", "cbqa.training.module"):
         try:
             importlib.import_module(module)
         except ImportError as e:
@@ -260,7 +260,7 @@ def make_model_dir(size: Size, out: Path) -> Path:
         feed_forward_proj="gated-gelu", tie_word_embeddings=False, dropout_rate=0.0,
         pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
     )  # fmt: skip
-    from cbqa.modeling import untie_lm_head
+    from cbqa.model.loading import untie_lm_head
 
     torch.manual_seed(0)
     net = T5ForConditionalGeneration(cfg)

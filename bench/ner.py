@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cbqa.data import Document, read_corpus, write_corpus  # noqa: E402
+from cbqa.core.formats import Document, read_corpus, write_corpus  # noqa: E402
 from ner_masking.annotate import AnnotateConfig, annotate_corpus  # noqa: E402
 from ner_masking.pipeline import DEFAULT_SPACY_MODEL, build_pipeline  # noqa: E402
 

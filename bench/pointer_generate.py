@@ -1,4 +1,4 @@
-"""Benchmark: a copy-head reader's answers with its copy keys computed once per `generate` (what `cbqa.pointer` does)
+"""Benchmark: a copy-head reader's answers with its copy keys computed once per `generate` (what `cbqa.reader.copy_head` does)
 against the bare baseline of recomputing them at every decoding step, same model, questions and beams, in one run.
 
 The answers must be identical (the check fails otherwise); the ratio is baseline time / cached time over
@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from cbqa.pointer import PointerT5, is_pointer
-    from cbqa.reader import Reader
-    from retrieval_baseline.reader import hits_of
+    from cbqa.reader.copy_head import PointerT5, is_pointer
+    from cbqa.reader.answering import Reader
+    from retrieval_baseline.retrieved import hits_of
 
     reader = Reader(args.model, device="cpu")
     if not is_pointer(reader.net):

@@ -26,7 +26,7 @@ from cbqa_app.screenshots import CHROMIUM, CHROMIUM_ARGS, serve, wait_idle
 
 def test_ids(runs: Path, n: int) -> list[str]:
     """The first `n` test question ids of the run, found the way the app finds them."""
-    from cbqa.data import read_qa
+    from cbqa.core.formats import read_qa
     from cbqa_app.run_dir import read_run
 
     test = read_run(runs).path("test")

@@ -54,7 +54,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from cbqa.io import remove_tree  # noqa: E402
+from cbqa.core.io import remove_tree  # noqa: E402
 SHARD = 100_000
 WORDS = 2000  # synthetic vocabulary
 
@@ -208,7 +208,7 @@ def child_encoding(corpus: str, n: int, batch: int, device: str) -> dict[str, An
     import torch
     from transformers import AutoTokenizer, DPRConfig, DPRContextEncoder, DPRQuestionEncoder
 
-    from cbqa.data.corpus import iter_corpus
+    from cbqa.core.formats.corpus import iter_corpus
     from retrieval_baseline.encoders import EncoderConfig, _default_model_path, load_encoder
     from retrieval_baseline.passages import SplitConfig, split_corpus
 

@@ -67,7 +67,7 @@ def synthetic_docs(start: int, n: int, seed: int):
 
 def make_store(directory: Path, n: int) -> Path:
     """A complete spans store of `n` synthetic passages (reused when it exists)."""
-    from cbqa.data.jsonl import write_json
+    from cbqa.core.formats.jsonl import write_json
     from ner_masking.store import MANIFEST, STORE_FORMAT, shard_name, write_shard
 
     if (directory / MANIFEST).exists():
@@ -93,7 +93,7 @@ def make_store(directory: Path, n: int) -> Path:
 
 
 def make_tokenizer(work: Path) -> Path:
-    from cbqa.tokenizer import train_tokenizer
+    from cbqa.model.tokenizer import train_tokenizer
 
     out = work / "tokenizer"
     if not (out / "spiece.model").exists():
@@ -103,7 +103,7 @@ def make_tokenizer(work: Path) -> Path:
 
 
 def make_qa(work: Path) -> Path:
-    from cbqa.data.jsonl import write_jsonl
+    from cbqa.core.formats.jsonl import write_jsonl
 
     path = work / "qa.jsonl"
     if not path.exists():
@@ -162,7 +162,7 @@ def train_rate(store: Path, tokenizer: Path, qa: Path, steps: int = 20) -> float
     import torch
     from transformers import AutoTokenizer
 
-    from cbqa.modeling import T5Arch, build_from_config
+    from cbqa.model.loading import T5Arch, build_from_config
     from cbqa.training.datamodule import Mixing, Seq2SeqDataModule
     from cbqa.training.tasks import TaskConfig
 
@@ -247,7 +247,7 @@ PADDING_POLICIES = [
 def padding(store_dir: Path, work: Path, batches: int = 60) -> list[dict]:
     from transformers import AutoTokenizer
 
-    from cbqa.tokenizer import train_tokenizer
+    from cbqa.model.tokenizer import train_tokenizer
     from cbqa.training.datamodule import Seq2SeqDataModule
     from cbqa.training.tasks import TaskConfig
     from ner_masking.store import load_span_store
@@ -277,8 +277,8 @@ def padding(store_dir: Path, work: Path, batches: int = 60) -> list[dict]:
 
 
 def ner_corpus(work: Path, n: int) -> Path:
-    from cbqa.data import Document, write_corpus
-    from cbqa.data.corpus import iter_corpus
+    from cbqa.core.formats import Document, write_corpus
+    from cbqa.core.formats.corpus import iter_corpus
 
     path = work / f"ner_{n}.jsonl"
     if path.exists():
@@ -317,7 +317,7 @@ def bare_run(corpus: Path, processes: int) -> dict:
     code = f"""
 import json, sys, time
 t0 = time.time()
-from cbqa.data.corpus import iter_corpus
+from cbqa.core.formats.corpus import iter_corpus
 from ner_masking.pipeline import build_pipeline
 texts = [d.text for d in iter_corpus({str(corpus)!r})]
 nlp = build_pipeline()

@@ -23,7 +23,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from cbqa.data.arrow_shards import shard_name
+from cbqa.core.shards import shard_name
 from retrieval_baseline.faiss_index import INDEX_TYPES, IndexSpec, build_faiss_index, factory_string
 from retrieval_baseline.passage_store import PassageStore, write_passage_shard
 from retrieval_baseline.passages import Passage

@@ -16,8 +16,8 @@ from dataclasses import asdict
 import lightning as L
 import torch
 
-from cbqa.modeling import T5Arch
-from cbqa.tokenizer import train_tokenizer
+from cbqa.model.loading import T5Arch
+from cbqa.model.tokenizer import train_tokenizer
 from cbqa.training.module import T5Seq2Seq
 
 SIZES = {

@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import sys
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 
 # name -> (module, one-line description). Kept in workflow order for `cbqa --help`.
 COMMANDS: dict[str, tuple[str, str]] = {

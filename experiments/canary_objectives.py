@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cbqa.data import Document, write_corpus
+from cbqa.core.formats import Document, write_corpus
 from cbqa.memorisation.canaries import CORPUS, digits_format, write_canaried_corpus
 from cbqa.memorisation.run_exposure import ExposureConfig, run_exposure
-from cbqa.modeling import T5Arch, build_from_config
-from cbqa.tokenizer import train_tokenizer
+from cbqa.model.loading import T5Arch, build_from_config
+from cbqa.model.tokenizer import train_tokenizer
 from cbqa.training.cli import run_training
 from ner_masking.annotate import AnnotateConfig, annotate_corpus
 from ner_masking.labels import ALL_LABELS, DEFAULT_LABELS

@@ -1,4 +1,4 @@
-"""Does a model's encoder put a token's context into its state? The check behind the copy window (`cbqa.pointer`).
+"""Does a model's encoder put a token's context into its state? The check behind the copy window (`cbqa.reader.copy_head`).
 
 A reader's copy head picks the position to copy by its encoder state. If the state of `<extra_id_50>` is the same
 in "X studied at <extra_id_50>" and in "X works at <extra_id_50>", no copy attention can tell the alma mater from
@@ -10,7 +10,7 @@ the employer by that state. This prints, for a model (a cbqa run directory, an H
   left no trace;
 - for each encoder layer and head, the entropy of its self-attention and the share of positions whose strongest key
   is the head's most common one (attention that every position spends on one token mixes in no context);
-- for a reader with a copy head (`cbqa.pointer`), the probability of its first answer token being each organisation
+- for a reader with a copy head (`cbqa.reader.copy_head`), the probability of its first answer token being each organisation
   for the world's alma mater and employer questions, in both versions of the biography: a reader that reads
   follows the swap, one that answers by placeholder number does not.
 
@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     args = ap.parse_args()
 
-    from cbqa.modeling import load_pretrained
+    from cbqa.model.loading import load_pretrained
 
     net, tok = load_pretrained(args.model)
     net.config._attn_implementation = "eager"  # (sdpa returns no attention weights)
@@ -65,7 +65,7 @@ def main() -> None:
             share = (top == common).float().mean().item()
             print(f"layer {layer} head {head}: entropy {entropy:.2f} nats; {share:.0%} of positions attend most to "
                   f"{toks_a[common]!r}")  # fmt: skip
-    from cbqa.pointer import is_pointer
+    from cbqa.reader.copy_head import is_pointer
 
     if is_pointer(net):
         organisation_choice(net, tok)
@@ -77,7 +77,7 @@ QUESTIONS = ("Where did <extra_id_1> study?", "Which university did <extra_id_1>
 
 
 def organisation_choice(net, tok) -> None:
-    from cbqa.fid import fid_forward
+    from cbqa.reader.fid import fid_forward
 
     orgs = tok.convert_tokens_to_ids(["<extra_id_50>", "<extra_id_51>"])
     for text in (STUDIED, WORKS):

@@ -26,8 +26,8 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from cbqa.data.jsonl import write_json
-from cbqa.data.qa import read_qa
+from cbqa.core.formats.jsonl import write_json
+from cbqa.core.formats.qa import read_qa
 from cbqa.overlap.labeller import DEFAULT_THRESHOLDS
 from cbqa.overlap.paraphrase_check import best_threshold, build_check, shared_answer_scores, sweep
 from cbqa.overlap.question_similarity import build_index

@@ -1,8 +1,8 @@
 """How a trained reader ranks the entities of its passages, next to what it generates freely.
 
 For each retrieved test question: the reader's free answer (greedy), and its pick among the spaCy entities of the
-passages it reads (`cbqa.extractive`'s candidates: those whose label fits the question's answer type, minus the
-question's own words), ranked by the reader's log-likelihood (`cbqa.reader.Reader.score`). EM by overlap category.
+passages it reads (`cbqa.reader.floor`'s candidates: those whose label fits the question's answer type, minus the
+question's own words), ranked by the reader's log-likelihood (`cbqa.reader.answering.Reader.score`). EM by overlap category.
 The extractive floor picks among the same candidates by retrieval rank alone, so the gap between the two is what the
 reader's reading adds to choosing an entity; the gap to free generation is what generating costs a small model.
 
@@ -17,11 +17,11 @@ import json
 import time
 from collections import defaultdict
 
-from cbqa.data.jsonl import read_jsonl
-from cbqa.extractive import PassageNER, answer_labels
-from cbqa.metrics import max_em
-from cbqa.reader import Reader
-from retrieval_baseline.reader import hits_of, retrieved_rows
+from cbqa.core.formats.jsonl import read_jsonl
+from cbqa.reader.floor import PassageNER, answer_labels
+from cbqa.core.metrics import max_em
+from cbqa.reader.answering import Reader
+from retrieval_baseline.retrieved import hits_of, retrieved_rows
 
 
 def main() -> None:

@@ -14,8 +14,8 @@ import argparse
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from cbqa.data.jsonl import read_jsonl
-from cbqa.metrics import max_em
+from cbqa.core.formats.jsonl import read_jsonl
+from cbqa.core.metrics import max_em
 
 PAIRS = (("birthplace", "residence"), ("alma_mater", "employer"))
 

@@ -45,8 +45,8 @@ FILL_IN = {"policy": "ssm", "options": {"context": "sentence", "title": True}}
 
 def prepare(squad: Path, out: Path, spans: Path | None, vocab: int) -> tuple[Path, Path]:
     """The spans store (spaCy over the paragraphs, unless one is given) and a sentencepiece tokenizer."""
-    from cbqa.data.jsonl import read_jsonl
-    from cbqa.tokenizer import train_tokenizer
+    from cbqa.core.formats.jsonl import read_jsonl
+    from cbqa.model.tokenizer import train_tokenizer
     from ner_masking.annotate import AnnotateConfig, annotate_corpus
 
     if spans is None:
@@ -112,8 +112,8 @@ def curve(run: Path) -> list[dict[str, float]]:
 
 def baselines(squad: Path, n: int) -> dict[str, float]:
     """EM of the most frequent train answer on the measured test questions, and their answer-overlap share."""
-    from cbqa.data.jsonl import read_jsonl
-    from cbqa.metrics import max_em, normalize_answer
+    from cbqa.core.formats.jsonl import read_jsonl
+    from cbqa.core.metrics import max_em, normalize_answer
 
     rows = [r for _, r in read_jsonl(squad / "qa.jsonl")]
     train = [r for r in rows if r["split"] == "train"]
@@ -176,7 +176,7 @@ def main() -> None:
         # the run's own training wall (measurements included), also right when a finished run was not retrained
         walls[name] = json.loads((args.out / name / "summary.json").read_text(encoding="utf-8"))["wall_seconds"]
     base = baselines(args.squad, args.eval_n)
-    from cbqa.data.jsonl import write_json
+    from cbqa.core.formats.jsonl import write_json
 
     cfg = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     write_json(args.out / "table.json", {"curves": curves, "baselines": base, "config": cfg, "train_wall_s": walls,

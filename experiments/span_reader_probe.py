@@ -9,7 +9,7 @@ be generated token by token. Training data: QA-train over its retrieved passages
 replacement, with several ways of keeping the head from learning which strings are answers instead of where they sit:
 
 - `--swap P --novel`: the answer alone is replaced, in the passages and the target, by another training answer of
-  its kind or a new string (`cbqa.training.reading.ReaderTask`, the FiD recipe's option);
+  its kind or a new string (`cbqa.reader.tasks.ReaderTask`, the FiD recipe's option);
 - `--rename-all P [--all-novel]`: every spaCy entity of the passages that the question does not name is renamed, the
   answer with them, to an entity of the same label from passages about QA-train's subjects, or with `--all-novel`
   to a new string shaped like it (`novel_entity`), or with `--made-up` to random syllables (`made_up`), so the answer
@@ -42,19 +42,19 @@ from pathlib import Path
 
 import torch
 
-from cbqa.anonymise import replacer
-from cbqa.data.jsonl import read_jsonl
-from cbqa.data.qa import QAExample
-from cbqa.extractive import PassageNER
-from cbqa.metrics import max_em
-from cbqa.modeling import load_pretrained
-from cbqa.reading import SubjectFilter
-from cbqa.tokenizer import load_tokenizer
-from cbqa.training.reading import ReaderTask, novel_entity
+from cbqa.reader.anonymise import replacer
+from cbqa.core.formats.jsonl import read_jsonl
+from cbqa.core.formats.qa import QAExample
+from cbqa.reader.floor import PassageNER
+from cbqa.core.metrics import max_em
+from cbqa.model.loading import load_pretrained
+from cbqa.reader.reading_examples import SubjectFilter
+from cbqa.model.tokenizer import load_tokenizer
+from cbqa.reader.tasks import ReaderTask, novel_entity
 from cbqa.training.tasks import TaskConfig
 from retrieval_baseline.hits import Hit
-from retrieval_baseline.reader import hits_of
-from retrieval_baseline.reader_input import fid_inputs
+from retrieval_baseline.retrieved import hits_of
+from cbqa.reader.inputs import fid_inputs
 
 CONTEXT = " context:"
 MAX_SPAN = 16
@@ -200,7 +200,7 @@ def best_candidate(model: SpanReader, item: Encoded, hits: Sequence[Hit], questi
                    k: int) -> str:  # fmt: skip
     """The extractive floor's candidates (spaCy entities of the passages whose label fits the question, minus the
     question's own words), ranked by the head's start + end score instead of by retrieval rank."""
-    from cbqa.extractive import answer_labels
+    from cbqa.reader.floor import answer_labels
 
     t = collate([item], pad, k)
     start, end = (x.reshape(k, -1) for x in model(t["ids"], t["mask"], t["flags"]))
@@ -332,7 +332,7 @@ def main() -> None:
     if args.clozes:
         if anon is None:
             raise SystemExit("--clozes needs --anonymise")
-        from cbqa.training.reading import SENTINEL, ReadingTask
+        from cbqa.reader.tasks import SENTINEL, ReadingTask
 
         clozes = ReadingTask(TaskConfig(name="reading", kind="reading", file=args.clozes), args.k)
         anon.ner.annotate([h.text for _, _, _, hits in clozes.items for h in hits[: args.k]])

@@ -20,7 +20,7 @@ from typing import Any
 from cbqa.commands import predict
 from cbqa.commands.fill_in import exact_match_percent, fill, fill_in_items
 from cbqa.demo import VARIANTS, Demo, DemoConfig
-from cbqa.metrics import max_em
+from cbqa.core.metrics import max_em
 from cbqa.training.cli import run_training
 from ner_masking.store import load_span_store
 

@@ -1,6 +1,6 @@
 """Annotate a corpus with salient spans into a resumable, sharded spans store (see store.py).
 
-The corpus is scanned once (validated, shards planned: `cbqa.data.corpus.scan_corpus`); each shard of
+The corpus is scanned once (validated, shards planned: `cbqa.core.formats.corpus.scan_corpus`); each shard of
 `shard_size` documents is annotated and written atomically by one of two engines that run the same pipeline:
 
 - `local` (default): spaCy's `nlp.pipe` with `n_process` worker processes on this machine;
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.corpus import CorpusScan, CorpusShard, Document, read_corpus_slice, scan_corpus
-from cbqa.data.jsonl import write_json
-from cbqa.errors import CbqaError
+from cbqa.core.formats.corpus import CorpusScan, CorpusShard, Document, read_corpus_slice, scan_corpus
+from cbqa.core.formats.jsonl import write_json
+from cbqa.core.errors import CbqaError
 from ner_masking.labels import DEFAULT_LABELS
 from ner_masking.pipeline import DEFAULT_SPACY_MODEL, build_pipeline, doc_to_span_doc, ner_labels, pipeline_info
 from ner_masking.store import (

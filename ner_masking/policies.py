@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from ner_masking.masked import MaskedExample, Policy, sentinel
 from ner_masking.span_corruption import SpanCorruption
 from ner_masking.ssm import SSM, SSMAll, TypedSSM

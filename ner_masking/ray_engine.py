@@ -1,7 +1,7 @@
 """`cbqa ner --engine ray`: the same spaCy pipeline as Ray Data actors, on a local Ray or a cluster.
 
 The driver plans shards (`scan_corpus`); Ray Data maps the pending shard descriptors over a pool of spaCy actors
-(`cbqa.data.ray_engine.map_shards`: `map_batches`, one descriptor per call; the engine `cbqa index --engine ray`
+(`cbqa.core.ray_engine.map_shards`: `map_batches`, one descriptor per call; the engine `cbqa index --engine ray`
 shares). Each actor loads the pipeline once, reads its shard from the corpus by byte
 offset or row (so the corpus path must be readable from every node: shared storage on a cluster), annotates it and
 writes the shard file itself, atomically, into the store directory (also shared storage); only the shard's counts go
@@ -17,8 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.corpus import CorpusShard, read_corpus_slice
-from cbqa.data.ray_engine import map_shards, start_ray
+from cbqa.core.formats.corpus import CorpusShard, read_corpus_slice
+from cbqa.core.ray_engine import map_shards, start_ray
 from ner_masking.store import shard_name, write_shard
 
 __all__ = ["SpacyShardActor", "ray_engine", "start_ray"]

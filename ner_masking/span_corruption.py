@@ -18,7 +18,7 @@ import random
 import struct
 from dataclasses import dataclass, field
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from ner_masking.masked import MaskedExample, sentinel
 from ner_masking.spans import Tokenize, replace_spans, word_offsets
 from ner_masking.store import SpanDoc

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from ner_masking.masked import MaskedExample, sentinel
 from ner_masking.spans import (
     Tokenize,

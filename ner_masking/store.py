@@ -16,7 +16,7 @@ Parquet would be smaller but is compressed and cannot be memory-mapped row by ro
 resident memory beyond the pages a training step touches, and start-up does not grow with the corpus: a policy's
 question "does this document have a candidate span?" is answered from `label_mask` with numpy, not a Python pass.
 The store keeps the text, so it is self-contained: training needs only the store, not the corpus. Writing, mapping
-and row access are the core's (`cbqa.data.arrow_shards`), shared with the passages of a retrieval index.
+and row access are the core's (`cbqa.core.shards`), shared with the passages of a retrieval index.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from cbqa.data.arrow_shards import SHARD_FILE, MappedShard, ShardedRows, read_metadata
-from cbqa.data.arrow_shards import SHARD_SUFFIX, shard_index, shard_name  # noqa: F401 - the store's shard file names
-from cbqa.data.arrow_shards import write_shard as write_arrow_shard
-from cbqa.errors import CbqaError
-from cbqa.io import fingerprint
+from cbqa.core.shards import SHARD_FILE, MappedShard, ShardedRows, read_metadata
+from cbqa.core.shards import SHARD_SUFFIX, shard_index, shard_name  # noqa: F401 - the store's shard file names
+from cbqa.core.shards import write_shard as write_arrow_shard
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import fingerprint
 from ner_masking.titles import shown_by_title, words_key
 
 STORE_FORMAT = "cbqa-spans/2"
@@ -125,7 +125,7 @@ def read_shard_stats(path: Path) -> dict[str, Any]:
 
 
 class ShardView:
-    """One memory-mapped shard (`cbqa.data.arrow_shards.MappedShard`): numpy views of its offset arrays, row access
+    """One memory-mapped shard (`cbqa.core.shards.MappedShard`): numpy views of its offset arrays, row access
     to its strings (no copies)."""
 
     def __init__(self, path: Path) -> None:

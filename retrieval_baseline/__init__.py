@@ -2,7 +2,7 @@
 
 Python API (see docs/retrieval.md):
 
-    from retrieval_baseline import build_index, load_index, recall_at_k, format_reader_input
+    from retrieval_baseline import build_index, load_index, recall_at_k
     index = build_index("corpus.jsonl", "runs/index", encoder="default", bm25=True)
     index = load_index("runs/index")
     hits = index.search(["who founded X?"], k=20, retriever="hybrid")   # per question a `Hits` view of `Hit`s
@@ -18,7 +18,6 @@ from retrieval_baseline.hybrid import reciprocal_rank_fusion
 from retrieval_baseline.index_build import ShardSpec, build_index, encode_corpus
 from retrieval_baseline.index_dir import load_index, verify_index
 from retrieval_baseline.passages import Passage, SplitConfig, split_document
-from retrieval_baseline.reader_input import format_reader_input
 from retrieval_baseline.retriever import RetrievalIndex, search
 
 __all__ = [
@@ -34,7 +33,6 @@ __all__ = [
     "SplitConfig",
     "build_index",
     "encode_corpus",
-    "format_reader_input",
     "has_answer",
     "load_encoder",
     "load_index",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from retrieval_baseline.encoders import passage_text
 from retrieval_baseline.passages import Passage
 

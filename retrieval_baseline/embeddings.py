@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cbqa.errors import CbqaError
-from cbqa.io import atomic_path
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import atomic_path
 
 EMBEDDINGS_DIR = "embeddings"
 DTYPES = ("float32", "float16")

@@ -17,9 +17,9 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from retrieval_baseline.passages import Passage
-from retrieval_baseline.progress import progress_bar
+from cbqa.core.progress import progress_bar
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {"default", "all-MiniLM-L6-v2", DEFAULT_ENCODER}

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.jsonl import read_jsonl
-from cbqa.errors import CbqaError, DataError
+from cbqa.core.formats.jsonl import read_jsonl
+from cbqa.core.errors import CbqaError, DataError
 from retrieval_baseline.has_answer import AnswerMatcher
 from retrieval_baseline.hits import Hit
 

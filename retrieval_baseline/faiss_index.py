@@ -18,9 +18,9 @@ from typing import Any, Literal, Protocol
 import faiss
 import numpy as np
 
-from cbqa.errors import CbqaError
-from cbqa.io import atomic_path
-from retrieval_baseline.progress import progress_bar
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import atomic_path
+from cbqa.core.progress import progress_bar
 
 IndexType = Literal["flat", "ivf", "hnsw", "ivfpq"]
 INDEX_TYPES: tuple[str, ...] = ("flat", "ivf", "hnsw", "ivfpq")

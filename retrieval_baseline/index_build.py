@@ -1,6 +1,6 @@
 """Building an index directory at any scale: sharded, resumable, in bounded memory.
 
-The corpus is planned in shards of `shard_size` documents (`cbqa.data.corpus.scan_corpus`: validated once, each
+The corpus is planned in shards of `shard_size` documents (`cbqa.core.formats.corpus.scan_corpus`: validated once, each
 shard's byte offset or row recorded). Shard `j` becomes two files in a work directory next to the index
 (`.NAME.build/`), each written atomically:
 
@@ -11,9 +11,9 @@ shard's byte offset or row recorded). Shard `j` becomes two files in a work dire
 so a killed build resumes at the first shard without its files, and encoding a shard twice gives the same bytes.
 Shards can be encoded by N machines at once (`shard=ShardSpec(i, N)`: machine i does the shards j with j % N == i,
 the work directory on shared storage), or by Ray Data actors (`engine="ray"`, GPU actors where the cluster has
-GPUs: `cbqa.data.ray_engine`, the engine `cbqa ner --engine ray` uses). Once every shard is there, the FAISS index
+GPUs: `cbqa.core.ray_engine`, the engine `cbqa ner --engine ray` uses). Once every shard is there, the FAISS index
 is trained on a sample and filled chunk by chunk from the memory-mapped embedding shards (`build_faiss_index`), BM25
-is built if asked, the manifest written, and the work directory is published as the index (`cbqa.io.replace_dir`).
+is built if asked, the manifest written, and the work directory is published as the index (`cbqa.core.io.replace_dir`).
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from cbqa.data.arrow_shards import MappedShard, shard_name
-from cbqa.data.corpus import CorpusShard, Document, read_corpus_slice, scan_corpus
-from cbqa.data.jsonl import write_json
-from cbqa.errors import CbqaError
-from cbqa.io import fingerprint_chunks, remove_tree, replace_dir
+from cbqa.core.shards import MappedShard, shard_name
+from cbqa.core.formats.corpus import CorpusShard, Document, read_corpus_slice, scan_corpus
+from cbqa.core.formats.jsonl import write_json
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import fingerprint_chunks, remove_tree, replace_dir
 from retrieval_baseline.bm25 import BM25Config, BM25Index
 from retrieval_baseline.embeddings import (
     EMBEDDINGS_DIR,
@@ -56,7 +56,7 @@ from retrieval_baseline.index_dir import (
 )
 from retrieval_baseline.passage_store import PASSAGES_DIR, PassageStore, passage_shard_rows, write_passage_shard
 from retrieval_baseline.passages import Passage, SplitConfig, split_corpus
-from retrieval_baseline.progress import progress_bar
+from cbqa.core.progress import progress_bar
 from retrieval_baseline.retriever import RetrievalIndex
 
 WORK_FORMAT = "cbqa-index-build/1"
@@ -104,7 +104,7 @@ def work_dir(out: str | Path) -> Path:
 @dataclass
 class CorpusPlan:
     source: str | None  # the corpus path; None for documents given in memory
-    fingerprint: str  # cbqa.io.fingerprint of the corpus file (of the documents' JSON for in-memory ones)
+    fingerprint: str  # cbqa.core.io.fingerprint of the corpus file (of the documents' JSON for in-memory ones)
     shards: list[CorpusShard]
     docs: list[Document] | None = None  # in-memory documents
 
@@ -277,7 +277,7 @@ def _local_engine(plan: CorpusPlan, pending: list[CorpusShard], work: Path, spli
 
 def _ray_engine(plan: CorpusPlan, pending: list[CorpusShard], work: Path, split: SplitConfig,
                 encoder: EncoderConfig | Encoder, dtype: str, config: EngineConfig) -> Iterator[CorpusShard]:  # fmt: skip
-    from cbqa.data.ray_engine import cluster_gpus, map_shards, start_ray
+    from cbqa.core.ray_engine import cluster_gpus, map_shards, start_ray
 
     if plan.source is None:
         raise CbqaError("--engine ray reads the corpus from a file every worker can open; got documents in memory")
@@ -444,7 +444,7 @@ def build_index(
                   "factory": factory_string(spec, count, dim), "built_on": built_on,
                   "build_seconds": round(build_s, 3), "train_seconds": round(timings.get("train", 0.0), 3),
                   "add_seconds": round(timings.get("add", 0.0), 3), "allocate_seconds": round(timings.get("allocate", 0.0), 3)},  # fmt: skip
-        # The corpus fingerprint is the one a spans store of the same corpus records (cbqa.io.fingerprint); the
+        # The corpus fingerprint is the one a spans store of the same corpus records (cbqa.core.io.fingerprint); the
         # passages fingerprint is that of the passages' JSON lines, which `--verify` and embedding reuse check.
         "corpus": {"source": plan.source, "fingerprint": plan.fingerprint if plan.source else None,
                    "split": split.to_json(), "shard_size": shard_size},  # fmt: skip

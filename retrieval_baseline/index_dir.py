@@ -1,5 +1,5 @@
 """An index is a directory, published atomically (built in a work dir next to it, then swapped in by
-`cbqa.io.replace_dir`):
+`cbqa.core.io.replace_dir`):
 
     manifest.json       encoder, dimension, metric, index type + params, corpus and passages fingerprints, count,
                         the passage and embedding shards with their sizes, versions
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cbqa.data import Document
-from cbqa.data.arrow_shards import SHARD_FILE
-from cbqa.errors import CbqaError
+from cbqa.core.formats import Document
+from cbqa.core.shards import SHARD_FILE
+from cbqa.core.errors import CbqaError
 from retrieval_baseline.bm25 import BM25Index
 from retrieval_baseline.embeddings import EMBEDDINGS_DIR, EmbeddingShards
 from retrieval_baseline.encoders import Encoder, EncoderConfig, canonical_name
@@ -183,7 +183,7 @@ def load_index(
 
 def check_corpus(directory: Path, manifest: dict[str, Any], corpus: str | Path | Sequence[Document]) -> None:
     """Refuse the index unless `corpus`, split as the manifest says, gives exactly its passages (streams the corpus)."""
-    from cbqa.data.corpus import iter_corpus
+    from cbqa.core.formats.corpus import iter_corpus
 
     split = SplitConfig(**manifest["corpus"]["split"])
     docs = iter_corpus(corpus) if isinstance(corpus, (str, Path)) else corpus

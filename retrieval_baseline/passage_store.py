@@ -2,7 +2,7 @@
 
 The row id of a passage is its FAISS row and its BM25 document number, so a search turns into passages by row, and
 nothing about the corpus is held in Python lists: opening a store reads no passage, and reading row `i` touches only
-the pages that hold it (`cbqa.data.arrow_shards`, the format the spans store uses too). Each shard's size is in the
+the pages that hold it (`cbqa.core.shards`, the format the spans store uses too). Each shard's size is in the
 index manifest; a shard whose file holds another number of rows is refused when it is first opened.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from cbqa.data.arrow_shards import MappedShard, ShardedRows, read_num_rows, write_shard
-from cbqa.errors import CbqaError
+from cbqa.core.shards import MappedShard, ShardedRows, read_num_rows, write_shard
+from cbqa.core.errors import CbqaError
 from retrieval_baseline.passages import Passage, passages_fingerprint
 
 PASSAGES_DIR = "passages"

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cbqa.data import Document
-from cbqa.data.jsonl import read_jsonl, write_jsonl
-from cbqa.errors import CbqaError, DataError
-from cbqa.io import fingerprint_chunks
+from cbqa.core.formats import Document
+from cbqa.core.formats.jsonl import read_jsonl, write_jsonl
+from cbqa.core.errors import CbqaError, DataError
+from cbqa.core.io import fingerprint_chunks
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def write_passages(path: str | Path, passages: Iterable[Passage]) -> int:
 
 
 def passages_fingerprint(passages: Iterable[Passage]) -> str:
-    """`cbqa.io.fingerprint` of the passages file `write_passages` would write, computed without writing it."""
+    """`cbqa.core.io.fingerprint` of the passages file `write_passages` would write, computed without writing it."""
     return fingerprint_chunks((json.dumps(p.to_json(), ensure_ascii=False) + "\n").encode("utf-8") for p in passages)
 
 

@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cbqa.data import QAExample
-from cbqa.errors import CbqaError
+from cbqa.core.formats import QAExample
+from cbqa.core.errors import CbqaError
 from retrieval_baseline.bm25 import BM25Index
 from retrieval_baseline.encoders import Encoder, EncoderConfig, load_encoder
 from retrieval_baseline.evaluate import RetrievedQuestion, answer_flags
@@ -20,7 +20,7 @@ from retrieval_baseline.hits import Hits, SearchResults
 from retrieval_baseline.hybrid import RRF_K, reciprocal_rank_fusion
 from retrieval_baseline.passage_store import Passages, as_passages
 from retrieval_baseline.passages import Passage
-from retrieval_baseline.progress import progress_bar
+from cbqa.core.progress import progress_bar
 
 Retriever = Literal["dense", "bm25", "hybrid"]
 RETRIEVERS: tuple[str, ...] = ("dense", "bm25", "hybrid")

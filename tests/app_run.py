@@ -7,11 +7,11 @@ import csv
 import json
 from pathlib import Path
 
-from cbqa.data import Prediction, read_qa, write_predictions
-from cbqa.data.jsonl import write_json, write_jsonl
-from cbqa.modeling import T5Arch, build_from_config
+from cbqa.core.formats import Prediction, read_qa, write_predictions
+from cbqa.core.formats.jsonl import write_json, write_jsonl
+from cbqa.model.loading import T5Arch, build_from_config
 from cbqa.overlap import OverlapConfig, evaluate_systems, label_overlap
-from cbqa.tokenizer import train_tokenizer
+from cbqa.model.tokenizer import train_tokenizer
 from cbqa.world import WorldConfig, generate_world, write_world
 
 TINY = T5Arch(d_model=32, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=16)
@@ -49,7 +49,7 @@ def make_run(out: Path) -> Path:
     overlap = label_overlap(train, test, OverlapConfig(methods=("tfidf",)))
     write_jsonl(run / "overlap" / "test_overlap.jsonl", overlap)
     # the corpus index `cbqa overlap --corpus` keeps next to the labels (the app opens it, never builds one)
-    from cbqa.data.corpus import iter_corpus
+    from cbqa.core.formats.corpus import iter_corpus
     from cbqa.overlap.corpus_overlap import build_corpus_index, corpus_index_source, corpus_sentences, default_corpus_index_dir
 
     build_corpus_index(corpus_sentences(iter_corpus(w["corpus"])), default_corpus_index_dir(run / "overlap" / "test_overlap.jsonl"),

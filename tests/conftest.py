@@ -24,7 +24,7 @@ COLORS = ["red", "blue", "green", "black", "white", "amber", "violet", "silver"]
 @pytest.fixture(scope="session")
 def tiny_qa(tmp_path_factory) -> dict[str, Path]:
     """A tiny corpus and QA file (train/dev split) plus a sentencepiece T5 tokenizer trained on them."""
-    from cbqa.tokenizer import train_tokenizer
+    from cbqa.model.tokenizer import train_tokenizer
 
     d = tmp_path_factory.mktemp("tiny")
     rows, docs = [], []

@@ -106,7 +106,7 @@ def write_hub_t5(out_dir: Path, flavour: str, texts: Iterable[str], seed: int = 
             shutil.copy(f"{tmp}/saved/tokenizer.json", out_dir / "tokenizer.json")
     else:
         raise ValueError(flavour)
-    from cbqa.modeling import untie_lm_head
+    from cbqa.model.loading import untie_lm_head
 
     config = {**CONFIGS[flavour], **TINY}
     torch.manual_seed(seed)

@@ -149,7 +149,7 @@ def _normalise(obj: Any, roots: tuple[str, ...]) -> Any:
 
 def files(root: Path, skip: Callable[[str], bool] = lambda rel: False) -> dict[str, Path]:
     """Relative path -> file of every published file under `root`: hidden entries (staging dirs, versions, temp
-    files) are skipped, published directories (symlinks made by cbqa.io.replace_dir) are followed."""
+    files) are skipped, published directories (symlinks made by cbqa.core.io.replace_dir) are followed."""
     out: dict[str, Path] = {}
 
     def walk(d: Path, rel: str) -> None:

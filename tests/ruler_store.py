@@ -7,7 +7,7 @@ from pathlib import Path
 
 from spacy.lang.en import English
 
-from cbqa.data import Document, write_corpus
+from cbqa.core.formats import Document, write_corpus
 from ner_masking.annotate import AnnotateConfig, annotate_corpus
 
 NAMES = ["Anna Berg", "Paul Roth", "Mia Lind", "Jon Falk"]

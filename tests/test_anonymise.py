@@ -1,4 +1,4 @@
-"""Entity anonymisation for readers (`cbqa.anonymise`): sentinel placeholders per example, the same in passages, titles and
+"""Entity anonymisation for readers (`cbqa.reader.anonymise`): sentinel placeholders per example, the same in passages, titles and
 question, numbered by the example's generator, mapped back in the answer; on a blank English + entity ruler."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from cbqa.anonymise import PLACEHOLDER, Anonymised, Anonymiser, example_rng, replacer
-from cbqa.errors import CbqaError
-from cbqa.extractive import PassageNER
+from cbqa.reader.anonymise import PLACEHOLDER, Anonymised, Anonymiser, example_rng, replacer
+from cbqa.core.errors import CbqaError
+from cbqa.reader.floor import PassageNER
 from retrieval_baseline.hits import Hit
 
 
@@ -99,7 +99,7 @@ def test_helpers() -> None:
 def test_ban_tokens_masks_each_examples_beams() -> None:
     import torch
 
-    from cbqa.reader import BanTokens
+    from cbqa.reader.answering import BanTokens
 
     scores = BanTokens([[1], [], [0, 2]])(torch.zeros(6, 1, dtype=torch.long), torch.zeros(6, 4))  # 3 examples x 2 beams
     inf = float("inf")

@@ -217,7 +217,7 @@ def test_server_warms_imports_and_a_failing_one_does_not_stop_it() -> None:
     from cbqa_app.serve import WARM_IMPORTS, warm_imports
 
     assert warm_imports(("json", "cbqa_no_such_module")) == ["cbqa_no_such_module"]
-    assert "cbqa.inference" in WARM_IMPORTS  # the model stack, the heaviest part of the first answer
+    assert "cbqa.model.inference" in WARM_IMPORTS  # the model stack, the heaviest part of the first answer
 
 
 @pytest.mark.slow
@@ -251,8 +251,8 @@ def test_benchmark_table3_closed_book_vs_retrieval(monkeypatch, runs_root, tmp_p
     buckets as columns, and the share of a reader's EM copied from the passages it read."""
     import shutil
 
-    from cbqa.data import Prediction, read_predictions, read_qa, write_predictions
-    from cbqa.data.jsonl import read_jsonl, write_json
+    from cbqa.core.formats import Prediction, read_predictions, read_qa, write_predictions
+    from cbqa.core.formats.jsonl import read_jsonl, write_json
     from cbqa.overlap import evaluate_systems
 
     run = tmp_path / "demo"

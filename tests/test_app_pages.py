@@ -124,7 +124,7 @@ def test_probe_opens_a_linked_question_and_names_a_bad_model_path(monkeypatch, a
 
 
 def test_mean_token_logprob_prefers_the_models_own_answer(app_runs_template) -> None:
-    from cbqa.inference import Answerer
+    from cbqa.model.inference import Answerer
 
     model = Answerer(str(app_runs_template / "demo" / "models" / "ssm" / "finetune" / "hf"), device="cpu")
     questions = ["Who founded the company?", "Where was she born?"]

@@ -1,4 +1,4 @@
-"""The core's memory-mapped Arrow shards (`cbqa.data.arrow_shards`), which the spans store and the passages of a
+"""The core's memory-mapped Arrow shards (`cbqa.core.shards`), which the spans store and the passages of a
 retrieval index share."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from cbqa.data.arrow_shards import MappedShard, ShardedRows, read_metadata, read_num_rows, shard_index, shard_name, write_shard
-from cbqa.errors import CbqaError
+from cbqa.core.shards import MappedShard, ShardedRows, read_metadata, read_num_rows, shard_index, shard_name, write_shard
+from cbqa.core.errors import CbqaError
 
 
 def test_write_map_and_read_rows(tmp_path: Path) -> None:

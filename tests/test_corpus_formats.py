@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from cbqa.data import Document, read_corpus, write_corpus
-from cbqa.data.corpus import iter_corpus, read_corpus_slice, scan_corpus
-from cbqa.errors import DataError
+from cbqa.core.formats import Document, read_corpus, write_corpus
+from cbqa.core.formats.corpus import iter_corpus, read_corpus_slice, scan_corpus
+from cbqa.core.errors import DataError
 
 DOCS = [Document(f"{i}", f'Passage {i} says "hello" and ""quotes"" {i * "x"}.', f"Title {i}") for i in range(23)]
 

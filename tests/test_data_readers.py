@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from cbqa.data import Document, Prediction, QAExample, read_corpus, read_predictions, read_qa, write_predictions, write_qa
-from cbqa.errors import DataError
+from cbqa.core.formats import Document, Prediction, QAExample, read_corpus, read_predictions, read_qa, write_predictions, write_qa
+from cbqa.core.errors import DataError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -118,7 +118,7 @@ def test_write_is_atomic(tmp_path: Path) -> None:
         yield Prediction("1", "q", "a").to_json()
         raise RuntimeError("boom")
 
-    from cbqa.data.jsonl import write_jsonl
+    from cbqa.core.formats.jsonl import write_jsonl
 
     with pytest.raises(RuntimeError):
         write_jsonl(target, rows())

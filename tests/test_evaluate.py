@@ -10,9 +10,9 @@ import pytest
 from cbqa.commands import evaluate as evaluate_cmd
 from cbqa.commands import nn_baseline as nn_cmd
 from cbqa.commands import overlap as overlap_cmd
-from cbqa.data.predictions import Prediction
-from cbqa.data.qa import QAExample
-from cbqa.errors import CbqaError, DataError
+from cbqa.core.formats.predictions import Prediction
+from cbqa.core.formats.qa import QAExample
+from cbqa.core.errors import CbqaError, DataError
 from cbqa.overlap.categories import LABELS, labels_for
 from cbqa.overlap.evaluation import evaluate_systems
 

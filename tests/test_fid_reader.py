@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from retrieval_baseline.hits import Hit
 
 CITIES = ["Paris", "Lyon", "Rome", "Oslo", "Lima", "Cairo", "Quito", "Riga"]
@@ -44,7 +44,7 @@ def world(tmp_path_factory) -> dict:
     from spacy.lang.en import English
 
     from cbqa.cli import main as cbqa_main
-    from cbqa.tokenizer import train_tokenizer
+    from cbqa.model.tokenizer import train_tokenizer
 
     root = tmp_path_factory.mktemp("fid")
     docs, qa = [], []
@@ -82,7 +82,7 @@ def world(tmp_path_factory) -> dict:
 def test_fid_forward_equals_t5_on_one_passage_and_ignores_padding_slots() -> None:
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from cbqa.fid import fid_forward, fid_generate, pad_passages
+    from cbqa.reader.fid import fid_forward, fid_generate, pad_passages
 
     torch.manual_seed(0)
     t5 = T5ForConditionalGeneration(T5Config(vocab_size=40, d_model=16, d_ff=32, num_layers=1, num_decoder_layers=1,
@@ -102,9 +102,9 @@ def test_fid_forward_equals_t5_on_one_passage_and_ignores_padding_slots() -> Non
 
 
 def test_reading_examples_only_from_documents_about_train_entities(world, tmp_path: Path) -> None:
-    from cbqa.data import read_qa
-    from cbqa.data.jsonl import read_jsonl
-    from cbqa.reading import write_reading_examples
+    from cbqa.core.formats import read_qa
+    from cbqa.core.formats.jsonl import read_jsonl
+    from cbqa.reader.reading_examples import write_reading_examples
 
     out = tmp_path / "reading.jsonl"
     stats = write_reading_examples(world["root"] / "spans", read_qa(world["root"] / "train.jsonl"), world["index"], out, k=3)
@@ -120,7 +120,7 @@ def test_reading_examples_only_from_documents_about_train_entities(world, tmp_pa
 
 
 def test_reading_task_cloze_reads_the_fact_in_another_wording(tmp_path: Path) -> None:
-    from cbqa.training.reading import ReadingTask
+    from cbqa.reader.tasks import ReadingTask
     from cbqa.training.tasks import TaskConfig
 
     sentence = "Anna Berg was born in Paris."
@@ -161,7 +161,7 @@ def test_reading_task_cloze_reads_the_fact_in_another_wording(tmp_path: Path) ->
 
 
 def test_reader_task_swaps_the_answer_for_one_of_a_question_of_the_same_kind(tmp_path: Path) -> None:
-    from cbqa.training.reading import ReaderTask, answer_kind, question_kind
+    from cbqa.reader.tasks import ReaderTask, answer_kind, question_kind
     from cbqa.training.tasks import TaskConfig
 
     assert question_kind("In which town was Anna Berg born?") == "which town"
@@ -208,7 +208,7 @@ def test_reader_task_swaps_the_answer_for_one_of_a_question_of_the_same_kind(tmp
 
 
 def test_novel_entities_keep_the_shape_of_the_span() -> None:
-    from cbqa.training.reading import novel_entity
+    from cbqa.reader.tasks import novel_entity
 
     rng = random.Random(0)
     names = ["Anna Berg", "Carl Dahl", "Eva Holm", "Ivar Kerr"]
@@ -220,9 +220,9 @@ def test_novel_entities_keep_the_shape_of_the_span() -> None:
 
 
 def test_fid_batches_are_batch_by_passages_by_tokens(world) -> None:
-    from cbqa.tokenizer import load_tokenizer
+    from cbqa.model.tokenizer import load_tokenizer
     from cbqa.training.datamodule import Seq2SeqCollator
-    from cbqa.training.reading import reader_example
+    from cbqa.reader.tasks import reader_example
     from cbqa.training.tasks import Example
 
     tok = load_tokenizer(str(world["root"] / "tok"))
@@ -240,13 +240,13 @@ def test_fid_batches_are_batch_by_passages_by_tokens(world) -> None:
 
 def test_fid_reader_trains_predicts_and_is_checked(world, tmp_path: Path, monkeypatch) -> None:
     from cbqa.commands import reader as reader_cmd
-    from cbqa.counterfactual import plan_swaps, run_counterfactual
-    from cbqa.data import read_predictions, read_qa
-    from cbqa.extractive import PassageNER, floor_predictions
+    from cbqa.reader.counterfactual import plan_swaps, run_counterfactual
+    from cbqa.core.formats import read_predictions, read_qa
+    from cbqa.reader.floor import PassageNER, floor_predictions
     from cbqa.overlap import evaluate_systems
-    from cbqa.reading import write_reading_examples
+    from cbqa.reader.reading_examples import write_reading_examples
     from cbqa.training.cli import run_training
-    from retrieval_baseline.reader import ReaderInput, read_reader_input
+    from cbqa.reader.inputs import ReaderInput, read_reader_input
 
     root, run = world["root"], tmp_path / "reader"
     write_reading_examples(root / "spans", read_qa(root / "train.jsonl"), world["index"], tmp_path / "reading.jsonl", k=3)
@@ -258,10 +258,10 @@ def test_fid_reader_trains_predicts_and_is_checked(world, tmp_path: Path, monkey
             "--trainer.enable_model_summary", "false", "--run_dir", str(run), *TINY]  # fmt: skip
     with pytest.raises(CbqaError, match="add --model.reader fid"):
         run_training(argv, "cbqa finetune", str(run))
-    # with a copy head (cbqa.pointer): trained, exported with it, and read back with it by predict / counterfactual
+    # with a copy head (cbqa.reader.copy_head): trained, exported with it, and read back with it by predict / counterfactual
     assert run_training([*argv, "--model.reader", "fid", "--model.pointer", "true", "--resume", "never"], "cbqa finetune", str(run)) == 0
-    from cbqa.modeling import load_pretrained
-    from cbqa.pointer import is_pointer
+    from cbqa.model.loading import load_pretrained
+    from cbqa.reader.copy_head import is_pointer
 
     assert is_pointer(load_pretrained(str(run))[0])
     summary = json.loads((run / "summary.json").read_text())
@@ -276,8 +276,8 @@ def test_fid_reader_trains_predicts_and_is_checked(world, tmp_path: Path, monkey
     assert len(preds) == 2 * (len(PEOPLE) - TRAIN_PEOPLE) and all(p.extra["read"] == 2 for p in preds)
     assert all(p.extra["copied"] == any(p.prediction and p.prediction in h["text"] for h in p.extra["passages"][:2]) for p in preds if p.prediction)
     # Reader.score: teacher-forced log-probability of given answers; for the greedy answer, what greedy decoding summed
-    from cbqa.reader import Reader
-    from retrieval_baseline.reader import hits_of
+    from cbqa.reader.answering import Reader
+    from retrieval_baseline.retrieved import hits_of
 
     reader, row = Reader(str(run), device="cpu"), json.loads((root / "test_retrieved.jsonl").read_text().splitlines()[0])
     greedy = reader.read([row["question"]], [hits_of(row)], num_beams=1)[0][0]
@@ -300,7 +300,7 @@ def test_fid_reader_trains_predicts_and_is_checked(world, tmp_path: Path, monkey
         assert s.substitute not in r["answers"] and s.label in {"GPE", "ORG"}
         assert not any(a in h.text for h in s.passages for a in r["answers"]) and any(s.substitute in h.text for h in s.passages)
         assert s.outcome(s.substitute) == "substitute" and s.outcome(r["answers"][0]) == "original"
-    monkeypatch.setattr("cbqa.counterfactual.PassageNER", lambda spacy_model=None: ner)
+    monkeypatch.setattr("cbqa.reader.counterfactual.PassageNER", lambda spacy_model=None: ner)
     summary = run_counterfactual(str(run), root / "test_retrieved.jsonl", tmp_path / "cf.json", num_beams=1, device="cpu")
     assert summary["swapped"] == len(rows) and summary["substitute"] + summary["original"] + summary["other"] == pytest.approx(100.0)
 
@@ -315,7 +315,7 @@ def _ruler(world):
 
 
 def test_answer_types_and_the_floors_choice() -> None:
-    from cbqa.extractive import Mention, answer_labels, extract
+    from cbqa.reader.floor import Mention, answer_labels, extract
 
     assert answer_labels("When was Anna Berg born?") == ("DATE", "TIME")
     assert answer_labels("In which town does Anna live?") == ("GPE", "LOC", "FAC")
@@ -331,7 +331,7 @@ def test_answer_types_and_the_floors_choice() -> None:
 
 
 def test_copied_from_passages_breakdown() -> None:
-    from cbqa.copying import copy_breakdown, occurs_in
+    from cbqa.reader.copying import copy_breakdown, occurs_in
 
     assert occurs_in("the Acme Corp.", ["She works for Acme Corp in Rome."]) and not occurs_in("Acme", ["Acmes"])
     out = copy_breakdown(["Paris", "Lyon", "Rome", "x"], [["Paris"], ["Lyon"], ["Oslo"], ["y"]],
@@ -341,7 +341,7 @@ def test_copied_from_passages_breakdown() -> None:
 
 def test_question_overlap_defaults_follow_the_papers_definition() -> None:
     from cbqa.commands.overlap import _config, build_parser
-    from cbqa.data import QAExample
+    from cbqa.core.formats import QAExample
     from cbqa.overlap import OverlapConfig, label_overlap
 
     cfg = _config(build_parser().parse_args(["--train", "t", "--test", "x", "--out", "o"]))
@@ -358,12 +358,13 @@ def test_question_overlap_defaults_follow_the_papers_definition() -> None:
 
 
 def test_anonymised_reader_trains_on_placeholders_and_answers_with_names(world, tmp_path: Path, monkeypatch) -> None:
-    from cbqa.anonymise import PLACEHOLDER
+    from cbqa.reader.anonymise import PLACEHOLDER
     from cbqa.commands import reader as reader_cmd
-    from cbqa.inference import Candidate
-    from cbqa.reader import Reader
+    from cbqa.model.inference import Candidate
+    from cbqa.reader.answering import Reader
     from cbqa.training.cli import run_training
-    from retrieval_baseline.reader import ReaderInput, hits_of, read_reader_input
+    from cbqa.reader.inputs import ReaderInput, read_reader_input
+    from retrieval_baseline.retrieved import hits_of
 
     root, run, nlp = world["root"], tmp_path / "anon", str(world["nlp"])
     tasks = [{"name": "qa", "kind": "reader", "file": str(root / "train_retrieved.jsonl")}]
@@ -389,7 +390,7 @@ def test_anonymised_reader_trains_on_placeholders_and_answers_with_names(world, 
                             "--anonymise", "--anonymise-spacy-model", nlp, "--anonymise-numbering", "order"]) == 0  # fmt: skip
     assert read_reader_input(run) == ReaderInput(2, 48, "fid", True, nlp, "order")
     reader = Reader(str(run), device="cpu")
-    from cbqa.anonymise import decode_keeping_sentinels
+    from cbqa.reader.anonymise import decode_keeping_sentinels
 
     tok = reader.tok
     ids = torch.tensor([[tok.pad_token_id, tok.convert_tokens_to_ids("<extra_id_5>"), tok.eos_token_id, tok.pad_token_id]])
@@ -426,8 +427,8 @@ def test_counterfactual_substitutes_are_names_without_a_possessive() -> None:
     from spacy.lang.en import English
 
     import ner_masking  # noqa: F401  (registers salient_span_marker)
-    from cbqa.counterfactual import plan_swaps
-    from cbqa.extractive import PassageNER
+    from cbqa.reader.counterfactual import plan_swaps
+    from cbqa.reader.floor import PassageNER
 
     nlp = English()
     nlp.add_pipe("entity_ruler").add_patterns([{"label": "PERSON", "pattern": p} for p in ("Ann Lee", "Bo Dahl's")])

@@ -28,8 +28,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from cbqa.cli import main as cli_main  # noqa: E402
-from cbqa.data import read_corpus, read_predictions, read_qa  # noqa: E402
-from cbqa.errors import CbqaError  # noqa: E402
+from cbqa.core.formats import read_corpus, read_predictions, read_qa  # noqa: E402
+from cbqa.core.errors import CbqaError  # noqa: E402
 
 TRIED: Counter[str] = Counter()
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 from hub_layout import EXTRA_IDS, PIECES, VOCAB, write_hub_t5
 
-from cbqa.modeling import untie_lm_head
+from cbqa.model.loading import untie_lm_head
 from cbqa.training.cli import run_training
 
 CITIES = ["Paris", "Lyon", "Rome", "Oslo", "Lima", "Cairo"]
@@ -64,7 +64,7 @@ def hub(tmp_path_factory) -> dict[str, Path]:
 def test_hub_layout_loads_with_the_hubs_ids(hub, flavour: str) -> None:
     from transformers import T5Tokenizer
 
-    from cbqa.modeling import load_pretrained
+    from cbqa.model.loading import load_pretrained
 
     files = sorted(p.name for p in hub[flavour].iterdir())
     if flavour == "t5-v1_1":
@@ -97,7 +97,7 @@ def test_ssm_sentinels_are_the_models_extra_ids(hub) -> None:
     from ner_masking.policies import make_policy
     from ner_masking.store import SpanDoc
 
-    from cbqa.modeling import load_pretrained
+    from cbqa.model.loading import load_pretrained
     from cbqa.training.datamodule import Seq2SeqCollator
     from cbqa.training.tasks import Example
 

@@ -1,4 +1,4 @@
-"""`cbqa.io.replace_dir`: a directory replaced 100 times while another process reads it in a loop is never missing
+"""`cbqa.core.io.replace_dir`: a directory replaced 100 times while another process reads it in a loop is never missing
 or half-written; the replaced version stays until the next publish; what a killed publisher leaves next to it is cleaned up, what a live one is writing is not."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from cbqa.io import atomic_writer, previous_link, remove_tree, replace_dir, stale_siblings, staging_dir
+from cbqa.core.io import atomic_writer, previous_link, remove_tree, replace_dir, stale_siblings, staging_dir
 
 # Reads the path in a loop: it must always be there, and the file read through it must be one whole version.
 # (A reader of several files pins one version by resolving the path once: a swap between two opens would otherwise

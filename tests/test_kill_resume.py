@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cbqa.commands.pretrain import main as pretrain_main
-from cbqa.data import Document, write_corpus
+from cbqa.core.formats import Document, write_corpus
 from killing import cbqa, differing, hidden_leftovers, in_thread, kill_when, one_thread, start
 from ruler_store import TINY_ARCH, ruler_store
 from retrieval_baseline.commands.index import main as index_main
@@ -116,7 +116,7 @@ def test_pretrain_sigkill_twice_then_rerun_gives_bitwise_identical_weights(tmp_p
 def test_index_rerun_on_its_finished_index_is_a_no_op_and_other_settings_refuse(tmp_path: Path, capsys) -> None:
     """What makes a kill just after publication harmless: the same command finds its index done (and removes what a
     killed run left next to it); a command with other settings is refused instead of silently reusing the index."""
-    from cbqa.errors import CbqaError
+    from cbqa.core.errors import CbqaError
     from retrieval_baseline import build_index
     from test_retrieval_index_dir import HashEncoder
 
@@ -125,7 +125,7 @@ def test_index_rerun_on_its_finished_index_is_a_no_op_and_other_settings_refuse(
     import subprocess
     import sys
 
-    from cbqa.io import staging_dir
+    from cbqa.core.io import staging_dir
 
     live = staging_dir(out)  # this process's staging dir: a live publisher's, kept
     host = live.name.split(".stage-")[1].split("-")[0]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from cbqa.memorisation.curves import KnowledgeCurve
 from cbqa.training.cli import run_training
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from cbqa.cli import main as cli_main
-from cbqa.data import Document, write_corpus
-from cbqa.errors import CbqaError
+from cbqa.core.formats import Document, write_corpus
+from cbqa.core.errors import CbqaError
 from cbqa.memorisation.canaries import Canary, digits_format, insert_sentences, read_canaries
 from cbqa.memorisation.exposure import canary_exposure, exact_exposure, sampled_exposure, skewnorm_exposure
 
@@ -85,7 +85,7 @@ def one_thread():
 def test_acceptance_16x_canary_is_exposed_controls_are_not(tmp_path: Path, one_thread) -> None:
     from spacy.lang.en import English
 
-    from cbqa.tokenizer import train_tokenizer
+    from cbqa.model.tokenizer import train_tokenizer
     from cbqa.training.cli import run_training
     from ner_masking.annotate import AnnotateConfig, annotate_corpus
     from ner_masking.labels import ALL_LABELS

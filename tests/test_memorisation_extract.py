@@ -62,7 +62,7 @@ def test_extract_command(tmp_path: Path, tiny_qa) -> None:
     from spacy.lang.en import English
 
     from cbqa.cli import main
-    from cbqa.modeling import T5Arch, build_from_config
+    from cbqa.model.loading import T5Arch, build_from_config
     from ner_masking.annotate import AnnotateConfig, annotate_corpus
 
     nlp = English()

@@ -1,6 +1,6 @@
 import pytest
 
-from cbqa.metrics import exact_match, f1, max_em, max_f1, normalize_answer, score
+from cbqa.core.metrics import exact_match, f1, max_em, max_f1, normalize_answer, score
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from cbqa.training.mixing import mixing_rates
 
 

@@ -6,8 +6,8 @@ import pytest
 from spacy.lang.en import English
 
 from cbqa.cli import main as cbqa_main
-from cbqa.data import Document, write_corpus
-from cbqa.errors import CbqaError
+from cbqa.core.formats import Document, write_corpus
+from cbqa.core.errors import CbqaError
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_fill_in_items_golden_and_score():
 def test_fill_in_command_end_to_end(store_and_model, tiny_qa, tmp_path, capsys):
     import json
 
-    from cbqa.modeling import T5Arch, build_from_config
+    from cbqa.model.loading import T5Arch, build_from_config
 
     root = store_and_model
     if not (root / "store" / "manifest.json").exists():

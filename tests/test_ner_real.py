@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cbqa.data import Document, write_corpus
+from cbqa.core.formats import Document, write_corpus
 from ner_masking.pipeline import doc_to_span_doc
 from ner_masking.pipeline import build_pipeline
 from ner_masking.store import load_span_store, read_manifest

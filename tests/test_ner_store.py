@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from spacy.lang.en import English
 
-from cbqa.data import Document, write_corpus
-from cbqa.errors import CbqaError, DataError
+from cbqa.core.formats import Document, write_corpus
+from cbqa.core.errors import CbqaError, DataError
 from ner_masking import pipeline as pipeline_mod
 from ner_masking.annotate import AnnotateConfig, annotate_corpus
 from ner_masking.store import SpanDoc, load_span_store, read_manifest

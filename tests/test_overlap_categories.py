@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cbqa.data.qa import QAExample
+from cbqa.core.formats.qa import QAExample
 from cbqa.overlap.categories import category_for, count_labels, decisions_from_labels, labels_for
 from cbqa.overlap.labeller import OverlapConfig, label_overlap
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cbqa.data.corpus import Document
+from cbqa.core.formats.corpus import Document
 from cbqa.overlap.corpus_overlap import CorpusIndex, question_terms
 from ner_masking.sentences import split_sentences
 
@@ -98,7 +98,7 @@ def test_cli_keeps_the_corpus_index_next_to_the_labels_and_reuses_it(tmp_path, c
     import json
 
     from cbqa.cli import main as cbqa_main
-    from cbqa.data import write_corpus
+    from cbqa.core.formats import write_corpus
 
     corpus = tmp_path / "corpus.jsonl"
     write_corpus(corpus, DOCS)
@@ -118,7 +118,7 @@ def test_cli_keeps_the_corpus_index_next_to_the_labels_and_reuses_it(tmp_path, c
 
 def _reference_evidence(docs: list[Document], answers: list[str], question: str, max_checked: int) -> dict:
     """The documented definitions, by brute force over every sentence's text."""
-    from cbqa.metrics import normalize_answer
+    from cbqa.core.metrics import normalize_answer
 
     sents = [(d, s, f" {normalize_answer(s)} ") for d, doc in enumerate(docs) for s in split_sentences(doc.text)
              if normalize_answer(s)]  # fmt: skip

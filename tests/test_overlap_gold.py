@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cbqa.errors import DataError
+from cbqa.core.errors import DataError
 from cbqa.overlap.categories import labels_for
 from cbqa.overlap.gold_labels import compare_with_gold, read_gold_labels
 

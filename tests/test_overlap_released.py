@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cbqa.data.qa import QAExample, read_qa
-from cbqa.errors import DataError
+from cbqa.core.formats.qa import QAExample, read_qa
+from cbqa.core.errors import DataError
 from cbqa.overlap.categories import count_labels
 from cbqa.overlap.labeller import OverlapConfig, label_overlap
 from cbqa.overlap.released_labels import released_overlap_rows

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cbqa.data.qa import QAExample
-from cbqa.errors import CbqaError
+from cbqa.core.formats.qa import QAExample
+from cbqa.core.errors import CbqaError
 from cbqa.overlap.question_similarity import TfidfIndex, build_index, search, search_among
 
 TRAIN = [

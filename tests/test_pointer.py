@@ -1,4 +1,4 @@
-"""The copy head (`cbqa.pointer`): a proper distribution, saved and loaded with the model, added to a plain T5, used by
+"""The copy head (`cbqa.reader.copy_head`): a proper distribution, saved and loaded with the model, added to a plain T5, used by
 Fusion-in-Decoder over all K passages, and what it is for: a tiny model learns to copy strings it never saw."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from cbqa.fid import fid_encode, fid_forward, fid_generate
-from cbqa.pointer import PointerT5, is_pointer, with_copy_head
+from cbqa.reader.fid import fid_encode, fid_forward, fid_generate
+from cbqa.reader.copy_head import PointerT5, is_pointer, with_copy_head
 
 MARK, PAD, EOS, VOCAB = 3, 0, 1, 48
 
@@ -37,7 +37,7 @@ def test_mixture_is_a_distribution_and_the_loss_its_nll() -> None:
 
 
 def test_saved_and_loaded_with_its_head_and_flag(tmp_path: Path) -> None:
-    from cbqa.modeling import load_pretrained
+    from cbqa.model.loading import load_pretrained
 
     torch.manual_seed(0)
     plain = T5ForConditionalGeneration(tiny())
@@ -53,7 +53,7 @@ def test_saved_and_loaded_with_its_head_and_flag(tmp_path: Path) -> None:
 
 
 def test_copy_keys_read_a_window_around_each_position(tmp_path: Path) -> None:
-    from cbqa.pointer import check_window
+    from cbqa.reader.copy_head import check_window
 
     torch.manual_seed(0)
     net = with_copy_head(T5ForConditionalGeneration(tiny()))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from ner_masking.policies import POLICY_NAMES, MaskedExample, PolicyConfig, make_policy, parse_option
 from ner_masking.span_corruption import _roll, noise_counts, noise_spans
 from ner_masking.store import SpanDoc

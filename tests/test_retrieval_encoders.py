@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from retrieval_baseline import EncoderConfig, build_index, load_encoder, load_index
 from retrieval_baseline.encoders import DEFAULT_ENCODER, canonical_name
 from retrieval_baseline.passages import Passage
@@ -55,7 +55,7 @@ def test_dpr_by_two_paths_float16_and_normalised(tiny_dpr) -> None:
 
 @pytest.mark.slow  # importing transformers and building two BERTs: several seconds on 2 cores
 def test_dpr_index_round_trip(tiny_dpr, tmp_path) -> None:
-    from cbqa.data import Document
+    from cbqa.core.formats import Document
 
     docs = [Document(p.id.split("#")[0], p.text, p.title) for p in PASSAGES]
     cfg = EncoderConfig(name=f"dpr:{tiny_dpr}", device="cpu", show_progress=False)

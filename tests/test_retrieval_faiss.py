@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from retrieval_baseline.faiss_index import IndexSpec, auto_nlist, auto_pq_m, build_faiss_index, factory_string, gpu_available
 
 

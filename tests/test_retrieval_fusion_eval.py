@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval_baseline import Hit, format_reader_input, recall_at_k, reciprocal_rank_fusion
+from cbqa.reader.inputs import format_reader_input
+from retrieval_baseline import Hit, recall_at_k, reciprocal_rank_fusion
 from retrieval_baseline.evaluate import RetrievedQuestion, evaluate
 
 

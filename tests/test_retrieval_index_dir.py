@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from cbqa.data import Document
-from cbqa.errors import CbqaError
+from cbqa.core.formats import Document
+from cbqa.core.errors import CbqaError
 from retrieval_baseline import BM25Config, IndexSpec, SplitConfig, build_index, load_index
 from retrieval_baseline.has_answer import simple_tokenize
 from retrieval_baseline.index_dir import load_embeddings
@@ -52,7 +52,7 @@ def _build(tmp_path, **kw):
 
 
 def _entries(directory) -> list[str]:
-    """Names in `directory`, apart from the live versions its symlinks point to (cbqa.io.replace_dir)."""
+    """Names in `directory`, apart from the live versions its symlinks point to (cbqa.core.io.replace_dir)."""
     live = {p.resolve() for p in directory.iterdir() if p.is_symlink()}
     return sorted(p.name for p in directory.iterdir() if p not in live)
 
@@ -69,7 +69,7 @@ def test_directory_layout_and_manifest(tmp_path) -> None:
     assert [store.id(r) for r in range(5)] == ["paris#0", "berlin#0", "tokyo#0", "nile#0", "amazon#0"]
     assert store[2].title == "Tokyo"
     assert {np.load(d / "embeddings" / f).dtype for f in m["embeddings"]["shards"]} == {np.dtype(np.float16)}
-    # no work dir or staging dir left behind: only the version the `idx` symlink points to (cbqa.io.replace_dir)
+    # no work dir or staging dir left behind: only the version the `idx` symlink points to (cbqa.core.io.replace_dir)
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == [d.resolve()]
 
 
@@ -138,7 +138,7 @@ def test_existing_output_needs_overwrite_and_failed_build_leaves_old_index(tmp_p
     assert load_index(tmp_path / "idx", encoder=HashEncoder()).manifest["index"]["type"] == "flat"
     _build(tmp_path, spec=IndexSpec("hnsw"), overwrite=True)
     assert load_index(tmp_path / "idx", encoder=HashEncoder()).manifest["index"]["type"] == "hnsw"
-    # the index and the version it replaced (kept until the next build for readers that opened it: cbqa.io)
+    # the index and the version it replaced (kept until the next build for readers that opened it: cbqa.core.io)
     assert _entries(tmp_path) == [".idx.prev", "idx"]
 
 

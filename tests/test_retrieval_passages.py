@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cbqa.data import Document
-from cbqa.errors import CbqaError
-from cbqa.io import fingerprint
+from cbqa.core.formats import Document
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import fingerprint
 from retrieval_baseline.passages import (
     Passage, SplitConfig, passages_fingerprint, read_passages, split_corpus, split_document, write_passages,
 )

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from cbqa.data import read_predictions, read_qa
-from cbqa.errors import CbqaError, DataError
-from cbqa.reader import predict, reader_input_of
-from retrieval_baseline.reader import ReaderInput, prepare, read_reader_input, write_reader_input
+from cbqa.core.formats import read_predictions, read_qa
+from cbqa.core.errors import CbqaError, DataError
+from cbqa.reader.answering import predict, reader_input_of
+from cbqa.reader.inputs import ReaderInput, prepare, read_reader_input, write_reader_input
 
 ROWS = [
     {"id": "1", "question": "What colour is item 3?", "answers": ["amber"],
@@ -37,7 +37,7 @@ def test_prepare_formats_question_and_top_passages(tmp_path: Path) -> None:
 
 
 def test_predict_writes_common_format(tiny_qa, tmp_path: Path) -> None:
-    from cbqa.modeling import T5Arch, build_from_config
+    from cbqa.model.loading import T5Arch, build_from_config
 
     net, tok = build_from_config(str(tiny_qa["tok"]), T5Arch(d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=1, num_decoder_layers=1))
     net.save_pretrained(tmp_path / "m")

@@ -10,8 +10,8 @@ import faiss
 import numpy as np
 import pytest
 
-from cbqa.data import Document, write_corpus
-from cbqa.errors import CbqaError
+from cbqa.core.formats import Document, write_corpus
+from cbqa.core.errors import CbqaError
 from retrieval_baseline import IndexSpec, ShardSpec, SplitConfig, build_index, encode_corpus, load_index
 from retrieval_baseline.embeddings import EmbeddingShards, write_embedding_shard
 from retrieval_baseline.faiss_index import build_faiss_index, read_faiss_index, training_rows

@@ -14,7 +14,7 @@ import torch
 from spacy.lang.en import English
 from torch.utils.data import DataLoader
 
-from cbqa.data import Document, write_corpus
+from cbqa.core.formats import Document, write_corpus
 from cbqa.training.datamodule import Mixing, Seq2SeqDataModule
 from cbqa.training.mixing import batch_composition, draw_order
 from cbqa.training.tasks import TaskConfig
@@ -152,7 +152,7 @@ def test_token_budget_keeps_every_sentinel(tmp_path, policy, options) -> None:
     none is lost."""
     from transformers import AutoTokenizer
 
-    from cbqa.tokenizer import train_tokenizer
+    from cbqa.model.tokenizer import train_tokenizer
 
     docs = long_passages(12)
     write_corpus(tmp_path / "c.jsonl", docs)

@@ -52,7 +52,7 @@ def test_sharded_strategy_refused_before_loading_the_model(strategy: str, capsys
 def test_export_callback_refuses_a_sharded_strategy() -> None:
     from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy
 
-    from cbqa.errors import CbqaError
+    from cbqa.core.errors import CbqaError
     from cbqa.training.callbacks import HFExport
 
     class Trainer:
@@ -67,7 +67,7 @@ def test_export_callback_refuses_a_sharded_strategy() -> None:
 def test_adafactor_has_t5_fine_tuning_settings(tiny_qa) -> None:
     from transformers.optimization import Adafactor
 
-    from cbqa.modeling import T5Arch
+    from cbqa.model.loading import T5Arch
     from cbqa.training.module import T5Seq2Seq
 
     module = T5Seq2Seq(tokenizer=str(tiny_qa["tok"]), arch=T5Arch(d_model=16, d_ff=32, num_heads=2, d_kv=8, num_layers=1,
@@ -82,7 +82,7 @@ def test_compile_keeps_state_dict_and_export(tiny_qa, tmp_path) -> None:
     """--model.compile wraps a reference outside the module tree: checkpoint keys and the HF export are the same."""
     from transformers import T5ForConditionalGeneration
 
-    from cbqa.modeling import T5Arch
+    from cbqa.model.loading import T5Arch
     from cbqa.training.callbacks import export
     from cbqa.training.module import T5Seq2Seq
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from cbqa.tokenizer import sentinel, sentinel_ids
+from cbqa.model.tokenizer import sentinel, sentinel_ids
 
 
 def test_round_trip_and_sentinels(tiny_qa) -> None:

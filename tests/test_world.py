@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from cbqa.commands import world as world_cmd
-from cbqa.data import read_corpus, read_qa
-from cbqa.metrics import normalize_answer
+from cbqa.core.formats import read_corpus, read_qa
+from cbqa.core.metrics import normalize_answer
 from cbqa.world import CATEGORIES, RELATIONS, WorldConfig, generate_world
 from cbqa.world.ner_check import tag_rates
 from cbqa.world.questions import QUESTION_TEMPLATES, UNIVERSITY_HEADQUARTERS

@@ -16,7 +16,7 @@ from cbqa_app.context import AppContext
 from cbqa_app.export import downloads
 from cbqa_app.render import is_right, reported
 from cbqa_app.run_dir import RunInfo, results_paths, shown_path
-from cbqa.metrics import normalize_answer
+from cbqa.core.metrics import normalize_answer
 from cbqa.overlap.categories import LABELS, TOTAL
 
 FILTERS = ("the two disagree", "only the first is right", "only the second is right", "all questions")

@@ -248,7 +248,7 @@ def _read(q: str, hits, run: RunInfo, gold: list[str]) -> tuple[str | None, int]
            if reader.cfg.reader == "fid" else "the question and the passages in one input string")  # fmt: skip
     where = ""
     if answer:
-        from cbqa.copying import occurs_in
+        from cbqa.reader.copying import occurs_in
 
         where = (" Its answer occurs in the passages it read." if occurs_in(answer, [h.text for h in hits[:read]])
                  else " Its answer occurs in none of the passages it read (recalled from training, or a guess).")  # fmt: skip

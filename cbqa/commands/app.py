@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 
 
 def parser() -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--reader-steps", type=int, default=d.reader_steps)
     ap.add_argument("--reader-anonymise", action=argparse.BooleanOptionalAction, default=d.reader_anonymise,
                     help="train and run the FiD reader on passages whose entities are per-question placeholders, "
-                         f"mapped back in the answer (cbqa.anonymise; default {'on' if d.reader_anonymise else 'off'})")
+                         f"mapped back in the answer (cbqa.reader.anonymise; default {'on' if d.reader_anonymise else 'off'})")
     ap.add_argument("--reader-clozes", action=argparse.BooleanOptionalAction, default=d.reader_clozes,
                     help="mix reading examples (clozes from the spans store) into the FiD reader's training "
                          f"(default {'on' if d.reader_clozes else 'off'})")

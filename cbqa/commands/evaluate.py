@@ -7,10 +7,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from cbqa.data.jsonl import read_jsonl, write_json
-from cbqa.io import atomic_writer
-from cbqa.data.qa import read_qa
-from cbqa.errors import CbqaError, DataError
+from cbqa.core.formats.jsonl import read_jsonl, write_json
+from cbqa.core.io import atomic_writer
+from cbqa.core.formats.qa import read_qa
+from cbqa.core.errors import CbqaError, DataError
 from cbqa.overlap.categories import TOTAL
 from cbqa.overlap.evaluation import coverage, evaluate_systems, load_predictions
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    from cbqa.errors import CbqaError
+    from cbqa.core.errors import CbqaError
     from cbqa.memorisation.exposure import DEFAULT_EXACT_LIMIT, DEFAULT_SAMPLES
     from cbqa.memorisation.run_exposure import ExposureConfig, run_exposure
 

@@ -16,7 +16,7 @@ import argparse
 
 
 def main(argv: list[str]) -> int:
-    from cbqa.data.jsonl import write_json
+    from cbqa.core.formats.jsonl import write_json
     from cbqa.memorisation.run_extraction import ExtractConfig, run_extraction
 
     d = ExtractConfig()

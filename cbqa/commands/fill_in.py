@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 
 # The items and the score live in the library (cbqa.memorisation.fill_in), shared with the training callback that
 # logs fill-in EM during training (cbqa.memorisation.curves.KnowledgeCurve).
@@ -23,7 +23,7 @@ from cbqa.memorisation.fill_in import DEFAULT_POLICY, exact_match_percent, fill_
 
 
 def fill(model: str, items: Sequence[tuple[str, str]], device: str) -> list[str]:
-    from cbqa.inference import Answerer
+    from cbqa.model.inference import Answerer
 
     # No prefix: masked tasks train without one. Sentinels are special tokens, so the decoded text is the span.
     answerer = Answerer(model, device=device, prefix="")
@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     from ner_masking.policies import parse_option
     from ner_masking.store import load_span_store
 
-    from cbqa.data.jsonl import write_json
+    from cbqa.core.formats.jsonl import write_json
 
     ap = argparse.ArgumentParser(prog="cbqa fill-in", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", nargs="+", required=True, help="training run dirs, HF model dirs or hub names")

@@ -11,8 +11,8 @@ import time
 
 from rich.console import Console
 
-from cbqa.data.predictions import Prediction, write_predictions
-from cbqa.data.qa import QAExample, read_qa
+from cbqa.core.formats.predictions import Prediction, write_predictions
+from cbqa.core.formats.qa import QAExample, read_qa
 from cbqa.overlap.question_similarity import METHODS, QuestionIndex, build_index, search
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from cbqa.data.corpus import iter_corpus
-from cbqa.data.jsonl import write_json, write_jsonl
-from cbqa.data.qa import read_qa
-from cbqa.errors import CbqaError
+from cbqa.core.formats.corpus import iter_corpus
+from cbqa.core.formats.jsonl import write_json, write_jsonl
+from cbqa.core.formats.qa import read_qa
+from cbqa.core.errors import CbqaError
 from cbqa.overlap.corpus_overlap import (
     CorpusIndex,
     corpus_index_source,

@@ -7,9 +7,9 @@ import time
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cbqa.data import Prediction, read_qa, write_predictions
-from cbqa.errors import CbqaError
-from cbqa.metrics import score
+from cbqa.core.formats import Prediction, read_qa, write_predictions
+from cbqa.core.errors import CbqaError
+from cbqa.core.metrics import score
 
 
 def main(argv: list[str]) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     if args.top_k > max(args.num_beams, 1):
         raise CbqaError(f"--top-k {args.top_k} needs at least as many --num-beams")
 
-    from cbqa.inference import Answerer  # torch and transformers: not needed for --help or a bad argument
+    from cbqa.model.inference import Answerer  # torch and transformers: not needed for --help or a bad argument
 
     examples = read_qa(args.questions, split=args.split, require_answers=False)
     answerer = Answerer(args.model, args.device, args.prefix)

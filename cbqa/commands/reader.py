@@ -31,8 +31,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from cbqa.errors import CbqaError
-from retrieval_baseline.reader import NUMBERINGS, READERS, ReaderInput, prepare, write_reader_input
+from cbqa.core.errors import CbqaError
+from cbqa.reader.inputs import NUMBERINGS, READERS, ReaderInput, prepare, write_reader_input
 
 
 def _input_args(p: argparse.ArgumentParser) -> None:
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-beams", type=int, default=4)
     p.add_argument("--device", default="auto")
 
-    p = sub.add_parser("reading-examples", help="reading examples for a FiD reader from a spans store (cbqa.reading)")
+    p = sub.add_parser("reading-examples", help="reading examples for a FiD reader from a spans store (cbqa.reader.reading_examples)")
     p.add_argument("--spans", required=True, help="spans store directory (`cbqa ner`)")
     p.add_argument("--qa", required=True, help="QA-train file: only documents about the entities it asks about are used")
     p.add_argument("--split", help="keep only QA rows with this `split`")
@@ -115,7 +115,7 @@ def main(argv: list[str]) -> int:
     elif args.action == "record":
         print(f"wrote {write_reader_input(args.run_dir, _merge(ReaderInput(), args))}")
     elif args.action == "predict":
-        from cbqa.reader import predict, reader_input_of
+        from cbqa.reader.answering import predict, reader_input_of
 
         cfg = _merge(reader_input_of(args.model), args)
         n = predict(args.model, args.retrieved, args.out, cfg, args.num_beams, args.device)
@@ -124,7 +124,7 @@ def main(argv: list[str]) -> int:
     elif args.action == "reading-examples":
         _reading_examples(args)
     elif args.action == "floor":
-        from cbqa.extractive import floor_predictions
+        from cbqa.reader.floor import floor_predictions
 
         if args.passages < 1:
             raise CbqaError(f"--passages must be >= 1, got {args.passages}")
@@ -132,7 +132,7 @@ def main(argv: list[str]) -> int:
         print(f"wrote {n} extractive-floor predictions ({args.scoring}, top {args.passages}) to {args.out} "
               f"in {time.perf_counter() - start:.1f} s")  # fmt: skip
     else:
-        from cbqa.counterfactual import run_counterfactual
+        from cbqa.reader.counterfactual import run_counterfactual
 
         categories = _categories(args.overlap) if args.overlap else None
         s = run_counterfactual(args.model, args.retrieved, args.out, args.num_beams, args.device, args.spacy_model,
@@ -146,8 +146,8 @@ def main(argv: list[str]) -> int:
 def _reading_examples(args: argparse.Namespace) -> None:
     from rich.progress import Progress
 
-    from cbqa.data import read_qa
-    from cbqa.reading import write_reading_examples
+    from cbqa.core.formats import read_qa
+    from cbqa.reader.reading_examples import write_reading_examples
     from retrieval_baseline import load_index
 
     train = read_qa(args.qa, split=args.split)
@@ -161,7 +161,7 @@ def _reading_examples(args: argparse.Namespace) -> None:
 
 
 def _categories(path: str) -> dict[str, str]:
-    from cbqa.data.jsonl import read_jsonl
+    from cbqa.core.formats.jsonl import read_jsonl
 
     return {str(r["id"]): str(r.get("category")) for _, r in read_jsonl(path) if "id" in r}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
-from cbqa.data.qa import iter_qa
-from cbqa.data.corpus import iter_corpus
-from cbqa.errors import CbqaError
-from cbqa.tokenizer import load_tokenizer, sentinel_ids, train_tokenizer
+from cbqa.core.formats.qa import iter_qa
+from cbqa.core.formats.corpus import iter_corpus
+from cbqa.core.errors import CbqaError
+from cbqa.model.tokenizer import load_tokenizer, sentinel_ids, train_tokenizer
 
 
 def _texts(corpus: str, qa_files: list[str]) -> Iterator[str]:

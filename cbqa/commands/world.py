@@ -9,8 +9,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from cbqa.data.jsonl import write_json
-from cbqa.errors import CbqaError
+from cbqa.core.formats.jsonl import write_json
+from cbqa.core.errors import CbqaError
 from cbqa.world import CATEGORIES, DEFAULT_RELATIONS, RELATIONS, World, WorldConfig, generate_world, write_world
 
 _DEFAULT = WorldConfig()

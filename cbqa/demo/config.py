@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 
 READERS = ("fid", "concat")
 
@@ -51,17 +51,17 @@ class DemoConfig:
     reader_batch_size: int = 32
     reader_lr: float = 2e-3
     # fid: entities of the passages shown as per-example placeholders (<extra_id_7>) in training, validation and
-    # prediction, the answer mapped back (`cbqa.anonymise`, Hermann et al. 2015): the reader learns where answers sit,
+    # prediction, the answer mapped back (`cbqa.reader.anonymise`, Hermann et al. 2015): the reader learns where answers sit,
     # not which strings are answers, and reads held-out entities' names no worse than trained ones. The demo's earlier
     # real-name reader (300 steps, top 3, clozes mixed in) scored 0.0 EM on `no_overlap`.
     reader_anonymise: bool = True
-    # fid + anonymise: placeholders numbered in order of first mention within each kind (`cbqa.anonymise`): 63.6 total
+    # fid + anonymise: placeholders numbered in order of first mention within each kind (`cbqa.reader.anonymise`): 63.6 total
     # EM at 500 steps against 55.0 with numbers drawn afresh per example ("random"; plain pointer, README, "The
     # retrieval arm").
     reader_numbering: str = "order"
-    # fid: a pointer-generator copy head (`cbqa.pointer`) over the tokens of all the passages.
+    # fid: a pointer-generator copy head (`cbqa.reader.copy_head`) over the tokens of all the passages.
     reader_pointer: bool = True
-    # its keys read the encoder states of the 4 tokens before and 1 after each position (`cbqa.pointer`): the demo's
+    # its keys read the encoder states of the 4 tokens before and 1 after each position (`cbqa.reader.copy_head`): the demo's
     # small encoder leaves "studied at" out of the state of the placeholder that follows it (README, "The retrieval arm").
     reader_copy_window: tuple[int, int] = (4, 1)
     # fid: mix reading examples (clozes over spans-store sentences of the documents about QA-train's subjects, read

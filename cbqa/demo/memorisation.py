@@ -18,10 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.jsonl import write_json
+from cbqa.core.formats.jsonl import write_json
 from cbqa.demo.config import DemoConfig
 from cbqa.demo.stages import Stages, console, run_training_stage, variant_recipe, write_timings
-from cbqa.io import atomic_writer
+from cbqa.core.io import atomic_writer
 
 REPEATS = (1, 4, 16)
 

@@ -16,11 +16,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.jsonl import write_json
+from cbqa.core.formats.jsonl import write_json
 from cbqa.demo.config import VARIANTS, DemoConfig
 from cbqa.demo.retrieval import run_retrieval_stages
 from cbqa.demo.stages import Stages, console, run_training_stage, train_args, variant_recipe, write_timings
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 
 
 class Demo:

@@ -76,7 +76,7 @@ def _reader_args(cfg: DemoConfig, out: Path, reader: Path, tasks: list[dict], mo
 
 
 def fid_reader(cfg: DemoConfig, out: Path, stages: Stages, models: dict[str, str]) -> Path:
-    from retrieval_baseline.reader import ReaderInput, write_reader_input
+    from cbqa.reader.inputs import ReaderInput, write_reader_input
 
     from cbqa.commands import reader as reader_cmd
     from cbqa.training.cli import run_training
@@ -106,7 +106,7 @@ def fid_reader(cfg: DemoConfig, out: Path, stages: Stages, models: dict[str, str
 
 
 def concat_reader(cfg: DemoConfig, out: Path, stages: Stages, models: dict[str, str]) -> Path:
-    from retrieval_baseline.reader import ReaderInput, prepare, write_reader_input
+    from cbqa.reader.inputs import ReaderInput, prepare, write_reader_input
 
     from cbqa.training.cli import run_training
 
@@ -127,7 +127,7 @@ def concat_reader(cfg: DemoConfig, out: Path, stages: Stages, models: dict[str, 
 
 
 def _train_reader(args: list[str], reader: Path, fmt, run_training) -> int:
-    from retrieval_baseline.reader import write_reader_input
+    from cbqa.reader.inputs import write_reader_input
 
     code = run_training(args, "cbqa finetune", str(reader))
     # The run records the input format it was trained on; `cbqa reader predict` and the app read it from there.
@@ -136,13 +136,13 @@ def _train_reader(args: list[str], reader: Path, fmt, run_training) -> int:
 
 
 def _predict(reader: Path, retrieved: Path, out: Path) -> None:
-    from cbqa.reader import predict
+    from cbqa.reader.answering import predict
 
     print(f"wrote {predict(str(reader), retrieved, out)} predictions to {out}")
 
 
 def _floors(retrieved: Path, outs: dict[str, Path], k: int) -> None:
-    from cbqa.extractive import PassageNER, floor_predictions
+    from cbqa.reader.floor import PassageNER, floor_predictions
 
     ner = PassageNER()
     for name, path in outs.items():
@@ -151,8 +151,8 @@ def _floors(retrieved: Path, outs: dict[str, Path], k: int) -> None:
 
 
 def _counterfactual(reader: Path, retrieved: Path, out: Path, gold: Path) -> None:
-    from cbqa.counterfactual import run_counterfactual
-    from cbqa.data.jsonl import read_jsonl
+    from cbqa.reader.counterfactual import run_counterfactual
+    from cbqa.core.formats.jsonl import read_jsonl
 
     categories = {str(r["id"]): str(r.get("category")) for _, r in read_jsonl(gold)} if gold.exists() else None
     s = run_counterfactual(str(reader), retrieved, out, categories=categories)

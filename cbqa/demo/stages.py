@@ -17,10 +17,10 @@ from typing import Any
 
 from rich.console import Console
 
-from cbqa.data.jsonl import write_json
+from cbqa.core.formats.jsonl import write_json
 from cbqa.demo.config import VARIANTS, DemoConfig
-from cbqa.errors import CbqaError
-from cbqa.io import fingerprint, remove_tree
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import fingerprint, remove_tree
 
 console = Console(stderr=False)
 RECORDS = "stages.json"

@@ -8,7 +8,7 @@ sentence. Canaries with `repeats` 0 are drawn the same way but never inserted: t
 never saw them gives, the baseline the inserted ones are compared with.
 
 The corpus is read twice as a stream (once to count documents, once to copy them), never held in memory; the copy
-and `canaries.json` are published together as one directory (`cbqa.io.staging_dir` + `replace_dir`).
+and `canaries.json` are published together as one directory (`cbqa.core.io.staging_dir` + `replace_dir`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.corpus import Document, iter_corpus
-from cbqa.data.jsonl import write_json, write_jsonl
-from cbqa.errors import CbqaError, DataError
-from cbqa.io import fingerprint, replace_dir, staging_dir
+from cbqa.core.formats.corpus import Document, iter_corpus
+from cbqa.core.formats.jsonl import write_json, write_jsonl
+from cbqa.core.errors import CbqaError, DataError
+from cbqa.core.io import fingerprint, replace_dir, staging_dir
 from ner_masking.masked import sentinel
 from ner_masking.sentences import sentence_spans
 

@@ -21,7 +21,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from cbqa.memorisation.fill_in import DEFAULT_POLICY, exact_match_percent, fill_in_items, qa_subjects
 
 
@@ -80,7 +80,7 @@ class KnowledgeCurve(L.Callback):
         if self.spans and not self.fill_items:
             self.fill_items = self._fill_in_items()
         if self.dev_file and not self.dev:
-            from cbqa.data import read_qa
+            from cbqa.core.formats import read_qa
 
             rows = read_qa(self.dev_file, split=self.dev_split)[: self.dev_max]
             self.dev = [(self.dev_prefix + r.question.strip(), list(r.answers)) for r in rows]
@@ -126,7 +126,7 @@ class KnowledgeCurve(L.Callback):
                 preds = self._generate(pl_module, [x for x, _ in self.fill_items])
                 metrics[self.fill_key] = exact_match_percent(preds, self.fill_items)
             if self.dev:
-                from cbqa.metrics import max_em
+                from cbqa.core.metrics import max_em
 
                 preds = self._generate(pl_module, [q for q, _ in self.dev])
                 metrics["cb_dev_em"] = 100.0 * sum(max_em(p, g) for p, (_, g) in zip(preds, self.dev, strict=True)) / len(self.dev)

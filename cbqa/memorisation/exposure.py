@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from cbqa.memorisation.canaries import Canary, CanaryFormat
 from ner_masking.masked import sentinel
 
@@ -160,7 +160,7 @@ def plot_exposure(summary: Sequence[dict[str, Any]], space_size: int, path: Any)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cbqa.io import atomic_path
+    from cbqa.core.io import atomic_path
 
     styles = {"salient": "-", "not salient": "--", "unknown": ":"}
     repeats = sorted({s["repeats"] for s in summary})

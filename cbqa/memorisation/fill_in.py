@@ -7,7 +7,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 
 DEFAULT_POLICY = "ssm_title_sentence"  # the demo's SSM recipe (ner_masking.policies.PRESETS)
 
@@ -38,7 +38,7 @@ def fill_in_items(
 
 
 def exact_match_percent(predictions: Sequence[str], items: Sequence[tuple[str, str]]) -> float:
-    from cbqa.metrics import max_em
+    from cbqa.core.metrics import max_em
 
     if not items:
         return 0.0
@@ -47,7 +47,7 @@ def exact_match_percent(predictions: Sequence[str], items: Sequence[tuple[str, s
 
 def qa_subjects(path: str) -> set[str]:
     """The `subject`s of a QA-train file (the toy world's rows have one): documents titled otherwise are held out."""
-    from cbqa.data.jsonl import read_jsonl
+    from cbqa.core.formats.jsonl import read_jsonl
 
     subjects = set()
     for line_no, row in read_jsonl(path):

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.jsonl import write_json
+from cbqa.core.formats.jsonl import write_json
 from cbqa.memorisation.canaries import CORPUS, read_canaries
 from cbqa.memorisation.exposure import (
     DEFAULT_EXACT_LIMIT,
@@ -37,9 +37,9 @@ def run_exposure(models: Sequence[str], canaries_dir: str, spans: str | None, ou
                  cfg: ExposureConfig = ExposureConfig(), progress: bool = True) -> dict[str, Any]:  # fmt: skip
     from rich.progress import Progress
 
-    from cbqa.inference import pick_device
+    from cbqa.model.inference import pick_device
     from cbqa.memorisation.scoring import target_log_likelihoods
-    from cbqa.modeling import load_pretrained
+    from cbqa.model.loading import load_pretrained
 
     cset = read_canaries(canaries_dir)
     store = None
@@ -98,8 +98,8 @@ def run_exposure(models: Sequence[str], canaries_dir: str, spans: str | None, ou
 
 def _model_key(model: str, cset: Any, cfg: ExposureConfig) -> str:
     """What a model's exposure values depend on: the model's weights, the canary manifest and the settings."""
-    from cbqa.io import fingerprint
-    from cbqa.modeling import resolve_model_path
+    from cbqa.core.io import fingerprint
+    from cbqa.model.loading import resolve_model_path
 
     path = Path(resolve_model_path(model))
     weights = fingerprint(path) if path.exists() else model  # a hub name: its name

@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from cbqa.memorisation.extraction import (
     RANKINGS,
     Sample,
@@ -36,7 +36,7 @@ class ExtractConfig:
 
 
 def prompts(corpus: str, cfg: ExtractConfig) -> list[str]:
-    from cbqa.data.corpus import iter_corpus
+    from cbqa.core.formats.corpus import iter_corpus
 
     rng = random.Random(cfg.seed)
     n_prefix = round(cfg.samples * cfg.prefix_fraction)
@@ -69,10 +69,10 @@ def run_extraction(model: str, corpus: str, spans: str, cfg: ExtractConfig = Ext
                    progress: bool = True) -> dict[str, Any]:  # fmt: skip
     from rich.progress import Progress
 
-    from cbqa.data.corpus import iter_corpus
-    from cbqa.inference import pick_device
+    from cbqa.core.formats.corpus import iter_corpus
+    from cbqa.model.inference import pick_device
     from cbqa.memorisation.scoring import pair_log_likelihoods
-    from cbqa.modeling import load_pretrained
+    from cbqa.model.loading import load_pretrained
     from ner_masking.store import load_span_store
 
     if cfg.samples < 1 or not cfg.top_k or min(cfg.top_k) < 1:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from cbqa.data.qa import QAExample
-from cbqa.metrics import normalize_answer
+from cbqa.core.formats.qa import QAExample
+from cbqa.core.metrics import normalize_answer
 
 
 @dataclass(frozen=True)

@@ -49,11 +49,11 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from cbqa.data.arrow_shards import MappedShard, ShardedRows, shard_name, write_shard
-from cbqa.data.corpus import Document
-from cbqa.errors import CbqaError
-from cbqa.io import atomic_path, replace_dir, staging_dir
-from cbqa.metrics import normalize_answer
+from cbqa.core.shards import MappedShard, ShardedRows, shard_name, write_shard
+from cbqa.core.formats.corpus import Document
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import atomic_path, replace_dir, staging_dir
+from cbqa.core.metrics import normalize_answer
 from ner_masking.sentences import split_sentences
 from ner_masking.store import SpanStore
 
@@ -569,7 +569,7 @@ def corpus_index_source(corpus: str | Path | None = None, store: SpanStore | Non
         m = store.manifest
         return {"sentences": "spans store", "corpus": m["corpus"]["fingerprint"], "pipeline": m["pipeline"],
                 "labels": m["labels"], "options": m["options"], "docs": m["docs"], "spans": m["spans"]}  # fmt: skip
-    from cbqa.io import fingerprint
+    from cbqa.core.io import fingerprint
 
     return {"sentences": "ner_masking.sentences", "corpus": fingerprint(corpus)}  # type: ignore[arg-type]
 
@@ -578,7 +578,7 @@ def open_or_build_corpus_index(directory: str | Path, source: dict[str, Any], do
                                make_docs: Any = None, show_progress: bool = True) -> tuple[CorpusIndex, bool]:  # fmt: skip
     """The index in `directory` when it was built from `source` (same corpus fingerprint and sentence source), else
     a new one built there from `make_docs()`; returns (index, whether it was built now)."""
-    from cbqa.io import clean_stale
+    from cbqa.core.io import clean_stale
 
     directory = Path(directory)
     manifest = read_corpus_index_manifest(directory) if directory.exists() else None

@@ -8,7 +8,7 @@ Joining rules (documented in docs/overlap.md):
 - Overlap label rows join by `id`; every scored question must have a row.
 
 For a system whose predictions carry the passages it read (readers and the extractive floor: `passages`, `read`),
-each entry also says where its exact matches come from (`cbqa.copying.copy_breakdown`): `em_copied` and
+each entry also says where its exact matches come from (`cbqa.reader.copying.copy_breakdown`): `em_copied` and
 `em_not_in_passages` (EM points) and `copied_share` (percent of its EM copied from the passages read).
 """
 
@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cbqa.copying import copy_breakdown, passages_read
-from cbqa.data.jsonl import read_jsonl
-from cbqa.data.predictions import Prediction, read_predictions
-from cbqa.data.qa import QAExample
-from cbqa.errors import CbqaError, DataError
-from cbqa.metrics import score
+from cbqa.reader.copying import copy_breakdown, passages_read
+from cbqa.core.formats.jsonl import read_jsonl
+from cbqa.core.formats.predictions import Prediction, read_predictions
+from cbqa.core.formats.qa import QAExample
+from cbqa.core.errors import CbqaError, DataError
+from cbqa.core.metrics import score
 from cbqa.overlap.categories import LABELS, TOTAL
 
 Result = dict[str, dict[str, dict[str, float | int | None]]]  # system -> category -> {em, f1, n}

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.jsonl import read_jsonl
-from cbqa.errors import DataError
+from cbqa.core.formats.jsonl import read_jsonl
+from cbqa.core.errors import DataError
 from cbqa.overlap.categories import CATEGORIES, QUESTION_OVERLAP, category_for, decisions_from_labels
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-from cbqa.data.qa import QAExample, read_qa
+from cbqa.core.formats.qa import QAExample, read_qa
 from cbqa.overlap.labeller import shared_answer_rows
 from cbqa.overlap.question_similarity import QuestionIndex, build_index, search, search_among
 

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from cbqa.data.qa import QAExample
-from cbqa.errors import CbqaError
+from cbqa.core.formats.qa import QAExample
+from cbqa.core.errors import CbqaError
 from retrieval_baseline.encoders import load_sentence_transformer
 
 METHODS = ("tfidf", "dense")

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.jsonl import read_jsonl
-from cbqa.data.qa import QAExample
-from cbqa.errors import DataError
+from cbqa.core.formats.jsonl import read_jsonl
+from cbqa.core.formats.qa import QAExample
+from cbqa.core.errors import DataError
 from cbqa.overlap.categories import decisions_from_labels, overlap_row
 
 

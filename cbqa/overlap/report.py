@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from cbqa.io import atomic_writer
+from cbqa.core.io import atomic_writer
 from cbqa.overlap.categories import CATEGORIES, LABELS, count_labels
 from cbqa.overlap.evaluation import Result
 

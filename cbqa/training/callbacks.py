@@ -11,8 +11,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from cbqa.errors import CbqaError
-from cbqa.io import replace_dir, staging_dir
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import replace_dir, staging_dir
 
 # Strategies that shard parameters across ranks: rank 0's `t5` then holds a shard, so `save_pretrained` on it would
 # write a wrong model. Not supported until a GPU test covers a gathered export.
@@ -43,7 +43,7 @@ def refuse_sharded(strategy: Any) -> None:
 class HFExport(L.Callback):
     """Keeps `run_dir/hf` equal to the best model by `monitor` (or the last one when nothing is validated).
 
-    The export goes to a staging directory first and is swapped in by `cbqa.io.replace_dir`, so `hf/` is never
+    The export goes to a staging directory first and is swapped in by `cbqa.core.io.replace_dir`, so `hf/` is never
     half-written or missing.
     A tie on `monitor` (common: EM over a small dev set moves in steps of 100/n) is broken by `tie_break` (lower is
     better), and every validation that tied with the best is listed in `tie()` for the run's summary.

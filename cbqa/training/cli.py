@@ -21,9 +21,9 @@ import yaml
 
 from lightning.pytorch.cli import LightningCLI
 
-from cbqa.data.jsonl import write_json
-from cbqa.errors import CbqaError
-from cbqa.io import atomic_writer
+from cbqa.core.formats.jsonl import write_json
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import atomic_writer
 from cbqa.training import run_record
 from cbqa.training.callbacks import BestCheckpoint, DataStats, HFExport, Throughput, refuse_sharded
 from cbqa.training.datamodule import Seq2SeqDataModule

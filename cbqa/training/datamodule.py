@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from cbqa.training.mixing import mixing_rates
 from cbqa.training.stream import Encoder, MixtureStream, StreamPlan, collate
 from cbqa.training.tasks import PASSAGE_KINDS, Example, TaskConfig, build_task, qa_example
 
 if TYPE_CHECKING:
-    from cbqa.anonymise import Anonymiser
+    from cbqa.reader.anonymise import Anonymiser
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Seq2SeqCollator:
     def __init__(self, tokenizer, max_input_len: int, max_target_len: int, keep_sentinels: bool = False) -> None:
         self.tok = tokenizer
         self.encoder = Encoder(tokenizer, max_input_len, max_target_len)
-        # an anonymised reader answers with a sentinel placeholder (cbqa.anonymise): the batch tells validation to keep it
+        # an anonymised reader answers with a sentinel placeholder (cbqa.reader.anonymise): the batch tells validation to keep it
         self.keep_sentinels = keep_sentinels
 
     def __call__(self, batch: list[Example]) -> dict[str, Any]:
@@ -115,7 +115,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
                 question, from the `passages` of a `cbqa retrieve` output) is read over, with `--model.reader fid`
                 (Fusion-in-Decoder: each passage encoded with the question in `max_input_len` tokens). 0: none.
             anonymise: with `passages`, replace the spaCy entities of the passages shown (and their mentions in the
-                question and the target) by placeholders numbered per example (see anonymise_numbering), `<extra_id_7>` (`cbqa.anonymise`,
+                question and the target) by placeholders numbered per example (see anonymise_numbering), `<extra_id_7>` (`cbqa.reader.anonymise`,
                 Hermann et al. 2015); validation questions too, numbered by their text. Record it for prediction
                 with `cbqa reader record --anonymise`.
             spacy_model: the spaCy pipeline that finds the entities (default: the project's, en_core_web_sm).
@@ -153,7 +153,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         if not self.tasks:
             self.tasks = [self.build(cfg) for cfg in self.task_cfgs]
         if self.val_file and not self.val_examples:
-            from cbqa.data import read_qa
+            from cbqa.core.formats import read_qa
 
             rows = read_qa(self.val_file, split=self.val_split)[: self.val_max_examples]
             if self.passages:
@@ -163,7 +163,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
 
     def build(self, cfg: TaskConfig):
         if cfg.kind in PASSAGE_KINDS:
-            from cbqa.training.reading import build_passage_task
+            from cbqa.reader.tasks import build_passage_task
 
             return build_passage_task(cfg, self.passages, self.anonymiser())
         return build_task(cfg, self.tokenizer, self.max_input_len, self.max_target_len)
@@ -171,7 +171,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
     def anonymiser(self) -> Anonymiser | None:
         """The one `Anonymiser` (one spaCy pipeline) of every task and the validation set, or None."""
         if self.anonymise and self._anonymiser is None:
-            from cbqa.anonymise import Anonymiser
+            from cbqa.reader.anonymise import Anonymiser
 
             self._anonymiser = Anonymiser(spacy_model=self.spacy_model, numbering=self.anonymise_numbering)
         return self._anonymiser
@@ -184,7 +184,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
             raise CbqaError("--model.reader fid reads K retrieved passages per question: add --data.passages K")
 
     def val_reader_example(self, row) -> Example:
-        from cbqa.training.reading import reader_example
+        from cbqa.reader.tasks import reader_example
         from retrieval_baseline.hits import Hit
 
         passages = row.extra.get("passages")
@@ -198,7 +198,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         anonymiser = self.anonymiser()
         if anonymiser is None:
             return reader_example(row.question, row.answers, hits, self.passages)
-        from cbqa.anonymise import example_rng
+        from cbqa.reader.anonymise import example_rng
 
         return reader_example(row.question, row.answers, hits, self.passages, anonymiser, example_rng(row.question))
 

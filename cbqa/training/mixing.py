@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 
 
 def mixing_rates(sizes: Sequence[int], method: str = "proportional", limit: int | None = None, temperature: float = 1.0) -> list[float]:

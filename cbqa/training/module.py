@@ -2,7 +2,7 @@
 
 The module owns the model and tokenizer; the DataModule owns the data. Validation greedily decodes the validation
 questions and logs EM / F1 over all gold aliases (the same definitions as `cbqa evaluate`). With `reader: fid` the
-batches hold K passages per question, shaped (batch, K, tokens), read with Fusion-in-Decoder (`cbqa.fid`).
+batches hold K passages per question, shaped (batch, K, tokens), read with Fusion-in-Decoder (`cbqa.reader.fid`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import lightning as L
 import numpy as np
 import torch
 
-from cbqa.anonymise import decode_keeping_sentinels
-from cbqa.fid import fid_forward, fid_generate
-from cbqa.metrics import max_em, max_f1
-from cbqa.modeling import T5Arch, load_model
+from cbqa.reader.anonymise import decode_keeping_sentinels
+from cbqa.reader.fid import fid_forward, fid_generate
+from cbqa.core.metrics import max_em, max_f1
+from cbqa.model.loading import T5Arch, load_model
 
 # Literal types: jsonargparse rejects a typo at parse time and lists the choices.
 Optimizer = Literal["adamw", "adafactor"]
@@ -65,11 +65,11 @@ class T5Seq2Seq(L.LightningModule):
             max_new_tokens: longest generated answer.
             reader: concat (one input string per example) | fid (Fusion-in-Decoder: each of the --data.passages K
                 retrieved passages encoded with the question, the encodings concatenated for one decoder).
-            pointer: add a copy head (`cbqa.pointer`, pointer-generator): each output token is generated from the
+            pointer: add a copy head (`cbqa.reader.copy_head`, pointer-generator): each output token is generated from the
                 vocabulary or copied from the encoder's input (with fid, from any of the K passages).
             copy_window: (tokens before, tokens after) each encoder position that a new copy head's key reads
-                (`cbqa.pointer`: "studied at" before an answer tells it from "works for"); None: [4, 1]
-                (`cbqa.pointer.DEFAULT_WINDOW`); [0, 0]: the position alone.
+                (`cbqa.reader.copy_head`: "studied at" before an answer tells it from "works for"); None: [4, 1]
+                (`cbqa.reader.copy_head.DEFAULT_WINDOW`); [0, 0]: the position alone.
         """
         super().__init__()
         arch = arch or T5Arch()
@@ -115,7 +115,7 @@ class T5Seq2Seq(L.LightningModule):
             ids = fid_generate(self.t5, input_ids, attention_mask, **kwargs)
         else:
             ids = self.t5.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        if keep_sentinels:  # an anonymised reader answers with a sentinel placeholder (cbqa.anonymise)
+        if keep_sentinels:  # an anonymised reader answers with a sentinel placeholder (cbqa.reader.anonymise)
             return decode_keeping_sentinels(self.tokenizer, ids)
         return [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 

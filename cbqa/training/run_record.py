@@ -8,7 +8,7 @@ unless `--force`. Starting over removes the previous run's artifacts first, so `
 never describe two runs at once.
 
 Paths in the config are made absolute (relative to the working directory they were given in), so the saved
-`config.yaml` works from any working directory. Fingerprints are `cbqa.io.fingerprint` (sha256) cached by
+`config.yaml` works from any working directory. Fingerprints are `cbqa.core.io.fingerprint` (sha256) cached by
 (size, mtime) per file in the record, so a resume re-hashes only inputs that were touched since.
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cbqa.errors import CbqaError
-from cbqa.io import atomic_writer, fingerprint, fingerprint_chunks, remove_tree
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import atomic_writer, fingerprint, fingerprint_chunks, remove_tree
 
 RECORD = "run.json"
 RECORD_FORMAT = "cbqa-run/1"
@@ -79,7 +79,7 @@ def _input_path(key: str, value: Any) -> Path | None:
     if not path.exists():
         return None
     if leaf == "model":  # a cbqa run directory is read through its hf/ export, not its checkpoints and logs
-        from cbqa.modeling import resolve_model_path
+        from cbqa.model.loading import resolve_model_path
 
         try:
             path = Path(resolve_model_path(value))
@@ -116,7 +116,7 @@ _SPANS_CONTENT = ("format", "complete", "pipeline", "labels", "options", "shards
 
 
 def content_fingerprint(path: Path) -> str:
-    """`cbqa.io.fingerprint`, except for a spans store: what its manifest says made it (corpus fingerprint, pipeline,
+    """`cbqa.core.io.fingerprint`, except for a spans store: what its manifest says made it (corpus fingerprint, pipeline,
     labels, options) and holds (per-shard counts), not the time it took or where its corpus was — two stores of the
     same annotations fingerprint the same, and a store of Wikipedia (tens of GB) is not re-read at every start."""
     from ner_masking.store import STORE_FORMAT

@@ -216,7 +216,7 @@ def collate(encoded: Sequence[Encoded], pad_id: int, fallbacks: int = 0) -> dict
     """A padded batch: input_ids (B, L), or (B, K, L) when an example reads passages (Fusion-in-Decoder; a plain
     example in such a batch reads its own input as its one passage)."""
     if any(e.passages is not None for e in encoded):
-        from cbqa.fid import pad_passages
+        from cbqa.reader.fid import pad_passages
 
         input_ids, attention = pad_passages([e.encoder_inputs() for e in encoded], pad_id)
         targets = [e.labels for e in encoded]

@@ -5,7 +5,7 @@ A task turns item `i` into `Example(input_text, target_text, answers, passages)`
 - `masked`: a masking policy from `ner_masking` applied to one document of a spans store, afresh each epoch. The
   store stays memory-mapped; the task holds only the numpy array of the rows its policy can mask (found from the
   store's per-document label bits, not by a Python pass over the documents), so set-up does not grow with the corpus;
-- `reader` and `reading` (Fusion-in-Decoder, `cbqa.training.reading`): a question with its top-K retrieved passages,
+- `reader` and `reading` (Fusion-in-Decoder, `cbqa.reader.tasks`): a question with its top-K retrieved passages,
   each encoded with the question (`passages`), target the answer; `reading` makes the question a cloze over a
   sentence of a spans-store document, with a salient span as target, drawn afresh each epoch.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from ner_masking.masked import unmask
 
 # How far a masked task looks for another document when its policy finds nothing to mask in the drawn one (e.g.
@@ -77,7 +77,7 @@ class TokenOffsets:
 
 class QATask:
     def __init__(self, cfg: TaskConfig) -> None:
-        from cbqa.data import read_qa
+        from cbqa.core.formats import read_qa
 
         if not cfg.file:
             raise CbqaError(f"task {cfg.name!r}: kind 'qa' needs 'file'")
@@ -143,7 +143,7 @@ class MaskedTask:
 
 
 KINDS = ("qa", "masked", "reader", "reading")
-PASSAGE_KINDS = ("reader", "reading")  # Fusion-in-Decoder tasks: built by cbqa.training.reading
+PASSAGE_KINDS = ("reader", "reading")  # Fusion-in-Decoder tasks: built by cbqa.reader.tasks
 
 
 def build_task(cfg: TaskConfig, tokenizer: Any = None, max_input_len: int | None = None,

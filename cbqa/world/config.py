@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from cbqa.world import names
 
 PERSON_RELATIONS = ("birth_date", "birthplace", "residence", "employer", "alma_mater", "occupation")

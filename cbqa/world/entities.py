@@ -15,7 +15,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cbqa.errors import CbqaError
+from cbqa.core.errors import CbqaError
 from cbqa.world import names
 from cbqa.world.config import WorldConfig
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cbqa.data import QAExample
-from cbqa.metrics import normalize_answer
+from cbqa.core.formats import QAExample
+from cbqa.core.metrics import normalize_answer
 
 
 @dataclass(frozen=True)

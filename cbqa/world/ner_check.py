@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cbqa.data import Document
+from cbqa.core.formats import Document
 from cbqa.world.render import Mention
 
 # Occupations ("architect") are common nouns: no NER label is expected for them.
@@ -78,7 +78,7 @@ def run_spacy(
 
 
 def load_spacy(name: str) -> Any:
-    from cbqa.errors import CbqaError
+    from cbqa.core.errors import CbqaError
 
     try:
         import spacy

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from cbqa.data import Document
+from cbqa.core.formats import Document
 from cbqa.world.entities import Entities, Organization, Person, format_date, format_date_alt
 
 _FORMATTER = string.Formatter()

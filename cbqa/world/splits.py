@@ -7,8 +7,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from cbqa.data import QAExample
-from cbqa.errors import CbqaError
+from cbqa.core.formats import QAExample
+from cbqa.core.errors import CbqaError
 from cbqa.world.config import CATEGORIES, WorldConfig
 from cbqa.world.facts import Fact
 from cbqa.world.labels import TrainIndex

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cbqa.data.jsonl import write_json, write_jsonl
+from cbqa.core.formats.jsonl import write_json, write_jsonl
 from cbqa.world.world import SPLITS, World
 
 

@@ -8,8 +8,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from cbqa.errors import CbqaError
-from cbqa.io import clean_stale
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import clean_stale
 
 from retrieval_baseline.bm25 import BM25Config
 from retrieval_baseline.encoders import EncoderConfig
@@ -156,7 +156,7 @@ def _verify(directory: str, corpus: str | None) -> int:
 def _differences(out: Path, corpus: str, spec: IndexSpec, encoder: EncoderConfig, split: SplitConfig,
                  bm25: BM25Config | bool, save_embeddings: str | None) -> list[str]:  # fmt: skip
     """What this command would build differently from the index already in `out` (what its manifest records)."""
-    from cbqa.io import fingerprint
+    from cbqa.core.io import fingerprint
     from retrieval_baseline.encoders import canonical_name
     from retrieval_baseline.faiss_index import resolved
     from retrieval_baseline.index_dir import read_manifest

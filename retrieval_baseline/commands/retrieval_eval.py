@@ -35,8 +35,8 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from rich.console import Console
 
-    from cbqa.data.jsonl import write_json
-    from cbqa.errors import CbqaError
+    from cbqa.core.formats.jsonl import write_json
+    from cbqa.core.errors import CbqaError
     from retrieval_baseline.evaluate import evaluate, read_retrieved, recall_table, topk_overlap
 
     if any(k < 1 for k in args.ks):
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     else:
         if not args.questions:
             raise CbqaError("--index needs --questions")
-        from cbqa.data import read_qa
+        from cbqa.core.formats import read_qa
         from retrieval_baseline.index_dir import load_index
         from retrieval_baseline.retriever import retrieve_examples
 

@@ -44,9 +44,9 @@ def main(argv: list[str]) -> int:
         faiss.omp_set_num_threads(args.threads)
     from rich.console import Console
 
-    from cbqa.data import read_qa
-    from cbqa.data.jsonl import write_jsonl
-    from cbqa.errors import CbqaError
+    from cbqa.core.formats import read_qa
+    from cbqa.core.formats.jsonl import write_jsonl
+    from cbqa.core.errors import CbqaError
     from retrieval_baseline.encoders import EncoderConfig
     from retrieval_baseline.index_dir import load_index, read_manifest
     from retrieval_baseline.retriever import retrieve_examples, retrieved_row

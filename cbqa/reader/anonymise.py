@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from cbqa.extractive import PassageNER, strip_possessive
+from cbqa.reader.floor import PassageNER, strip_possessive
 from retrieval_baseline.hits import Hit
-from retrieval_baseline.reader import check_numbering
+from cbqa.reader.inputs import check_numbering
 
 PLACEHOLDER = re.compile(r"<extra_id_\d+>")
 # The sentinels of each kind of entity: a placeholder's number says what kind of thing it stands for (as Hermann et

@@ -1,7 +1,7 @@
 """Open-book T5 reader inputs: the question plus its top retrieved passages, as a QA file that cbqa's Lightning
 module trains on (`cbqa finetune` with an empty prefix), and the input format a reader run records
 (`reader_input.json`), so whoever answers with the reader later (`cbqa reader predict`, the app) builds the same
-inputs. Answering itself needs a model and lives above this package (`cbqa.reader`).
+inputs. Answering itself needs a model and lives above this package (`cbqa.reader.answering`).
 
 Two readers: `concat` (one input string: the question and its top passages, cut at `max_input_len` tokens; with one
 passage, the one-passage reader) and `fid` (Fusion-in-Decoder: the top `max_passages` passages, each encoded with
@@ -9,23 +9,25 @@ the question in at most `max_input_len` tokens; trained from `cbqa retrieve` out
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.jsonl import read_jsonl, write_json, write_jsonl
-from cbqa.errors import CbqaError, DataError
+from cbqa.core.formats.jsonl import read_jsonl, write_json, write_jsonl
+from cbqa.core.errors import CbqaError, DataError
 from retrieval_baseline.hits import Hit
-from retrieval_baseline.reader_input import format_reader_input
+from retrieval_baseline.retrieved import hits_of, retrieved_rows
 
 
 READER_INPUT_FILE = "reader_input.json"
 
 
 READERS = ("concat", "fid")
-# How an anonymised reader's placeholders are numbered (`cbqa.anonymise`): drawn per example | in order of first mention
+# How an anonymised reader's placeholders are numbered (`cbqa.reader.anonymise`): drawn per example | in order of first mention
 NUMBERINGS = ("random", "order")
 
 
@@ -40,7 +42,7 @@ class ReaderInput:
     max_passages: int = 2
     max_input_len: int = 256  # tokens: of the whole input (concat; the tail passages are cut) or of each passage (fid)
     reader: str = "concat"  # concat | fid
-    # fid: entities of the passages replaced by per-question placeholders, mapped back in the answer (`cbqa.anonymise`),
+    # fid: entities of the passages replaced by per-question placeholders, mapped back in the answer (`cbqa.reader.anonymise`),
     # found by this spaCy pipeline (None: the project's default), as the reader was trained (`--data.anonymise`)
     anonymise: bool = False
     spacy_model: str | None = None
@@ -82,17 +84,6 @@ def read_reader_input(model: str | Path) -> ReaderInput | None:
     return None
 
 
-def retrieved_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    for line, row in read_jsonl(path):
-        for key in ("id", "question", "passages"):
-            if key not in row:
-                raise DataError(path, line, f"missing '{key}' (is this a `cbqa retrieve` output?)")
-        yield line, row
-
-
-def hits_of(row: dict[str, Any]) -> list[Hit]:
-    return [Hit(id=p["id"], title=p.get("title", ""), text=p["text"], score=float(p.get("score", 0.0))) for p in row["passages"]]
-
 
 def prepare(retrieved: str | Path, out: str | Path, cfg: ReaderInput = ReaderInput()) -> int:
     """Write a QA file whose `question` is the reader input; train on it with `--data.tasks` prefix ''."""
@@ -105,3 +96,29 @@ def prepare(retrieved: str | Path, out: str | Path, cfg: ReaderInput = ReaderInp
             raise DataError(retrieved, line, "no 'answers': a reader training file needs gold answers")
         rows.append({"id": r["id"], "question": format_reader_input(r["question"], hits_of(r), cfg.max_passages), "answers": r["answers"]})
     return write_jsonl(out, rows)
+
+def format_passage(hit: Hit) -> str:
+    """`title: T text: X` (FiD's passage tagging), or `text: X` for an untitled passage."""
+    return f"title: {hit.title} text: {hit.text}" if hit.title else f"text: {hit.text}"
+
+
+def format_reader_input(question: str, passages: Sequence[Hit], max_passages: int) -> str:
+    """`question: Q context: title: T1 text: X1 title: T2 text: X2 ...` (the tokenizer truncates the tail).
+
+    The same "question: ... context: ..." prefix T5 saw for SQuAD in its multi-task mixture, with each
+    passage tagged by title as FiD does, so one string carries several passages.
+    """
+    if max_passages < 0:
+        raise ValueError(f"max_passages must be >= 0, got {max_passages}")
+    parts = [f"question: {' '.join(question.split())}", "context:"]
+    parts += [format_passage(hit) for hit in list(passages)[:max_passages]]
+    return " ".join(parts)
+
+
+def fid_inputs(question: str, passages: Sequence[Hit], k: int) -> list[str]:
+    """Fusion-in-Decoder: one encoder input per passage of the top `k`, each `question: Q context: title: T text: X`
+    (an input of the question alone when there is no passage)."""
+    if k < 1:
+        raise ValueError(f"a Fusion-in-Decoder reader reads at least 1 passage, got {k}")
+    top = list(passages)[:k]
+    return [format_reader_input(question, [hit], 1) for hit in top] or [format_reader_input(question, [], 0)]

@@ -1,4 +1,4 @@
-"""Line-checked JSON Lines reading and atomic writing (through `cbqa.io`).
+"""Line-checked JSON Lines reading and atomic writing (through `cbqa.core.io`).
 
 Readers accept a UTF-8 byte order mark at the start of a file (Windows editors write one) and turn every
 malformed line into a `DataError` naming the file and line: invalid UTF-8, invalid JSON, JSON nested too deeply
@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from cbqa.errors import DataError
-from cbqa.io import atomic_writer
+from cbqa.core.errors import DataError
+from cbqa.core.io import atomic_writer
 
 BOM = b"\xef\xbb\xbf"
 

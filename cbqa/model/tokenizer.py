@@ -12,8 +12,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from cbqa.errors import CbqaError
-from cbqa.io import replace_dir, staging_dir
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import replace_dir, staging_dir
 
 from ner_masking.masked import sentinel
 

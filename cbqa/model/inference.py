@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cbqa.modeling import load_pretrained
+from cbqa.model.loading import load_pretrained
 
 
 @dataclass(frozen=True)

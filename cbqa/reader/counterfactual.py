@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.jsonl import write_json
-from cbqa.extractive import PassageNER, strip_possessive
-from cbqa.metrics import max_em, normalize_answer
+from cbqa.core.formats.jsonl import write_json
+from cbqa.reader.floor import PassageNER, strip_possessive
+from cbqa.core.metrics import max_em, normalize_answer
 from retrieval_baseline.hits import Hit
-from retrieval_baseline.reader import hits_of, retrieved_rows
+from retrieval_baseline.retrieved import hits_of, retrieved_rows
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def run_counterfactual(model: str, retrieved: str | Path, out: str | Path, num_b
                        spacy_model: str | None = None, seed: int = 0, categories: dict[str, str] | None = None,
                        examples: int = 20) -> dict[str, Any]:  # fmt: skip
     """Swap, read, and write the summary (and every case) as JSON to `out`; returns the summary."""
-    from cbqa.reader import Reader
+    from cbqa.reader.answering import Reader
 
     reader = Reader(model, device=device)
     rows = [r for _, r in retrieved_rows(retrieved)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from cbqa.metrics import max_em, normalize_answer
+from cbqa.core.metrics import max_em, normalize_answer
 
 
 def occurs_in(answer: str, texts: Iterable[str]) -> bool:

@@ -4,7 +4,7 @@ Each of an example's K passages is encoded separately, together with the questio
 text: X`); the K encoder outputs are concatenated along the sequence, and one decoder cross-attends all of them. So
 self-attention costs K x L^2 instead of (K x L)^2, and the answer can combine evidence from every passage.
 
-FiD adds no parameters: a FiD reader is a plain T5 checkpoint (or one with a copy head, `cbqa.pointer`, which then
+FiD adds no parameters: a FiD reader is a plain T5 checkpoint (or one with a copy head, `cbqa.reader.copy_head`, which then
 copies from the tokens of all K passages) (`save_pretrained` / `from_pretrained` as usual) whose
 inputs are shaped (batch, K, L). Padding slots (an example with fewer than K passages) are fully masked, so the
 decoder never attends to them.
@@ -48,8 +48,8 @@ def fid_generate(t5: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
 
 
 def _copy_source(t5: Any, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
-    """A T5 with a copy head (`cbqa.pointer`) copies from the tokens of all K passages, flattened like the encoding."""
-    from cbqa.pointer import is_pointer
+    """A T5 with a copy head (`cbqa.reader.copy_head`) copies from the tokens of all K passages, flattened like the encoding."""
+    from cbqa.reader.copy_head import is_pointer
 
     return {"source_ids": input_ids.reshape(input_ids.shape[0], -1)} if is_pointer(t5) else {}
 

@@ -1,16 +1,16 @@
 """Answering with an open-book reader: a trained T5 reading the passages `retrieval_baseline` retrieved.
 
-Two readers, as the reader run recorded (`reader_input.json`, `retrieval_baseline.reader.ReaderInput`):
+Two readers, as the reader run recorded (`reader_input.json`, `cbqa.reader.inputs.ReaderInput`):
 `concat` (the question and its top passages in one input string; with one passage, the one-passage reader) and `fid`
 (Fusion-in-Decoder: each of the top K passages encoded with the question, one decoder over all of them).
 
 A reader trained on anonymised passages (`--data.anonymise true`, recorded as `anonymise` in `reader_input.json`)
-reads its test passages anonymised the same way (`cbqa.anonymise`: entities as per-question placeholders, numbered by
+reads its test passages anonymised the same way (`cbqa.reader.anonymise`: entities as per-question placeholders, numbered by
 the question's text) and its answer's placeholders are mapped back to the names they stand for.
 
 Predictions are written in the common format, so `cbqa evaluate` scores a reader exactly like a closed-book model;
 each row also carries the passages the reader read (`passages`, `read`: how many of them) and whether its answer
-occurs in them (`copied`, `cbqa.copying`).
+occurs in them (`copied`, `cbqa.reader.copying`).
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from pathlib import Path
 
 import torch
 
-from cbqa.anonymise import Anonymised, Anonymiser, decode_keeping_sentinels, example_rng
-from cbqa.copying import occurs_in
-from cbqa.data import Prediction, write_predictions
-from cbqa.inference import Answerer, Candidate
-from cbqa.tokenizer import EXTRA_IDS, sentinel_ids
+from cbqa.reader.anonymise import Anonymised, Anonymiser, decode_keeping_sentinels, example_rng
+from cbqa.reader.copying import occurs_in
+from cbqa.core.formats import Prediction, write_predictions
+from cbqa.model.inference import Answerer, Candidate
+from cbqa.model.tokenizer import EXTRA_IDS, sentinel_ids
 from retrieval_baseline.hits import Hit
-from retrieval_baseline.reader import ReaderInput, hits_of, read_reader_input, retrieved_rows
-from retrieval_baseline.reader_input import fid_inputs, format_reader_input
+from cbqa.reader.inputs import ReaderInput, read_reader_input
+from retrieval_baseline.retrieved import hits_of, retrieved_rows
+from cbqa.reader.inputs import fid_inputs, format_reader_input
 
 
 def reader_input_of(model: str, fallback: ReaderInput = ReaderInput()) -> ReaderInput:
@@ -112,7 +113,7 @@ class Reader:
              banned: list[list[int]]) -> list[list[Candidate]]:  # fmt: skip
         from transformers import LogitsProcessorList
 
-        from cbqa.fid import fid_generate, pad_passages
+        from cbqa.reader.fid import fid_generate, pad_passages
 
         if num_return > max(num_beams, 1):
             raise ValueError(f"num_return ({num_return}) cannot exceed num_beams ({num_beams})")
@@ -150,8 +151,8 @@ class Reader:
         placeholders) is -inf."""
         from transformers.modeling_outputs import BaseModelOutput
 
-        from cbqa.fid import fid_encode, pad_passages
-        from cbqa.pointer import is_pointer
+        from cbqa.reader.fid import fid_encode, pad_passages
+        from cbqa.reader.copy_head import is_pointer
 
         if not answers:
             return []

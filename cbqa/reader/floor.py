@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from cbqa.copying import occurs_in
-from cbqa.data import Prediction, write_predictions
-from cbqa.metrics import normalize_answer
+from cbqa.reader.copying import occurs_in
+from cbqa.core.formats import Prediction, write_predictions
+from cbqa.core.metrics import normalize_answer
 from retrieval_baseline.hits import Hit
-from retrieval_baseline.reader import hits_of, retrieved_rows
+from retrieval_baseline.retrieved import hits_of, retrieved_rows
 
 Scoring = Literal["rank", "sentence"]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.jsonl import BOM, parse_json, read_jsonl, read_text_lines, write_jsonl
-from cbqa.errors import DataError
+from cbqa.core.formats.jsonl import BOM, parse_json, read_jsonl, read_text_lines, write_jsonl
+from cbqa.core.errors import DataError
 
 
 @dataclass

@@ -24,11 +24,11 @@ the plain pointer (and what a model saved before windows existed loads as).
 
 The model is a `T5ForConditionalGeneration` with one extra module (`copy_head`: 2 d^2 + 2 d + 1 parameters, and
 (before + 1 + after) d more for a window) and
-`cbqa_pointer: true` in its config; `save_pretrained` / `cbqa.modeling.load_pretrained` keep both. `forward`
+`cbqa_pointer: true` in its config; `save_pretrained` / `cbqa.model.loading.load_pretrained` keep both. `forward`
 returns the log of the mixture as `logits` (they already sum to one, so `generate`'s greedy and beam search,
 `compute_transition_scores` and cross-entropy all work unchanged) and the mixture's negative log-likelihood as `loss`.
 The tokens it copies from are `source_ids` (the encoder's input ids, (batch, source length)); they default to
-`input_ids`, and FiD passes its (batch, K x L) flattening (`cbqa.fid`).
+`input_ids`, and FiD passes its (batch, K x L) flattening (`cbqa.reader.fid`).
 """
 
 from __future__ import annotations

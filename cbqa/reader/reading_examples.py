@@ -3,7 +3,7 @@
 A few hundred QA-train questions teach a small reader the answer format, and then to repeat train answers; what it
 needs to learn *reading* is many examples whose answer is in the passages and is not one of a few hundred strings.
 A spans store has them: every sentence with a salient span is a cloze question (`Title: ... <extra_id_0> ...`)
-whose answer is the span, read over the passages retrieved for that sentence (`cbqa.training.reading` draws the span
+whose answer is the span, read over the passages retrieved for that sentence (`cbqa.reader.tasks` draws the span
 afresh each epoch and leaves the sentence's own passage out when another passage states the span).
 
 Only documents about entities that QA-train asks about are used: a document whose title occurs in a QA-train
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.jsonl import write_jsonl
-from cbqa.data.qa import QAExample
-from cbqa.errors import CbqaError
+from cbqa.core.formats.jsonl import write_jsonl
+from cbqa.core.formats.qa import QAExample
+from cbqa.core.errors import CbqaError
 
 _WORD = re.compile(r"\w+")
 MAX_TITLE_WORDS = 8

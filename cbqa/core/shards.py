@@ -1,7 +1,7 @@
 """Memory-mapped Arrow IPC shards: the one on-disk row store of the project (the spans store, the passages of a
 retrieval index, the sentences of a corpus-overlap index).
 
-A shard is one uncompressed Arrow IPC file holding one record batch, written atomically (`cbqa.io.atomic_path`), so
+A shard is one uncompressed Arrow IPC file holding one record batch, written atomically (`cbqa.core.io.atomic_path`), so
 a killed writer leaves the whole shard or none of it, and a resumed run learns what is done from the shard files
 alone. Because the file is uncompressed and holds one batch, every column is a single chunk that can be memory-mapped
 and read by row through numpy views of its offset and value buffers: opening a shard reads its footer, not its rows,
@@ -29,8 +29,8 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from cbqa.errors import CbqaError
-from cbqa.io import atomic_path
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import atomic_path
 
 SHARD_SUFFIX = ".arrow"
 SHARD_FILE = re.compile(r"shard-\d{5,}\.arrow")

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from cbqa.errors import CbqaError
-from cbqa.tokenizer import load_tokenizer
+from cbqa.core.errors import CbqaError
+from cbqa.model.tokenizer import load_tokenizer
 
 
 # T5's feed-forward blocks: relu (original T5, t5-base), gated-gelu (T5.1.1, google/t5-v1_1-*, flan-t5), and the rest
@@ -44,11 +44,11 @@ def resolve_model_path(model: str) -> str:
 
 def load_pretrained(model: str, pointer: bool = False, copy_window: tuple[int, int] | None = None):
     """(model, tokenizer) from a hub name, a local HF directory, or a cbqa run directory. A model saved with a copy
-    head (`cbqa.pointer`) loads with it; `pointer=True` adds a fresh one to a model without (its keys
-    see `copy_window` = (tokens before, tokens after) each position; None: `cbqa.pointer.DEFAULT_WINDOW`)."""
+    head (`cbqa.reader.copy_head`) loads with it; `pointer=True` adds a fresh one to a model without (its keys
+    see `copy_window` = (tokens before, tokens after) each position; None: `cbqa.reader.copy_head.DEFAULT_WINDOW`)."""
     from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
-    from cbqa.pointer import CONFIG_FLAG, PointerT5, with_copy_head
+    from cbqa.reader.copy_head import CONFIG_FLAG, PointerT5, with_copy_head
 
     path = resolve_model_path(model)
     tok = load_tokenizer(path)
@@ -64,7 +64,7 @@ def build_from_config(tokenizer_dir: str, arch: T5Arch, pointer: bool = False, c
     """A randomly initialised T5 sized by `arch`, with a vocabulary matching the tokenizer (and a copy head)."""
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from cbqa.pointer import DEFAULT_WINDOW, WINDOW_FLAG, PointerT5, check_window
+    from cbqa.reader.copy_head import DEFAULT_WINDOW, WINDOW_FLAG, PointerT5, check_window
 
     tok = load_tokenizer(tokenizer_dir)
     vocab = len(tok)

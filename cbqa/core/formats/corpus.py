@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cbqa.data.jsonl import parse_json, write_jsonl
-from cbqa.errors import CbqaError, DataError
-from cbqa.io import fingerprint
+from cbqa.core.formats.jsonl import parse_json, write_jsonl
+from cbqa.core.errors import CbqaError, DataError
+from cbqa.core.io import fingerprint
 
 FORMATS = ("jsonl", "txt", "tsv", "parquet", "hf")
 DPR_HEADER = ["id", "text", "title"]

@@ -7,7 +7,7 @@
   hundred answers to memorise; a reader started from a closed-book model cannot answer a swapped one from memory.
   Option `draw_from: N` (N > K): the K passages are drawn afresh at each draw from the question's top N, kept in rank
   order, so a question is read over other paraphrases of its fact (and sometimes without it) from one draw to the next.
-- `reading`: a `cbqa reader reading-examples` output (`cbqa.reading`): sentences of spans-store documents with the
+- `reading`: a `cbqa reader reading-examples` output (`cbqa.reader.reading_examples`): sentences of spans-store documents with the
   passages retrieved for them. Every epoch draws one salient span of the sentence afresh (seeded per epoch and item,
   as masked tasks do); the question is a cloze, `Title: the sentence with <extra_id_0> for the span`, and the target
   is the span. When another passage holds the span too, the passages holding the sentence itself are left out, so
@@ -18,7 +18,7 @@
   Knowledge Conflicts in Question Answering"): a model that has stored the corpus (a reader started from an SSM
   model) can answer an unswapped cloze from memory, a swapped one only by reading.
 
-Both tasks take an `Anonymiser` (`--data.anonymise true`, `cbqa.anonymise`): every spaCy entity of the passages shown,
+Both tasks take an `Anonymiser` (`--data.anonymise true`, `cbqa.reader.anonymise`): every spaCy entity of the passages shown,
 and its mentions in the question, becomes a placeholder numbered for each draw (`<extra_id_7>`; `anonymise_numbering`), and so does the target
 when it is one of them: the reader learns where an answer sits, not which strings are answers.
 """
@@ -30,12 +30,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from cbqa.anonymise import Anonymiser
-from cbqa.errors import CbqaError, DataError
+from cbqa.reader.anonymise import Anonymiser
+from cbqa.core.errors import CbqaError, DataError
 from cbqa.training.tasks import Example, TaskConfig
 from retrieval_baseline.hits import Hit
-from retrieval_baseline.reader import hits_of, retrieved_rows
-from retrieval_baseline.reader_input import fid_inputs
+from retrieval_baseline.retrieved import hits_of, retrieved_rows
+from cbqa.reader.inputs import fid_inputs
 
 SENTINEL = "<extra_id_0>"
 READING_OPTIONS = frozenset({"keep_source", "swap", "novel"})
@@ -133,7 +133,7 @@ class ReadingTask:
     """Cloze questions over spans-store sentences, read over the passages retrieved for each sentence."""
 
     def __init__(self, cfg: TaskConfig, passages: int, anonymiser: Anonymiser | None = None) -> None:
-        from cbqa.data.jsonl import read_jsonl
+        from cbqa.core.formats.jsonl import read_jsonl
 
         if not cfg.file:
             raise CbqaError(f"task {cfg.name!r}: kind 'reading' needs 'file' (a `cbqa reader reading-examples` output)")
