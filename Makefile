@@ -8,7 +8,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test test-fast bench screenshots venv clean
+.PHONY: demo test test-fast lint bench screenshots venv clean
 
 venv: $(VENV)/.installed
 
@@ -33,11 +33,16 @@ demo: venv
 
 # Two pytest-xdist workers, each test file whole on one worker (its module fixtures built once): the tests run on
 # one OpenMP thread each, so a serial run leaves the second core of a 2-core machine idle.
-test: venv
+test: venv lint
 	$(BIN)/python -m pytest -m "not gpu" -q -n 2 --dist loadfile
 
-test-fast: venv
+test-fast: venv lint
 	$(BIN)/python -m pytest -m "not gpu and not slow" -q -n 2 --dist loadfile
+
+# Style and layers, checked by tools before the tests: ruff (format and lint, [tool.ruff] in pyproject.toml).
+lint: venv
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/ruff check --quiet .
 
 # docs/img from the demo run (make demo first): every page in headless Debian Chromium (never downloads a browser)
 screenshots: venv

@@ -25,8 +25,22 @@ def downloads(name: str, frame: pd.DataFrame, chart: alt.TopLevelMixin | None = 
     """CSV of `frame` and, with a chart, its PNG, side by side; `name` makes the file names and widget keys."""
     stem = _stem(name)
     cols = st.columns([1, 1, 6])
-    cols[0].download_button("CSV", frame.to_csv(index=False).encode("utf-8"), file_name=f"{stem}.csv", mime="text/csv",
-                            key=f"csv_{stem}", icon=":material/download:", on_click="ignore")  # fmt: skip
+    cols[0].download_button(
+        "CSV",
+        frame.to_csv(index=False).encode("utf-8"),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+        key=f"csv_{stem}",
+        icon=":material/download:",
+        on_click="ignore",
+    )
     if chart is not None:
-        cols[1].download_button("PNG", lambda: chart_png(chart), file_name=f"{stem}.png", mime="image/png",
-                                key=f"png_{stem}", icon=":material/download:", on_click="ignore")  # fmt: skip
+        cols[1].download_button(
+            "PNG",
+            lambda: chart_png(chart),
+            file_name=f"{stem}.png",
+            mime="image/png",
+            key=f"png_{stem}",
+            icon=":material/download:",
+            on_click="ignore",
+        )

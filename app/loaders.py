@@ -141,7 +141,9 @@ def load_corpus_index(overlap_labels: Path | None):
         raise CbqaError("this run has no overlap labels, so no corpus index; run `cbqa overlap --corpus ...`")
     directory = default_corpus_index_dir(overlap_labels)
     if not (directory / "manifest.json").exists():
-        raise CbqaError(f"no corpus index at {directory}; `cbqa overlap --corpus CORPUS --out {overlap_labels}` builds it")
+        raise CbqaError(
+            f"no corpus index at {directory}; `cbqa overlap --corpus CORPUS --out {overlap_labels}` builds it"
+        )
     return _corpus_index(str(directory), stamp(directory / "manifest.json"))
 
 

@@ -79,7 +79,7 @@ def main() -> None:
     ctx = AppContext(runs_root=root, run=run, run_label=label)
     try:
         PAGES[slug][1](ctx)
-    except Exception as e:  # noqa: BLE001 - a page fault must read as one message, not a traceback
+    except Exception as e:
         st.error(f"{PAGES[slug][0]} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
 
 

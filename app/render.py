@@ -51,7 +51,7 @@ def reported(what: str) -> Iterator[None]:
     """Run a block; an error becomes one red line in the page (what failed, and why), never a traceback."""
     try:
         yield
-    except Exception as e:  # noqa: BLE001 - the page must keep working whatever a loader raises
+    except Exception as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         st.error(f"{what}: {reason}")
 
@@ -81,16 +81,26 @@ def highlight(text: str, marks: Mapping[str, str]) -> str:
     out, last = [], 0
     for m in pattern.finditer(text):
         colour = colours[m.group(0).lower()]
-        out += [html.escape(text[last : m.start()]), f'<mark style="background:{colour}">{html.escape(m.group(0))}</mark>']
+        out += [
+            html.escape(text[last : m.start()]),
+            f'<mark style="background:{colour}">{html.escape(m.group(0))}</mark>',
+        ]
         last = m.end()
     out.append(html.escape(text[last:]))
     return "".join(out)
 
 
 ENTITY_COLOURS = {
-    "PERSON": "#ffd6a5", "ORG": "#caffbf", "GPE": "#9bf6ff", "LOC": "#a0c4ff", "DATE": "#fdffb6",
-    "NORP": "#bdb2ff", "FAC": "#ffc6ff", "EVENT": "#ffadad", "WORK_OF_ART": "#e4c1f9",
-}  # fmt: skip
+    "PERSON": "#ffd6a5",
+    "ORG": "#caffbf",
+    "GPE": "#9bf6ff",
+    "LOC": "#a0c4ff",
+    "DATE": "#fdffb6",
+    "NORP": "#bdb2ff",
+    "FAC": "#ffc6ff",
+    "EVENT": "#ffadad",
+    "WORK_OF_ART": "#e4c1f9",
+}
 
 
 def entity_html(text: str, spans: Sequence[tuple[int, int, str]]) -> str:

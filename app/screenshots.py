@@ -22,9 +22,14 @@ from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:
@@ -47,9 +52,21 @@ def serve(runs: Path, port: int | None = None, timeout: float = 90.0, warm: bool
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cbqa", "app", "--runs", str(runs), "--port", str(port), *([] if warm else ["--no-warm"])],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "cbqa",
+            "app",
+            "--runs",
+            str(runs),
+            "--port",
+            str(port),
+            *([] if warm else ["--no-warm"]),
+        ],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + timeout
         while not _healthy(url):  # polling the health endpoint, which answers as soon as the server is up
@@ -99,9 +116,13 @@ def capture_on(page, url: str, out: Path, question: str) -> dict[str, Path]:
     page.get_by_text("Answer among training answers").wait_for()
     wait_idle(page)
     page.screenshot(path=str(shots["probe"]), full_page=True)
-    for name, ready in (("benchmark", "Where two systems disagree"), ("overlap", "Nearest-training-question"),
-                        ("masking", "T5 input and target per policy"), ("runs", "Summaries"),
-                        ("memorisation", "Canary exposure")):  # fmt: skip
+    for name, ready in (
+        ("benchmark", "Where two systems disagree"),
+        ("overlap", "Nearest-training-question"),
+        ("masking", "T5 input and target per policy"),
+        ("runs", "Summaries"),
+        ("memorisation", "Canary exposure"),
+    ):
         page.goto(f"{url}/?page={name}")
         page.get_by_text(ready).first.wait_for()
         if name in ("benchmark", "overlap", "runs"):

@@ -17,7 +17,12 @@ import sys
 import threading
 
 # What answering the first question imports, heaviest first: the models' stack, then the overlap facts' TF-IDF.
-WARM_IMPORTS = ("cbqa.model.inference", "cbqa.reader.copy_head", "sklearn.feature_extraction.text", "cbqa.overlap.question_similarity")
+WARM_IMPORTS = (
+    "cbqa.model.inference",
+    "cbqa.reader.copy_head",
+    "sklearn.feature_extraction.text",
+    "cbqa.overlap.question_similarity",
+)
 
 
 def warm_imports(names: tuple[str, ...] = WARM_IMPORTS) -> list[str]:
@@ -26,7 +31,7 @@ def warm_imports(names: tuple[str, ...] = WARM_IMPORTS) -> list[str]:
     for name in names:
         try:
             importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - never let warming stop the server; the page shows the real error
+        except Exception:
             failed.append(name)
     return failed
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ner_masking.policies import make_policy  # noqa: E402
-from ner_masking.store import SpanDoc, load_span_store  # noqa: E402
+from ner_masking.policies import make_policy
+from ner_masking.store import SpanDoc, load_span_store
 
 POLICIES: list[tuple[str, dict]] = [
     ("ssm", {}),
@@ -79,7 +79,9 @@ def main() -> None:
 
     docs = load_span_store(args.spans).docs() if args.spans else synthetic_docs()
     random.Random(0).shuffle(docs)
-    print(f"docs: {args.spans or 'synthetic'} ({len(docs):,}); training consumes {args.step_examples_per_s:,.0f} examples/s")
+    print(
+        f"docs: {args.spans or 'synthetic'} ({len(docs):,}); training consumes {args.step_examples_per_s:,.0f} examples/s"
+    )
     print(f"{'policy':<58} {'ex/s (wall)':>11} {'ratio':>6} {'ex/CPU-s':>9} {'ratio':>6}")
     for name, options in POLICIES:
         wall, cpu = throughput(make_policy(name, **options), docs, args.seconds)

@@ -58,8 +58,12 @@ PEAK_BF16_TFLOPS = (
 )
 
 # Anchors the README compares against (nanoT5: ~0.56 s/step on one A100 at this batch, bf16 + compile).
-ANCHORS = {"nanot5_a100_input_tokens_per_s": 117_000, "goal_input_tokens_per_s": 330_000, "goal_mfu": 0.35,
-           "goal_ours_over_bare": 0.97}  # fmt: skip
+ANCHORS = {
+    "nanot5_a100_input_tokens_per_s": 117_000,
+    "goal_input_tokens_per_s": 330_000,
+    "goal_mfu": 0.35,
+    "goal_ours_over_bare": 0.97,
+}
 
 
 class Stop(Exception):
@@ -91,12 +95,50 @@ class Size:
     compile_backend: str = "inductor"
 
 
-FULL = Size(d_model=768, d_ff=2048, num_layers=12, num_decoder_layers=12, num_heads=12, d_kv=64, vocab=32128,
-            batch=128, src_len=512, tgt_len=114, warmup=3, steps=10, compile_warmup=3, docs=2000, doc_words=600,
-            collate_seconds=3.0, search_n=1_000_000, search_dim=768, search_queries=1024, search_k=100)  # fmt: skip
-TOY = Size(d_model=64, d_ff=128, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=32, vocab=32128,
-           batch=4, src_len=32, tgt_len=8, warmup=1, steps=2, compile_warmup=1, docs=100, doc_words=120,
-           collate_seconds=0.5, search_n=20_000, search_dim=64, search_queries=32, search_k=10)  # fmt: skip
+FULL = Size(
+    d_model=768,
+    d_ff=2048,
+    num_layers=12,
+    num_decoder_layers=12,
+    num_heads=12,
+    d_kv=64,
+    vocab=32128,
+    batch=128,
+    src_len=512,
+    tgt_len=114,
+    warmup=3,
+    steps=10,
+    compile_warmup=3,
+    docs=2000,
+    doc_words=600,
+    collate_seconds=3.0,
+    search_n=1_000_000,
+    search_dim=768,
+    search_queries=1024,
+    search_k=100,
+)
+TOY = Size(
+    d_model=64,
+    d_ff=128,
+    num_layers=1,
+    num_decoder_layers=1,
+    num_heads=2,
+    d_kv=32,
+    vocab=32128,
+    batch=4,
+    src_len=32,
+    tgt_len=8,
+    warmup=1,
+    steps=2,
+    compile_warmup=1,
+    docs=100,
+    doc_words=120,
+    collate_seconds=0.5,
+    search_n=20_000,
+    search_dim=64,
+    search_queries=32,
+    search_k=10,
+)
 
 
 # ---------------------------------------------------------------------------------------------------- report file
@@ -109,10 +151,15 @@ class Report:
         self.path = path
         self.t0 = time.perf_counter()
         self.data: dict[str, Any] = {
-            "schema": SCHEMA, "command": "python bench/gpu_check.py " + " ".join(argv), "dry_run": dry_run,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": False, "stages": {}, "skipped": [],
+            "schema": SCHEMA,
+            "command": "python bench/gpu_check.py " + " ".join(argv),
+            "dry_run": dry_run,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "finished": False,
+            "stages": {},
+            "skipped": [],
             "anchors": ANCHORS,
-        }  # fmt: skip
+        }
 
     def stage(self, name: str, result: dict[str, Any]) -> None:
         self.data["stages"][name] = result
@@ -138,8 +185,18 @@ def summary(stages: dict[str, Any]) -> dict[str, Any]:
     for name in ("train_eager", "train_compile"):
         st = stages.get(name) or {}
         if st.get("status") == "ok":
-            out[name] = {k: st[k] for k in ("ours_input_tokens_per_s", "bare_input_tokens_per_s", "ours_over_bare",
-                                             "ours_mfu", "bare_mfu", "step_s") if k in st}  # fmt: skip
+            out[name] = {
+                k: st[k]
+                for k in (
+                    "ours_input_tokens_per_s",
+                    "bare_input_tokens_per_s",
+                    "ours_over_bare",
+                    "ours_mfu",
+                    "bare_mfu",
+                    "step_s",
+                )
+                if k in st
+            }
     if stages.get("collator", {}).get("status") == "ok":
         out["collator_over_step"] = {p["policy"]: p.get("over_step") for p in stages["collator"]["policies"]}
     if stages.get("search", {}).get("status") == "ok":
@@ -165,7 +222,9 @@ def check_prerequisites(dry_run: bool) -> None:
 
     if not dry_run:
         if not torch.cuda.is_available():
-            raise Stop("no CUDA GPU visible (torch.cuda.is_available() is False); use --dry-run to check the script on a CPU")
+            raise Stop(
+                "no CUDA GPU visible (torch.cuda.is_available() is False); use --dry-run to check the script on a CPU"
+            )
         if not torch.cuda.is_bf16_supported():
             raise Stop(f"{torch.cuda.get_device_name()} does not support bfloat16; this check measures bf16-mixed")
 
@@ -174,7 +233,7 @@ def available(module: str) -> bool:
     try:
         importlib.import_module(module)
         return True
-    except Exception:  # noqa: BLE001 - any import failure (missing package, broken CUDA wheel) means unavailable
+    except Exception:
         return False
 
 
@@ -195,11 +254,17 @@ def env_stage(dev: Any, args: argparse.Namespace) -> dict[str, Any]:
     name = torch.cuda.get_device_name() if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     peak = peak_flops(name, args.peak_tflops) if dev.type == "cuda" else (args.peak_tflops or 0) * 1e12 or None
     out: dict[str, Any] = {
-        "status": "ok", "device": name, "peak_bf16_tflops": peak / 1e12 if peak else None,
-        "python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-        "transformers": transformers.__version__, "lightning": lightning.__version__, "cpu_count": os.cpu_count(),
+        "status": "ok",
+        "device": name,
+        "peak_bf16_tflops": peak / 1e12 if peak else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "transformers": transformers.__version__,
+        "lightning": lightning.__version__,
+        "cpu_count": os.cpu_count(),
         "optional": {m: available(m) for m in ("faiss", "spacy", "jsonargparse", "pyarrow", "sentencepiece")},
-    }  # fmt: skip
+    }
     if dev.type == "cuda":
         free, total = torch.cuda.mem_get_info()
         out["gpu_memory_gib"] = {"free": round(free / 2**30, 1), "total": round(total / 2**30, 1)}
@@ -255,11 +320,20 @@ def make_model_dir(size: Size, out: Path) -> Path:
     assert tok.convert_tokens_to_ids("<extra_id_0>") == 32099, "sentinel ids differ from the hub's"
     tok.save_pretrained(out)
     cfg = T5Config(
-        vocab_size=size.vocab, d_model=size.d_model, d_ff=size.d_ff, num_layers=size.num_layers,
-        num_decoder_layers=size.num_decoder_layers, num_heads=size.num_heads, d_kv=size.d_kv,
-        feed_forward_proj="gated-gelu", tie_word_embeddings=False, dropout_rate=0.0,
-        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-    )  # fmt: skip
+        vocab_size=size.vocab,
+        d_model=size.d_model,
+        d_ff=size.d_ff,
+        num_layers=size.num_layers,
+        num_decoder_layers=size.num_decoder_layers,
+        num_heads=size.num_heads,
+        d_kv=size.d_kv,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False,
+        dropout_rate=0.0,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
     from cbqa.model.loading import untie_lm_head
 
     torch.manual_seed(0)
@@ -327,15 +401,29 @@ def run_ours(model_dir: Path, batch: dict, size: Size, dev: Any, compile: bool, 
 
     module = T5Seq2Seq(model=str(model_dir), lr=1e-4, compile=compile, compile_backend=size.compile_backend)
     timer = Timer()
-    loader = torch.utils.data.DataLoader([batch] * (warmup + size.steps), batch_size=None, pin_memory=dev.type == "cuda")
+    loader = torch.utils.data.DataLoader(
+        [batch] * (warmup + size.steps), batch_size=None, pin_memory=dev.type == "cuda"
+    )
     trainer = L.Trainer(
-        max_steps=warmup + size.steps, precision="bf16-mixed", accelerator=dev.type, devices=1, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
-        num_sanity_val_steps=0, limit_val_batches=0,
-    )  # fmt: skip
+        max_steps=warmup + size.steps,
+        precision="bf16-mixed",
+        accelerator=dev.type,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
     trainer.fit(module, train_dataloaders=loader)
-    out = {"step_s": (timer.t1 - timer.t0) / size.steps, "loss_first": timer.losses[0], "loss_last": timer.losses[-1],
-           "peak_memory_gib": _peak_gib(dev)}  # fmt: skip
+    out = {
+        "step_s": (timer.t1 - timer.t0) / size.steps,
+        "loss_first": timer.losses[0],
+        "loss_last": timer.losses[-1],
+        "peak_memory_gib": _peak_gib(dev),
+    }
     del trainer, module, loader
     return out
 
@@ -365,7 +453,12 @@ def run_bare(model_dir: Path, batch: dict, size: Size, dev: Any, compile: bool, 
     _sync(dev)
     t1 = time.perf_counter()
     losses.append(float(loss.detach()))
-    out = {"step_s": (t1 - t0) / size.steps, "loss_first": losses[0], "loss_last": losses[-1], "peak_memory_gib": _peak_gib(dev)}
+    out = {
+        "step_s": (t1 - t0) / size.steps,
+        "loss_first": losses[0],
+        "loss_last": losses[-1],
+        "peak_memory_gib": _peak_gib(dev),
+    }
     del net, fwd, opt
     return out
 
@@ -375,16 +468,24 @@ def train_stage(model_dir: Path, size: Size, dev: Any, compile: bool, peak: floa
     warmup = size.compile_warmup if compile else size.warmup
     flops = t5_train_flops(size)
     result: dict[str, Any] = {
-        "status": "ok", "compile": compile, "compile_backend": size.compile_backend if compile else None, "precision": "bf16-mixed", "batch": size.batch, "src_len": size.src_len,
-        "tgt_len": size.tgt_len, "timed_steps": size.steps, "warmup_steps": warmup, "train_flops_per_step": flops,
-    }  # fmt: skip
+        "status": "ok",
+        "compile": compile,
+        "compile_backend": size.compile_backend if compile else None,
+        "precision": "bf16-mixed",
+        "batch": size.batch,
+        "src_len": size.src_len,
+        "tgt_len": size.tgt_len,
+        "timed_steps": size.steps,
+        "warmup_steps": warmup,
+        "train_flops_per_step": flops,
+    }
     measured = {}
     for name, fn in (("ours", run_ours), ("bare", run_bare)):
         _free(dev)
         t = time.perf_counter()
         try:
             measured[name] = fn(model_dir, batch, size, dev, compile, warmup)
-        except Exception as e:  # noqa: BLE001 - OOM, a compiler failure: recorded, the run goes on
+        except Exception as e:
             reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:300]
             if compile and name == "ours" and not measured:
                 return {"status": "skipped", "reason": f"torch.compile failed ({reason})", "compile": True}
@@ -405,7 +506,9 @@ def _flatten(measured: dict[str, dict], size: Size, peak: float | None) -> dict[
         out["ours_over_bare"] = round(measured["bare"]["step_s"] / measured["ours"]["step_s"], 3)
         out["step_s"] = round(measured["ours"]["step_s"], 4)
         # Same weights, same batch, same autocast: the first step's loss must agree.
-        out["first_loss_rel_diff"] = abs(measured["ours"]["loss_first"] - measured["bare"]["loss_first"]) / abs(measured["bare"]["loss_first"])
+        out["first_loss_rel_diff"] = abs(measured["ours"]["loss_first"] - measured["bare"]["loss_first"]) / abs(
+            measured["bare"]["loss_first"]
+        )
     return out
 
 
@@ -433,17 +536,19 @@ def synthetic_docs(size: Size, seed: int = 0) -> list[Any]:
             sentence = " ".join(words) + "."
             sentences.append((start, start + len(sentence)))
             text += sentence + " "
-        docs.append(SpanDoc(id=f"s{i}", text=text.rstrip(), sentences=sentences, spans=sorted(spans), title=f"Title{i}"))
+        docs.append(
+            SpanDoc(id=f"s{i}", text=text.rstrip(), sentences=sentences, spans=sorted(spans), title=f"Title{i}")
+        )
     return docs
 
 
 def collator_stage(model_dir: Path, size: Size, stages: dict[str, Any]) -> dict[str, Any]:
     try:
-        from ner_masking.policies import make_policy
         from transformers import AutoTokenizer
 
         from cbqa.training.datamodule import Seq2SeqCollator
         from cbqa.training.tasks import Example
+        from ner_masking.policies import make_policy
     except ImportError as e:
         return {"status": "skipped", "reason": f"the data path cannot be imported here ({e})"}
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -476,13 +581,25 @@ def collator_stage(model_dir: Path, size: Size, stages: dict[str, Any]) -> dict[
             tokens += int(batch["attention_mask"].sum())
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         rate = made / wall
-        out.append({
-            "policy": name, "options": options, "examples_per_s": round(rate, 1), "examples_per_cpu_s": round(made / cpu, 1),
-            "mean_input_tokens": round(tokens / made, 1), "step_consumes_examples_per_s": round(consumed, 1) if consumed else None,
-            "over_step": round(rate / consumed, 2) if consumed else None,
-            "workers_needed": math.ceil(consumed / rate) if consumed else None,
-        })  # fmt: skip
-    return {"status": "ok", "batch": size.batch, "max_input_len": size.src_len, "max_target_len": size.tgt_len, "policies": out}
+        out.append(
+            {
+                "policy": name,
+                "options": options,
+                "examples_per_s": round(rate, 1),
+                "examples_per_cpu_s": round(made / cpu, 1),
+                "mean_input_tokens": round(tokens / made, 1),
+                "step_consumes_examples_per_s": round(consumed, 1) if consumed else None,
+                "over_step": round(rate / consumed, 2) if consumed else None,
+                "workers_needed": math.ceil(consumed / rate) if consumed else None,
+            }
+        )
+    return {
+        "status": "ok",
+        "batch": size.batch,
+        "max_input_len": size.src_len,
+        "max_target_len": size.tgt_len,
+        "policies": out,
+    }
 
 
 # ------------------------------------------------------------------------------------------------------ search
@@ -500,7 +617,7 @@ def search_stage(size: Size, dev: Any) -> dict[str, Any]:
     def torch_search() -> tuple[Any, Any]:
         ids, scores = [], []
         for q in xq.split(256):
-            s, i = torch.topk(q @ xb.T, k, dim=1)
+            s, i = torch.topk(q @ xb.T, k, dim=1)  # noqa: F821 (not called after the del)
             ids.append(i)
             scores.append(s)
         return torch.cat(scores), torch.cat(ids)
@@ -518,9 +635,17 @@ def search_stage(size: Size, dev: Any) -> dict[str, Any]:
         torch.backends.cuda.matmul.allow_tf32 = tf32
     torch_ids = torch_ids.cpu().numpy()
     result: dict[str, Any] = {
-        "status": "ok", "vectors": size.search_n, "dim": size.search_dim, "queries": size.search_queries, "k": k,
-        "torch": {"device": dev.type, "seconds": round(torch_s, 4), "queries_per_s": round(size.search_queries / torch_s, 1)},
-    }  # fmt: skip
+        "status": "ok",
+        "vectors": size.search_n,
+        "dim": size.search_dim,
+        "queries": size.search_queries,
+        "k": k,
+        "torch": {
+            "device": dev.type,
+            "seconds": round(torch_s, 4),
+            "queries_per_s": round(size.search_queries / torch_s, 1),
+        },
+    }
     skipped = []
     try:
         import faiss
@@ -542,8 +667,12 @@ def search_stage(size: Size, dev: Any) -> dict[str, Any]:
     t0 = time.perf_counter()
     _, cpu_ids = index.search(xq_np, k)
     cpu_s = time.perf_counter() - t0
-    result["faiss_cpu"] = {"threads": faiss.omp_get_max_threads(), "seconds": round(cpu_s, 4),
-                           "queries_per_s": round(size.search_queries / cpu_s, 1), **agreement(cpu_ids)}  # fmt: skip
+    result["faiss_cpu"] = {
+        "threads": faiss.omp_get_max_threads(),
+        "seconds": round(cpu_s, 4),
+        "queries_per_s": round(size.search_queries / cpu_s, 1),
+        **agreement(cpu_ids),
+    }
     result["torch_over_faiss_cpu"] = round(cpu_s / torch_s, 2)
     if dev.type == "cuda" and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
         try:
@@ -553,13 +682,20 @@ def search_stage(size: Size, dev: Any) -> dict[str, Any]:
             t0 = time.perf_counter()
             _, gpu_ids = gpu_index.search(xq_np, k)
             gpu_s = time.perf_counter() - t0
-            result["faiss_gpu"] = {"seconds": round(gpu_s, 4), "queries_per_s": round(size.search_queries / gpu_s, 1),
-                                   **agreement(gpu_ids)}  # fmt: skip
+            result["faiss_gpu"] = {
+                "seconds": round(gpu_s, 4),
+                "queries_per_s": round(size.search_queries / gpu_s, 1),
+                **agreement(gpu_ids),
+            }
             result["torch_over_faiss_gpu"] = round(gpu_s / torch_s, 2)
-        except Exception as e:  # noqa: BLE001 - a faiss-gpu wheel that does not match the driver
+        except Exception as e:
             skipped.append(f"faiss-gpu: failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     else:
-        skipped.append("faiss-gpu: not installed or no GPU visible to FAISS" if dev.type == "cuda" else "faiss-gpu: no GPU (dry run)")
+        skipped.append(
+            "faiss-gpu: not installed or no GPU visible to FAISS"
+            if dev.type == "cuda"
+            else "faiss-gpu: no GPU (dry run)"
+        )
     if skipped:
         result["skipped_parts"] = skipped
     return result
@@ -578,14 +714,24 @@ def print_line(stage: str, result: dict[str, Any]) -> None:
         print(f"{stage:<14} {status}: {result.get('reason') or result.get('error')}", flush=True)
         return
     if stage == "env":
-        print(f"{stage:<14} {result['device']}; torch {result['torch']}, peak bf16 {result['peak_bf16_tflops']} TFLOP/s", flush=True)
+        print(
+            f"{stage:<14} {result['device']}; torch {result['torch']}, peak bf16 {result['peak_bf16_tflops']} TFLOP/s",
+            flush=True,
+        )
     elif stage.startswith("train"):
-        mfu = f", MFU {result['ours_mfu']:.1%} vs {result['bare_mfu']:.1%}" if result.get("ours_mfu") is not None else ""
-        print(f"{stage:<14} ours {result['ours_input_tokens_per_s']:,.0f} vs bare {result['bare_input_tokens_per_s']:,.0f}"
-              f" input tokens/s: ratio {result['ours_over_bare']:.3f}{mfu} ({result['step_s']:.3f} s/step)", flush=True)  # fmt: skip
+        mfu = (
+            f", MFU {result['ours_mfu']:.1%} vs {result['bare_mfu']:.1%}" if result.get("ours_mfu") is not None else ""
+        )
+        print(
+            f"{stage:<14} ours {result['ours_input_tokens_per_s']:,.0f} vs bare {result['bare_input_tokens_per_s']:,.0f}"
+            f" input tokens/s: ratio {result['ours_over_bare']:.3f}{mfu} ({result['step_s']:.3f} s/step)",
+            flush=True,
+        )
     elif stage == "collator":
         for p in result["policies"]:
-            ratio = f"{p['over_step']:.2f}x the step's consumption" if p["over_step"] is not None else "no step measured"
+            ratio = (
+                f"{p['over_step']:.2f}x the step's consumption" if p["over_step"] is not None else "no step measured"
+            )
             print(f"{stage:<14} {p['policy']}: {p['examples_per_s']:,.0f} examples/s (1 process), {ratio}", flush=True)
     elif stage == "search":
         line = f"{stage:<14} torch {result['torch']['device']} {result['torch']['queries_per_s']:,.0f} q/s"
@@ -599,15 +745,22 @@ def print_line(stage: str, result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(prog="gpu_check.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="gpu_check.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", type=Path, default=Path("gpu_check.json"), help="JSON report, rewritten after each stage")
     ap.add_argument("--dry-run", action="store_true", help="every stage at toy size on the CPU (checks the script)")
     ap.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     ap.add_argument("--budget-s", type=float, default=225.0, help="skip stages that would end after this many seconds")
-    ap.add_argument("--peak-tflops", type=float, default=None, help="peak dense bf16 TFLOP/s for MFU (default: by device name)")
+    ap.add_argument(
+        "--peak-tflops", type=float, default=None, help="peak dense bf16 TFLOP/s for MFU (default: by device name)"
+    )
     ap.add_argument("--batch", type=int, default=None, help="override the batch size (e.g. on a smaller GPU)")
-    ap.add_argument("--compile-backend", default="inductor",
-                    help="torch.compile backend (aot_eager: trace the graphs without building kernels, for a quick dry run)")
+    ap.add_argument(
+        "--compile-backend",
+        default="inductor",
+        help="torch.compile backend (aot_eager: trace the graphs without building kernels, for a quick dry run)",
+    )
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is built locally; the GPU machine has no network
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -628,13 +781,19 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(args.out, argv, args.dry_run)
     t_start = time.perf_counter()
     peak = None
-    print(f"gpu_check: {'dry run (toy sizes, CPU)' if args.dry_run else 'full run'}; writing {args.out} after each stage", flush=True)
+    print(
+        f"gpu_check: {'dry run (toy sizes, CPU)' if args.dry_run else 'full run'}; writing {args.out} after each stage",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = None
         for stage in (s for s in STAGES if s in args.stages):
             left = args.budget_s - (time.perf_counter() - t_start)
             if not args.dry_run and left < NEEDS_S[stage]:
-                result = {"status": "skipped", "reason": f"time budget: {left:.0f} s left of --budget-s {args.budget_s:.0f}, needs ~{NEEDS_S[stage]} s"}
+                result = {
+                    "status": "skipped",
+                    "reason": f"time budget: {left:.0f} s left of --budget-s {args.budget_s:.0f}, needs ~{NEEDS_S[stage]} s",
+                }
             else:
                 t = time.perf_counter()
                 try:
@@ -649,7 +808,7 @@ def main(argv: list[str] | None = None) -> int:
                         result = collator_stage(model_dir, size, report.data["stages"])
                     else:
                         result = search_stage(size, dev)
-                except Exception as e:  # noqa: BLE001 - one stage failing must not lose the others' figures
+                except Exception as e:
                     result = {"status": "error", "error": f"{type(e).__name__}: {str(e).strip()[:300]}"}
                 result["stage_wall_s"] = round(time.perf_counter() - t, 1)
             print_line(stage, result)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cbqa.core.formats import Document, read_corpus, write_corpus  # noqa: E402
-from ner_masking.annotate import AnnotateConfig, annotate_corpus  # noqa: E402
-from ner_masking.pipeline import DEFAULT_SPACY_MODEL, build_pipeline  # noqa: E402
+from cbqa.core.formats import Document, read_corpus, write_corpus
+from ner_masking.annotate import AnnotateConfig, annotate_corpus
+from ner_masking.pipeline import DEFAULT_SPACY_MODEL, build_pipeline
 
 SQUAD = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "squad_v1.1_dev" / "passages.jsonl"
 
@@ -82,8 +82,10 @@ def main() -> None:
         texts = [d.text for d in docs]
         source = args.corpus or "generated"
         print(f"corpus: {source} ({len(docs):,} docs, {words:,} words); model {args.spacy_model}")
-        print(f"{'processes':>9}  {'bare nlp.pipe words/s':>22}  {'cbqa ner words/s':>17}  {'ratio':>6}"
-              f"  {'bare words/CPU-s':>17}  {'ours words/CPU-s':>17}  {'ratio':>6}")  # fmt: skip
+        print(
+            f"{'processes':>9}  {'bare nlp.pipe words/s':>22}  {'cbqa ner words/s':>17}  {'ratio':>6}"
+            f"  {'bare words/CPU-s':>17}  {'ours words/CPU-s':>17}  {'ratio':>6}"
+        )
         for n in args.processes:
             # Alternating and keeping each side's best run damps other load on a shared machine.
             best = {"bare": (float("inf"),) * 2, "ours": (float("inf"),) * 2}
@@ -92,8 +94,10 @@ def main() -> None:
                 o = ours(corpus, args.spacy_model, n, args.batch_size)
                 best = {"bare": tuple(map(min, best["bare"], b)), "ours": tuple(map(min, best["ours"], o))}
             (wb, cb), (wo, co) = best["bare"], best["ours"]
-            print(f"{n:>9}  {words / wb:>22,.0f}  {words / wo:>17,.0f}  {wb / wo:>6.2f}"
-                  f"  {words / cb:>17,.0f}  {words / co:>17,.0f}  {cb / co:>6.2f}")  # fmt: skip
+            print(
+                f"{n:>9}  {words / wb:>22,.0f}  {words / wo:>17,.0f}  {wb / wo:>6.2f}"
+                f"  {words / cb:>17,.0f}  {words / co:>17,.0f}  {cb / co:>6.2f}"
+            )
         print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
 
 

@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from cbqa.reader.copy_head import PointerT5, is_pointer
     from cbqa.reader.answering import Reader
+    from cbqa.reader.copy_head import PointerT5, is_pointer
     from retrieval_baseline.retrieved import hits_of
 
     reader = Reader(args.model, device="cpu")
@@ -62,9 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         PointerT5._copy_keys = keep
     same = cached == baseline
-    print(f"{len(rows)} questions, beam {args.beams}, {torch.get_num_threads()} torch threads, window "
-          f"{reader.net.copy_head.window}: keys per step {baseline_s:.2f} s, once per generate {cached_s:.2f} s, "
-          f"ratio {baseline_s / cached_s:.2f}x; identical answers: {same}")  # fmt: skip
+    print(
+        f"{len(rows)} questions, beam {args.beams}, {torch.get_num_threads()} torch threads, window "
+        f"{reader.net.copy_head.window}: keys per step {baseline_s:.2f} s, once per generate {cached_s:.2f} s, "
+        f"ratio {baseline_s / cached_s:.2f}x; identical answers: {same}"
+    )
     return 0 if same else 1
 
 

@@ -70,7 +70,10 @@ def main() -> None:
         with serve(args.runs, warm=warm) as url:
             time.sleep(args.idle)
             t = timed_questions(url, ids)
-        result[name] = {"first_s": round(t[0], 2), "cached_median_s": round(statistics.median(t[1:]), 2) if t[1:] else None}
+        result[name] = {
+            "first_s": round(t[0], 2),
+            "cached_median_s": round(statistics.median(t[1:]), 2) if t[1:] else None,
+        }
         print(f"{name:<22} first {t[0]:6.2f} s   cached median {result[name]['cached_median_s']} s", flush=True)
     ratio = result["cbqa app (warmed)"]["first_s"] / result["plain streamlit run"]["first_s"]
     print(f"first question, warmed / plain: {ratio:.2f} (idle {args.idle:g} s before the first link)")

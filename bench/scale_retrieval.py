@@ -55,6 +55,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from cbqa.core.io import remove_tree  # noqa: E402
+
 SHARD = 100_000
 WORDS = 2000  # synthetic vocabulary
 
@@ -113,10 +114,16 @@ def prepare(n: int, dim: int, queries: int, root: Path) -> Path:
                 text = ". ".join(" ".join(row[s : s + 14]).capitalize() for s in range(0, 100, 14)) + "."
                 lines.append(json.dumps({"id": f"p{start + i}", "title": f"Title {start + i}", "text": text}) + "\n")
             f.writelines(lines)
-            write_embedding_shard(d / "embeddings" / embedding_shard_name(j), clustered(np.random.default_rng([3, j]), centers, size), "float16")
+            write_embedding_shard(
+                d / "embeddings" / embedding_shard_name(j),
+                clustered(np.random.default_rng([3, j]), centers, size),
+                "float16",
+            )
     np.save(d / "queries.npy", clustered(np.random.default_rng(4), centers, queries))
-    qa = [{"id": f"q{i}", "question": f"What is {' '.join(vocab[[i, i + 1, i + 2]])}?", "answers": [str(vocab[i + 7])]}
-          for i in range(200)]  # fmt: skip
+    qa = [
+        {"id": f"q{i}", "question": f"What is {' '.join(vocab[[i, i + 1, i + 2]])}?", "answers": [str(vocab[i + 7])]}
+        for i in range(200)
+    ]
     (d / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in qa))
     (d / "done.json").write_text("{}")
     return d
@@ -131,21 +138,41 @@ def child_build(d: Path, kind: str, nlist: int, dim: int) -> dict[str, Any]:
     from retrieval_baseline.faiss_index import auto_mmap
 
     spec = IndexSpec(kind, nlist=None if kind == "flat" else nlist)  # type: ignore[arg-type]
-    src = {"embeddings": EmbeddingShards(sorted((d / "embeddings").glob("shard-*.npy")))} if kind == "flat" else \
-        {"embeddings_from": d / "idx-flat"}  # fmt: skip
+    src = (
+        {"embeddings": EmbeddingShards(sorted((d / "embeddings").glob("shard-*.npy")))}
+        if kind == "flat"
+        else {"embeddings_from": d / "idx-flat"}
+    )
     before = rss_kb()
     t0 = time.perf_counter()
-    index = build_index(d / "corpus.jsonl", d / f"idx-{kind}", encoder=SyntheticEncoder(dim), spec=spec,
-                        split=SplitConfig(words=0), save_embeddings="float16", shard_size=SHARD, show_progress=False,
-                        use_gpu=False, **src)  # fmt: skip
+    index = build_index(
+        d / "corpus.jsonl",
+        d / f"idx-{kind}",
+        encoder=SyntheticEncoder(dim),
+        spec=spec,
+        split=SplitConfig(words=0),
+        save_embeddings="float16",
+        shard_size=SHARD,
+        show_progress=False,
+        use_gpu=False,
+        **src,
+    )
     wall = time.perf_counter() - t0
     m = index.manifest["index"]
     size = (d / f"idx-{kind}" / "index.faiss").stat().st_size
     store = sum(f.stat().st_size for f in (d / f"idx-{kind}" / "passages").glob("*.arrow"))
-    return {"passages_mb": store / 2**20, "wall_s": wall, "faiss_s": m["build_seconds"], "train_s": m["train_seconds"], "add_s": m["add_seconds"],
-            "allocate_s": m.get("allocate_seconds", 0.0),
-            "peak_over_start_mb": (rss_kb("VmHWM") - before) / 1024, "index_mb": size / 2**20, "factory": m["factory"],
-            "auto_mmap": auto_mmap(d / f"idx-{kind}" / "index.faiss", use_gpu=False)}  # what load_index does by default
+    return {
+        "passages_mb": store / 2**20,
+        "wall_s": wall,
+        "faiss_s": m["build_seconds"],
+        "train_s": m["train_seconds"],
+        "add_s": m["add_seconds"],
+        "allocate_s": m.get("allocate_seconds", 0.0),
+        "peak_over_start_mb": (rss_kb("VmHWM") - before) / 1024,
+        "index_mb": size / 2**20,
+        "factory": m["factory"],
+        "auto_mmap": auto_mmap(d / f"idx-{kind}" / "index.faiss", use_gpu=False),
+    }  # what load_index does by default
 
 
 def child_touch(mb: int) -> dict[str, Any]:
@@ -180,8 +207,14 @@ def child_load(d: Path, kind: str, dim: int, mmap: bool, k: int, single: int) ->
             break
     single_qs = done / (time.perf_counter() - t0)
     np.save(d / f"rows-{kind}{'-mmap' if mmap else ''}.npy", results.rows)
-    return {"load_s": load_s, "rss_after_load_mb": (after - before) / 1024, "rss_after_search_mb": (rss_kb() - before) / 1024,
-            "first_search_s": first_s, "batched_qps": batched, "single_qps": single_qs}  # fmt: skip
+    return {
+        "load_s": load_s,
+        "rss_after_load_mb": (after - before) / 1024,
+        "rss_after_search_mb": (rss_kb() - before) / 1024,
+        "first_search_s": first_s,
+        "batched_qps": batched,
+        "single_qps": single_qs,
+    }
 
 
 def child_overlap(d: Path) -> dict[str, Any]:
@@ -190,15 +223,30 @@ def child_overlap(d: Path) -> dict[str, Any]:
     before = rss_kb()
     t0 = time.perf_counter()
     try:
-        cbqa_main(["overlap", "--train", str(d / "qa.jsonl"), "--test", str(d / "qa.jsonl"), "--corpus",
-                   str(d / "corpus.jsonl"), "--out", str(d / "overlap" / "labels.jsonl")])  # fmt: skip
+        cbqa_main(
+            [
+                "overlap",
+                "--train",
+                str(d / "qa.jsonl"),
+                "--test",
+                str(d / "qa.jsonl"),
+                "--corpus",
+                str(d / "corpus.jsonl"),
+                "--out",
+                str(d / "overlap" / "labels.jsonl"),
+            ]
+        )
     except SystemExit as e:
         if e.code:
             raise
     rows = [json.loads(line) for line in (d / "overlap" / "labels.jsonl").read_text().splitlines()]
-    return {"wall_s": time.perf_counter() - t0, "peak_mb": rss_kb("VmHWM") / 1024,
-            "peak_over_start_mb": (rss_kb("VmHWM") - before) / 1024,
-            "answer_in_corpus": sum(r["answer_in_corpus"] for r in rows), "questions": len(rows)}  # fmt: skip
+    return {
+        "wall_s": time.perf_counter() - t0,
+        "peak_mb": rss_kb("VmHWM") / 1024,
+        "peak_over_start_mb": (rss_kb("VmHWM") - before) / 1024,
+        "answer_in_corpus": sum(r["answer_in_corpus"] for r in rows),
+        "questions": len(rows),
+    }
 
 
 def child_encoding(corpus: str, n: int, batch: int, device: str) -> dict[str, Any]:
@@ -213,7 +261,12 @@ def child_encoding(corpus: str, n: int, batch: int, device: str) -> dict[str, An
     from retrieval_baseline.passages import SplitConfig, split_corpus
 
     passages = list(islice(split_corpus(iter_corpus(corpus), SplitConfig()), n))
-    out: dict[str, Any] = {"passages": len(passages), "batch": batch, "torch_threads": torch.get_num_threads(), "device": device}
+    out: dict[str, Any] = {
+        "passages": len(passages),
+        "batch": batch,
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         tok = AutoTokenizer.from_pretrained(_default_model_path())
         torch.manual_seed(0)
@@ -221,9 +274,13 @@ def child_encoding(corpus: str, n: int, batch: int, device: str) -> dict[str, An
         for sub, model in (("ctx_encoder", DPRContextEncoder(cfg)), ("question_encoder", DPRQuestionEncoder(cfg))):
             model.save_pretrained(f"{tmp}/{sub}")
             tok.save_pretrained(f"{tmp}/{sub}")
-        out["tokens_per_passage"] = float(np.mean([len(tok(p.title, p.text, truncation=True, max_length=256).input_ids)
-                                                   for p in passages]))  # fmt: skip
-        for name, spec, count in (("minilm", "default", len(passages)), ("dpr_bert_base", f"dpr:{tmp}", len(passages) // 2)):
+        out["tokens_per_passage"] = float(
+            np.mean([len(tok(p.title, p.text, truncation=True, max_length=256).input_ids) for p in passages])
+        )
+        for name, spec, count in (
+            ("minilm", "default", len(passages)),
+            ("dpr_bert_base", f"dpr:{tmp}", len(passages) // 2),
+        ):
             enc = load_encoder(EncoderConfig(spec, device=device, batch_size=batch, show_progress=False))
             enc.encode_passages(passages[:batch])  # warm-up
             t0 = time.perf_counter()
@@ -236,7 +293,9 @@ def run_child(args: list[str], threads: int | None) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(args)], env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(args)], env=env, capture_output=True, text=True
+    )
     if out.returncode:
         raise SystemExit(f"child {args} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -264,20 +323,30 @@ def main() -> None:
     args = p.parse_args()
     if args.child:
         what, *rest = json.loads(args.child)
-        fn = {"build": child_build, "load": child_load, "overlap": child_overlap, "encoding": child_encoding,
-              "touch": child_touch}[what]  # fmt: skip
+        fn = {
+            "build": child_build,
+            "load": child_load,
+            "overlap": child_overlap,
+            "encoding": child_encoding,
+            "touch": child_touch,
+        }[what]
         print(json.dumps(fn(rest[0] if what in ("encoding", "touch") else Path(rest[0]), *rest[1:])))
         return
     if args.encoding:
         print(f"load average at start: {os.getloadavg()}")
-        e = run_child(["encoding", args.encoding, args.encoding_passages, args.encoding_batch, args.encoding_device],
-                      args.threads)  # fmt: skip
-        print(f"{e['passages']} passages of {args.encoding} (~{e['tokens_per_passage']:.0f} tokens each with title), "
-              f"batch {e['batch']}, {e['torch_threads']} torch threads, device {e['device']}:")
+        e = run_child(
+            ["encoding", args.encoding, args.encoding_passages, args.encoding_batch, args.encoding_device], args.threads
+        )
+        print(
+            f"{e['passages']} passages of {args.encoding} (~{e['tokens_per_passage']:.0f} tokens each with title), "
+            f"batch {e['batch']}, {e['torch_threads']} torch threads, device {e['device']}:"
+        )
         for name in ("minilm", "dpr_bert_base"):
             rate = e[name]["passages_per_s"]
-            print(f"  {name:<14} {e[name]['dim']}-d  {rate:7.1f} passages/s  -> 21,015,324 passages (psgs_w100): "
-                  f"{21_015_324 / rate / 3600:,.0f} hours on this {e['device']}")
+            print(
+                f"  {name:<14} {e[name]['dim']}-d  {rate:7.1f} passages/s  -> 21,015,324 passages (psgs_w100): "
+                f"{21_015_324 / rate / 3600:,.0f} hours on this {e['device']}"
+            )
         print(f"load average at end: {os.getloadavg()}")
         return
 
@@ -288,8 +357,10 @@ def main() -> None:
         t0 = time.perf_counter()
         d = prepare(n, args.dim, args.queries, args.work)
         r: dict[str, Any] = {"prepare_s": time.perf_counter() - t0}
-        print(f"\n== {n:,} passages x {args.dim} (float16 embeddings {n * args.dim * 2 / 2**20:,.0f} MB; data ready in "
-              f"{r['prepare_s']:.0f} s) ==")
+        print(
+            f"\n== {n:,} passages x {args.dim} (float16 embeddings {n * args.dim * 2 / 2**20:,.0f} MB; data ready in "
+            f"{r['prepare_s']:.0f} s) =="
+        )
         if not args.overlap_only:
             for kind in args.types if "flat" in args.types else ["flat", *args.types]:
                 remove_tree(d / f"idx-{kind}")
@@ -297,47 +368,57 @@ def main() -> None:
                 touch = run_child(["touch", n * args.dim * 4 // 2**20], args.threads)
                 time.sleep(10)  # (and what the touch freed: the build does not start on memory warmed for it)
                 b = run_child(["build", str(d), kind, args.nlist, args.dim], args.threads) | {"touch": touch}
-                loads = {m: run_child(["load", str(d), kind, args.dim, m, args.k, args.single], args.threads)
-                         for m in (False, True)}  # fmt: skip
+                loads = {
+                    m: run_child(["load", str(d), kind, args.dim, m, args.k, args.single], args.threads)
+                    for m in (False, True)
+                }
                 rows = np.load(d / f"rows-{kind}.npy")
                 flat = np.load(d / "rows-flat.npy")
                 recall = float(np.mean([len(set(a) & set(b)) / args.k for a, b in zip(rows, flat)]))
                 r[kind] = {"build": b, "load": loads[False], "mmap": loads[True], "recall": recall}
-                print(f"{b['factory']:<16} build {b['wall_s']:6.1f} s (FAISS train {b['train_s']:.1f} s, add {b['add_s']:.1f} s "
-                      f"of which allocating the index {b['allocate_s']:.1f} s)"
-                      f"  peak +{b['peak_over_start_mb']:,.0f} MB for a {b['index_mb']:,.0f} MB index"
-                      f"  | load {loads[False]['load_s']:.2f} s +{loads[False]['rss_after_load_mb']:,.0f} MB"
-                      f" (mmap {loads[True]['load_s']:.2f} s +{loads[True]['rss_after_load_mb']:,.0f} MB, first 10 queries "
-                      f"{loads[True]['first_search_s']:.2f} s vs {loads[False]['first_search_s']:.2f} s read;"
-                      f" default: {'mapped' if b['auto_mmap'] else 'read'})"
-                      f"  | {loads[False]['batched_qps']:,.0f} q/s batched, {loads[False]['single_qps']:,.0f} single"
-                      f" (mapped {loads[True]['batched_qps']:,.0f} / {loads[True]['single_qps']:,.0f})"
-                      f"  | recall@{args.k} vs flat {recall:.3f}"
-                      f"  | fresh memory just before: {touch['mb']:,} MB first-touched in {touch['touch_s']:.2f} s")
+                print(
+                    f"{b['factory']:<16} build {b['wall_s']:6.1f} s (FAISS train {b['train_s']:.1f} s, add {b['add_s']:.1f} s "
+                    f"of which allocating the index {b['allocate_s']:.1f} s)"
+                    f"  peak +{b['peak_over_start_mb']:,.0f} MB for a {b['index_mb']:,.0f} MB index"
+                    f"  | load {loads[False]['load_s']:.2f} s +{loads[False]['rss_after_load_mb']:,.0f} MB"
+                    f" (mmap {loads[True]['load_s']:.2f} s +{loads[True]['rss_after_load_mb']:,.0f} MB, first 10 queries "
+                    f"{loads[True]['first_search_s']:.2f} s vs {loads[False]['first_search_s']:.2f} s read;"
+                    f" default: {'mapped' if b['auto_mmap'] else 'read'})"
+                    f"  | {loads[False]['batched_qps']:,.0f} q/s batched, {loads[False]['single_qps']:,.0f} single"
+                    f" (mapped {loads[True]['batched_qps']:,.0f} / {loads[True]['single_qps']:,.0f})"
+                    f"  | recall@{args.k} vs flat {recall:.3f}"
+                    f"  | fresh memory just before: {touch['mb']:,} MB first-touched in {touch['touch_s']:.2f} s"
+                )
         if args.overlap or args.overlap_only:
             remove_tree(d / "overlap")
             o = run_child(["overlap", str(d)], args.threads)
             r["overlap"] = o
-            print(f"cbqa overlap --corpus: {o['wall_s']:.0f} s, peak resident {o['peak_mb']:,.0f} MB "
-                  f"(+{o['peak_over_start_mb']:,.0f} MB over start), answer in corpus {o['answer_in_corpus']}/{o['questions']}")
+            print(
+                f"cbqa overlap --corpus: {o['wall_s']:.0f} s, peak resident {o['peak_mb']:,.0f} MB "
+                f"(+{o['peak_over_start_mb']:,.0f} MB over start), answer in corpus {o['answer_in_corpus']}/{o['questions']}"
+            )
         results[n] = r
     small, big = min(results), max(results)
     if small != big:
         print(f"\n== growth {big:,} / {small:,} passages (x{big / small:.0f}) ==")
         for kind in [k for k in ("flat", "ivf", "ivfpq") if k in results[big] and k in results[small]]:
             a, b = results[small][kind], results[big][kind]
-            per_vec = lambda r: r["build"]["add_s"] / (small if r is a else big)  # noqa: E731
-            net = lambda r: (r["build"]["add_s"] - r["build"].get("allocate_s", 0.0)) / (small if r is a else big)  # noqa: E731
+            per_vec = lambda r: r["build"]["add_s"] / (small if r is a else big)  # noqa: B023 (called within this iteration)
+            net = lambda r: (r["build"]["add_s"] - r["build"].get("allocate_s", 0.0)) / (small if r is a else big)  # noqa: B023 (called within this iteration)
             bare = b["build"]["touch"]["touch_s"] / a["build"]["touch"]["touch_s"]
-            print(f"{kind:<6} build wall x{b['build']['wall_s'] / a['build']['wall_s']:.1f} (bare first touch of the vectors' "
-                  f"memory x{bare:.1f}), FAISS x"
-                  f"{b['build']['faiss_s'] / max(a['build']['faiss_s'], 1e-9):.1f}, add s/vector x{per_vec(b) / max(per_vec(a), 1e-12):.2f} "
-                  f"(without allocating the index x{net(b) / max(net(a), 1e-12):.2f}), "
-                  f"train x{b['build']['train_s'] / max(a['build']['train_s'], 1e-9):.2f}, "
-                  f"peak - index size {a['build']['peak_over_start_mb'] - a['build']['index_mb']:,.0f} -> "
-                  f"{b['build']['peak_over_start_mb'] - b['build']['index_mb']:,.0f} MB, load x{b['load']['load_s'] / a['load']['load_s']:.1f}")
+            print(
+                f"{kind:<6} build wall x{b['build']['wall_s'] / a['build']['wall_s']:.1f} (bare first touch of the vectors' "
+                f"memory x{bare:.1f}), FAISS x"
+                f"{b['build']['faiss_s'] / max(a['build']['faiss_s'], 1e-9):.1f}, add s/vector x{per_vec(b) / max(per_vec(a), 1e-12):.2f} "
+                f"(without allocating the index x{net(b) / max(net(a), 1e-12):.2f}), "
+                f"train x{b['build']['train_s'] / max(a['build']['train_s'], 1e-9):.2f}, "
+                f"peak - index size {a['build']['peak_over_start_mb'] - a['build']['index_mb']:,.0f} -> "
+                f"{b['build']['peak_over_start_mb'] - b['build']['index_mb']:,.0f} MB, load x{b['load']['load_s'] / a['load']['load_s']:.1f}"
+            )
     (args.work / "results.json").write_text(json.dumps(results, indent=1))
-    print(f"\nwall {time.perf_counter() - started:.0f} s; load average at end: {os.getloadavg()}; results in {args.work}/results.json")
+    print(
+        f"\nwall {time.perf_counter() - started:.0f} s; load average at end: {os.getloadavg()}; results in {args.work}/results.json"
+    )
     if not args.keep:  # the data stay for a rerun; indexes and results go (they are GBs at 2M)
         for n in args.sizes:
             for kind in ("flat", "ivf", "ivfpq"):

@@ -32,7 +32,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SQUAD = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "squad_v1.1_dev" / "passages.jsonl"
-LABELS = ["PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE", "DATE", "TIME"]
+LABELS = [
+    "PERSON",
+    "NORP",
+    "FAC",
+    "ORG",
+    "GPE",
+    "LOC",
+    "PRODUCT",
+    "EVENT",
+    "WORK_OF_ART",
+    "LAW",
+    "LANGUAGE",
+    "DATE",
+    "TIME",
+]
 SHARD = 10_000
 
 
@@ -77,18 +91,34 @@ def make_store(directory: Path, n: int) -> Path:
     t0 = time.perf_counter()
     for k, start in enumerate(range(0, n, SHARD)):
         shards.append(write_shard(directory / shard_name(k), synthetic_docs(start, min(SHARD, n - start), 0), LABELS))
-        print(f"\r  {directory.name}: {start + SHARD:,} / {n:,} passages ({time.perf_counter() - t0:.0f} s)", end="", flush=True)
+        print(
+            f"\r  {directory.name}: {start + SHARD:,} / {n:,} passages ({time.perf_counter() - t0:.0f} s)",
+            end="",
+            flush=True,
+        )
     print()
     counts: dict[str, int] = {}
     for shard in shards:
         for label, k in shard["label_counts"].items():
             counts[label] = counts.get(label, 0) + k
-    write_json(directory / MANIFEST, {
-        "format": STORE_FORMAT, "complete": True, "labels": LABELS, "labels_not_in_pipeline": [], "shards": shards,
-        "docs": n, "spans": sum(counts.values()), "label_counts": counts,
-        "pipeline": {"name": "synthetic", "version": "0", "components": []}, "options": {"shard_size": SHARD},
-        "corpus": {"path": None, "fingerprint": "synthetic", "docs": n}, "runs": 1, "wall_time_s": 0.0,
-    })  # fmt: skip
+    write_json(
+        directory / MANIFEST,
+        {
+            "format": STORE_FORMAT,
+            "complete": True,
+            "labels": LABELS,
+            "labels_not_in_pipeline": [],
+            "shards": shards,
+            "docs": n,
+            "spans": sum(counts.values()),
+            "label_counts": counts,
+            "pipeline": {"name": "synthetic", "version": "0", "components": []},
+            "options": {"shard_size": SHARD},
+            "corpus": {"path": None, "fingerprint": "synthetic", "docs": n},
+            "runs": 1,
+            "wall_time_s": 0.0,
+        },
+    )
     return directory
 
 
@@ -107,7 +137,10 @@ def make_qa(work: Path) -> Path:
 
     path = work / "qa.jsonl"
     if not path.exists():
-        write_jsonl(path, ({"id": f"q{i}", "question": f"Who founded Title {i}?", "answers": [f"Entity{i}"]} for i in range(20_000)))
+        write_jsonl(
+            path,
+            ({"id": f"q{i}", "question": f"Who founded Title {i}?", "answers": [f"Entity{i}"]} for i in range(20_000)),
+        )
     return path
 
 
@@ -131,8 +164,10 @@ def measure(store: Path, tokenizer: Path, qa: Path, batches: int, rate_batches: 
     tok = AutoTokenizer.from_pretrained(str(tokenizer))
     rss0 = rss_anon_mb()
     t0 = time.perf_counter()
-    tasks = [TaskConfig(name="ssm", kind="masked", spans=str(store), policy="ssm_title_sentence"),
-             TaskConfig(name="qa", kind="qa", file=str(qa))]  # fmt: skip
+    tasks = [
+        TaskConfig(name="ssm", kind="masked", spans=str(store), policy="ssm_title_sentence"),
+        TaskConfig(name="qa", kind="qa", file=str(qa)),
+    ]
     # The same mixture at every size (K = 20,000: SSM and QA half each), so only the store's size changes; the SSM
     # draws still range over the whole store.
     dm = Seq2SeqDataModule(tasks=tasks, batch_size=64, max_input_len=128, mixing=Mixing(limit=20_000))
@@ -152,9 +187,16 @@ def measure(store: Path, tokenizer: Path, qa: Path, batches: int, rate_batches: 
         if k == batches - 2:
             rss = rss_anon_mb()
     rate = n / (time.perf_counter() - t1)
-    return {"docs": len(dm.tasks[0].store), "setup_first_batch_s": round(first_s, 2), "rss_anon_mb_start": round(rss0, 1),
-            "rss_anon_mb_after": round(rss, 1), "rss_anon_growth_mb": round(rss - rss0, 1), "examples_per_s": round(rate, 1),
-            "padding_fraction": round(padding / (padding + tokens), 4), "first_batch_shape": list(first["input_ids"].shape)}  # fmt: skip
+    return {
+        "docs": len(dm.tasks[0].store),
+        "setup_first_batch_s": round(first_s, 2),
+        "rss_anon_mb_start": round(rss0, 1),
+        "rss_anon_mb_after": round(rss, 1),
+        "rss_anon_growth_mb": round(rss - rss0, 1),
+        "examples_per_s": round(rate, 1),
+        "padding_fraction": round(padding / (padding + tokens), 4),
+        "first_batch_shape": list(first["input_ids"].shape),
+    }
 
 
 def train_rate(store: Path, tokenizer: Path, qa: Path, steps: int = 20) -> float:
@@ -167,9 +209,14 @@ def train_rate(store: Path, tokenizer: Path, qa: Path, steps: int = 20) -> float
     from cbqa.training.tasks import TaskConfig
 
     tok = AutoTokenizer.from_pretrained(str(tokenizer))
-    dm = Seq2SeqDataModule(tasks=[TaskConfig(name="ssm", kind="masked", spans=str(store), policy="ssm_title_sentence"),
-                                  TaskConfig(name="qa", kind="qa", file=str(qa))], batch_size=64,
-                           mixing=Mixing(limit=20_000))  # fmt: skip
+    dm = Seq2SeqDataModule(
+        tasks=[
+            TaskConfig(name="ssm", kind="masked", spans=str(store), policy="ssm_title_sentence"),
+            TaskConfig(name="qa", kind="qa", file=str(qa)),
+        ],
+        batch_size=64,
+        mixing=Mixing(limit=20_000),
+    )
     dm.tokenizer = tok
     dm.setup("fit")
     stream = iter(dm.stream())
@@ -202,8 +249,19 @@ def child(args: argparse.Namespace) -> None:
 
 
 def run_child(store: Path, args: argparse.Namespace, *extra: str) -> dict:
-    cmd = [sys.executable, __file__, "--child", str(store), "--work", args.work, "--batches", str(args.batches),
-           "--rate-batches", str(args.rate_batches), *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(store),
+        "--work",
+        args.work,
+        "--batches",
+        str(args.batches),
+        "--rate-batches",
+        str(args.rate_batches),
+        *extra,
+    ]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode:
@@ -225,12 +283,16 @@ def scale(args: argparse.Namespace) -> dict:
     print("\ngrowth        setup+1st batch   RssAnon growth   examples/s")
     for a, b in zip(sizes, sizes[1:]):
         ra, rb = results[a], results[b]
-        print(f"{b // 1000}k/{a // 1000}k".ljust(14) + f"{rb['setup_first_batch_s'] / ra['setup_first_batch_s']:>14.2f}x"
-              f"{rb['rss_anon_growth_mb'] - ra['rss_anon_growth_mb']:>+15.1f} MB{rb['examples_per_s'] / ra['examples_per_s']:>12.2f}x")  # fmt: skip
+        print(
+            f"{b // 1000}k/{a // 1000}k".ljust(14) + f"{rb['setup_first_batch_s'] / ra['setup_first_batch_s']:>14.2f}x"
+            f"{rb['rss_anon_growth_mb'] - ra['rss_anon_growth_mb']:>+15.1f} MB{rb['examples_per_s'] / ra['examples_per_s']:>12.2f}x"
+        )
     train = results["train"]["train_examples_per_s"]
     worst = min(results[n]["examples_per_s"] for n in sizes)
-    print(f"training step (1M-parameter T5, batch 64): {train:,.0f} examples/s; data path (slowest size) {worst:,.0f} "
-          f"examples/s = {worst / train:.1f}x the step's consumption (target >= 20x)")
+    print(
+        f"training step (1M-parameter T5, batch 64): {train:,.0f} examples/s; data path (slowest size) {worst:,.0f} "
+        f"examples/s = {worst / train:.1f}x the step's consumption (target >= 20x)"
+    )
     return results
 
 
@@ -259,16 +321,27 @@ def padding(store_dir: Path, work: Path, batches: int = 60) -> list[dict]:
     rows = []
     for name, policy, options in PADDING_POLICIES:
         for window in (1, 32):
-            dm = Seq2SeqDataModule(tasks=[TaskConfig(name="m", kind="masked", spans=str(store_dir), policy=policy,
-                                                     policy_options=options)], batch_size=64, bucket_window=window)  # fmt: skip
+            dm = Seq2SeqDataModule(
+                tasks=[
+                    TaskConfig(name="m", kind="masked", spans=str(store_dir), policy=policy, policy_options=options)
+                ],
+                batch_size=64,
+                bucket_window=window,
+            )
             dm.tokenizer = tok
             dm.setup("fit")
             stream = iter(dm.stream())
             total = sum(next(stream)["stats"] for _ in range(batches))
-            rows.append({"policy": name, "bucket_window": window, "examples": int(total[0]),
-                         "mean_input_tokens": round(int(total[1]) / int(total[0]), 1),
-                         "padding_fraction": round(int(total[2]) / int(total[1] + total[2]), 4),
-                         "truncated": int(total[3])})  # fmt: skip
+            rows.append(
+                {
+                    "policy": name,
+                    "bucket_window": window,
+                    "examples": int(total[0]),
+                    "mean_input_tokens": round(int(total[1]) / int(total[0]), 1),
+                    "padding_fraction": round(int(total[2]) / int(total[1] + total[2]), 4),
+                    "truncated": int(total[3]),
+                }
+            )
             print(f"  {name:<34} window {window:>2}: {rows[-1]}", flush=True)
     return rows
 
@@ -299,8 +372,23 @@ def engine_run(corpus: Path, out: Path, engine: str, processes: int) -> dict:
     from ner_masking.store import ShardView
 
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "cbqa", "ner", "--corpus", str(corpus), "--out", str(out), "--engine", engine,
-           "--n-process", str(processes), "--shard-size", "500", "--no-progress"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "cbqa",
+        "ner",
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(out),
+        "--engine",
+        engine,
+        "--n-process",
+        str(processes),
+        "--shard-size",
+        "500",
+        "--no-progress",
+    ]
     t0 = time.time()
     subprocess.run(cmd, check=True, capture_output=True)
     end = time.time()
@@ -308,9 +396,13 @@ def engine_run(corpus: Path, out: Path, engine: str, processes: int) -> dict:
     words = {p.name: int(ShardView(p).n_words.sum()) for _, p in done}
     first_t = done[0][0]
     steady_words = sum(words[p.name] for _, p in done[1:])
-    return {"engine": engine, "wall_s": round(end - t0, 1), "startup_s": round(first_t - t0, 1),
-            "steady_words_per_s": round(steady_words / max(done[-1][0] - first_t, 1e-9)),
-            "words": sum(words.values())}  # fmt: skip
+    return {
+        "engine": engine,
+        "wall_s": round(end - t0, 1),
+        "startup_s": round(first_t - t0, 1),
+        "steady_words_per_s": round(steady_words / max(done[-1][0] - first_t, 1e-9)),
+        "words": sum(words.values()),
+    }
 
 
 def bare_run(corpus: Path, processes: int) -> dict:
@@ -329,8 +421,13 @@ print(json.dumps({{"t0": t0, "marks": marks, "end": time.time(), "words": words}
 """
     out = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
     (t1, w1), (t2, w2) = out["marks"][0], out["marks"][-1]
-    return {"engine": "bare nlp.pipe", "wall_s": round(out["end"] - out["t0"], 1), "startup_s": round(t1 - out["t0"], 1),
-            "steady_words_per_s": round((w2 - w1) / max(t2 - t1, 1e-9)), "words": out["words"]}  # fmt: skip
+    return {
+        "engine": "bare nlp.pipe",
+        "wall_s": round(out["end"] - out["t0"], 1),
+        "startup_s": round(t1 - out["t0"], 1),
+        "steady_words_per_s": round((w2 - w1) / max(t2 - t1, 1e-9)),
+        "words": out["words"],
+    }
 
 
 def engines(args: argparse.Namespace) -> list[dict]:
@@ -339,12 +436,16 @@ def engines(args: argparse.Namespace) -> list[dict]:
     rows = [bare_run(corpus, args.processes)]
     for engine in ("local", "ray"):
         rows.append(engine_run(corpus, work / f"ner_{engine}", engine, args.processes))
-    print(f"\ncbqa ner on {args.ner_docs:,} documents, {args.processes} processes "
-          f"(steady state between the first and the last finished shard of 500 documents):")
+    print(
+        f"\ncbqa ner on {args.ner_docs:,} documents, {args.processes} processes "
+        f"(steady state between the first and the last finished shard of 500 documents):"
+    )
     for r in rows:
         ratio = r["steady_words_per_s"] / rows[0]["steady_words_per_s"]
-        print(f"  {r['engine']:<14} start-up {r['startup_s']:>6.1f} s   steady {r['steady_words_per_s']:>8,} words/s "
-              f"({ratio:.2f}x bare)   wall {r['wall_s']:.1f} s")  # fmt: skip
+        print(
+            f"  {r['engine']:<14} start-up {r['startup_s']:>6.1f} s   steady {r['steady_words_per_s']:>8,} words/s "
+            f"({ratio:.2f}x bare)   wall {r['wall_s']:.1f} s"
+        )
     local, ray = rows[1]["steady_words_per_s"], rows[2]["steady_words_per_s"]
     print(f"  ray / local: {ray / local:.2f} (target >= 0.75)")
     return rows
@@ -367,9 +468,12 @@ def main() -> None:
         child(args)
         return
     print(f"load average at start: {os.getloadavg()}")
-    results = {"scale": scale(args) if args.sizes else None,
-               "padding": padding(Path(args.padding_store), Path(args.work)) if args.padding_store else None,
-               "ner": engines(args) if args.ner_docs else None, "loadavg_end": os.getloadavg()}  # fmt: skip
+    results = {
+        "scale": scale(args) if args.sizes else None,
+        "padding": padding(Path(args.padding_store), Path(args.work)) if args.padding_store else None,
+        "ner": engines(args) if args.ner_docs else None,
+        "loadavg_end": os.getloadavg(),
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str) + "\n")
 

@@ -67,10 +67,19 @@ class Timer(L.Callback):
 def ours(model_dir: str, batch: dict, steps: int, warmup: int, precision: str, compile: bool, lr: float) -> float:
     module = T5Seq2Seq(model=model_dir, lr=lr, compile=compile)
     timer = Timer(warmup)
-    loader = torch.utils.data.DataLoader([batch] * (steps + warmup), batch_size=None, pin_memory=torch.cuda.is_available())
+    loader = torch.utils.data.DataLoader(
+        [batch] * (steps + warmup), batch_size=None, pin_memory=torch.cuda.is_available()
+    )
     trainer = L.Trainer(
-        max_steps=steps + warmup, precision=precision, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer], accelerator="auto", devices=1,
+        max_steps=steps + warmup,
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+        accelerator="auto",
+        devices=1,
     )
     trainer.fit(module, train_dataloaders=loader)
     return timer.steps / (timer.t1 - timer.t0)
@@ -112,7 +121,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--precision", default="32-true", help="32-true | bf16-mixed")
     ap.add_argument("--compile", action="store_true")
-    ap.add_argument("--repeats", type=int, default=2, help="alternate ours/bare this many times; report the best of each")
+    ap.add_argument(
+        "--repeats", type=int, default=2, help="alternate ours/bare this many times; report the best of each"
+    )
     args = ap.parse_args()
     vocab = args.vocab or (1000 if args.size == "tiny" else 32128)
     torch.manual_seed(0)
@@ -126,8 +137,10 @@ def main() -> None:
             b.append(bare(model_dir, batch, args.steps, args.warmup, args.precision, args.compile, 1e-4))
     dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({torch.get_num_threads()} threads)"
     o, r = max(a) * tokens, max(b) * tokens
-    print(f"device: {dev}; size {args.size}, vocab {vocab}, batch {args.batch}x({args.src_len}+{args.tgt_len}), "
-          f"precision {args.precision}, compile {args.compile}")
+    print(
+        f"device: {dev}; size {args.size}, vocab {vocab}, batch {args.batch}x({args.src_len}+{args.tgt_len}), "
+        f"precision {args.precision}, compile {args.compile}"
+    )
     print(f"ours (Lightning T5Seq2Seq): {o:,.0f} tokens/s")
     print(f"bare PyTorch loop:          {r:,.0f} tokens/s")
     print(f"ratio ours/bare:            {o / r:.3f}")

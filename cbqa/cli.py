@@ -22,7 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("cbqa.commands.finetune", "fine-tune T5 for closed-book QA (Lightning CLI)"),
     "fill-in": ("cbqa.commands.fill_in", "how much of a corpus a model stored: EM of masked salient spans"),
     "canaries": ("cbqa.commands.canaries", "copy a corpus with inserted secret-bearing canary sentences"),
-    "exposure": ("cbqa.commands.exposure", "canary exposure of models (Carlini et al. 2019): what they stored verbatim"),
+    "exposure": (
+        "cbqa.commands.exposure",
+        "canary exposure of models (Carlini et al. 2019): what they stored verbatim",
+    ),
     "extract": ("cbqa.commands.extract", "sample from a model, rank by perplexity / zlib, count memorised samples"),
     "predict": ("cbqa.commands.predict", "answer questions with a trained model, write predictions JSONL"),
     "evaluate": ("cbqa.commands.evaluate", "score prediction files: EM/F1, overall and per overlap category"),

@@ -39,8 +39,20 @@ from ner_masking.labels import ALL_LABELS, DEFAULT_LABELS
 TOWNS = "Ashford Barley Kingston Oakley Penfield Salford Fairfield Glendale Marbury Redworth Hartford Lindfield".split()
 FIRST = "Anna Brian Carol Derek Helen Ivan Joyce Keith Linda Martin Nora Oscar".split()
 LAST = "Hale Irwin Joyce Knox Lowell Marsh Nolan Ogden Pryce Quill Rowe Stone".split()
-ARCH = ["--model.arch.d_model", "64", "--model.arch.d_ff", "128", "--model.arch.num_heads", "2", "--model.arch.d_kv", "32",
-        "--model.arch.num_layers", "1", "--model.arch.num_decoder_layers", "1"]  # fmt: skip
+ARCH = [
+    "--model.arch.d_model",
+    "64",
+    "--model.arch.d_ff",
+    "128",
+    "--model.arch.num_heads",
+    "2",
+    "--model.arch.d_kv",
+    "32",
+    "--model.arch.num_layers",
+    "1",
+    "--model.arch.num_decoder_layers",
+    "1",
+]
 OBJECTIVES = {
     "span_corruption": ("all", "span_corruption"),
     "ssm": ("default", "ssm"),
@@ -54,9 +66,14 @@ def corpus(path: Path, n: int, seed: int) -> None:
     for i in range(n):
         town, keeper = rng.choice(TOWNS), f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         year = rng.randrange(1850, 1990)
-        docs.append(Document(f"d{i}", f"Station {i} lies in {town}. It opened in {year}. Its keeper is {keeper}, who "
-                                      f"lives near the {rng.choice(['harbour', 'market', 'river', 'old mill'])}.",
-                             f"Station {i}"))  # fmt: skip
+        docs.append(
+            Document(
+                f"d{i}",
+                f"Station {i} lies in {town}. It opened in {year}. Its keeper is {keeper}, who "
+                f"lives near the {rng.choice(['harbour', 'market', 'river', 'old mill'])}.",
+                f"Station {i}",
+            )
+        )
     write_corpus(path, docs)
 
 
@@ -64,10 +81,33 @@ def train(run_dir: Path, tok: Path, spans: Path, policy: str, steps: int, seed: 
     if (run_dir / "hf" / "config.json").exists() and (run_dir / "summary.json").exists():
         return
     task = [{"name": policy, "kind": "masked", "spans": str(spans), "policy": policy}]
-    code = run_training(["--model.tokenizer", str(tok), "--model.lr", "1e-2", *ARCH, "--data.tasks", json.dumps(task),
-                         "--data.batch_size", "32", "--data.seed", str(seed), "--seed_everything", str(seed),
-                         "--trainer.max_steps", str(steps), "--trainer.enable_progress_bar", "false",
-                         "--trainer.enable_model_summary", "false", "--run_dir", str(run_dir)], "experiment", str(run_dir))  # fmt: skip
+    code = run_training(
+        [
+            "--model.tokenizer",
+            str(tok),
+            "--model.lr",
+            "1e-2",
+            *ARCH,
+            "--data.tasks",
+            json.dumps(task),
+            "--data.batch_size",
+            "32",
+            "--data.seed",
+            str(seed),
+            "--seed_everything",
+            str(seed),
+            "--trainer.max_steps",
+            str(steps),
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.enable_model_summary",
+            "false",
+            "--run_dir",
+            str(run_dir),
+        ],
+        "experiment",
+        str(run_dir),
+    )
     if code != 0:
         raise SystemExit(f"training {run_dir} failed ({code})")
 
@@ -80,7 +120,9 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=5, help="canaries per repeat count")
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--samples", type=int, default=500, help="sampled candidates per canary")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (a 94k-parameter model gains nothing from more)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads (a 94k-parameter model gains nothing from more)"
+    )
     args = ap.parse_args()
     import torch
 
@@ -96,7 +138,9 @@ def main() -> None:
             write_canaried_corpus(d / "base.jsonl", can, digits_format(5), [1, 4, 16], args.count, 20, seed)
         stores = {}
         for name, labels in (("default", DEFAULT_LABELS), ("all", ALL_LABELS)):
-            stores[name] = annotate_corpus(can / CORPUS, d / f"spans-{name}", AnnotateConfig(labels=labels, progress=False))
+            stores[name] = annotate_corpus(
+                can / CORPUS, d / f"spans-{name}", AnnotateConfig(labels=labels, progress=False)
+            )
         texts = [json.loads(line)["text"] for line in (can / CORPUS).read_text().splitlines()]
         tok = d / "tok"
         if not (tok / "spiece.model").exists():
@@ -107,8 +151,9 @@ def main() -> None:
             import torch
 
             torch.manual_seed(seed)
-            net, t = build_from_config(str(tok), T5Arch(d_model=64, d_ff=128, num_heads=2, d_kv=32, num_layers=1,
-                                                         num_decoder_layers=1))  # fmt: skip
+            net, t = build_from_config(
+                str(tok), T5Arch(d_model=64, d_ff=128, num_heads=2, d_kv=32, num_layers=1, num_decoder_layers=1)
+            )
             net.save_pretrained(untrained)
             t.save_pretrained(untrained)
         models["untrained"] = untrained
@@ -117,31 +162,56 @@ def main() -> None:
             models[name] = d / name
         for name, path in models.items():
             # salience by the demo's default labels: a digit secret is salient only where spaCy tags it DATE or a name
-            res = run_exposure([str(path)], str(can), str(stores["default"]), d / "exposure" / name,
-                               ExposureConfig(samples=args.samples, seed=seed), progress=False)  # fmt: skip
+            res = run_exposure(
+                [str(path)],
+                str(can),
+                str(stores["default"]),
+                d / "exposure" / name,
+                ExposureConfig(samples=args.samples, seed=seed),
+                progress=False,
+            )
             rows += [{**r, "objective": name, "seed": seed} for r in res["canary_exposures"]]
     # mean exposure per objective, salience group (by the default-label store) and repeat count, over the seeds
     table: dict[str, dict[str, dict[int, list[float]]]] = {}
     for name in ["untrained", *OBJECTIVES]:
         for group in ("salient", "not salient"):
             for rep in (0, 1, 4, 16):
-                v = [r["exposure"] for r in rows if r["objective"] == name and r["repeats"] == rep
-                     and (rep == 0 or r["salience"] == group)]  # fmt: skip
-                table.setdefault(name, {}).setdefault(group, {})[rep] = [round(float(np.mean(v)), 2), len(v)] if v else None
+                v = [
+                    r["exposure"]
+                    for r in rows
+                    if r["objective"] == name and r["repeats"] == rep and (rep == 0 or r["salience"] == group)
+                ]
+                table.setdefault(name, {}).setdefault(group, {})[rep] = (
+                    [round(float(np.mean(v)), 2), len(v)] if v else None
+                )
     labels = {}
     for r in rows:
         if r["objective"] == "ssm" and r["repeats"] > 0:
             key = "+".join(r["labels"]) or "none"
             labels[key] = labels.get(key, 0) + 1
     wall = round(time.perf_counter() - t0, 1)
-    (out / "table.json").write_text(json.dumps({"mean_exposure_and_n": table, "labels_on_inserted_secrets": labels,
-                                                "seeds": args.seeds, "steps": args.steps, "docs": args.docs,
-                                                "count": args.count, "wall_seconds": wall}, indent=2) + "\n")  # fmt: skip
+    (out / "table.json").write_text(
+        json.dumps(
+            {
+                "mean_exposure_and_n": table,
+                "labels_on_inserted_secrets": labels,
+                "seeds": args.seeds,
+                "steps": args.steps,
+                "docs": args.docs,
+                "count": args.count,
+                "wall_seconds": wall,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"mean exposure (bits, |R| = 10^5, max 16.6) over seeds {args.seeds} (n canaries); repeats 0: never inserted")
     print(f"{'objective':<18}{'secret':<13}" + "".join(f"{r:>12}" for r in (0, 1, 4, 16)))
     for name, groups in table.items():
         for group, row in groups.items():
-            cells = "".join(f"{'-':>12}" if row[r] is None else f"{row[r][0]:>7.2f} ({row[r][1]:>2})" for r in (0, 1, 4, 16))
+            cells = "".join(
+                f"{'-':>12}" if row[r] is None else f"{row[r][0]:>7.2f} ({row[r][1]:>2})" for r in (0, 1, 4, 16)
+            )
             print(f"{name:<18}{group:<13}{cells}")
     print(f"NER labels overlapping the inserted secrets (default labels, canaries x seeds): {labels}")
     print(f"wall {wall} s; wrote {out}/table.json")

@@ -24,8 +24,10 @@ import argparse
 
 import torch
 
-BIO = ("<extra_id_1> (born <extra_id_75>) is a historian. <extra_id_1> was born in <extra_id_25>. She lives in "
-       "<extra_id_26>. <extra_id_1> {first} <extra_id_50>. <extra_id_1> {second} <extra_id_51>.")
+BIO = (
+    "<extra_id_1> (born <extra_id_75>) is a historian. <extra_id_1> was born in <extra_id_25>. She lives in "
+    "<extra_id_26>. <extra_id_1> {first} <extra_id_50>. <extra_id_1> {second} <extra_id_51>."
+)
 QUESTION = "question: Where did <extra_id_1> study? context: title: <extra_id_1> text: "
 # the same passage with the two organisations' relations swapped: only the words before each placeholder differ
 STUDIED = QUESTION + BIO.format(first="studied at", second="works at")
@@ -63,17 +65,24 @@ def main() -> None:
             top = weights.argmax(-1)
             common = top.mode().values.item()
             share = (top == common).float().mean().item()
-            print(f"layer {layer} head {head}: entropy {entropy:.2f} nats; {share:.0%} of positions attend most to "
-                  f"{toks_a[common]!r}")  # fmt: skip
+            print(
+                f"layer {layer} head {head}: entropy {entropy:.2f} nats; {share:.0%} of positions attend most to "
+                f"{toks_a[common]!r}"
+            )
     from cbqa.reader.copy_head import is_pointer
 
     if is_pointer(net):
         organisation_choice(net, tok)
 
 
-QUESTIONS = ("Where did <extra_id_1> study?", "Which university did <extra_id_1> attend?",
-             "What is <extra_id_1>'s alma mater?", "Who is <extra_id_1>'s employer?",
-             "Which company does <extra_id_1> work for?", "Which firm employs <extra_id_1>?")  # fmt: skip
+QUESTIONS = (
+    "Where did <extra_id_1> study?",
+    "Which university did <extra_id_1> attend?",
+    "What is <extra_id_1>'s alma mater?",
+    "Who is <extra_id_1>'s employer?",
+    "Which company does <extra_id_1> work for?",
+    "Which firm employs <extra_id_1>?",
+)
 
 
 def organisation_choice(net, tok) -> None:
@@ -85,7 +94,9 @@ def organisation_choice(net, tok) -> None:
         for question in QUESTIONS:
             enc = tok([text.replace("Where did <extra_id_1> study?", question)], return_tensors="pt")
             with torch.no_grad():
-                logp = fid_forward(net, enc.input_ids[None], enc.attention_mask[None], labels=torch.tensor([[orgs[0]]])).logits
+                logp = fid_forward(
+                    net, enc.input_ids[None], enc.attention_mask[None], labels=torch.tensor([[orgs[0]]])
+                ).logits
             p50, p51 = logp[0, 0, orgs].exp().tolist()
             print(f"  {question:45s} P(<extra_id_50>) {p50:.2f}  P(<extra_id_51>) {p51:.2f}")
 

@@ -65,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     console, start, report = Console(), time.perf_counter(), {}
     for method in args.methods:
-        sources = {"constructed (WebQuestions + SQuAD)": constructed_source(args.pool, args.distractors, method),
-                   f"toy worlds {args.worlds}": world_source(args.worlds, method)}  # fmt: skip
+        sources = {
+            "constructed (WebQuestions + SQuAD)": constructed_source(args.pool, args.distractors, method),
+            f"toy worlds {args.worlds}": world_source(args.worlds, method),
+        }
         t, at = best_threshold(sources, THRESHOLDS)
         pooled = sweep([s for v in sources.values() for s in v[0]], [x for v in sources.values() for x in v[1]], [t])[0]
         table = Table(title=f"{method}: shared-answer question overlap vs labelled paraphrases")
@@ -76,15 +78,26 @@ def main(argv: list[str] | None = None) -> int:
         sweeps = {name: sweep(*v, THRESHOLDS) for name, v in sources.items()}
         for i, th in enumerate(THRESHOLDS):
             if i % 5 == 0 or th == t:
-                cells = [f"{100 * r[i]['precision']:.1f} / {100 * r[i]['recall']:.1f} / {100 * r[i]['f1']:.1f}" for r in sweeps.values()]
+                cells = [
+                    f"{100 * r[i]['precision']:.1f} / {100 * r[i]['recall']:.1f} / {100 * r[i]['f1']:.1f}"
+                    for r in sweeps.values()
+                ]
                 table.add_row(f"[bold]{th:.2f}[/bold]" if th == t else f"{th:.2f}", *cells)
         console.print(table)
         n = {name: (len(v[1]), sum(v[1])) for name, v in sources.items()}
-        console.print(f"{method}: best mean F1 at {t:.2f} (frozen default {DEFAULT_THRESHOLDS[method]:.2f}"
-                      f"{'' if abs(t - DEFAULT_THRESHOLDS[method]) < 1e-9 else ' - DIFFERS'}); pooled "
-                      f"P {100 * pooled['precision']:.1f} R {100 * pooled['recall']:.1f}; pairs (n, positives) {n}")  # fmt: skip
-        report[method] = {"threshold": t, "frozen": DEFAULT_THRESHOLDS[method], "at_threshold": at, "pooled": pooled,
-                          "pairs": n, "sweeps": sweeps}  # fmt: skip
+        console.print(
+            f"{method}: best mean F1 at {t:.2f} (frozen default {DEFAULT_THRESHOLDS[method]:.2f}"
+            f"{'' if abs(t - DEFAULT_THRESHOLDS[method]) < 1e-9 else ' - DIFFERS'}); pooled "
+            f"P {100 * pooled['precision']:.1f} R {100 * pooled['recall']:.1f}; pairs (n, positives) {n}"
+        )
+        report[method] = {
+            "threshold": t,
+            "frozen": DEFAULT_THRESHOLDS[method],
+            "at_threshold": at,
+            "pooled": pooled,
+            "pairs": n,
+            "sweeps": sweeps,
+        }
     console.print(f"done in {time.perf_counter() - start:.1f} s")
     if args.json:
         write_json(args.json, {"thresholds": THRESHOLDS, **report})

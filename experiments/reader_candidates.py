@@ -18,9 +18,9 @@ import time
 from collections import defaultdict
 
 from cbqa.core.formats.jsonl import read_jsonl
-from cbqa.reader.floor import PassageNER, answer_labels
 from cbqa.core.metrics import max_em
 from cbqa.reader.answering import Reader
+from cbqa.reader.floor import PassageNER, answer_labels
 from retrieval_baseline.retrieved import hits_of, retrieved_rows
 
 
@@ -45,7 +45,9 @@ def main() -> None:
         mentions = ner.mentions(hits)
         fits = None if args.untyped else answer_labels(row["question"])
         question = row["question"].lower()
-        candidates = sorted({m.text for m in mentions if (fits is None or m.label in fits) and m.text.lower() not in question})
+        candidates = sorted(
+            {m.text for m in mentions if (fits is None or m.label in fits) and m.text.lower() not in question}
+        )
         candidates = candidates or sorted({m.text for m in mentions})
         scores = reader.score(row["question"], hits, candidates)
         picked = candidates[max(range(len(scores)), key=scores.__getitem__)] if candidates else ""
@@ -53,7 +55,9 @@ def main() -> None:
             for label in labels_of.get(str(row["id"]), ["total"]):
                 em[name][label].append(max_em(answer, row["answers"]))
     out = {name: {label: round(100 * sum(v) / len(v), 1) for label, v in by.items()} for name, by in em.items()}
-    print(json.dumps({"model": args.model, "typed": not args.untyped, "seconds": round(time.time() - start), "em": out}))
+    print(
+        json.dumps({"model": args.model, "typed": not args.untyped, "seconds": round(time.time() - start), "em": out})
+    )
 
 
 if __name__ == "__main__":

@@ -67,27 +67,66 @@ def train(run: Path, name: str, args: argparse.Namespace, tok: Path, spans: Path
     qa = {"name": "qa", "kind": "qa", "file": str(args.squad / "qa.jsonl"), "split": "train"}
     spec = OBJECTIVES[name]
     tasks = [qa] if spec is None else [{"name": name, "kind": "masked", "spans": str(spans), **spec}, qa]
-    arch = {"d_model": args.d_model, "d_ff": args.d_ff, "num_heads": args.heads, "d_kv": args.d_model // args.heads,
-            "num_layers": args.layers, "num_decoder_layers": args.layers}  # fmt: skip
+    arch = {
+        "d_model": args.d_model,
+        "d_ff": args.d_ff,
+        "num_heads": args.heads,
+        "d_kv": args.d_model // args.heads,
+        "num_layers": args.layers,
+        "num_decoder_layers": args.layers,
+    }
     # a fresh model of the CPU size on the paragraphs' tokenizer, or (--model) a pretrained T5 with its own
-    model = (["--model.model", args.model] if args.model else
-             ["--model.tokenizer", str(tok), *[x for k, v in arch.items() for x in (f"--model.arch.{k}", str(v))]])
-    argv = [*model, "--model.lr", str(args.lr), "--model.schedule", "constant", "--model.warmup_steps", "100",
-            "--data.tasks", json.dumps(tasks), "--data.batch_size", str(args.batch_size),
-            # Equal rates for the objective and the QA: examples-proportional mixing capped at the paragraph count
-            # (the masked task has one row per paragraph, the QA four times as many rows).
-            "--data.mixing.limit", str(args.mix_limit),
-            "--data.seed", str(args.seed), "--seed_everything", str(args.seed),
-            "--trainer.max_steps", str(args.steps), "--trainer.log_every_n_steps", "50",
-            "--trainer.enable_model_summary", "false",
-            "--trainer.callbacks+=cbqa.memorisation.curves.KnowledgeCurve",
-            "--trainer.callbacks.every_n_steps", str(args.every),
-            "--trainer.callbacks.fill_in_spans", str(spans), "--trainer.callbacks.fill_in_n", str(args.eval_n),
-            "--trainer.callbacks.fill_in_policy", FILL_IN["policy"],
-            "--trainer.callbacks.fill_in_options", json.dumps(FILL_IN["options"]),
-            "--trainer.callbacks.dev_file", str(args.squad / "qa.jsonl"), "--trainer.callbacks.dev_split", "test",
-            "--trainer.callbacks.dev_max_examples", str(args.eval_n),
-            "--run_dir", str(run)]  # fmt: skip
+    model = (
+        ["--model.model", args.model]
+        if args.model
+        else ["--model.tokenizer", str(tok), *[x for k, v in arch.items() for x in (f"--model.arch.{k}", str(v))]]
+    )
+    argv = [
+        *model,
+        "--model.lr",
+        str(args.lr),
+        "--model.schedule",
+        "constant",
+        "--model.warmup_steps",
+        "100",
+        "--data.tasks",
+        json.dumps(tasks),
+        "--data.batch_size",
+        str(args.batch_size),
+        # Equal rates for the objective and the QA: examples-proportional mixing capped at the paragraph count
+        # (the masked task has one row per paragraph, the QA four times as many rows).
+        "--data.mixing.limit",
+        str(args.mix_limit),
+        "--data.seed",
+        str(args.seed),
+        "--seed_everything",
+        str(args.seed),
+        "--trainer.max_steps",
+        str(args.steps),
+        "--trainer.log_every_n_steps",
+        "50",
+        "--trainer.enable_model_summary",
+        "false",
+        "--trainer.callbacks+=cbqa.memorisation.curves.KnowledgeCurve",
+        "--trainer.callbacks.every_n_steps",
+        str(args.every),
+        "--trainer.callbacks.fill_in_spans",
+        str(spans),
+        "--trainer.callbacks.fill_in_n",
+        str(args.eval_n),
+        "--trainer.callbacks.fill_in_policy",
+        FILL_IN["policy"],
+        "--trainer.callbacks.fill_in_options",
+        json.dumps(FILL_IN["options"]),
+        "--trainer.callbacks.dev_file",
+        str(args.squad / "qa.jsonl"),
+        "--trainer.callbacks.dev_split",
+        "test",
+        "--trainer.callbacks.dev_max_examples",
+        str(args.eval_n),
+        "--run_dir",
+        str(run),
+    ]
     code = run_training(argv, "real_text_storage", str(run))
     if code != 0:
         raise SystemExit(f"training {run} failed ({code})")
@@ -104,8 +143,14 @@ def curve(run: Path) -> list[dict[str, float]]:
     out, before = [], -1
     for r in points.itertuples():
         window = losses[(losses["step"] > before) & (losses["step"] <= r.step)]["train_loss"]
-        out.append({"step": int(r.step), "fill_in_em": round(float(r.fill_in_em), 1), "cb_test_em": round(float(r.cb_dev_em), 1),
-                    "train_loss": round(float(window.mean()), 3) if len(window) else None})  # fmt: skip
+        out.append(
+            {
+                "step": int(r.step),
+                "fill_in_em": round(float(r.fill_in_em), 1),
+                "cb_test_em": round(float(r.cb_dev_em), 1),
+                "train_loss": round(float(window.mean()), 3) if len(window) else None,
+            }
+        )
         before = int(r.step)
     return out
 
@@ -123,8 +168,9 @@ def baselines(squad: Path, n: int) -> dict[str, float]:
     return {
         "most_frequent_answer": top,
         "most_frequent_answer_em": round(100 * sum(max_em(top, r["answers"]) for r in test) / len(test), 1),
-        "answer_in_train_answers": round(100 * sum(any(normalize_answer(a) in train_answers for a in r["answers"])
-                                                   for r in test) / len(test), 1),  # fmt: skip
+        "answer_in_train_answers": round(
+            100 * sum(any(normalize_answer(a) in train_answers for a in r["answers"]) for r in test) / len(test), 1
+        ),
     }
 
 
@@ -159,8 +205,11 @@ def main() -> None:
     ap.add_argument("--d-ff", type=int, default=512)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--layers", type=int, default=2, help="encoder and decoder layers each")
-    ap.add_argument("--model", help="start from this pretrained T5 (hub name or local directory; e.g. t5-base on a GPU) "
-                                    "instead of a fresh model of --d-model etc. on a tokenizer trained here")
+    ap.add_argument(
+        "--model",
+        help="start from this pretrained T5 (hub name or local directory; e.g. t5-base on a GPU) "
+        "instead of a fresh model of --d-model etc. on a tokenizer trained here",
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     for f in ("passages.jsonl", "qa.jsonl"):
@@ -179,15 +228,27 @@ def main() -> None:
     from cbqa.core.formats.jsonl import write_json
 
     cfg = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    write_json(args.out / "table.json", {"curves": curves, "baselines": base, "config": cfg, "train_wall_s": walls,
-                                         "wall_s": round(time.perf_counter() - t0, 1)})  # fmt: skip
+    write_json(
+        args.out / "table.json",
+        {
+            "curves": curves,
+            "baselines": base,
+            "config": cfg,
+            "train_wall_s": walls,
+            "wall_s": round(time.perf_counter() - t0, 1),
+        },
+    )
     md = table_md(curves)
     (args.out / "table.md").write_text(md, encoding="utf-8")
-    print("fill-in EM (masked salient spans of pretraining sentences) and closed-book EM on held-out SQuAD "
-          f"test questions (n = {args.eval_n} each), %")  # fmt: skip
+    print(
+        "fill-in EM (masked salient spans of pretraining sentences) and closed-book EM on held-out SQuAD "
+        f"test questions (n = {args.eval_n} each), %"
+    )
     print(md)
-    print(f"baselines: most frequent train answer {base['most_frequent_answer']!r} "
-          f"{base['most_frequent_answer_em']}% EM; answer among train answers {base['answer_in_train_answers']}%")
+    print(
+        f"baselines: most frequent train answer {base['most_frequent_answer']!r} "
+        f"{base['most_frequent_answer_em']}% EM; answer among train answers {base['answer_in_train_answers']}%"
+    )
     print(f"training wall (s): {walls}; wrote {args.out}/table.json and table.md")
 
 

@@ -42,26 +42,28 @@ from pathlib import Path
 
 import torch
 
-from cbqa.reader.anonymise import replacer
 from cbqa.core.formats.jsonl import read_jsonl
 from cbqa.core.formats.qa import QAExample
-from cbqa.reader.floor import PassageNER
 from cbqa.core.metrics import max_em
 from cbqa.model.loading import load_pretrained
-from cbqa.reader.reading_examples import SubjectFilter
 from cbqa.model.tokenizer import load_tokenizer
+from cbqa.reader.anonymise import replacer
+from cbqa.reader.floor import PassageNER
+from cbqa.reader.inputs import fid_inputs
+from cbqa.reader.reading_examples import SubjectFilter
 from cbqa.reader.tasks import ReaderTask, novel_entity
 from cbqa.training.tasks import TaskConfig
 from retrieval_baseline.hits import Hit
 from retrieval_baseline.retrieved import hits_of
-from cbqa.reader.inputs import fid_inputs
 
 CONTEXT = " context:"
 MAX_SPAN = 16
 _WORD = re.compile(r"\w+")
-_STOP = frozenset("""a an the of in on at to for from by with and or is are was were be been do does did has have had
+_STOP = frozenset(
+    """a an the of in on at to for from by with and or is are was were be been do does did has have had
 what which who whom whose when where why how that this it its his her their he she they question context title text
-now""".split())
+now""".split()
+)
 
 
 @dataclass
@@ -84,7 +86,7 @@ def encode(tok, texts: Sequence[str], max_len: int, answers: Sequence[str] = ())
         enc = tok(text, truncation=True, max_length=max_len, return_offsets_mapping=True)
         offsets = [tuple(o) for o in enc["offset_mapping"]]
         ctx = text.find(CONTEXT) + len(CONTEXT)
-        question = {w for w in _WORD.findall(text[: ctx].lower()) if w not in _STOP}
+        question = {w for w in _WORD.findall(text[:ctx].lower()) if w not in _STOP}
         prefixes = {w[:5] for w in question if len(w) > 4}
         words = [(m.start(), m.end(), m.group(0).lower()) for m in _WORD.finditer(text)]
         flags = []
@@ -108,9 +110,14 @@ def encode(tok, texts: Sequence[str], max_len: int, answers: Sequence[str] = ())
 def collate(items: Sequence[Encoded], pad: int, k: int) -> dict[str, torch.Tensor]:
     n = max(len(x) for it in items for x in it.ids)
     shape = (len(items), k, n)
-    t = {"ids": torch.full(shape, pad), "mask": torch.zeros(shape, dtype=torch.long),
-         "flags": torch.zeros(shape, dtype=torch.long), "valid": torch.zeros(shape, dtype=torch.bool),
-         "starts": torch.zeros(shape, dtype=torch.bool), "ends": torch.zeros(shape, dtype=torch.bool)}  # fmt: skip
+    t = {
+        "ids": torch.full(shape, pad),
+        "mask": torch.zeros(shape, dtype=torch.long),
+        "flags": torch.zeros(shape, dtype=torch.long),
+        "valid": torch.zeros(shape, dtype=torch.bool),
+        "starts": torch.zeros(shape, dtype=torch.bool),
+        "ends": torch.zeros(shape, dtype=torch.bool),
+    }
     for b, it in enumerate(items):
         for j, ids in enumerate(it.ids):
             t["ids"][b, j, : len(ids)] = torch.tensor(ids)
@@ -137,7 +144,9 @@ class SpanReader(torch.nn.Module):
         emb = self.encoder.embed_tokens(ids)
         if self.match is not None:
             emb = emb + self.match(flags)
-        h = self.encoder(inputs_embeds=emb.reshape(b * k, n, -1), attention_mask=mask.reshape(b * k, n)).last_hidden_state
+        h = self.encoder(
+            inputs_embeds=emb.reshape(b * k, n, -1), attention_mask=mask.reshape(b * k, n)
+        ).last_hidden_state
         logits = self.head(h).reshape(b, k * n, 2).float()
         return logits[..., 0], logits[..., 1]
 
@@ -165,7 +174,9 @@ def best_span(model: SpanReader, item: Encoded, pad: int, k: int) -> str:
         c = torch.tensor(ctx)
         scores = start[j, c][:, None] + end[j, c][None, :]
         pos = torch.arange(len(ctx))
-        scores = scores.masked_fill(~((pos[None, :] >= pos[:, None]) & (pos[None, :] - pos[:, None] < MAX_SPAN)), float("-inf"))
+        scores = scores.masked_fill(
+            ~((pos[None, :] >= pos[:, None]) & (pos[None, :] - pos[:, None] < MAX_SPAN)), float("-inf")
+        )
         a, z = divmod(int(scores.argmax()), len(ctx))
         if float(scores[a, z]) > best:
             o = item.offsets[j]
@@ -187,17 +198,19 @@ def made_up(text: str, rng: random.Random) -> str:
         if any(c.isdigit() for c in word):
             out.append("".join(str(rng.randrange(10)) if c.isdigit() else c for c in word))
         elif word[:1].isupper() and word.lower() not in _STOP and word.rstrip(".,;:").lower() not in _MONTHS:
-            syllables = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS)
-                                for _ in range(rng.randint(1, 3)))  # fmt: skip
-            out.append(syllables.capitalize() + word[len(word.rstrip(".,;:")):])
+            syllables = "".join(
+                rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(rng.randint(1, 3))
+            )
+            out.append(syllables.capitalize() + word[len(word.rstrip(".,;:")) :])
         else:
             out.append(word)
     return " ".join(out)
 
 
 @torch.no_grad()
-def best_candidate(model: SpanReader, item: Encoded, hits: Sequence[Hit], question: str, ner: PassageNER, pad: int,
-                   k: int) -> str:  # fmt: skip
+def best_candidate(
+    model: SpanReader, item: Encoded, hits: Sequence[Hit], question: str, ner: PassageNER, pad: int, k: int
+) -> str:
     """The extractive floor's candidates (spaCy entities of the passages whose label fits the question, minus the
     question's own words), ranked by the head's start + end score instead of by retrieval rank."""
     from cbqa.reader.floor import answer_labels
@@ -231,8 +244,7 @@ class Anonymiser:
     def __init__(self, ner: PassageNER, k: int) -> None:
         self.ner, self.k = ner, k
 
-    def __call__(self, question: str, hits: Sequence[Hit], rng: random.Random
-                 ) -> tuple[str, list[Hit], dict[str, str]]:  # fmt: skip
+    def __call__(self, question: str, hits: Sequence[Hit], rng: random.Random) -> tuple[str, list[Hit], dict[str, str]]:
         names: dict[str, str] = {}
         free: dict[str, list[int]] = {}
         for h in hits[: self.k]:
@@ -285,7 +297,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo", default="runs/demo", help="a `cbqa demo` run (tokenizer, models, world, retrieval)")
     ap.add_argument("--model", default=None, help="the T5 whose encoder reads (default: the run's SSM model)")
-    ap.add_argument("--retrieval", default=None, help="directory of train/test `cbqa retrieve` outputs (default: the run's)")
+    ap.add_argument(
+        "--retrieval", default=None, help="directory of train/test `cbqa retrieve` outputs (default: the run's)"
+    )
     ap.add_argument("--k", type=int, default=1)
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=32)
@@ -295,18 +309,30 @@ def main() -> None:
     ap.add_argument("--novel", action="store_true")
     ap.add_argument("--rename-all", type=float, default=0.0)
     ap.add_argument("--all-novel", action="store_true")
-    ap.add_argument("--made-up", action="store_true", help="rename to made-up names (random syllables), not corpus-shaped ones")
+    ap.add_argument(
+        "--made-up", action="store_true", help="rename to made-up names (random syllables), not corpus-shaped ones"
+    )
     ap.add_argument("--match", action="store_true")
     ap.add_argument("--fresh", action="store_true", help="the model's architecture with freshly initialised weights")
-    ap.add_argument("--eval-renamed", action="store_true",
-                    help="also evaluate with every entity of the test passages renamed (the answer with them)")
-    ap.add_argument("--typed", action="store_true",
-                    help="also answer with the best-scoring typed entity of the passages (the floor's candidates)")
-    ap.add_argument("--clozes", default=None,
-                    help="also train on a `cbqa reader reading-examples` file's clozes (with --anonymise)")
+    ap.add_argument(
+        "--eval-renamed",
+        action="store_true",
+        help="also evaluate with every entity of the test passages renamed (the answer with them)",
+    )
+    ap.add_argument(
+        "--typed",
+        action="store_true",
+        help="also answer with the best-scoring typed entity of the passages (the floor's candidates)",
+    )
+    ap.add_argument(
+        "--clozes", default=None, help="also train on a `cbqa reader reading-examples` file's clozes (with --anonymise)"
+    )
     ap.add_argument("--cloze-share", type=float, default=0.5, help="share of the training draws that are clozes")
-    ap.add_argument("--anonymise", action="store_true",
-                    help="train and test on passages whose entities are placeholders (GPE7), answers mapped back")
+    ap.add_argument(
+        "--anonymise",
+        action="store_true",
+        help="train and test on passages whose entities are placeholders (GPE7), answers mapped back",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dump", type=Path, default=None)
     args = ap.parse_args()
@@ -319,8 +345,15 @@ def main() -> None:
         t5 = type(t5)(t5.config)
     model = SpanReader(t5, args.match)
     train_rows = [r for _, r in read_jsonl(rd / "train.jsonl")]
-    task = ReaderTask(TaskConfig(name="qa", kind="reader", file=str(rd / "train.jsonl"),
-                                 policy_options={"swap": args.swap, "novel": args.novel}), args.k)  # fmt: skip
+    task = ReaderTask(
+        TaskConfig(
+            name="qa",
+            kind="reader",
+            file=str(rd / "train.jsonl"),
+            policy_options={"swap": args.swap, "novel": args.novel},
+        ),
+        args.k,
+    )
     rename = Renamer(task, train_rows, args.k, args.all_novel, args.made_up) if args.rename_all else None
 
     anon = None
@@ -423,16 +456,25 @@ def main() -> None:
         if args.eval_renamed:
             shown, target = renamer(r["question"], r["answers"][0], hits_of(r), rng)
             if target != r["answers"][0]:  # only questions whose answer was renamed
-                p2 = best_span(model, encode(tok, fid_inputs(r["question"], shown, args.k), args.max_len), tok.pad_token_id, args.k)
+                p2 = best_span(
+                    model, encode(tok, fid_inputs(r["question"], shown, args.k), args.max_len), tok.pad_token_id, args.k
+                )
                 for label in labels.get(str(r["id"]), ["total"]):
                     renamed_em[label].append(max_em(p2, [target]))
                 dump[-1].update(renamed_answer=target, renamed_prediction=p2)
     if args.dump:
         args.dump.write_text("".join(json.dumps(d) + "\n" for d in dump))
-    print(json.dumps({"args": vars(args) | {"dump": str(args.dump)}, "train_s": round(train_s),
-                      "em": {k: round(100 * sum(v) / len(v), 1) for k, v in em.items()},
-                      "typed_em": {k: round(100 * sum(v) / len(v), 1) for k, v in typed_em.items()},
-                      "renamed_em": {k: f"{100 * sum(v) / len(v):.1f} (n={len(v)})" for k, v in renamed_em.items()}}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "args": vars(args) | {"dump": str(args.dump)},
+                "train_s": round(train_s),
+                "em": {k: round(100 * sum(v) / len(v), 1) for k, v in em.items()},
+                "typed_em": {k: round(100 * sum(v) / len(v), 1) for k, v in typed_em.items()},
+                "renamed_em": {k: f"{100 * sum(v) / len(v):.1f} (n={len(v)})" for k, v in renamed_em.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ from typing import Any
 
 from cbqa.commands import predict
 from cbqa.commands.fill_in import exact_match_percent, fill, fill_in_items
-from cbqa.demo import VARIANTS, Demo, DemoConfig
 from cbqa.core.metrics import max_em
+from cbqa.demo import VARIANTS, Demo, DemoConfig
 from cbqa.training.cli import run_training
 from ner_masking.store import load_span_store
 
@@ -56,7 +56,9 @@ def train_row(demo: Demo, out: Path, stages: list[Stage]) -> Path:
     world, start = demo.world, None
     for i, st in enumerate(stages):
         run = out / f"stage{i}"
-        tasks = ([{"name": "m", "kind": "masked", "spans": str(demo.out / "spans"), **st.objective}] if st.objective else [])
+        tasks = (
+            [{"name": "m", "kind": "masked", "spans": str(demo.out / "spans"), **st.objective}] if st.objective else []
+        )
         tasks += [{"name": "qa", "kind": "qa", "file": str(world / "train.jsonl")}] if st.qa else []
         if not (run / "summary.json").exists():
             args = demo.train_args(run, tasks, st.steps, st.lr, start, None) + ["--model.schedule", st.schedule]
@@ -69,8 +71,21 @@ def train_row(demo: Demo, out: Path, stages: list[Stage]) -> Path:
 def test_em(model: Path, demo: Demo, out: Path) -> dict[str, float]:
     pred = out / "test_predictions.jsonl"
     if not pred.exists():
-        predict.main(["--model", str(model), "--questions", str(demo.world / "test.jsonl"), "--out", str(pred), "--num-beams", "1"])
-    gold = {r["id"]: r["category"] for r in map(json.loads, (demo.world / "overlap_gold.jsonl").read_text().splitlines())}
+        predict.main(
+            [
+                "--model",
+                str(model),
+                "--questions",
+                str(demo.world / "test.jsonl"),
+                "--out",
+                str(pred),
+                "--num-beams",
+                "1",
+            ]
+        )
+    gold = {
+        r["id"]: r["category"] for r in map(json.loads, (demo.world / "overlap_gold.jsonl").read_text().splitlines())
+    }
     by: dict[str, list[float]] = {}
     for row in map(json.loads, pred.read_text().splitlines()):
         em = max_em(row["prediction"], row["answers"])

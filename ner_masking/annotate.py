@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cbqa.core.errors import CbqaError
 from cbqa.core.formats.corpus import CorpusScan, CorpusShard, Document, read_corpus_slice, scan_corpus
 from cbqa.core.formats.jsonl import write_json
-from cbqa.core.errors import CbqaError
 from ner_masking.labels import DEFAULT_LABELS
 from ner_masking.pipeline import DEFAULT_SPACY_MODEL, build_pipeline, doc_to_span_doc, ner_labels, pipeline_info
 from ner_masking.store import (
@@ -103,7 +103,9 @@ def _clear_store(out_dir: Path) -> None:
     (out_dir / MANIFEST).unlink(missing_ok=True)
 
 
-def _new_manifest(config: AnnotateConfig, pipeline: dict[str, Any], scan: CorpusScan, known: tuple[str, ...]) -> dict[str, Any]:
+def _new_manifest(
+    config: AnnotateConfig, pipeline: dict[str, Any], scan: CorpusScan, known: tuple[str, ...]
+) -> dict[str, Any]:
     return {
         "format": STORE_FORMAT,
         "complete": False,
@@ -113,8 +115,13 @@ def _new_manifest(config: AnnotateConfig, pipeline: dict[str, Any], scan: Corpus
         "options": {k: getattr(config, k) for k in IDENTITY_OPTIONS},
         "text_field": "text (the corpus document's text; the title is stored but not annotated)",
         "offsets": "character (code point) offsets into text, end exclusive",
-        "corpus": {"path": scan.path, "format": scan.format, "fingerprint": scan.fingerprint, "docs": scan.docs,
-                   "words": scan.words},  # fmt: skip
+        "corpus": {
+            "path": scan.path,
+            "format": scan.format,
+            "fingerprint": scan.fingerprint,
+            "docs": scan.docs,
+            "words": scan.words,
+        },
         "shards": [],
         "docs": 0,
         "spans": 0,
@@ -125,7 +132,9 @@ def _new_manifest(config: AnnotateConfig, pipeline: dict[str, Any], scan: Corpus
     }
 
 
-def _prepare_store(out_dir: Path, config: AnnotateConfig, identity: dict[str, Any], fresh: dict[str, Any]) -> dict[str, Any]:
+def _prepare_store(
+    out_dir: Path, config: AnnotateConfig, identity: dict[str, Any], fresh: dict[str, Any]
+) -> dict[str, Any]:
     """The manifest to continue from: a fresh one, or the existing one when it matches."""
     if out_dir.exists() and not out_dir.is_dir():
         raise CbqaError(f"{out_dir}: exists and is not a directory")
@@ -138,8 +147,10 @@ def _prepare_store(out_dir: Path, config: AnnotateConfig, identity: dict[str, An
     if old is not None:
         diffs = _differences(_identity_of(old), identity)
         if diffs:
-            raise CbqaError(f"{out_dir}: holds a spans store made differently ({'; '.join(diffs)}); "
-                            "pass --overwrite to rebuild it or choose another --out")  # fmt: skip
+            raise CbqaError(
+                f"{out_dir}: holds a spans store made differently ({'; '.join(diffs)}); "
+                "pass --overwrite to rebuild it or choose another --out"
+            )
         return old
     out_dir.mkdir(parents=True, exist_ok=True)
     return fresh
@@ -170,7 +181,9 @@ def _finish_manifest(manifest: dict[str, Any], shards: dict[int, dict[str, Any]]
 # -- engines ---------------------------------------------------------------------------------------------------------
 
 
-def _local_engine(corpus: Path, pending: list[CorpusShard], out_dir: Path, config: AnnotateConfig, nlp: Any) -> Iterator[dict[str, Any]]:
+def _local_engine(
+    corpus: Path, pending: list[CorpusShard], out_dir: Path, config: AnnotateConfig, nlp: Any
+) -> Iterator[dict[str, Any]]:
     """nlp.pipe over the pending shards' documents, in order; one shard file per finished shard."""
     import itertools
 
@@ -207,7 +220,14 @@ def _engine(config: AnnotateConfig):
 
 def _progress(enabled: bool) -> Any:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -253,7 +273,10 @@ def annotate_corpus(corpus_path: str | Path, out_dir: str | Path, config: Annota
         raise CbqaError(f"{corpus_path}: shards {missing[:5]} were not written; run the same command again")
     elapsed = time.perf_counter() - started
     _finish_manifest(manifest, done)
-    manifest.update(complete=True, wall_time_s=round(float(manifest["wall_time_s"]) + elapsed, 3),
-                    docs_per_s_last_run=round(todo / max(elapsed, 1e-9), 1))  # fmt: skip
+    manifest.update(
+        complete=True,
+        wall_time_s=round(float(manifest["wall_time_s"]) + elapsed, 3),
+        docs_per_s_last_run=round(todo / max(elapsed, 1e-9), 1),
+    )
     write_json(out_dir / MANIFEST, manifest)
     return out_dir

@@ -56,7 +56,7 @@ class SalientSpanMarker:
     def _source_spans(self, doc: Doc) -> Sequence[Span]:
         if self.source == "ents":
             return doc.ents
-        return doc.spans[self.source] if self.source in doc.spans else ()
+        return doc.spans.get(self.source, ())
 
 
 def _crosses_sentence(span: Span) -> bool:

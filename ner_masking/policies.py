@@ -114,9 +114,14 @@ _REGISTRY: dict[str, type] = {
 # paragraph's title (over half the toy world's sentences name their subject only as "She" or by surname, and the
 # title says whose fact is masked); person names are not candidates (questions name the person and ask for an
 # attribute). Why this recipe: README, "Demo results".
-PRESETS: Mapping[str, tuple[str, Mapping[str, Any]]] = MappingProxyType({
-    "ssm_title_sentence": ("ssm", MappingProxyType({"exclude_labels": ("PERSON",), "context": "sentence", "title": True})),
-})  # fmt: skip
+PRESETS: Mapping[str, tuple[str, Mapping[str, Any]]] = MappingProxyType(
+    {
+        "ssm_title_sentence": (
+            "ssm",
+            MappingProxyType({"exclude_labels": ("PERSON",), "context": "sentence", "title": True}),
+        )
+    }
+)
 POLICY_NAMES: tuple[str, ...] = (*_REGISTRY, *PRESETS)
 
 

@@ -27,8 +27,17 @@ __all__ = ["SpacyShardActor", "ray_engine", "start_ray"]
 class SpacyShardActor:
     """A Ray actor: one spaCy pipeline, annotating and writing whole shards."""
 
-    def __init__(self, corpus: str, out_dir: str, spacy_model: str, labels: list[str], merge_adjacent: bool,
-                 drop_cross_sentence: bool, batch_size: int, max_length: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        corpus: str,
+        out_dir: str,
+        spacy_model: str,
+        labels: list[str],
+        merge_adjacent: bool,
+        drop_cross_sentence: bool,
+        batch_size: int,
+        max_length: int,
+    ) -> None:
         from ner_masking.pipeline import build_pipeline
 
         self.corpus, self.out_dir, self.labels, self.batch_size = Path(corpus), Path(out_dir), labels, batch_size
@@ -50,7 +59,9 @@ class SpacyShardActor:
         return out
 
 
-def ray_engine(corpus: Path, pending: list[CorpusShard], out_dir: Path, config: Any, nlp: Any) -> Iterator[dict[str, Any]]:
+def ray_engine(
+    corpus: Path, pending: list[CorpusShard], out_dir: Path, config: Any, nlp: Any
+) -> Iterator[dict[str, Any]]:
     """Annotate the pending shards with `config.n_process` spaCy actors; yields each finished shard's counts."""
     if not pending:
         return
@@ -60,14 +71,24 @@ def ray_engine(corpus: Path, pending: list[CorpusShard], out_dir: Path, config: 
         SpacyShardActor,
         [asdict(s) for s in pending],
         {
-            "corpus": str(corpus.resolve()), "out_dir": str(out_dir.resolve()),
-            "spacy_model": str(Path(config.spacy_model).resolve()) if Path(config.spacy_model).exists() else config.spacy_model,
-            "labels": list(config.labels), "merge_adjacent": config.merge_adjacent,
-            "drop_cross_sentence": config.drop_cross_sentence, "batch_size": config.batch_size,
+            "corpus": str(corpus.resolve()),
+            "out_dir": str(out_dir.resolve()),
+            "spacy_model": str(Path(config.spacy_model).resolve())
+            if Path(config.spacy_model).exists()
+            else config.spacy_model,
+            "labels": list(config.labels),
+            "merge_adjacent": config.merge_adjacent,
+            "drop_cross_sentence": config.drop_cross_sentence,
+            "batch_size": config.batch_size,
             "max_length": nlp.max_length,
-        },  # fmt: skip
+        },
         concurrency=config.n_process,
     )
     for row in results:
-        yield {"index": int(row["index"]), "file": row["file"], "docs": int(row["docs"]), "spans": int(row["spans"]),
-               "label_counts": json.loads(row["label_counts"])}  # fmt: skip
+        yield {
+            "index": int(row["index"]),
+            "file": row["file"],
+            "docs": int(row["docs"]),
+            "spans": int(row["spans"]),
+            "label_counts": json.loads(row["label_counts"]),
+        }

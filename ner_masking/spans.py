@@ -26,11 +26,7 @@ def label_filter(value: Iterable[str] | str | None) -> tuple[str, ...] | None:
 def candidate_spans(
     doc: SpanDoc, labels: tuple[str, ...] | None, exclude: tuple[str, ...]
 ) -> list[tuple[int, int, str]]:
-    return [
-        s
-        for s in doc.spans
-        if s[1] > s[0] and (labels is None or s[2] in labels) and s[2] not in exclude
-    ]
+    return [s for s in doc.spans if s[1] > s[0] and (labels is None or s[2] in labels) and s[2] not in exclude]
 
 
 def sentence_bounds(doc: SpanDoc, start: int, end: int) -> tuple[int, int]:
@@ -54,9 +50,14 @@ def word_offsets(text: str) -> list[tuple[int, int]]:
 
 
 def budget_window(
-    text: str, start: int, end: int, budget: int, unit: str, rng: random.Random,
+    text: str,
+    start: int,
+    end: int,
+    budget: int,
+    unit: str,
+    rng: random.Random,
     units: Sequence[tuple[int, int]] | None = None,
-) -> tuple[int, int]:  # fmt: skip
+) -> tuple[int, int]:
     """A window of whole words around [start, end) holding at most `budget` words or characters
     (more only if the words the span touches alone exceed the budget).
 
@@ -99,9 +100,16 @@ def replace_spans(text: str, lo: int, hi: int, spans: Sequence[tuple[int, int]],
 
 
 def fit_to_tokens(
-    text: str, lo: int, hi: int, spans: Sequence[tuple[int, int]], marks: Sequence[str], prefix: str,
-    max_tokens: int, tokenize: Tokenize, rng: random.Random,
-) -> tuple[int, int]:  # fmt: skip
+    text: str,
+    lo: int,
+    hi: int,
+    spans: Sequence[tuple[int, int]],
+    marks: Sequence[str],
+    prefix: str,
+    max_tokens: int,
+    tokenize: Tokenize,
+    rng: random.Random,
+) -> tuple[int, int]:
     """Narrow the context [lo, hi) around `spans` so that `prefix` + the context with the spans replaced by `marks`
     takes at most `max_tokens` tokens. Returns [lo, hi) unchanged (drawing nothing from `rng`) when it already fits,
     so examples that fit are exactly those of a policy without the budget. Where narrowing cannot help (the spans

@@ -67,11 +67,14 @@ def _check_budget(obj: Any) -> None:
             raise CbqaError("max_tokens needs tokens_of (the model tokenizer's offsets); training sets both")
 
 
-def _fit(obj: Any, doc: SpanDoc, lo: int, hi: int, spans: list[tuple[int, int]], marks: list[str],
-         rng: random.Random) -> tuple[int, int]:  # fmt: skip
+def _fit(
+    obj: Any, doc: SpanDoc, lo: int, hi: int, spans: list[tuple[int, int]], marks: list[str], rng: random.Random
+) -> tuple[int, int]:
     if obj.max_tokens is None:
         return lo, hi
-    return fit_to_tokens(doc.text, lo, hi, spans, marks, _title_prefix(doc, obj.title), obj.max_tokens, obj.tokens_of, rng)
+    return fit_to_tokens(
+        doc.text, lo, hi, spans, marks, _title_prefix(doc, obj.title), obj.max_tokens, obj.tokens_of, rng
+    )
 
 
 def _labels_fields(obj: Any) -> None:
@@ -182,7 +185,9 @@ class SSMAll:
         target = " ".join(f"{m} {doc.text[s:e]}" for m, (s, e, _) in zip(marks, spans, strict=True))
         labels = list(dict.fromkeys(lab for _, _, lab in spans))
         return MaskedExample(
-            input_text=_with_title(doc, replace_spans(doc.text, lo, hi, [(s, e) for s, e, _ in spans], marks), self.title),
+            input_text=_with_title(
+                doc, replace_spans(doc.text, lo, hi, [(s, e) for s, e, _ in spans], marks), self.title
+            ),
             target_text=f"{target} {sentinel(len(spans))}",
             label="+".join(labels),
             policy=self.name,

@@ -29,11 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from cbqa.core.shards import SHARD_FILE, MappedShard, ShardedRows, read_metadata
-from cbqa.core.shards import SHARD_SUFFIX, shard_index, shard_name  # noqa: F401 - the store's shard file names
-from cbqa.core.shards import write_shard as write_arrow_shard
 from cbqa.core.errors import CbqaError
 from cbqa.core.io import fingerprint
+from cbqa.core.shards import SHARD_FILE, SHARD_SUFFIX, MappedShard, ShardedRows, read_metadata, shard_index, shard_name  # noqa: F401 - the store's shard file names
+from cbqa.core.shards import write_shard as write_arrow_shard
 from ner_masking.titles import shown_by_title, words_key
 
 STORE_FORMAT = "cbqa-spans/2"
@@ -57,11 +56,18 @@ def _schema(labels: Sequence[str], metadata: dict[str, str] | None = None) -> An
 
     ints = pa.list_(pa.int32())
     fields = [
-        ("id", pa.string()), ("title", pa.string()), ("text", pa.string()),
-        ("sent_start", ints), ("sent_end", ints),
-        ("span_start", ints), ("span_end", ints), ("span_label", pa.list_(pa.uint8())),
-        ("label_mask", pa.uint64()), ("untitled_mask", pa.uint64()), ("n_words", pa.int32()),
-    ]  # fmt: skip
+        ("id", pa.string()),
+        ("title", pa.string()),
+        ("text", pa.string()),
+        ("sent_start", ints),
+        ("sent_end", ints),
+        ("span_start", ints),
+        ("span_end", ints),
+        ("span_label", pa.list_(pa.uint8())),
+        ("label_mask", pa.uint64()),
+        ("untitled_mask", pa.uint64()),
+        ("n_words", pa.int32()),
+    ]
     meta = {"labels": json.dumps(list(labels)), **(metadata or {})}
     return pa.schema(fields, metadata=meta)
 
@@ -151,8 +157,12 @@ class ShardView:
             id=self.id[i],
             text=self.text[i],
             sentences=list(zip(self.sent_start[a:b].tolist(), self.sent_end[a:b].tolist())),
-            spans=[(s, e, labels[k]) for s, e, k in zip(self.span_start[c:d].tolist(), self.span_end[c:d].tolist(),
-                                                        self.span_label[c:d].tolist())],  # fmt: skip
+            spans=[
+                (s, e, labels[k])
+                for s, e, k in zip(
+                    self.span_start[c:d].tolist(), self.span_end[c:d].tolist(), self.span_label[c:d].tolist()
+                )
+            ],
             title=self.title[i],
         )
 
@@ -174,7 +184,9 @@ def read_manifest(store_dir: Path) -> dict[str, Any] | None:
     except OSError as e:
         raise CbqaError(f"{path}: cannot read ({e.strerror or e})") from None
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-        raise CbqaError(f"{path}: not a valid manifest ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        raise CbqaError(
+            f"{path}: not a valid manifest ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != STORE_FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else None
         hint = "; it was made by an older cbqa: run `cbqa ner ... --overwrite` to rebuild it" if found else ""
@@ -189,11 +201,19 @@ def read_manifest(store_dir: Path) -> dict[str, Any] | None:
     if not all(isinstance(x, str) for x in manifest["labels"]):
         raise CbqaError(f"{path}: field 'labels' must be a list of strings")
     for i, shard in enumerate(manifest["shards"]):
-        ok = (isinstance(shard, dict) and isinstance(shard.get("file"), str) and _SHARD_FILE.fullmatch(shard["file"])
-              and type(shard.get("docs")) is int and shard["docs"] >= 0 and isinstance(shard.get("label_counts"), dict)
-              and all(type(n) is int for n in shard["label_counts"].values()))
+        ok = (
+            isinstance(shard, dict)
+            and isinstance(shard.get("file"), str)
+            and _SHARD_FILE.fullmatch(shard["file"])
+            and type(shard.get("docs")) is int
+            and shard["docs"] >= 0
+            and isinstance(shard.get("label_counts"), dict)
+            and all(type(n) is int for n in shard["label_counts"].values())
+        )
         if not ok:
-            raise CbqaError(f"{path}: shards[{i}] must be {{file: shard-NNNNN.arrow, docs: int, label_counts: {{label: int}}}}")
+            raise CbqaError(
+                f"{path}: shards[{i}] must be {{file: shard-NNNNN.arrow, docs: int, label_counts: {{label: int}}}}"
+            )
     return manifest
 
 
@@ -201,10 +221,22 @@ _MISSING = object()
 _SHARD_FILE = SHARD_FILE
 # Fields that annotation, resuming and loading read (dotted key, allowed types).
 _MANIFEST_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
-    ("complete", (bool,)), ("pipeline", (dict,)), ("pipeline.name", (str,)), ("pipeline.version", (str,)),
-    ("pipeline.components", (list,)), ("labels", (list,)), ("labels_not_in_pipeline", (list,)), ("options", (dict,)), ("corpus", (dict,)),
-    ("corpus.fingerprint", (str,)), ("shards", (list,)), ("docs", (int,)), ("spans", (int,)),
-    ("label_counts", (dict,)), ("wall_time_s", (int, float)), ("runs", (int,)),
+    ("complete", (bool,)),
+    ("pipeline", (dict,)),
+    ("pipeline.name", (str,)),
+    ("pipeline.version", (str,)),
+    ("pipeline.components", (list,)),
+    ("labels", (list,)),
+    ("labels_not_in_pipeline", (list,)),
+    ("options", (dict,)),
+    ("corpus", (dict,)),
+    ("corpus.fingerprint", (str,)),
+    ("shards", (list,)),
+    ("docs", (int,)),
+    ("spans", (int,)),
+    ("label_counts", (dict,)),
+    ("wall_time_s", (int, float)),
+    ("runs", (int,)),
 )
 
 

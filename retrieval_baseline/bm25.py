@@ -47,7 +47,9 @@ class BM25Index:
         self._stem = _stemmer(config.stemmer)
 
     @classmethod
-    def build(cls, passages: Iterable[Passage], config: BM25Config = BM25Config(), show_progress: bool = True) -> BM25Index:
+    def build(
+        cls, passages: Iterable[Passage], config: BM25Config = BM25Config(), show_progress: bool = True
+    ) -> BM25Index:
         """BM25 over the passages in row order. bm25s indexes in memory (the token ids of every passage): fine for
         millions of passages, not for DPR's 21M on one machine (see docs/retrieval.md)."""
         import bm25s
@@ -55,7 +57,9 @@ class BM25Index:
         texts = [passage_text(p) for p in passages]
         if not texts:
             raise CbqaError("no passages to index with BM25")
-        tokens = bm25s.tokenize(texts, stopwords=config.stopwords, stemmer=_stemmer(config.stemmer), show_progress=show_progress)
+        tokens = bm25s.tokenize(
+            texts, stopwords=config.stopwords, stemmer=_stemmer(config.stemmer), show_progress=show_progress
+        )
         del texts
         retriever = bm25s.BM25(k1=config.k1, b=config.b, method=config.method)
         retriever.index(tokens, show_progress=show_progress)
@@ -64,7 +68,9 @@ class BM25Index:
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
         self.retriever.save(str(directory), allow_pickle=False)
-        (directory / _META).write_text(json.dumps({"config": asdict(self.config), "count": self.count}, indent=2) + "\n")
+        (directory / _META).write_text(
+            json.dumps({"config": asdict(self.config), "count": self.count}, indent=2) + "\n"
+        )
 
     @classmethod
     def load(cls, directory: str | Path, mmap: bool = False) -> BM25Index:

@@ -73,12 +73,20 @@ class EmbeddingShards:
         shapes = [shard_shape(p) for p in self.paths]
         dims = {shape[1] for shape, _ in shapes if len(shape) == 2}
         if any(len(shape) != 2 for shape, _ in shapes) or len(dims) > 1:
-            raise CbqaError(f"{self.paths[0].parent}: embedding shards disagree in shape: {sorted({s for s, _ in shapes})}")
+            raise CbqaError(
+                f"{self.paths[0].parent}: embedding shards disagree in shape: {sorted({s for s, _ in shapes})}"
+            )
         self.sizes = [shape[0] for shape, _ in shapes]
         if sizes is not None and list(sizes) != self.sizes:
-            bad = next(i for i, (a, b) in enumerate(zip(self.sizes, sizes)) if a != b) if len(sizes) == len(self.sizes) else 0
-            raise CbqaError(f"{self.paths[bad] if self.paths else 'embeddings'}: embedding shards hold {self.sizes[bad:bad + 1]} "
-                            f"rows where the passages have {list(sizes)[bad:bad + 1]}")  # fmt: skip
+            bad = (
+                next(i for i, (a, b) in enumerate(zip(self.sizes, sizes)) if a != b)
+                if len(sizes) == len(self.sizes)
+                else 0
+            )
+            raise CbqaError(
+                f"{self.paths[bad] if self.paths else 'embeddings'}: embedding shards hold {self.sizes[bad : bad + 1]} "
+                f"rows where the passages have {list(sizes)[bad : bad + 1]}"
+            )
         self.dim = dims.pop() if dims else 0
         self.dtype = shapes[0][1] if shapes else "float32"
         self.starts = np.concatenate([[0], np.cumsum(self.sizes, dtype=np.int64)])

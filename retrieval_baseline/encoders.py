@@ -18,8 +18,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from cbqa.core.errors import CbqaError
-from retrieval_baseline.passages import Passage
 from cbqa.core.progress import progress_bar
+from retrieval_baseline.passages import Passage
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {"default", "all-MiniLM-L6-v2", DEFAULT_ENCODER}
@@ -30,7 +30,9 @@ class EncoderConfig:
     name: str = "default"
     device: str = "auto"  # cpu | cuda | cuda:N | auto
     batch_size: int = 64
-    normalize: bool | None = None  # None: True for sentence-transformers (cosine), False for DPR (trained for dot product)
+    normalize: bool | None = (
+        None  # None: True for sentence-transformers (cosine), False for DPR (trained for dot product)
+    )
     max_length: int = 256
     dtype: Literal["float32", "float16"] = "float32"  # of returned embeddings; float16 halves stored embeddings
     show_progress: bool = True
@@ -143,8 +145,9 @@ def load_sentence_transformer(name: str = "default", device: str = "auto") -> An
     path = _default_model_path() if canonical_name(name) == DEFAULT_ENCODER else name
     local = Path(path).expanduser().is_dir()
     try:
-        return SentenceTransformer(str(Path(path).expanduser()) if local else path, device=resolve_device(device),
-                                   local_files_only=local)
+        return SentenceTransformer(
+            str(Path(path).expanduser()) if local else path, device=resolve_device(device), local_files_only=local
+        )
     except (OSError, ValueError) as e:
         raise CbqaError(f"cannot load sentence-transformers model {name!r}: {e}") from None
 
@@ -157,7 +160,9 @@ def _dpr_paths(name: str) -> tuple[str, str]:
     root = Path(spec).expanduser()
     if (root / "question_encoder").is_dir() and (root / "ctx_encoder").is_dir():
         return str(root / "question_encoder"), str(root / "ctx_encoder")
-    raise CbqaError(f"encoder {name!r}: use dpr:QUESTION_ENCODER,CONTEXT_ENCODER or dpr:DIR with question_encoder/ and ctx_encoder/")
+    raise CbqaError(
+        f"encoder {name!r}: use dpr:QUESTION_ENCODER,CONTEXT_ENCODER or dpr:DIR with question_encoder/ and ctx_encoder/"
+    )
 
 
 class DPREncoder:
@@ -184,13 +189,17 @@ class DPREncoder:
         self.dim = int(cfg.projection_dim or cfg.hidden_size)
 
     def _run(self, model, tok, first: list[str], second: list[str] | None) -> np.ndarray:
-        inputs = tok(first, second, truncation=True, max_length=self.config.max_length, padding=True, return_tensors="pt")
+        inputs = tok(
+            first, second, truncation=True, max_length=self.config.max_length, padding=True, return_tensors="pt"
+        )
         with self._torch.inference_mode():
             out = model(**{k: v.to(self.device) for k, v in inputs.items()}).pooler_output
         return out.float().cpu().numpy()
 
     def encode_questions(self, questions: Sequence[str]) -> np.ndarray:
-        out = _encode_batched(questions, lambda b: self._run(self.q_model, self.q_tok, b, None), self.config, "questions", self.dim)
+        out = _encode_batched(
+            questions, lambda b: self._run(self.q_model, self.q_tok, b, None), self.config, "questions", self.dim
+        )
         return _finish(out, self.normalize, self.config.dtype)
 
     def encode_passages(self, passages: Sequence[Passage]) -> np.ndarray:

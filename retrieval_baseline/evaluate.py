@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cbqa.core.formats.jsonl import read_jsonl
 from cbqa.core.errors import CbqaError, DataError
+from cbqa.core.formats.jsonl import read_jsonl
 from retrieval_baseline.has_answer import AnswerMatcher
 from retrieval_baseline.hits import Hit
 
@@ -38,8 +38,12 @@ class RecallResult:
     overlap: float | None = None  # percent of the reference run's top-k ids also in this run's top-k
 
     def to_json(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"name": self.name, "n": self.n, "depth": self.depth,
-                               "recall": {f"top{k}": v for k, v in self.recall.items()}}
+        row: dict[str, Any] = {
+            "name": self.name,
+            "n": self.n,
+            "depth": self.depth,
+            "recall": {f"top{k}": v for k, v in self.recall.items()},
+        }
         if self.overlap is not None:
             row["overlap"] = self.overlap
         return row
@@ -88,7 +92,9 @@ def topk_overlap(run: Sequence[RetrievedQuestion], reference: Sequence[Retrieved
     ref = {q.id: q for q in reference}
     missing = [q.id for q in run if q.id not in ref]
     if missing or len(run) != len(ref):
-        raise CbqaError(f"runs hold different questions ({len(run)} vs {len(ref)}; e.g. {missing[:3]} not in the reference)")
+        raise CbqaError(
+            f"runs hold different questions ({len(run)} vs {len(ref)}; e.g. {missing[:3]} not in the reference)"
+        )
     if not run:
         return 0.0
     total = 0.0

@@ -51,8 +51,12 @@ class IndexSpec:
 
     def params(self) -> dict[str, Any]:
         """Only the parameters that matter for this index type (what the manifest records)."""
-        keep = {"flat": (), "ivf": ("nlist", "nprobe"), "hnsw": ("hnsw_m", "ef_construction", "ef_search"),
-                "ivfpq": ("nlist", "nprobe", "pq_m", "pq_nbits")}[self.type]
+        keep = {
+            "flat": (),
+            "ivf": ("nlist", "nprobe"),
+            "hnsw": ("hnsw_m", "ef_construction", "ef_search"),
+            "ivfpq": ("nlist", "nprobe", "pq_m", "pq_nbits"),
+        }[self.type]
         return {k: v for k, v in asdict(self).items() if k in keep}
 
 
@@ -67,8 +71,11 @@ def auto_pq_m(dim: int) -> int:
 
 def resolved(spec: IndexSpec, n: int, dim: int) -> IndexSpec:
     """`spec` with the data-dependent defaults (nlist, pq_m) filled in, as the manifest records them."""
-    return replace(spec, nlist=spec.nlist or auto_nlist(n) if spec.type in ("ivf", "ivfpq") else spec.nlist,
-                   pq_m=spec.pq_m or auto_pq_m(dim) if spec.type == "ivfpq" else spec.pq_m)
+    return replace(
+        spec,
+        nlist=spec.nlist or auto_nlist(n) if spec.type in ("ivf", "ivfpq") else spec.nlist,
+        pq_m=spec.pq_m or auto_pq_m(dim) if spec.type == "ivfpq" else spec.pq_m,
+    )
 
 
 def factory_string(spec: IndexSpec, n: int, dim: int) -> str:
@@ -89,7 +96,9 @@ def _check_buildable(spec: IndexSpec, n: int, dim: int) -> None:
         if dim % (spec.pq_m or auto_pq_m(dim)):
             raise CbqaError(f"IVF-PQ: --pq-m {spec.pq_m} must divide the embedding dimension {dim}")
         if n < 2**spec.pq_nbits:
-            raise CbqaError(f"IVF-PQ with --pq-nbits {spec.pq_nbits} needs >= {2**spec.pq_nbits} vectors to train, got {n}")
+            raise CbqaError(
+                f"IVF-PQ with --pq-nbits {spec.pq_nbits} needs >= {2**spec.pq_nbits} vectors to train, got {n}"
+            )
 
 
 def gpu_available() -> bool:
@@ -255,9 +264,13 @@ def _train(cpu: faiss.Index, sample: np.ndarray, gpu: bool) -> faiss.Index:
 
 
 def build_faiss_index(
-    vectors: np.ndarray | Embeddings, spec: IndexSpec, use_gpu: bool | None = None, show_progress: bool = True,
-    seed: int = 0, timings: dict[str, float] | None = None,
-) -> FaissIndex:  # fmt: skip
+    vectors: np.ndarray | Embeddings,
+    spec: IndexSpec,
+    use_gpu: bool | None = None,
+    show_progress: bool = True,
+    seed: int = 0,
+    timings: dict[str, float] | None = None,
+) -> FaissIndex:
     """Build `spec` over `vectors` (an array, or memory-mapped embedding shards), in bounded memory: trained on a sample
     (`training_rows`), filled chunk by chunk; the resulting index is the only thing that grows with the corpus.
     `timings` receives the seconds spent training ("train") and adding ("add"), and of the adding, those spent sizing
@@ -312,7 +325,9 @@ def auto_mmap(path: str | Path, use_gpu: bool | None) -> bool:
     return not on_gpu and Path(path).stat().st_size >= MMAP_AUTO_BYTES
 
 
-def read_faiss_index(path: str | Path, spec: IndexSpec, use_gpu: bool | None = None, mmap: bool | None = False) -> FaissIndex:
+def read_faiss_index(
+    path: str | Path, spec: IndexSpec, use_gpu: bool | None = None, mmap: bool | None = False
+) -> FaissIndex:
     """Read a saved index; `mmap` maps it from the file instead of reading it (FAISS's IO_FLAG_MMAP for IVF lists,
     IO_FLAG_MMAP_IFC for flat storage, HNSW's included): opening costs no time and no memory, and the pages a search
     touches are read then, through the page cache. `mmap=None` decides by `auto_mmap`."""
@@ -320,7 +335,9 @@ def read_faiss_index(path: str | Path, spec: IndexSpec, use_gpu: bool | None = N
         mmap = auto_mmap(path, use_gpu)
     flags = 0
     if mmap:  # the two flags do not combine (FAISS 1.15): IVF lists map with one, flat storage with the other
-        flags = (faiss.IO_FLAG_MMAP if spec.type in ("ivf", "ivfpq") else faiss.IO_FLAG_MMAP_IFC) | faiss.IO_FLAG_READ_ONLY
+        flags = (
+            faiss.IO_FLAG_MMAP if spec.type in ("ivf", "ivfpq") else faiss.IO_FLAG_MMAP_IFC
+        ) | faiss.IO_FLAG_READ_ONLY
     try:
         index = faiss.read_index(str(path), flags)
     except RuntimeError as e:

@@ -29,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from cbqa.core.shards import MappedShard, shard_name
+from cbqa.core.errors import CbqaError
 from cbqa.core.formats.corpus import CorpusShard, Document, read_corpus_slice, scan_corpus
 from cbqa.core.formats.jsonl import write_json
-from cbqa.core.errors import CbqaError
 from cbqa.core.io import fingerprint_chunks, remove_tree, replace_dir
+from cbqa.core.progress import progress_bar
+from cbqa.core.shards import MappedShard, shard_name
 from retrieval_baseline.bm25 import BM25Config, BM25Index
 from retrieval_baseline.embeddings import (
     EMBEDDINGS_DIR,
@@ -56,7 +57,6 @@ from retrieval_baseline.index_dir import (
 )
 from retrieval_baseline.passage_store import PASSAGES_DIR, PassageStore, passage_shard_rows, write_passage_shard
 from retrieval_baseline.passages import Passage, SplitConfig, split_corpus
-from cbqa.core.progress import progress_bar
 from retrieval_baseline.retriever import RetrievalIndex
 
 WORK_FORMAT = "cbqa-index-build/1"
@@ -133,7 +133,9 @@ def plan_corpus(corpus: str | Path | Sequence[Document], shard_size: int, work: 
                 raise CbqaError(f"document id {d.id!r} occurs twice: document ids must be unique")
             seen.add(d.id)
         fp = fingerprint_chunks((json.dumps(d.to_json(), ensure_ascii=False) + "\n").encode() for d in docs)
-        shards = [CorpusShard(i, s, min(shard_size, len(docs) - s)) for i, s in enumerate(range(0, len(docs), shard_size))]
+        shards = [
+            CorpusShard(i, s, min(shard_size, len(docs) - s)) for i, s in enumerate(range(0, len(docs), shard_size))
+        ]
         return CorpusPlan(None, fp, shards, docs)
     path = Path(corpus)
     cached = work / _PLAN if work is not None else None
@@ -150,8 +152,15 @@ def plan_corpus(corpus: str | Path | Sequence[Document], shard_size: int, work: 
 
 def _save_plan(work: Path, plan: CorpusPlan, shard_size: int) -> None:
     if plan.source is not None:
-        write_json(work / _PLAN, {"stat": _stat_key(Path(plan.source)), "shard_size": shard_size,
-                                  "fingerprint": plan.fingerprint, "shards": [asdict(s) for s in plan.shards]})  # fmt: skip
+        write_json(
+            work / _PLAN,
+            {
+                "stat": _stat_key(Path(plan.source)),
+                "shard_size": shard_size,
+                "fingerprint": plan.fingerprint,
+                "shards": [asdict(s) for s in plan.shards],
+            },
+        )
 
 
 # -- identity of a build ---------------------------------------------------------------------------------------------
@@ -181,8 +190,10 @@ def _open_work(work: Path, identity: dict[str, Any], refuse_other: bool) -> bool
         if old != identity:
             diffs = [k for k in identity if not isinstance(old, dict) or old.get(k) != identity[k]]
             if refuse_other:
-                raise CbqaError(f"{work} holds an unfinished build with other settings ({', '.join(diffs)}); "
-                                "give every machine the same options, or pass --overwrite to discard it")  # fmt: skip
+                raise CbqaError(
+                    f"{work} holds an unfinished build with other settings ({', '.join(diffs)}); "
+                    "give every machine the same options, or pass --overwrite to discard it"
+                )
             print(f"discarding an unfinished build with other settings ({', '.join(diffs)}) in {work}", file=sys.stderr)
             shutil.rmtree(work)
     existed = work.exists()
@@ -210,13 +221,21 @@ def _encode(encoder: Encoder, passages: list[Passage]) -> np.ndarray:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     vectors = np.asarray(encoder.encode_passages(passages))
     if vectors.shape != (len(passages), encoder.dim):
-        raise CbqaError(f"encoder {encoder.name!r} returned shape {vectors.shape} for {len(passages)} passages, "
-                        f"expected ({len(passages)}, {encoder.dim})")  # fmt: skip
+        raise CbqaError(
+            f"encoder {encoder.name!r} returned shape {vectors.shape} for {len(passages)} passages, "
+            f"expected ({len(passages)}, {encoder.dim})"
+        )
     return vectors
 
 
-def process_shard(work: Path, index: int, docs: Callable[[], list[Document]], split: SplitConfig,
-                  encoder: Callable[[], Encoder] | None, dtype: str) -> int:  # fmt: skip
+def process_shard(
+    work: Path,
+    index: int,
+    docs: Callable[[], list[Document]],
+    split: SplitConfig,
+    encoder: Callable[[], Encoder] | None,
+    dtype: str,
+) -> int:
     """Split (unless its passages are there) and encode (unless its embeddings are there, or `encoder` is None) one
     shard; returns its number of passages. The same function runs in this process and in Ray actors."""
     p_path = work / PASSAGES_DIR / shard_name(index)
@@ -243,8 +262,14 @@ class EncodeShardActor:
         out: dict[str, list[int]] = {"index": [], "passages": []}
         for i in range(len(batch["index"])):
             shard = CorpusShard(**{k: int(batch[k][i]) for k in ("index", "start", "count", "offset", "line")})
-            n = process_shard(self.work, shard.index, lambda: read_corpus_slice(self.corpus, shard), self.split,
-                              lambda: self.encoder, self.dtype)  # fmt: skip
+            n = process_shard(
+                self.work,
+                shard.index,
+                lambda: read_corpus_slice(self.corpus, shard),  # noqa: B023 (called within this iteration)
+                self.split,
+                lambda: self.encoder,
+                self.dtype,
+            )
             out["index"].append(shard.index)
             out["passages"].append(n)
         return out
@@ -268,15 +293,28 @@ class EngineConfig:
             raise CbqaError(f"--workers must be >= 1, got {self.workers}")
 
 
-def _local_engine(plan: CorpusPlan, pending: list[CorpusShard], work: Path, split: SplitConfig,
-                  encoder: Callable[[], Encoder] | None, dtype: str) -> Iterator[CorpusShard]:  # fmt: skip
+def _local_engine(
+    plan: CorpusPlan,
+    pending: list[CorpusShard],
+    work: Path,
+    split: SplitConfig,
+    encoder: Callable[[], Encoder] | None,
+    dtype: str,
+) -> Iterator[CorpusShard]:
     for shard in pending:
-        process_shard(work, shard.index, lambda: plan.read(shard), split, encoder, dtype)
+        process_shard(work, shard.index, lambda: plan.read(shard), split, encoder, dtype)  # noqa: B023 (called within this iteration)
         yield shard
 
 
-def _ray_engine(plan: CorpusPlan, pending: list[CorpusShard], work: Path, split: SplitConfig,
-                encoder: EncoderConfig | Encoder, dtype: str, config: EngineConfig) -> Iterator[CorpusShard]:  # fmt: skip
+def _ray_engine(
+    plan: CorpusPlan,
+    pending: list[CorpusShard],
+    work: Path,
+    split: SplitConfig,
+    encoder: EncoderConfig | Encoder,
+    dtype: str,
+    config: EngineConfig,
+) -> Iterator[CorpusShard]:
     from cbqa.core.ray_engine import cluster_gpus, map_shards, start_ray
 
     if plan.source is None:
@@ -288,11 +326,23 @@ def _ray_engine(plan: CorpusPlan, pending: list[CorpusShard], work: Path, split:
     ray = start_ray(config.ray_address, config.workers or 1)
     gpus = cluster_gpus(ray)
     name = str(Path(encoder.name).resolve()) if Path(encoder.name).exists() else encoder.name
-    kwargs = {"corpus": str(Path(plan.source).resolve()), "work": str(work.resolve()), "split": split.to_json(),
-              "encoder": asdict(replace(encoder, name=name, show_progress=False)), "dtype": dtype}  # fmt: skip
+    kwargs = {
+        "corpus": str(Path(plan.source).resolve()),
+        "work": str(work.resolve()),
+        "split": split.to_json(),
+        "encoder": asdict(replace(encoder, name=name, show_progress=False)),
+        "dtype": dtype,
+    }
     by_index = {s.index: s for s in pending}
-    rows = map_shards(ray, EncodeShardActor, [asdict(s) for s in pending], kwargs,
-                      concurrency=config.workers or max(gpus, 1), num_cpus=1, num_gpus=1 if gpus else 0)  # fmt: skip
+    rows = map_shards(
+        ray,
+        EncodeShardActor,
+        [asdict(s) for s in pending],
+        kwargs,
+        concurrency=config.workers or max(gpus, 1),
+        num_cpus=1,
+        num_gpus=1 if gpus else 0,
+    )
     for row in rows:
         yield by_index[int(row["index"])]
 
@@ -329,14 +379,22 @@ def encode_corpus(
     if isinstance(encoder, str):
         encoder = EncoderConfig(name=encoder)
     plan = plan_corpus(corpus, shard_size, work)  # validates the corpus before anything is written
-    identity = {"format": WORK_FORMAT, "corpus": plan.fingerprint, "shard_size": shard_size,
-                "split": split.to_json(), "encoder": encoder_identity(encoder) if encode else None, "dtype": dtype}  # fmt: skip
+    identity = {
+        "format": WORK_FORMAT,
+        "corpus": plan.fingerprint,
+        "shard_size": shard_size,
+        "split": split.to_json(),
+        "encoder": encoder_identity(encoder) if encode else None,
+        "dtype": dtype,
+    }
     resuming = _open_work(work, identity, refuse_other=shard is not None and not overwrite)
     _save_plan(work, plan, shard_size)
     mine = [s for s in plan.shards if shard is None or shard.owns(s.index)]
+
     def finished(j: int) -> bool:
         return (work / PASSAGES_DIR / shard_name(j)).exists() and (
-            not encode or (work / EMBEDDINGS_DIR / embedding_shard_name(j)).exists())
+            not encode or (work / EMBEDDINGS_DIR / embedding_shard_name(j)).exists()
+        )
 
     done = {s.index for s in plan.shards if finished(s.index)}
     pending = [s for s in mine if s.index not in done]
@@ -348,12 +406,16 @@ def encode_corpus(
 
     def get_encoder() -> Encoder:
         if not loaded:
-            loaded.append(load_encoder(replace(encoder, show_progress=False)) if isinstance(encoder, EncoderConfig) else encoder)
+            loaded.append(
+                load_encoder(replace(encoder, show_progress=False)) if isinstance(encoder, EncoderConfig) else encoder
+            )
         return loaded[0]
 
     total = sum(s.count for s in pending)
     what = "encoding" if encode else "splitting"
-    with progress_bar(f"{what} {len(pending)} shards ({engine.engine})", total=total, enabled=show_progress and total > 0) as advance:
+    with progress_bar(
+        f"{what} {len(pending)} shards ({engine.engine})", total=total, enabled=show_progress and total > 0
+    ) as advance:
         if engine.engine == "ray" and encode:
             finished = _ray_engine(plan, pending, work, split, encoder, dtype, engine)
         else:
@@ -398,8 +460,19 @@ def build_index(
     if isinstance(encoder, str):
         encoder = EncoderConfig(name=encoder, show_progress=show_progress)
     given = embeddings is not None or embeddings_from is not None
-    plan, report, enc = encode_corpus(corpus, out, encoder, split, ENCODE_DTYPE, shard_size, None, engine, overwrite,
-                                      encode=not given, show_progress=show_progress)  # fmt: skip
+    plan, report, enc = encode_corpus(
+        corpus,
+        out,
+        encoder,
+        split,
+        ENCODE_DTYPE,
+        shard_size,
+        None,
+        engine,
+        overwrite,
+        encode=not given,
+        show_progress=show_progress,
+    )
     work = report.work
     names = [shard_name(s.index) for s in plan.shards]
     sizes = [passage_shard_rows(work / PASSAGES_DIR / n) for n in names]
@@ -440,20 +513,34 @@ def build_index(
         "encoder": {"name": name, "dim": dim, "normalize": normalize},
         "dimension": dim,
         "metric": spec.metric,
-        "index": {"type": spec.type, "params": _resolved_params(spec, count, dim),
-                  "factory": factory_string(spec, count, dim), "built_on": built_on,
-                  "build_seconds": round(build_s, 3), "train_seconds": round(timings.get("train", 0.0), 3),
-                  "add_seconds": round(timings.get("add", 0.0), 3), "allocate_seconds": round(timings.get("allocate", 0.0), 3)},  # fmt: skip
+        "index": {
+            "type": spec.type,
+            "params": _resolved_params(spec, count, dim),
+            "factory": factory_string(spec, count, dim),
+            "built_on": built_on,
+            "build_seconds": round(build_s, 3),
+            "train_seconds": round(timings.get("train", 0.0), 3),
+            "add_seconds": round(timings.get("add", 0.0), 3),
+            "allocate_seconds": round(timings.get("allocate", 0.0), 3),
+        },
         # The corpus fingerprint is the one a spans store of the same corpus records (cbqa.core.io.fingerprint); the
         # passages fingerprint is that of the passages' JSON lines, which `--verify` and embedding reuse check.
-        "corpus": {"source": plan.source, "fingerprint": plan.fingerprint if plan.source else None,
-                   "split": split.to_json(), "shard_size": shard_size},  # fmt: skip
-        "passages": {"dir": PASSAGES_DIR, "fingerprint": passages_fp,
-                     "shards": [{"file": n, "rows": r} for n, r in zip(names, sizes)]},  # fmt: skip
+        "corpus": {
+            "source": plan.source,
+            "fingerprint": plan.fingerprint if plan.source else None,
+            "split": split.to_json(),
+            "shard_size": shard_size,
+        },
+        "passages": {
+            "dir": PASSAGES_DIR,
+            "fingerprint": passages_fp,
+            "shards": [{"file": n, "rows": r} for n, r in zip(names, sizes)],
+        },
         "count": count,
         "bm25": asdict(bm25_config) if bm25_config else None,
         "embeddings": {"dir": EMBEDDINGS_DIR, "dtype": save_embeddings, "shards": [p.name for p in emb_paths]}
-        if save_embeddings else None,
+        if save_embeddings
+        else None,
         "versions": _versions(),
     }
     write_json(work / MANIFEST, manifest)

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cbqa.core.errors import CbqaError
 from cbqa.core.formats import Document
 from cbqa.core.shards import SHARD_FILE
-from cbqa.core.errors import CbqaError
 from retrieval_baseline.bm25 import BM25Index
 from retrieval_baseline.embeddings import EMBEDDINGS_DIR, EmbeddingShards
 from retrieval_baseline.encoders import Encoder, EncoderConfig, canonical_name
@@ -54,7 +54,9 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise CbqaError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
     if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
-        raise CbqaError(f"{path}: not a {FORMAT} v{VERSION} manifest (format={manifest.get('format')!r}, version={manifest.get('version')!r})")
+        raise CbqaError(
+            f"{path}: not a {FORMAT} v{VERSION} manifest (format={manifest.get('format')!r}, version={manifest.get('version')!r})"
+        )
     for key, kind in _MANIFEST_FIELDS:
         value = _field(manifest, key)
         if not _is(value, kind):
@@ -63,22 +65,42 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     params = {f.name: (int, type(None)) for f in dataclasses.fields(IndexSpec) if f.name not in ("type", "metric")}
     _check_keys(path, "index.params", manifest["index"]["params"], params)
     for i, shard in enumerate(manifest["passages"]["shards"]):
-        if not (isinstance(shard, dict) and isinstance(shard.get("file"), str) and SHARD_FILE.fullmatch(shard["file"])
-                and type(shard.get("rows")) is int and shard["rows"] >= 0):  # fmt: skip
+        if not (
+            isinstance(shard, dict)
+            and isinstance(shard.get("file"), str)
+            and SHARD_FILE.fullmatch(shard["file"])
+            and type(shard.get("rows")) is int
+            and shard["rows"] >= 0
+        ):
             raise CbqaError(f"{path}: passages.shards[{i}] must be {{file: shard-NNNNN.arrow, rows: int >= 0}}")
     if manifest["dimension"] != manifest["encoder"]["dim"] or manifest["count"] < 0:
-        raise CbqaError(f"{path}: dimension {manifest['dimension']} / encoder.dim {manifest['encoder']['dim']} / "
-                        f"count {manifest['count']} are inconsistent")
+        raise CbqaError(
+            f"{path}: dimension {manifest['dimension']} / encoder.dim {manifest['encoder']['dim']} / "
+            f"count {manifest['count']} are inconsistent"
+        )
     return manifest
 
 
 _MISSING = object()
 # (dotted key, allowed type(s)) of every manifest field that loading reads.
 _MANIFEST_FIELDS: tuple[tuple[str, Any], ...] = (
-    ("encoder", dict), ("encoder.name", str), ("encoder.dim", int), ("encoder.normalize", (bool, type(None))),
-    ("dimension", int), ("metric", str), ("index", dict), ("index.type", str), ("index.params", dict),
-    ("corpus", dict), ("corpus.split", dict), ("passages", dict), ("passages.fingerprint", str),
-    ("passages.shards", list), ("count", int), ("bm25", (dict, type(None))), ("embeddings", (dict, type(None))),
+    ("encoder", dict),
+    ("encoder.name", str),
+    ("encoder.dim", int),
+    ("encoder.normalize", (bool, type(None))),
+    ("dimension", int),
+    ("metric", str),
+    ("index", dict),
+    ("index.type", str),
+    ("index.params", dict),
+    ("corpus", dict),
+    ("corpus.split", dict),
+    ("passages", dict),
+    ("passages.fingerprint", str),
+    ("passages.shards", list),
+    ("count", int),
+    ("bm25", (dict, type(None))),
+    ("embeddings", (dict, type(None))),
 )
 
 
@@ -98,7 +120,14 @@ def _is(value: Any, kind: Any) -> bool:
 
 
 def _kind_name(kind: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "true/false", type(None): "null"}
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        int: "an integer",
+        bool: "true/false",
+        type(None): "null",
+    }
     return " or ".join(names[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
 
 
@@ -114,15 +143,18 @@ def _check_keys(path: Path, where: str, obj: dict[str, Any], allowed: dict[str, 
             raise CbqaError(f"{path}: field '{where}.{key}' must be {_kind_name(allowed[key])}, got {_shown(value)}")
 
 
-def _encoder_for(directory: Path, manifest: dict[str, Any], encoder: EncoderConfig | Encoder | str | None
-                 ) -> tuple[Encoder | None, EncoderConfig | None]:  # fmt: skip
+def _encoder_for(
+    directory: Path, manifest: dict[str, Any], encoder: EncoderConfig | Encoder | str | None
+) -> tuple[Encoder | None, EncoderConfig | None]:
     m_enc = manifest["encoder"]
     if encoder is None:
         return None, EncoderConfig(name=m_enc["name"], normalize=m_enc["normalize"])
     name = encoder if isinstance(encoder, str) else encoder.name
     if canonical_name(name) != m_enc["name"]:
-        raise CbqaError(f"{directory} was built with encoder {m_enc['name']!r}, not {canonical_name(name)!r}; "
-                        "query it with the same encoder or rebuild the index")
+        raise CbqaError(
+            f"{directory} was built with encoder {m_enc['name']!r}, not {canonical_name(name)!r}; "
+            "query it with the same encoder or rebuild the index"
+        )
     if isinstance(encoder, str):
         return None, EncoderConfig(name=encoder, normalize=m_enc["normalize"])
     if isinstance(encoder, EncoderConfig):
@@ -138,10 +170,14 @@ def passage_store(directory: str | Path, manifest: dict[str, Any]) -> PassageSto
     shards = manifest["passages"]["shards"]
     store = PassageStore(directory / PASSAGES_DIR, [(s["file"], s["rows"]) for s in shards])
     if len(store) != manifest["count"]:
-        raise CbqaError(f"{directory}/{MANIFEST}: the passage shards hold {len(store)} rows, count says {manifest['count']}")
+        raise CbqaError(
+            f"{directory}/{MANIFEST}: the passage shards hold {len(store)} rows, count says {manifest['count']}"
+        )
     missing = store.missing_files()
     if missing:
-        raise CbqaError(f"{directory}: passage shards missing: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+        raise CbqaError(
+            f"{directory}: passage shards missing: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"
+        )
     return store
 
 
@@ -173,8 +209,10 @@ def load_index(
         raise CbqaError(f"{directory}: {FAISS_FILE} is missing")
     dense = read_faiss_index(directory / FAISS_FILE, spec, use_gpu=use_gpu, mmap=mmap)
     if dense.ntotal != manifest["count"] or dense.dim != manifest["dimension"]:
-        raise CbqaError(f"{directory}/{FAISS_FILE}: holds {dense.ntotal} x {dense.dim}, manifest says "
-                        f"{manifest['count']} x {manifest['dimension']}")
+        raise CbqaError(
+            f"{directory}/{FAISS_FILE}: holds {dense.ntotal} x {dense.dim}, manifest says "
+            f"{manifest['count']} x {manifest['dimension']}"
+        )
     bm25 = BM25Index.load(directory / BM25_DIR, mmap=True) if manifest.get("bm25") else None
     if bm25 is not None and bm25.count != manifest["count"]:
         raise CbqaError(f"{directory}/{BM25_DIR}: holds {bm25.count} passages, manifest says {manifest['count']}")
@@ -189,8 +227,10 @@ def check_corpus(directory: Path, manifest: dict[str, Any], corpus: str | Path |
     docs = iter_corpus(corpus) if isinstance(corpus, (str, Path)) else corpus
     got, want = passages_fingerprint(split_corpus(docs, split)), manifest["passages"]["fingerprint"]
     if got != want:
-        raise CbqaError(f"{directory} was built from a different corpus (passages {want[:19]}..., "
-                        f"this corpus gives {got[:19]}...); rebuild the index")
+        raise CbqaError(
+            f"{directory} was built from a different corpus (passages {want[:19]}..., "
+            f"this corpus gives {got[:19]}...); rebuild the index"
+        )
 
 
 def embedding_shards(directory: str | Path, manifest: dict[str, Any] | None = None) -> EmbeddingShards:
@@ -229,18 +269,24 @@ def verify_index(directory: str | Path, corpus: str | Path | Sequence[Document] 
             raise CbqaError(f"{directory}/{PASSAGES_DIR}/{name}: holds {rows} passages, the manifest says {size}")
     got = store.fingerprint()
     if got != manifest["passages"]["fingerprint"]:
-        raise CbqaError(f"{directory}: the passages do not match the manifest's passages fingerprint (edited or corrupt)")
+        raise CbqaError(
+            f"{directory}: the passages do not match the manifest's passages fingerprint (edited or corrupt)"
+        )
     report: dict[str, Any] = {"passages": len(store), "passage_shards": len(store.files), "fingerprint": got}
     if manifest.get("embeddings"):
         emb = embedding_shards(directory, manifest)
         if emb.dim != manifest["dimension"]:
-            raise CbqaError(f"{directory}/{EMBEDDINGS_DIR}: {emb.dim}-d embeddings, the manifest says {manifest['dimension']}")
+            raise CbqaError(
+                f"{directory}/{EMBEDDINGS_DIR}: {emb.dim}-d embeddings, the manifest says {manifest['dimension']}"
+            )
         report["embeddings"] = {"rows": emb.n, "dtype": emb.dtype}
     spec = IndexSpec(type=manifest["index"]["type"], metric=manifest["metric"], **manifest["index"]["params"])
     dense = read_faiss_index(directory / FAISS_FILE, spec, use_gpu=False, mmap=True)
     if dense.ntotal != manifest["count"] or dense.dim != manifest["dimension"]:
-        raise CbqaError(f"{directory}/{FAISS_FILE}: holds {dense.ntotal} x {dense.dim}, manifest says "
-                        f"{manifest['count']} x {manifest['dimension']}")
+        raise CbqaError(
+            f"{directory}/{FAISS_FILE}: holds {dense.ntotal} x {dense.dim}, manifest says "
+            f"{manifest['count']} x {manifest['dimension']}"
+        )
     report["faiss"] = {"ntotal": dense.ntotal, "dim": dense.dim}
     if manifest.get("bm25"):
         bm25 = BM25Index.load(directory / BM25_DIR, mmap=True)

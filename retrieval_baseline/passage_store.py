@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from cbqa.core.shards import MappedShard, ShardedRows, read_num_rows, write_shard
 from cbqa.core.errors import CbqaError
+from cbqa.core.shards import MappedShard, ShardedRows, read_num_rows, write_shard
 from retrieval_baseline.passages import Passage, passages_fingerprint
 
 PASSAGES_DIR = "passages"
@@ -28,8 +28,11 @@ def _schema() -> Any:
 
 def write_passage_shard(path: str | Path, passages: Sequence[Passage]) -> None:
     """One shard of passages, written atomically."""
-    write_shard(path, {"id": [p.id for p in passages], "title": [p.title for p in passages],
-                       "text": [p.text for p in passages]}, _schema())  # fmt: skip
+    write_shard(
+        path,
+        {"id": [p.id for p in passages], "title": [p.title for p in passages], "text": [p.text for p in passages]},
+        _schema(),
+    )
 
 
 def passage_shard_rows(path: str | Path) -> int:
@@ -40,8 +43,10 @@ class _Shard:
     def __init__(self, path: Path, expected: int) -> None:
         shard = MappedShard(path, "passage shard")
         if shard.rows != expected or set(shard.columns) != {"id", "title", "text"}:
-            raise CbqaError(f"{path}: holds {shard.rows} passages with columns {sorted(shard.columns)}; the manifest "
-                            f"says {expected} with id, title, text (edited or corrupt; rebuild the index)")  # fmt: skip
+            raise CbqaError(
+                f"{path}: holds {shard.rows} passages with columns {sorted(shard.columns)}; the manifest "
+                f"says {expected} with id, title, text (edited or corrupt; rebuild the index)"
+            )
         self._shard = shard  # keeps the mapping open
         self.id, self.title, self.text = (shard.strings(k) for k in ("id", "title", "text"))
         self.rows = shard.rows

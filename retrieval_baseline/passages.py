@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cbqa.core.errors import CbqaError, DataError
 from cbqa.core.formats import Document
 from cbqa.core.formats.jsonl import read_jsonl, write_jsonl
-from cbqa.core.errors import CbqaError, DataError
 from cbqa.core.io import fingerprint_chunks
 
 
@@ -37,7 +37,7 @@ class SplitConfig:
     def __post_init__(self) -> None:
         if self.words < 0:
             raise CbqaError(f"passage words must be >= 0, got {self.words}")
-        if self.stride is not None and not 0 < self.stride:
+        if self.stride is not None and not self.stride > 0:
             raise CbqaError(f"passage stride must be > 0, got {self.stride}")
         if self.stride is not None and self.words and self.stride > self.words:
             raise CbqaError(f"passage stride {self.stride} > words {self.words} would skip text")

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cbqa.core.formats.jsonl import read_jsonl
 from cbqa.core.errors import DataError
+from cbqa.core.formats.jsonl import read_jsonl
 from retrieval_baseline.hits import Hit
+
 
 def retrieved_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     for line, row in read_jsonl(path):
@@ -20,4 +21,7 @@ def retrieved_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def hits_of(row: dict[str, Any]) -> list[Hit]:
-    return [Hit(id=p["id"], title=p.get("title", ""), text=p["text"], score=float(p.get("score", 0.0))) for p in row["passages"]]
+    return [
+        Hit(id=p["id"], title=p.get("title", ""), text=p["text"], score=float(p.get("score", 0.0)))
+        for p in row["passages"]
+    ]

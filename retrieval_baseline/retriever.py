@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cbqa.core.formats import QAExample
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats import QAExample
+from cbqa.core.progress import progress_bar
 from retrieval_baseline.bm25 import BM25Index
 from retrieval_baseline.encoders import Encoder, EncoderConfig, load_encoder
 from retrieval_baseline.evaluate import RetrievedQuestion, answer_flags
@@ -20,7 +21,6 @@ from retrieval_baseline.hits import Hits, SearchResults
 from retrieval_baseline.hybrid import RRF_K, reciprocal_rank_fusion
 from retrieval_baseline.passage_store import Passages, as_passages
 from retrieval_baseline.passages import Passage
-from cbqa.core.progress import progress_bar
 
 Retriever = Literal["dense", "bm25", "hybrid"]
 RETRIEVERS: tuple[str, ...] = ("dense", "bm25", "hybrid")
@@ -51,7 +51,9 @@ class RetrievalIndex:
             cfg = self._encoder_config or EncoderConfig(name=self.manifest["encoder"]["name"])
             self._encoder = load_encoder(cfg)
             if self._encoder.dim != self.dense.dim:
-                raise CbqaError(f"encoder {cfg.name!r} gives {self._encoder.dim}-d vectors; the index holds {self.dense.dim}-d")
+                raise CbqaError(
+                    f"encoder {cfg.name!r} gives {self._encoder.dim}-d vectors; the index holds {self.dense.dim}-d"
+                )
         return self._encoder
 
     def search_vectors(self, vectors: np.ndarray, k: int) -> SearchResults:
@@ -60,7 +62,9 @@ class RetrievalIndex:
         scores, rows = self.dense.search(vectors, k)
         return SearchResults(rows, scores, self.passages)
 
-    def search(self, questions: Sequence[str], k: int = 10, retriever: Retriever = "dense", fusion_depth: int = 100) -> Sequence[Hits]:
+    def search(
+        self, questions: Sequence[str], k: int = 10, retriever: Retriever = "dense", fusion_depth: int = 100
+    ) -> Sequence[Hits]:
         """Top-k passages per question, best first. Hybrid fuses the top `max(k, fusion_depth)` of each side."""
         if k < 1:
             raise CbqaError(f"k must be >= 1, got {k}")
@@ -76,7 +80,11 @@ class RetrievalIndex:
             for d, (b_rows, _) in zip(dense, lexical):
                 # rows are passage ids here: unique, and fusing them needs no passage read
                 fused = reciprocal_rank_fusion([d.rows.tolist(), b_rows.tolist()], k=RRF_K, top=k)
-                out.append(Hits(np.array([r for r, _ in fused], dtype=np.int64), np.array([s for _, s in fused]), self.passages))
+                out.append(
+                    Hits(
+                        np.array([r for r, _ in fused], dtype=np.int64), np.array([s for _, s in fused]), self.passages
+                    )
+                )
             return out
         raise CbqaError(f"unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}")
 
@@ -86,14 +94,21 @@ class RetrievalIndex:
         return self.bm25
 
 
-def search(index: RetrievalIndex, questions: Sequence[str], k: int = 10, retriever: Retriever = "dense") -> Sequence[Hits]:
+def search(
+    index: RetrievalIndex, questions: Sequence[str], k: int = 10, retriever: Retriever = "dense"
+) -> Sequence[Hits]:
     """Function form of `RetrievalIndex.search`."""
     return index.search(questions, k, retriever)
 
 
 def retrieve_examples(
-    index: RetrievalIndex, examples: Sequence[QAExample], k: int, retriever: Retriever = "dense",
-    batch_size: int = 1024, show_progress: bool = True, fusion_depth: int = 100,
+    index: RetrievalIndex,
+    examples: Sequence[QAExample],
+    k: int,
+    retriever: Retriever = "dense",
+    batch_size: int = 1024,
+    show_progress: bool = True,
+    fusion_depth: int = 100,
 ) -> list[RetrievedQuestion]:
     """Search for every QA example in batches, keeping id / question / answers alongside the hits."""
     out: list[RetrievedQuestion] = []

@@ -10,8 +10,8 @@ from pathlib import Path
 from cbqa.core.formats import Prediction, read_qa, write_predictions
 from cbqa.core.formats.jsonl import write_json, write_jsonl
 from cbqa.model.loading import T5Arch, build_from_config
-from cbqa.overlap import OverlapConfig, evaluate_systems, label_overlap
 from cbqa.model.tokenizer import train_tokenizer
+from cbqa.overlap import OverlapConfig, evaluate_systems, label_overlap
 from cbqa.world import WorldConfig, generate_world, write_world
 
 TINY = T5Arch(d_model=32, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=16)
@@ -37,11 +37,15 @@ def make_run(out: Path) -> Path:
         models[variant] = str(d / "hf")
     # Closed-book "predictions": right on every third question, so scores are neither 0 nor 100.
     preds = {
-        "closed_book_none": [Prediction(q.id, q.question, q.answers[0] if k % 3 == 0 else "nobody", q.answers)
-                             for k, q in enumerate(test)],
-        "closed_book_ssm": [Prediction(q.id, q.question, q.answers[0] if k % 2 == 0 else "nobody", q.answers)
-                            for k, q in enumerate(test)],
-    }  # fmt: skip
+        "closed_book_none": [
+            Prediction(q.id, q.question, q.answers[0] if k % 3 == 0 else "nobody", q.answers)
+            for k, q in enumerate(test)
+        ],
+        "closed_book_ssm": [
+            Prediction(q.id, q.question, q.answers[0] if k % 2 == 0 else "nobody", q.answers)
+            for k, q in enumerate(test)
+        ],
+    }
     paths = {}
     for system, rows in preds.items():
         paths[system] = run / "predictions" / f"{system}.jsonl"
@@ -50,20 +54,36 @@ def make_run(out: Path) -> Path:
     write_jsonl(run / "overlap" / "test_overlap.jsonl", overlap)
     # the corpus index `cbqa overlap --corpus` keeps next to the labels (the app opens it, never builds one)
     from cbqa.core.formats.corpus import iter_corpus
-    from cbqa.overlap.corpus_overlap import build_corpus_index, corpus_index_source, corpus_sentences, default_corpus_index_dir
+    from cbqa.overlap.corpus_overlap import (
+        build_corpus_index,
+        corpus_index_source,
+        corpus_sentences,
+        default_corpus_index_dir,
+    )
 
-    build_corpus_index(corpus_sentences(iter_corpus(w["corpus"])), default_corpus_index_dir(run / "overlap" / "test_overlap.jsonl"),
-                       corpus_index_source(w["corpus"]))  # fmt: skip
+    build_corpus_index(
+        corpus_sentences(iter_corpus(w["corpus"])),
+        default_corpus_index_dir(run / "overlap" / "test_overlap.jsonl"),
+        corpus_index_source(w["corpus"]),
+    )
     result = evaluate_systems(preds, test, overlap)
     write_json(run / "report" / "results.json", result)
     manifest = {
-        "name": "demo", "train": "world/train.jsonl", "dev": "world/dev.jsonl", "test": "world/test.jsonl",
-        "corpus": "world/corpus.jsonl", "spans": None, "index": None, "overlap": "overlap/test_overlap.jsonl",
-        "gold_overlap": "world/overlap_gold.jsonl", "models": {v: str(Path(p).relative_to(run)) for v, p in models.items()},
+        "name": "demo",
+        "train": "world/train.jsonl",
+        "dev": "world/dev.jsonl",
+        "test": "world/test.jsonl",
+        "corpus": "world/corpus.jsonl",
+        "spans": None,
+        "index": None,
+        "overlap": "overlap/test_overlap.jsonl",
+        "gold_overlap": "world/overlap_gold.jsonl",
+        "models": {v: str(Path(p).relative_to(run)) for v, p in models.items()},
         "runs": {f"{v}/finetune": f"models/{v}/finetune" for v in models},
-        "predictions": {s: str(p.relative_to(run)) for s, p in paths.items()}, "reader": None,
+        "predictions": {s: str(p.relative_to(run)) for s, p in paths.items()},
+        "reader": None,
         "report": "report/results.json",
-    }  # fmt: skip
+    }
     write_json(run / "manifest.json", manifest)
     return run
 

@@ -30,8 +30,21 @@ def tiny_qa(tmp_path_factory) -> dict[str, Path]:
     rows, docs = [], []
     for i in range(48):
         color = COLORS[i % len(COLORS)]
-        docs.append({"id": f"d{i}", "title": f"Item {i}", "text": f"Item {i} is painted {color}. The colour of item {i} is {color}."})
-        rows.append({"id": f"q{i}", "question": f"What colour is item {i}?", "answers": [color], "split": "dev" if i % 6 == 0 else "train"})
+        docs.append(
+            {
+                "id": f"d{i}",
+                "title": f"Item {i}",
+                "text": f"Item {i} is painted {color}. The colour of item {i} is {color}.",
+            }
+        )
+        rows.append(
+            {
+                "id": f"q{i}",
+                "question": f"What colour is item {i}?",
+                "answers": [color],
+                "split": "dev" if i % 6 == 0 else "train",
+            }
+        )
     (d / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in docs))
     (d / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     texts = [r["text"] for r in docs] + [r["question"] for r in rows]

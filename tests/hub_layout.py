@@ -69,17 +69,30 @@ def sentencepiece_32k(texts: Iterable[str], out_file: Path) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(list(texts)), model_prefix=f"{tmp}/sp", vocab_size=300, model_type="unigram",
-            pad_id=0, eos_id=1, unk_id=2, bos_id=-1, character_coverage=1.0, hard_vocab_limit=False,
-            num_threads=1, minloglevel=2,
-        )  # fmt: skip
+            sentence_iterator=iter(list(texts)),
+            model_prefix=f"{tmp}/sp",
+            vocab_size=300,
+            model_type="unigram",
+            pad_id=0,
+            eos_id=1,
+            unk_id=2,
+            bos_id=-1,
+            character_coverage=1.0,
+            hard_vocab_limit=False,
+            num_threads=1,
+            minloglevel=2,
+        )
         proto = pb.ModelProto()
         proto.ParseFromString(Path(f"{tmp}/sp.model").read_bytes())
     assert [p.piece for p in proto.pieces[:3]] == ["<pad>", "</s>", "<unk>"]
     lowest = min(p.score for p in proto.pieces if p.type == pb.ModelProto.SentencePiece.NORMAL)
     for i in range(PIECES - len(proto.pieces)):
         piece = proto.pieces.add()
-        piece.piece, piece.score, piece.type = f"▁unused{i}", lowest - 1.0 - i * 1e-4, pb.ModelProto.SentencePiece.NORMAL
+        piece.piece, piece.score, piece.type = (
+            f"▁unused{i}",
+            lowest - 1.0 - i * 1e-4,
+            pb.ModelProto.SentencePiece.NORMAL,
+        )
     proto.trainer_spec.vocab_size = PIECES
     out_file.write_bytes(proto.SerializeToString())
 
@@ -93,10 +106,21 @@ def write_hub_t5(out_dir: Path, flavour: str, texts: Iterable[str], seed: int = 
     sentencepiece_32k(texts, out_dir / "spiece.model")
     specials = {"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
     if flavour == "t5-v1_1":
-        (out_dir / "special_tokens_map.json").write_text(json.dumps({**specials, "additional_special_tokens": SENTINELS}))
+        (out_dir / "special_tokens_map.json").write_text(
+            json.dumps({**specials, "additional_special_tokens": SENTINELS})
+        )
         (out_dir / "tokenizer_config.json").write_text(
-            json.dumps({**specials, "extra_ids": EXTRA_IDS, "additional_special_tokens": SENTINELS, "model_max_length": 512,
-                        "name_or_path": "google/t5-v1_1-base", "sp_model_kwargs": {}, "tokenizer_class": "T5Tokenizer"})  # fmt: skip
+            json.dumps(
+                {
+                    **specials,
+                    "extra_ids": EXTRA_IDS,
+                    "additional_special_tokens": SENTINELS,
+                    "model_max_length": 512,
+                    "name_or_path": "google/t5-v1_1-base",
+                    "sp_model_kwargs": {},
+                    "tokenizer_class": "T5Tokenizer",
+                }
+            )
         )
     elif flavour == "t5":
         # t5-base ships a tokenizer.json (the fast tokenizer's serialisation) next to spiece.model.

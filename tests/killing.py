@@ -21,8 +21,17 @@ from typing import Any
 
 SRC = str(Path(__file__).resolve().parents[1])  # the repository root, which holds the packages
 # One OpenMP thread: FAISS (and torch) results are then the same from run to run, bit for bit.
-ENV = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
-       "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "100", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+ENV = {
+    **os.environ,
+    "PYTHONPATH": SRC,
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "COLUMNS": "100",
+    "PYTHONUNBUFFERED": "1",
+}
 
 
 @contextmanager
@@ -48,7 +57,7 @@ def in_thread(fn: Callable[[], Any]) -> Callable[[], Any]:
     def target() -> None:
         try:
             box["result"] = fn()
-        except BaseException as e:  # noqa: BLE001 - handed to the caller
+        except BaseException as e:
             box["error"] = e
 
     t = threading.Thread(target=target, daemon=True)
@@ -87,7 +96,9 @@ class Watched:
 
 
 def start(cmd: list[str], cwd: Path | None = None) -> Watched:
-    proc = subprocess.Popen(cmd, env=ENV, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        cmd, env=ENV, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
     w = Watched(proc, time.monotonic())
 
     def read() -> None:
@@ -130,10 +141,27 @@ def stage_rules(w: Watched) -> list[str]:
 
 
 # Values that measure time or count runs: they differ between an interrupted and an uninterrupted run by design.
-VOLATILE_KEYS = frozenset({
-    "wall_time_s", "runs", "docs_per_s_last_run", "build_seconds", "train_seconds", "add_seconds", "allocate_seconds", "wall_seconds", "train_tokens_per_s", "resumed_from",
-    "history", "wall_s", "total_s", "this_invocation_s", "stages_s", "key", "stat",
-})  # fmt: skip
+VOLATILE_KEYS = frozenset(
+    {
+        "wall_time_s",
+        "runs",
+        "docs_per_s_last_run",
+        "build_seconds",
+        "train_seconds",
+        "add_seconds",
+        "allocate_seconds",
+        "wall_seconds",
+        "train_tokens_per_s",
+        "resumed_from",
+        "history",
+        "wall_s",
+        "total_s",
+        "this_invocation_s",
+        "stages_s",
+        "key",
+        "stat",
+    }
+)
 
 
 def _normalise(obj: Any, roots: tuple[str, ...]) -> Any:
@@ -173,8 +201,12 @@ def same_file(a: Path, b: Path, roots: tuple[str, str]) -> bool:
     if a.suffix == ".json":
         return _normalise(json.loads(da), roots) == _normalise(json.loads(db), roots)
     if a.suffix == ".csv" and a.name == "metrics.csv":
+
         def rows(data: bytes) -> list[dict[str, str]]:
-            return [{k: v for k, v in r.items() if k != "train_tokens_per_s"} for r in csv.DictReader(io.StringIO(data.decode()))]
+            return [
+                {k: v for k, v in r.items() if k != "train_tokens_per_s"}
+                for r in csv.DictReader(io.StringIO(data.decode()))
+            ]
 
         return rows(da) == rows(db)
     return da.replace(ra, b"<ROOT>") == db.replace(rb, b"<ROOT>")

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
+from streamlit.testing.v1 import AppTest
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 
@@ -60,8 +59,10 @@ def test_probe_test_question_side_by_side(monkeypatch, runs_root) -> None:
     # Overlap facts, with the gold answer, and the stored categories of this test question.
     assert any(t.startswith("**Answer among training answers:**") and "gold answer" in t for t in md)
     assert any(t.startswith("**Answer in the pretraining corpus:** yes") for t in md)
-    rows = {json.loads(line)["id"]: json.loads(line) for line in
-            (runs_root / "demo" / "overlap" / "test_overlap.jsonl").read_text().splitlines()}  # fmt: skip
+    rows = {
+        json.loads(line)["id"]: json.loads(line)
+        for line in (runs_root / "demo" / "overlap" / "test_overlap.jsonl").read_text().splitlines()
+    }
     assert any(f"`{rows[test[0]['id']]['category']}`" in t and "Computed" in t for t in md)
     frames = [e.value for e in at.dataframe]
     nearest = next(f for f in frames if "train question" in f.columns)
@@ -85,9 +86,12 @@ def test_probe_beam_candidates(monkeypatch, runs_root) -> None:
 
 @pytest.mark.parametrize(
     "question, level, words",
-    [("   ", "info", "Type a question"), ("why " * 400, "error", "characters long"),
-     ("Кто основал эту компанию?", "warning", "does not look English")],
-)  # fmt: skip
+    [
+        ("   ", "info", "Type a question"),
+        ("why " * 400, "error", "characters long"),
+        ("Кто основал эту компанию?", "warning", "does not look English"),
+    ],
+)
 def test_probe_bad_questions_give_messages(monkeypatch, runs_root, question, level, words) -> None:
     at = app(monkeypatch, runs_root)
     at.text_input(key="probe_question").set_value(question).run()
@@ -105,7 +109,9 @@ def test_benchmark_table_matches_results(monkeypatch, runs_root) -> None:
     table = at.dataframe[0].value  # systems as rows (a run may have many), categories with their n as columns
     n_total = result["closed_book_none"]["total"]["n"]
     assert list(table.index) == ["closed_book_none", "closed_book_ssm"] and f"total (n={n_total})" in table.columns
-    assert table.loc["closed_book_ssm", f"total (n={n_total})"] == pytest.approx(result["closed_book_ssm"]["total"]["em"], abs=0.05)
+    assert table.loc["closed_book_ssm", f"total (n={n_total})"] == pytest.approx(
+        result["closed_book_ssm"]["total"]["em"], abs=0.05
+    )
     at.radio(key="bench_metric").set_value("f1").run()
     no_overlap = next(c for c in at.dataframe[0].value.columns if c.startswith("no_overlap"))
     assert at.dataframe[0].value.loc["closed_book_none", no_overlap] == pytest.approx(
@@ -141,11 +147,18 @@ def test_overlap_explorer(monkeypatch, runs_root) -> None:
     near = at.dataframe[1].value
     # Only the questions with a training question sharing a gold answer have a decision score (the detector's default,
     # Lewis et al.'s definition); the others can never be question overlap.
-    rows = [json.loads(line) for line in (runs_root / "demo" / "overlap" / "test_overlap.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (runs_root / "demo" / "overlap" / "test_overlap.jsonl").read_text().splitlines()
+    ]
     scored = [r for r in rows if r["question_decision"]["tfidf"]["score"] is not None]
     assert 0 < len(scored) < n and all(r["answer_overlap"] for r in scored)
     within = [r for r in scored if abs(r["question_decision"]["tfidf"]["score"] - 0.8) <= 0.5 + 1e-9]
-    assert len(near) == len(within) and {"test question", "nearest train question", "similarity", "gold category"} <= set(near.columns)
+    assert len(near) == len(within) and {
+        "test question",
+        "nearest train question",
+        "similarity",
+        "gold category",
+    } <= set(near.columns)
     assert len(at.get("download_button")) == 6  # CSV + PNG of the categories and the histogram; the pairs, near and all
 
 
@@ -190,8 +203,11 @@ def test_run_with_missing_pieces(monkeypatch, runs_root, tmp_path) -> None:
     """A manifest whose files are not there yet (demo still running): messages, no traceback."""
     run = tmp_path / "early"
     run.mkdir()
-    (run / "manifest.json").write_text(json.dumps({"name": "early", "train": "world/train.jsonl", "models": {"none": "m"},
-                                                   "predictions": {"a": "p.jsonl"}}))  # fmt: skip
+    (run / "manifest.json").write_text(
+        json.dumps(
+            {"name": "early", "train": "world/train.jsonl", "models": {"none": "m"}, "predictions": {"a": "p.jsonl"}}
+        )
+    )
     at = app(monkeypatch, run, "benchmark")
     assert not at.exception and any("nothing to score" in t for t in texts(at.info))
     at = app(monkeypatch, run, "probe")
@@ -259,9 +275,19 @@ def test_benchmark_table3_closed_book_vs_retrieval(monkeypatch, runs_root, tmp_p
     shutil.copytree(runs_root / "demo", run)
     test = read_qa(run / "world" / "test.jsonl")
     # A reader that reads: right on every question, copying the answer on even ones (odd ones: not in its passage).
-    reader = [Prediction(q.id, q.question, q.answers[0], q.answers,
-                         {"passages": [{"id": "p", "title": "T", "text": f"... {q.answers[0]} ..." if k % 2 == 0 else "..."}],
-                          "read": 1}) for k, q in enumerate(test)]  # fmt: skip
+    reader = [
+        Prediction(
+            q.id,
+            q.question,
+            q.answers[0],
+            q.answers,
+            {
+                "passages": [{"id": "p", "title": "T", "text": f"... {q.answers[0]} ..." if k % 2 == 0 else "..."}],
+                "read": 1,
+            },
+        )
+        for k, q in enumerate(test)
+    ]
     write_predictions(run / "predictions" / "retrieval_fid.jsonl", reader)
     manifest = json.loads((run / "manifest.json").read_text())
     manifest["predictions"]["retrieval_fid"] = "predictions/retrieval_fid.jsonl"
@@ -278,9 +304,13 @@ def test_benchmark_table3_closed_book_vs_retrieval(monkeypatch, runs_root, tmp_p
     assert systems == ["retrieval_fid", "closed_book_none", "closed_book_ssm"]  # open-book first, as in Table 3
     assert kinds[0].startswith("Open-book") and kinds[1] == kinds[2] == "Closed-book"
     n = result["closed_book_none"]
-    assert list(table.columns) == [f"Total (n={n['total']['n']})", f"Question overlap (n={n['question_overlap']['n']})",
-                                   f"Answer overlap only (n={n['answer_overlap_only']['n']})",
-                                   f"No overlap (n={n['no_overlap']['n']})", "EM copied from passages (%)"]  # fmt: skip
+    assert list(table.columns) == [
+        f"Total (n={n['total']['n']})",
+        f"Question overlap (n={n['question_overlap']['n']})",
+        f"Answer overlap only (n={n['answer_overlap_only']['n']})",
+        f"No overlap (n={n['no_overlap']['n']})",
+        "EM copied from passages (%)",
+    ]
     row = table.iloc[2]
     assert row.iloc[3] == f"{result['closed_book_ssm']['no_overlap']['em']:.1f}" and row.iloc[4] == "-"
     copied = result["retrieval_fid"]["total"]["copied_share"]

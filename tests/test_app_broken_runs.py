@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
+from streamlit.testing.v1 import AppTest
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 
@@ -40,7 +39,9 @@ def broken(tmp_path_factory, app_runs_template) -> Path:
     index.mkdir()
     from retrieval_baseline.index_dir import VERSION
 
-    (index / "manifest.json").write_text(json.dumps({"format": "cbqa-retrieval-index", "version": VERSION, "encoder": "x"}))
+    (index / "manifest.json").write_text(
+        json.dumps({"format": "cbqa-retrieval-index", "version": VERSION, "encoder": "x"})
+    )
     manifest = json.loads((run / "manifest.json").read_text())
     (run / "manifest.json").write_text(json.dumps({**manifest, "index": "index"}))
     return root
@@ -116,9 +117,15 @@ def hollow(tmp_path_factory, broken) -> Path:
     return root
 
 
-@pytest.mark.parametrize("page, words", [
-    ("probe", "missing piece"), ("benchmark", "no test set"), ("overlap", "no overlap labels"), ("runs", "missing piece"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "page, words",
+    [
+        ("probe", "missing piece"),
+        ("benchmark", "no test set"),
+        ("overlap", "no overlap labels"),
+        ("runs", "missing piece"),
+    ],
+)
 def test_missing_files_are_listed_and_pages_still_render(monkeypatch, hollow, page, words) -> None:
     at = app(monkeypatch, hollow, page)
     assert not at.exception

@@ -53,8 +53,10 @@ def test_behaviours_then_screenshots_of_every_page(served) -> None:
             page.locator('[data-testid="stSelectbox"]').filter(has_text="pick a test question").click()
             page.get_by_role("option", name=test[0]["question"], exact=True).click()
             gold = page.get_by_role("textbox", name=re.compile("^Gold answer"))
-            page.wait_for_function("a => document.querySelector('input[aria-label^=\"Gold answer\"]').value === a",
-                                   arg=" | ".join(test[0]["answers"]))  # fmt: skip
+            page.wait_for_function(
+                "a => document.querySelector('input[aria-label^=\"Gold answer\"]').value === a",
+                arg=" | ".join(test[0]["answers"]),
+            )
             page.get_by_text("answered in").first.wait_for()  # the picked question's answers
             box = page.get_by_role("textbox", name="Question", exact=True)
             box.fill("Who painted the moon?")
@@ -73,8 +75,11 @@ def test_behaviours_then_screenshots_of_every_page(served) -> None:
             for _ in range(4):  # 0.80 -> 0.40 by pages of 0.10 (one script rerun each; 40 arrow steps took ~20 s)
                 _press_until_moved(page, "Decision threshold", "PageDown")
             wait_idle(page)
-            page.wait_for_function("b => [...document.querySelectorAll('p')].some(p => p.innerText.startsWith("
-                                   "'question overlap ') && p.innerText !== b)", arg=before)  # fmt: skip
+            page.wait_for_function(
+                "b => [...document.querySelectorAll('p')].some(p => p.innerText.startsWith("
+                "'question overlap ') && p.innerText !== b)",
+                arg=before,
+            )
 
             # Benchmark: the bar chart as drawn (SVG) labels every category once, each label under its own bars.
             # (Vega-Lite hides labels it thinks overlap by giving them opacity 0: the bug this guards against
@@ -104,7 +109,9 @@ def test_behaviours_then_screenshots_of_every_page(served) -> None:
             except PlaywrightTimeout:
                 pass  # the assertion below shows what is there
             codes = page.locator("code").all_inner_texts()
-            assert any("<extra_id_0>" in c and "1984" not in c for c in codes) and any("1984" in c for c in codes), codes
+            assert any("<extra_id_0>" in c and "1984" not in c for c in codes) and any("1984" in c for c in codes), (
+                codes
+            )
 
             # Screenshots of every page, the Probe one with a test question answered (what `make screenshots` saves).
             shots = capture_on(page, url, served["root"] / "img", test[0]["question"])
@@ -129,8 +136,11 @@ def _press_until_moved(page, name: str, key: str, tries: int = 5) -> None:
         slider.focus()
         slider.press(key)
         try:
-            page.wait_for_function("([n, v]) => document.querySelector(`input[aria-label=\"${n}\"]`).value !== v",
-                                   arg=[name, value], timeout=10_000)  # fmt: skip
+            page.wait_for_function(
+                '([n, v]) => document.querySelector(`input[aria-label="${n}"]`).value !== v',
+                arg=[name, value],
+                timeout=10_000,
+            )
             return
         except PlaywrightTimeout:
             continue

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
-from cbqa_app.colors import color_for, color_scale  # noqa: E402
-from cbqa_app.run_dir import steps_before  # noqa: E402
+from cbqa_app.colors import color_for, color_scale
+from cbqa_app.run_dir import steps_before
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 
@@ -86,8 +86,22 @@ def test_runs_at_total_training_steps(monkeypatch, tmp_path, app_runs_template) 
 def test_one_colour_per_variant_everywhere() -> None:
     assert color_for("closed_book_ssm") == color_for("ssm/finetune") == color_for("pretrain/ssm")
     assert color_for("closed_book_span_corruption") != color_for("closed_book_ssm")
-    assert len({color_for(n) for n in ("closed_book_none", "closed_book_ssm", "closed_book_span_corruption",
-                                       "retrieval_reader", "nearest_neighbour_tfidf", "nearest_neighbour_dense")}) == 6
+    assert (
+        len(
+            {
+                color_for(n)
+                for n in (
+                    "closed_book_none",
+                    "closed_book_ssm",
+                    "closed_book_span_corruption",
+                    "retrieval_reader",
+                    "nearest_neighbour_tfidf",
+                    "nearest_neighbour_dense",
+                )
+            }
+        )
+        == 6
+    )
     assert color_for("my-run") == color_for("my-run")  # other names: stable, from a hash
     assert color_scale(["b_ssm", "a_none"]).domain == ["a_none", "b_ssm"]
 
@@ -141,19 +155,55 @@ def test_memorisation_page_reads_exposure_and_extraction_results(monkeypatch, tm
     at = app(monkeypatch, root, "memorisation")
     assert not at.exception and "No `exposure.json`" in shown_text(at) and "No extraction result" in shown_text(at)
 
-    rows = [{"model": f"/abs/{m}", "canary": f"c{i}", "repeats": rep, "salience": sal, "exposure": e}
-            for i, (m, rep, sal, e) in enumerate([("ssm", 0, "not salient", 1.2), ("ssm", 16, "salient", 15.0),
-                                                  ("ssm", 16, "not salient", 0.9), ("none", 16, "salient", 2.0)])]  # fmt: skip
+    rows = [
+        {"model": f"/abs/{m}", "canary": f"c{i}", "repeats": rep, "salience": sal, "exposure": e}
+        for i, (m, rep, sal, e) in enumerate(
+            [
+                ("ssm", 0, "not salient", 1.2),
+                ("ssm", 16, "salient", 15.0),
+                ("ssm", 16, "not salient", 0.9),
+                ("none", 16, "salient", 2.0),
+            ]
+        )
+    ]
     (root / "exposure").mkdir()
-    (root / "exposure" / "exposure.json").write_text(json.dumps(
-        {"format": "digits", "space_size": 100_000, "max_exposure": 16.61, "method": "skewnorm",
-         "summary": summarise(rows), "canary_exposures": rows}))  # fmt: skip
-    top = [{"prompt": "<extra_id_0>", "text": "Laura Emerson was born in Hartmouth in 1950 and studied at Glenford.",
-            "log_ppl": 0.4, "zlib_ratio": 0.002, "memorised": True, "matches": [{"doc_id": "d7"}]}]
-    (root / "extract-ssm.json").write_text(json.dumps(
-        {"model": "/abs/ssm", "samples": 10, "distinct": 8, "candidates": 3, "memorised": 1,
-         "rankings": {"zlib": {"precision_at_k": {"10": {"k": 3, "memorised": 1, "precision": 0.33}}, "top": top},
-                      "perplexity": {"precision_at_k": {"10": {"k": 3, "memorised": 1, "precision": 0.33}}, "top": top}}}))  # fmt: skip
+    (root / "exposure" / "exposure.json").write_text(
+        json.dumps(
+            {
+                "format": "digits",
+                "space_size": 100_000,
+                "max_exposure": 16.61,
+                "method": "skewnorm",
+                "summary": summarise(rows),
+                "canary_exposures": rows,
+            }
+        )
+    )
+    top = [
+        {
+            "prompt": "<extra_id_0>",
+            "text": "Laura Emerson was born in Hartmouth in 1950 and studied at Glenford.",
+            "log_ppl": 0.4,
+            "zlib_ratio": 0.002,
+            "memorised": True,
+            "matches": [{"doc_id": "d7"}],
+        }
+    ]
+    (root / "extract-ssm.json").write_text(
+        json.dumps(
+            {
+                "model": "/abs/ssm",
+                "samples": 10,
+                "distinct": 8,
+                "candidates": 3,
+                "memorised": 1,
+                "rankings": {
+                    "zlib": {"precision_at_k": {"10": {"k": 3, "memorised": 1, "precision": 0.33}}, "top": top},
+                    "perplexity": {"precision_at_k": {"10": {"k": 3, "memorised": 1, "precision": 0.33}}, "top": top},
+                },
+            }
+        )
+    )
     at = app(monkeypatch, root, "memorisation")
     assert not at.exception and not at.error
     text = shown_text(at)

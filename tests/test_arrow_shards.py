@@ -8,8 +8,16 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from cbqa.core.shards import MappedShard, ShardedRows, read_metadata, read_num_rows, shard_index, shard_name, write_shard
 from cbqa.core.errors import CbqaError
+from cbqa.core.shards import (
+    MappedShard,
+    ShardedRows,
+    read_metadata,
+    read_num_rows,
+    shard_index,
+    shard_name,
+    write_shard,
+)
 
 
 def test_write_map_and_read_rows(tmp_path: Path) -> None:

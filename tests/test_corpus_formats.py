@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from cbqa.core.errors import DataError
 from cbqa.core.formats import Document, read_corpus, write_corpus
 from cbqa.core.formats.corpus import iter_corpus, read_corpus_slice, scan_corpus
-from cbqa.core.errors import DataError
 
 DOCS = [Document(f"{i}", f'Passage {i} says "hello" and ""quotes"" {i * "x"}.', f"Title {i}") for i in range(23)]
 
@@ -22,8 +22,9 @@ def write_all(tmp_path):
     (tmp_path / "psgs_w100.tsv").write_text(tsv, encoding="utf-8")
     table = pa.Table.from_pylist([{"id": d.id, "text": d.text, "title": d.title} for d in DOCS])
     pq.write_table(table, tmp_path / "c.parquet", row_group_size=5)
-    datasets.Dataset.from_dict({"id": [d.id for d in DOCS], "text": [d.text for d in DOCS],
-                                "title": [d.title for d in DOCS]}).save_to_disk(str(tmp_path / "hf"))  # fmt: skip
+    datasets.Dataset.from_dict(
+        {"id": [d.id for d in DOCS], "text": [d.text for d in DOCS], "title": [d.title for d in DOCS]}
+    ).save_to_disk(str(tmp_path / "hf"))
     return [tmp_path / "c.jsonl", tmp_path / "psgs_w100.tsv", tmp_path / "c.parquet", tmp_path / "hf"]
 
 

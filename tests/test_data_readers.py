@@ -5,8 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from cbqa.core.formats import Document, Prediction, QAExample, read_corpus, read_predictions, read_qa, write_predictions, write_qa
 from cbqa.core.errors import DataError
+from cbqa.core.formats import (
+    Document,
+    Prediction,
+    QAExample,
+    read_corpus,
+    read_predictions,
+    read_qa,
+    write_predictions,
+    write_qa,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -64,10 +73,16 @@ def test_qa_malformed_names_file_and_line(tmp_path: Path, line: str, reason: str
 
 
 def test_non_utf8_and_duplicates(tmp_path: Path) -> None:
-    p = write(tmp_path, "latin.jsonl", b'{"question": "ok", "answers": ["a"]}\n{"question": "caf\xe9", "answers": ["a"]}\n')
+    p = write(
+        tmp_path, "latin.jsonl", b'{"question": "ok", "answers": ["a"]}\n{"question": "caf\xe9", "answers": ["a"]}\n'
+    )
     with pytest.raises(DataError, match=r":2: not valid UTF-8"):
         read_qa(p)
-    p = write(tmp_path, "dup.jsonl", '{"id": "x", "question": "a", "answers": ["a"]}\n{"id": "x", "question": "b", "answers": ["b"]}\n')
+    p = write(
+        tmp_path,
+        "dup.jsonl",
+        '{"id": "x", "question": "a", "answers": ["a"]}\n{"id": "x", "question": "b", "answers": ["b"]}\n',
+    )
     with pytest.raises(DataError, match=r":2: duplicate id 'x' \(first on line 1\)"):
         read_qa(p)
     with pytest.raises(DataError, match="no such file"):
@@ -81,10 +96,14 @@ def test_dpr_tsv_triviaqa_and_webquestions_originals(tmp_path: Path) -> None:
     bad = write(tmp_path, "b.csv", "q\t__import__('os')\n")
     with pytest.raises(DataError, match=":1: answers column is not a list literal"):
         read_qa(bad)
-    tqa = {"Data": [{"Question": "Q1?", "QuestionId": "tc_1", "Answer": {"Value": "Paris", "Aliases": ["Paris", "Paree"]}}]}
+    tqa = {
+        "Data": [{"Question": "Q1?", "QuestionId": "tc_1", "Answer": {"Value": "Paris", "Aliases": ["Paris", "Paree"]}}]
+    }
     qa = read_qa(write(tmp_path, "tqa.json", json.dumps(tqa)))
     assert qa == [QAExample("tc_1", "Q1?", ["Paris", "Paree"])]
-    wq = [{"url": "u", "targetValue": '(list (description "Jazmine Grayson") (description Mexico))', "utterance": "who?"}]
+    wq = [
+        {"url": "u", "targetValue": '(list (description "Jazmine Grayson") (description Mexico))', "utterance": "who?"}
+    ]
     qa = read_qa(write(tmp_path, "wq.json", json.dumps(wq)))
     assert qa[0].answers == ["Jazmine Grayson", "Mexico"]
     with pytest.raises(DataError, match="unrecognised JSON"):
@@ -152,7 +171,18 @@ def test_shared_corpora_read() -> None:
 def test_cli_error_is_one_line_without_traceback(tmp_path: Path) -> None:
     bad = write(tmp_path, "bad.jsonl", '{"question": "Q", "answers": []}\n')
     r = subprocess.run(
-        [sys.executable, "-m", "cbqa", "predict", "--model", "x", "--questions", str(bad), "--out", str(tmp_path / "p.jsonl")],
+        [
+            sys.executable,
+            "-m",
+            "cbqa",
+            "predict",
+            "--model",
+            "x",
+            "--questions",
+            str(bad),
+            "--out",
+            str(tmp_path / "p.jsonl"),
+        ],
         capture_output=True,
         text=True,
     )
@@ -162,7 +192,9 @@ def test_cli_error_is_one_line_without_traceback(tmp_path: Path) -> None:
 
 
 def test_questions_without_answers_for_prediction(tmp_path: Path) -> None:
-    p = write(tmp_path, "q.jsonl", '{"id": "1", "question": "Who?"}\n{"id": "2", "question": "When?", "answers": ["now"]}\n')
+    p = write(
+        tmp_path, "q.jsonl", '{"id": "1", "question": "Who?"}\n{"id": "2", "question": "When?", "answers": ["now"]}\n'
+    )
     with pytest.raises(DataError, match="missing 'answers'"):
         read_qa(p)
     qa = read_qa(p, require_answers=False)

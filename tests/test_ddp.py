@@ -12,7 +12,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from ruler_store import TINY_ARCH, ruler_store
 
 ROOT = str(Path(__file__).resolve().parents[1])
@@ -23,10 +22,35 @@ def test_two_process_ddp_pretrain_splits_data_and_keeps_masks(tmp_path, tiny_qa)
     spans = ruler_store(tmp_path)
     task = {"name": "ssm", "kind": "masked", "spans": str(spans), "policy": "ssm"}
     trace = tmp_path / "trace"
-    cmd = [sys.executable, "-m", "cbqa", "pretrain", "--run_dir", str(tmp_path / "run"), "--model.tokenizer", str(tiny_qa["tok"]),
-           *TINY_ARCH, "--data.tasks", json.dumps([task]), "--data.batch_size", "4", "--data.trace_dir", str(trace),
-           "--trainer.max_steps", "9", "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
-           "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "cbqa",
+        "pretrain",
+        "--run_dir",
+        str(tmp_path / "run"),
+        "--model.tokenizer",
+        str(tiny_qa["tok"]),
+        *TINY_ARCH,
+        "--data.tasks",
+        json.dumps([task]),
+        "--data.batch_size",
+        "4",
+        "--data.trace_dir",
+        str(trace),
+        "--trainer.max_steps",
+        "9",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+    ]
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=170)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -55,7 +79,10 @@ def test_two_process_ddp_pretrain_splits_data_and_keeps_masks(tmp_path, tiny_qa)
     stream = iter(dm.stream())
     for _ in range(3 * 6):  # three epochs of one rank (6 batches each)
         next(stream)
-    one = {(x["epoch"], x["item"]): x["input"] for x in map(json.loads, (tmp_path / "one" / "rank0-worker0.jsonl").read_text().splitlines())}
+    one = {
+        (x["epoch"], x["item"]): x["input"]
+        for x in map(json.loads, (tmp_path / "one" / "rank0-worker0.jsonl").read_text().splitlines())
+    }
     both = [x for r in (0, 1) for x in rows[r] if x["epoch"] < 3]
     assert all(one[(x["epoch"], x["item"])] == x["input"] for x in both)  # same 24 draws per epoch, any rank count
     # ... and change from one epoch to the next.

@@ -7,9 +7,9 @@ import random
 from pathlib import Path
 
 import pytest
+from killing import cbqa, differing, files, hidden_leftovers, in_thread, kill_when, one_thread, stage_rules, start
 
 from cbqa.commands.demo import main
-from killing import cbqa, differing, files, hidden_leftovers, in_thread, kill_when, one_thread, stage_rules, start
 
 KILL_SEED = 15
 
@@ -27,7 +27,7 @@ def smoke(tmp_path_factory) -> dict:
         for _ in range(2):
             n, delay = rng.randint(2, 9), rng.uniform(0.0, 1.5)
             run = start(cbqa("demo", "--smoke", "--out", str(got)))
-            outcome = kill_when(run, lambda: len(stage_rules(run)) >= n, delay)
+            outcome = kill_when(run, lambda: len(stage_rules(run)) >= n, delay)  # noqa: B023 (called within this iteration)
             kills.append((outcome, (stage_rules(run) or ["(start-up)"])[-1]))
         final = start(cbqa("demo", "--smoke", "--out", str(got)))
         assert final.wait() == 0, final.output()[-3000:]
@@ -44,9 +44,12 @@ def test_demo_sigkill_twice_then_rerun_equals_uninterrupted(smoke) -> None:
     ref, got = smoke["ref"], smoke["got"]
     print(f"cbqa demo --smoke kill moments (outcome, stage): {smoke['kills']}")
     assert any(outcome == "killed" for outcome, _ in smoke["kills"])
-    checkpoints = lambda rel: "/checkpoints/" in f"/{rel}"  # noqa: E731 - weights are compared through hf/ and predictions
-    resumed = [p for p in files(got, checkpoints) if p.endswith("summary.json") and p.count("/") == 2
-               and json.loads((got / p).read_text()).get("resumed_from")]  # fmt: skip
+    checkpoints = lambda rel: "/checkpoints/" in f"/{rel}"
+    resumed = [
+        p
+        for p in files(got, checkpoints)
+        if p.endswith("summary.json") and p.count("/") == 2 and json.loads((got / p).read_text()).get("resumed_from")
+    ]
     print(f"training stages resumed from a checkpoint: {resumed or 'none'}")
     # a training stage resumed mid-run trains on the batches, with the dropout draws, of an uninterrupted one: the same
     # weights bit for bit, so the same predictions and report
@@ -75,7 +78,9 @@ def test_demo_smoke_end_to_end_and_resume(smoke, capsys) -> None:
     capsys.readouterr()
     assert main(["--smoke", "--out", str(out)]) == 0
     log = capsys.readouterr().out
-    assert "pretrain ssm: already done" in log and "train ssm: already done" in log and "predict ssm: already done" in log
+    assert (
+        "pretrain ssm: already done" in log and "train ssm: already done" in log and "predict ssm: already done" in log
+    )
     assert "rerunning" not in log
 
 

@@ -14,11 +14,13 @@ def test_variant_rows_average_over_seeds_and_split_by_salience(tmp_path: Path) -
     for i, run in enumerate(models.values()):
         run.mkdir()
         (run / "summary.json").write_text(json.dumps({"best_val_em": 10.0 * (i + 1)}))
-    rows = [{"model": str(models["ssm-s0"]), "repeats": 16, "salience": "salient", "exposure": 12.0},
-            {"model": str(models["ssm-s1"]), "repeats": 16, "salience": "salient", "exposure": 8.0},
-            {"model": str(models["ssm-s1"]), "repeats": 16, "salience": "not salient", "exposure": 1.0},
-            {"model": str(models["ssm-s0"]), "repeats": 0, "salience": "salient", "exposure": 1.5},
-            {"model": str(models["none-s0"]), "repeats": 16, "salience": "salient", "exposure": 2.0}]  # fmt: skip
+    rows = [
+        {"model": str(models["ssm-s0"]), "repeats": 16, "salience": "salient", "exposure": 12.0},
+        {"model": str(models["ssm-s1"]), "repeats": 16, "salience": "salient", "exposure": 8.0},
+        {"model": str(models["ssm-s1"]), "repeats": 16, "salience": "not salient", "exposure": 1.0},
+        {"model": str(models["ssm-s0"]), "repeats": 0, "salience": "salient", "exposure": 1.5},
+        {"model": str(models["none-s0"]), "repeats": 16, "salience": "salient", "exposure": 2.0},
+    ]
     exposure = {"canary_exposures": rows, "space_size": 100000, "method": "skewnorm"}
     ex = tmp_path / "extraction"
     ex.mkdir()
@@ -27,7 +29,10 @@ def test_variant_rows_average_over_seeds_and_split_by_salience(tmp_path: Path) -
         empty = {"precision_at_k": {"100": {"k": 0, "memorised": 0, "precision": None}}}
         (ex / f"extract-{name}.json").write_text(json.dumps({"rankings": {"perplexity": body, "zlib": empty}}))
     ssm = variant_row("ssm", ["ssm-s0", "ssm-s1"], models, exposure, ex)
-    assert ssm["exposure"]["16|salient"] == {"mean": 10.0, "n": 2} and ssm["exposure"]["16|not salient"] == {"mean": 1.0, "n": 1}
+    assert ssm["exposure"]["16|salient"] == {"mean": 10.0, "n": 2} and ssm["exposure"]["16|not salient"] == {
+        "mean": 1.0,
+        "n": 1,
+    }
     assert ssm["exposure"]["16|all"] == {"mean": 7.0, "n": 3} and ssm["exposure"]["0|all"] == {"mean": 1.5, "n": 1}
     assert ssm["precision"] == {"perplexity@100": 2.0} and ssm["dev_em"] == 15.0  # zlib: nothing ranked, left out
     none = variant_row("none", ["none-s0"], models, exposure, ex)

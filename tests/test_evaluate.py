@@ -10,9 +10,9 @@ import pytest
 from cbqa.commands import evaluate as evaluate_cmd
 from cbqa.commands import nn_baseline as nn_cmd
 from cbqa.commands import overlap as overlap_cmd
+from cbqa.core.errors import CbqaError, DataError
 from cbqa.core.formats.predictions import Prediction
 from cbqa.core.formats.qa import QAExample
-from cbqa.core.errors import CbqaError, DataError
 from cbqa.overlap.categories import LABELS, labels_for
 from cbqa.overlap.evaluation import evaluate_systems
 
@@ -22,8 +22,12 @@ GOLD = [
     QAExample("3", "q3", ["eight"]),
     QAExample("4", "q4", ["blue sky"]),
 ]
-LABELS_BY_ID = {"1": labels_for(True, True), "2": labels_for(True, False), "3": labels_for(False, False),
-                "4": labels_for(True, None)}
+LABELS_BY_ID = {
+    "1": labels_for(True, True),
+    "2": labels_for(True, False),
+    "3": labels_for(False, False),
+    "4": labels_for(True, None),
+}
 OVERLAP = [{"id": i, "labels": labels} for i, labels in LABELS_BY_ID.items()]
 
 
@@ -61,8 +65,13 @@ def _jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def test_cli_basic_json_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    preds = _jsonl(tmp_path / "sys.jsonl", [{"id": "1", "question": "q", "prediction": "Paris", "answers": ["Paris"]},
-                                            {"id": "2", "question": "q", "prediction": "no", "answers": ["yes"]}])
+    preds = _jsonl(
+        tmp_path / "sys.jsonl",
+        [
+            {"id": "1", "question": "q", "prediction": "Paris", "answers": ["Paris"]},
+            {"id": "2", "question": "q", "prediction": "no", "answers": ["yes"]},
+        ],
+    )
     out = tmp_path / "s.json"
     assert evaluate_cmd.main(["--predictions", str(preds), "--json", str(out)]) == 0
     assert json.loads(out.read_text()) == {"em": 50.0, "f1": 50.0, "n": 2}
@@ -75,8 +84,23 @@ def test_cli_systems_with_overlap_writes_json_markdown_plot(tmp_path: Path) -> N
     b = _jsonl(tmp_path / "b.jsonl", [p.to_json() for p in _preds("x", "x", "x", "x")])
     ov = _jsonl(tmp_path / "ov.jsonl", OVERLAP)
     out_json, md, png = tmp_path / "r.json", tmp_path / "r.md", tmp_path / "r.png"
-    evaluate_cmd.main(["--predictions", str(a), f"zero={b}", "--gold", str(gold), "--overlap", str(ov),
-                       "--json", str(out_json), "--markdown", str(md), "--plot", str(png)])
+    evaluate_cmd.main(
+        [
+            "--predictions",
+            str(a),
+            f"zero={b}",
+            "--gold",
+            str(gold),
+            "--overlap",
+            str(ov),
+            "--json",
+            str(out_json),
+            "--markdown",
+            str(md),
+            "--plot",
+            str(png),
+        ]
+    )
     result = json.loads(out_json.read_text())
     assert list(result) == ["a", "zero"]
     for per in result.values():
@@ -89,8 +113,9 @@ def test_cli_systems_with_overlap_writes_json_markdown_plot(tmp_path: Path) -> N
 
 
 def test_cli_malformed_inputs_name_file_and_line(tmp_path: Path) -> None:
-    no_answers = _jsonl(tmp_path / "p.jsonl", [{"id": "1", "prediction": "a", "answers": ["a"]},
-                                              {"id": "2", "prediction": "b"}])
+    no_answers = _jsonl(
+        tmp_path / "p.jsonl", [{"id": "1", "prediction": "a", "answers": ["a"]}, {"id": "2", "prediction": "b"}]
+    )
     with pytest.raises(DataError, match=r"p\.jsonl:2: no 'answers'"):
         evaluate_cmd.main(["--predictions", str(no_answers)])
     broken = tmp_path / "b.jsonl"
@@ -108,15 +133,21 @@ def test_cli_malformed_inputs_name_file_and_line(tmp_path: Path) -> None:
 
 
 def test_nn_baseline_and_overlap_cli_on_a_tiny_set(tmp_path: Path) -> None:
-    train = _jsonl(tmp_path / "train.jsonl", [
-        {"id": "t1", "question": "who wrote war and peace", "answers": ["Leo Tolstoy"]},
-        {"id": "t2", "question": "what is the capital of france", "answers": ["Paris"]},
-    ])
-    test = _jsonl(tmp_path / "test.jsonl", [
-        {"id": "a", "question": "who was the author of war and peace", "answers": ["Tolstoy", "Leo Tolstoy"]},
-        {"id": "b", "question": "what city is the capital of france", "answers": ["Paris"]},
-        {"id": "c", "question": "how many legs has a spider", "answers": ["eight"]},
-    ])
+    train = _jsonl(
+        tmp_path / "train.jsonl",
+        [
+            {"id": "t1", "question": "who wrote war and peace", "answers": ["Leo Tolstoy"]},
+            {"id": "t2", "question": "what is the capital of france", "answers": ["Paris"]},
+        ],
+    )
+    test = _jsonl(
+        tmp_path / "test.jsonl",
+        [
+            {"id": "a", "question": "who was the author of war and peace", "answers": ["Tolstoy", "Leo Tolstoy"]},
+            {"id": "b", "question": "what city is the capital of france", "answers": ["Paris"]},
+            {"id": "c", "question": "how many legs has a spider", "answers": ["eight"]},
+        ],
+    )
     preds = tmp_path / "nn.jsonl"
     nn_cmd.main(["--train", str(train), "--test", str(test), "--out", str(preds)])
     rows = [json.loads(line) for line in preds.read_text().splitlines()]
@@ -126,6 +157,9 @@ def test_nn_baseline_and_overlap_cli_on_a_tiny_set(tmp_path: Path) -> None:
     overlap_cmd.main(["--train", str(train), "--test", str(test), "--threshold", "0.3", "--out", str(ov)])
     labels = {r["id"]: r["category"] for r in map(json.loads, ov.read_text().splitlines())}
     assert labels == {"a": "question_overlap", "b": "question_overlap", "c": "no_overlap"}
-    result = evaluate_systems({"nn": [Prediction(r["id"], r["question"], r["prediction"], r["answers"])
-                                      for r in rows]}, None, [json.loads(x) for x in ov.read_text().splitlines()])
+    result = evaluate_systems(
+        {"nn": [Prediction(r["id"], r["question"], r["prediction"], r["answers"]) for r in rows]},
+        None,
+        [json.loads(x) for x in ov.read_text().splitlines()],
+    )
     assert result["nn"]["question_overlap"]["em"] == 100.0 and result["nn"]["no_overlap"]["em"] == 0.0

@@ -18,8 +18,9 @@ import json
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -28,15 +29,21 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from cbqa.cli import main as cli_main  # noqa: E402
-from cbqa.core.formats import read_corpus, read_predictions, read_qa  # noqa: E402
 from cbqa.core.errors import CbqaError  # noqa: E402
+from cbqa.core.formats import read_corpus, read_predictions, read_qa  # noqa: E402
 
 TRIED: Counter[str] = Counter()
 
 
 def fuzz(n: int):
-    return settings(max_examples=n, derandomize=True, database=None, deadline=None, print_blob=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])  # fmt: skip
+    return settings(
+        max_examples=n,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -50,19 +57,54 @@ def jsonl(rows: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
 
 
-QA = jsonl([{"id": "q1", "question": "Who wrote Hamlet?", "answers": ["Shakespeare", "William Shakespeare"], "split": "test"},
-            {"id": "q2", "question": "Capital of Peru?", "answers": ["Lima"], "split": "test"},
-            {"question": "Year of the Moon landing?", "answer": ["1969"]}])  # fmt: skip
-PREDICTIONS = jsonl([{"id": "q1", "question": "Who wrote Hamlet?", "prediction": "Shakespeare", "answers": ["Shakespeare"]},
-                     {"id": "q2", "question": "Capital of Peru?", "prediction": "Cusco", "answers": ["Lima"], "score": -1.5}])  # fmt: skip
-CORPUS = jsonl([{"id": "d1", "title": "Hamlet", "text": "Hamlet is a tragedy by William Shakespeare."},
-                {"id": 2, "text": "Lima is the capital of Peru. Zoë visited it."}])  # fmt: skip
-TSV = "who wrote hamlet\t['Shakespeare', \"O'Neil\"]\ncapital of peru\t\"['Lima']\"\n".encode()
-TRIVIAQA = json.dumps({"Data": [{"QuestionId": "tc_1", "Question": "Who wrote Hamlet?",
-                                 "Answer": {"Value": "Shakespeare", "Aliases": ["William Shakespeare", "Bard"]}},
-                                {"Question": "Capital of Peru?", "Answer": {"Value": "Lima"}}]}, indent=1).encode()  # fmt: skip
-WEBQ = json.dumps([{"utterance": "what did shakespeare write?", "targetValue": '(list (description Hamlet) (description "King Lear"))'},
-                   {"utterance": "where is lima?", "targetValue": "(list (description Peru))"}], indent=1).encode()  # fmt: skip
+QA = jsonl(
+    [
+        {
+            "id": "q1",
+            "question": "Who wrote Hamlet?",
+            "answers": ["Shakespeare", "William Shakespeare"],
+            "split": "test",
+        },
+        {"id": "q2", "question": "Capital of Peru?", "answers": ["Lima"], "split": "test"},
+        {"question": "Year of the Moon landing?", "answer": ["1969"]},
+    ]
+)
+PREDICTIONS = jsonl(
+    [
+        {"id": "q1", "question": "Who wrote Hamlet?", "prediction": "Shakespeare", "answers": ["Shakespeare"]},
+        {"id": "q2", "question": "Capital of Peru?", "prediction": "Cusco", "answers": ["Lima"], "score": -1.5},
+    ]
+)
+CORPUS = jsonl(
+    [
+        {"id": "d1", "title": "Hamlet", "text": "Hamlet is a tragedy by William Shakespeare."},
+        {"id": 2, "text": "Lima is the capital of Peru. Zoë visited it."},
+    ]
+)
+TSV = b"who wrote hamlet\t['Shakespeare', \"O'Neil\"]\ncapital of peru\t\"['Lima']\"\n"
+TRIVIAQA = json.dumps(
+    {
+        "Data": [
+            {
+                "QuestionId": "tc_1",
+                "Question": "Who wrote Hamlet?",
+                "Answer": {"Value": "Shakespeare", "Aliases": ["William Shakespeare", "Bard"]},
+            },
+            {"Question": "Capital of Peru?", "Answer": {"Value": "Lima"}},
+        ]
+    },
+    indent=1,
+).encode()
+WEBQ = json.dumps(
+    [
+        {
+            "utterance": "what did shakespeare write?",
+            "targetValue": '(list (description Hamlet) (description "King Lear"))',
+        },
+        {"utterance": "where is lima?", "targetValue": "(list (description Peru))"},
+    ],
+    indent=1,
+).encode()
 CONFIG = b"""# a training config
 run_dir: runs/x
 model:
@@ -81,14 +123,30 @@ trainer:
 
 # ---- mutations --------------------------------------------------------------------------------------------------------
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True, allow_infinity=True)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=6,
 )
-SPECIAL_LINES = [b"[" * 100_000, b'{"a":' * 60_000, b'{"question": "\\ud800", "answers": ["a"]}', b"\x00\x01\x02",
-                 b"null", b'"just a string"', b"1e999", b"NaN", b"{}", b"\xff\xfe\x00", b"\xed\xa0\x80",
-                 b"\t\t", b"--- !!python/object:os.system\n", b"a: &x [*x]"]  # fmt: skip
+SPECIAL_LINES = [
+    b"[" * 100_000,
+    b'{"a":' * 60_000,
+    b'{"question": "\\ud800", "answers": ["a"]}',
+    b"\x00\x01\x02",
+    b"null",
+    b'"just a string"',
+    b"1e999",
+    b"NaN",
+    b"{}",
+    b"\xff\xfe\x00",
+    b"\xed\xa0\x80",
+    b"\t\t",
+    b"--- !!python/object:os.system\n",
+    b"a: &x [*x]",
+]
 
 
 def _replace_node(obj: Any, path: list[Any], value: Any, delete: bool) -> Any:
@@ -137,20 +195,32 @@ def mutated(clean: bytes, kind: str) -> st.SearchStrategy[bytes]:
         st.binary(max_size=400),  # random bytes
         st.just(b""),  # empty file
         st.integers(0, n - 1).map(lambda k: clean[:k]),  # truncated
-        st.tuples(st.integers(0, n), st.binary(min_size=1, max_size=16)).map(lambda t: clean[: t[0]] + t[1] + clean[t[0] :]),
+        st.tuples(st.integers(0, n), st.binary(min_size=1, max_size=16)).map(
+            lambda t: clean[: t[0]] + t[1] + clean[t[0] :]
+        ),
         st.tuples(st.integers(0, n - 1), st.binary(min_size=1, max_size=4)).map(
-            lambda t: clean[: t[0]] + t[1] + clean[t[0] + len(t[1]) :]),  # overwritten bytes
+            lambda t: clean[: t[0]] + t[1] + clean[t[0] + len(t[1]) :]
+        ),  # overwritten bytes
         st.tuples(st.integers(0, len(lines) - 1), st.sampled_from(SPECIAL_LINES)).map(
-            lambda t: b"".join(lines[: t[0]]) + t[1] + b"\n" + b"".join(lines[t[0] + 1 :])),  # a line replaced
+            lambda t: b"".join(lines[: t[0]]) + t[1] + b"\n" + b"".join(lines[t[0] + 1 :])
+        ),  # a line replaced
         st.tuples(st.integers(0, len(lines)), st.sampled_from([b"x" * 2_000_000, b"\xc3" * 500_000])).map(
-            lambda t: b"".join(lines[: t[0]]) + t[1] + b"\n" + b"".join(lines[t[0] :])),  # a huge line
-    ]  # fmt: skip
+            lambda t: b"".join(lines[: t[0]]) + t[1] + b"\n" + b"".join(lines[t[0] :])
+        ),  # a huge line
+    ]
     if kind == "jsonl":
         rows = [json.loads(line) for line in lines if line.strip()]
-        strategies.append(st.tuples(st.integers(0, len(rows) - 1), st.data()).flatmap(
-            lambda t: json_field_mutation(rows[t[0]]).map(
-                lambda row: jsonl([*rows[: t[0]], row, *rows[t[0] + 1 :]]) if isinstance(row, dict)
-                else b"".join(json.dumps(r).encode() + b"\n" for r in [*rows[: t[0]], row, *rows[t[0] + 1 :]]))))  # fmt: skip
+        strategies.append(
+            st.tuples(st.integers(0, len(rows) - 1), st.data()).flatmap(
+                lambda t: json_field_mutation(rows[t[0]]).map(
+                    lambda row: (
+                        jsonl([*rows[: t[0]], row, *rows[t[0] + 1 :]])
+                        if isinstance(row, dict)
+                        else b"".join(json.dumps(r).encode() + b"\n" for r in [*rows[: t[0]], row, *rows[t[0] + 1 :]])
+                    )
+                )
+            )
+        )
         strategies.append(json_values.map(lambda v: json.dumps(v).encode() + b"\n" + clean))  # a line of another type
         big = {**rows[0], **{k: "y" * 1_500_000 for k, v in rows[0].items() if isinstance(v, str) and k != "id"}}
         strategies.append(st.just(jsonl([big, *rows[1:]])))  # a huge but valid line
@@ -165,8 +235,11 @@ def mutated(clean: bytes, kind: str) -> st.SearchStrategy[bytes]:
 
 def neutral(clean: bytes) -> st.SearchStrategy[bytes]:
     """Changes that must not change what is read: a BOM, CRLF line ends, blank lines at the end."""
-    return st.tuples(st.booleans(), st.booleans(), st.sampled_from([b"", b"\n", b"\n\n"])).filter(any).map(
-        lambda t: (b"\xef\xbb\xbf" if t[0] else b"") + (clean.replace(b"\n", b"\r\n") if t[1] else clean) + t[2])
+    return (
+        st.tuples(st.booleans(), st.booleans(), st.sampled_from([b"", b"\n", b"\n\n"]))
+        .filter(any)
+        .map(lambda t: (b"\xef\xbb\xbf" if t[0] else b"") + (clean.replace(b"\n", b"\r\n") if t[1] else clean) + t[2])
+    )
 
 
 # ---- checks -------------------------------------------------------------------------------------------------------
@@ -212,8 +285,19 @@ def check_qa_file(data: bytes, suffix: str, name: str, clean: bytes | None = Non
         assert got == read_qa(d / f"clean{suffix}")
     preds = d / "p.jsonl"
     preds.write_bytes(PREDICTIONS)
-    cli(["evaluate", "--predictions", str(preds), "--gold", str(path), "--allow-missing", "--json", str(d / "out.json")],
-        [d / "out.json"])  # fmt: skip
+    cli(
+        [
+            "evaluate",
+            "--predictions",
+            str(preds),
+            "--gold",
+            str(path),
+            "--allow-missing",
+            "--json",
+            str(d / "out.json"),
+        ],
+        [d / "out.json"],
+    )
 
 
 # ---- the readers ----------------------------------------------------------------------------------------------------
@@ -242,8 +326,11 @@ def test_fuzz_webquestions_json(data: bytes) -> None:
 
 
 @fuzz(30)
-@given(st.sampled_from([(QA, ".jsonl"), (TSV, ".tsv"), (TRIVIAQA, ".json"), (WEBQ, ".json")]).flatmap(
-    lambda c: neutral(c[0]).map(lambda b: (b, c))))
+@given(
+    st.sampled_from([(QA, ".jsonl"), (TSV, ".tsv"), (TRIVIAQA, ".json"), (WEBQ, ".json")]).flatmap(
+        lambda c: neutral(c[0]).map(lambda b: (b, c))
+    )
+)
 def test_bom_crlf_and_blank_lines_read_like_the_clean_file(case) -> None:
     data, (clean, suffix) = case
     check_qa_file(data, suffix, "QA neutral changes (BOM, CRLF, blank lines)", clean)
@@ -257,8 +344,10 @@ def test_fuzz_predictions_jsonl(data: bytes) -> None:
     path = d / "p.jsonl"
     path.write_bytes(data)
     read_or_clear_error(read_predictions, path)
-    cli(["evaluate", "--predictions", str(path), "--json", str(d / "o.json"), "--markdown", str(d / "o.md")],
-        [d / "o.json", d / "o.md"])  # fmt: skip
+    cli(
+        ["evaluate", "--predictions", str(path), "--json", str(d / "o.json"), "--markdown", str(d / "o.md")],
+        [d / "o.json", d / "o.md"],
+    )
 
 
 @fuzz(150)
@@ -283,12 +372,21 @@ def spans_store(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("spans")
     docs = [SpanDoc("d1", "Hamlet is by William Shakespeare.", [(0, 33)], [(13, 32, "PERSON")], "Hamlet")]
     write_shard(d / "shard-00000.arrow", docs, ["PERSON"])
-    manifest = {"format": STORE_FORMAT, "complete": True,
-                "pipeline": {"name": "blank", "version": "0", "components": ["ner"]}, "labels": ["PERSON"],
-                "labels_not_in_pipeline": [], "options": {"shard_size": 1000}, "corpus": {"path": "c.jsonl",
-                "fingerprint": "sha256:00", "docs": 1}, "shards": [{"file": "shard-00000.arrow", "docs": 1, "spans": 1,
-                "label_counts": {"PERSON": 1}}], "docs": 1, "spans": 1, "label_counts": {"PERSON": 1},
-                "wall_time_s": 0.5, "runs": 1}  # fmt: skip
+    manifest = {
+        "format": STORE_FORMAT,
+        "complete": True,
+        "pipeline": {"name": "blank", "version": "0", "components": ["ner"]},
+        "labels": ["PERSON"],
+        "labels_not_in_pipeline": [],
+        "options": {"shard_size": 1000},
+        "corpus": {"path": "c.jsonl", "fingerprint": "sha256:00", "docs": 1},
+        "shards": [{"file": "shard-00000.arrow", "docs": 1, "spans": 1, "label_counts": {"PERSON": 1}}],
+        "docs": 1,
+        "spans": 1,
+        "label_counts": {"PERSON": 1},
+        "wall_time_s": 0.5,
+        "runs": 1,
+    }
     (d / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return d
 
@@ -312,8 +410,9 @@ def test_fuzz_spans_store_manifest(spans_store: Path, data) -> None:
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory) -> Path:
-    from retrieval_baseline import build_index
     from test_retrieval_index_dir import DOCS, HashEncoder
+
+    from retrieval_baseline import build_index
 
     d = tmp_path_factory.mktemp("index") / "idx"
     build_index(DOCS, d, encoder=HashEncoder(), bm25=True, show_progress=False, use_gpu=False)

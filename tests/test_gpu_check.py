@@ -50,12 +50,25 @@ def test_dry_run_every_stage_without_the_packages_the_gpu_machine_lacks(tmp_path
     # and a pool of compile workers costs more to start than it saves. (Both are settings of the test, not the script.)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCHINDUCTOR_COMPILE_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-c", RUNNER, ",".join(ABSENT_ON_GPU_MACHINE), str(SCRIPT), "--dry-run", "--out", str(out),
-         # aot_eager: dynamo and AOT autograd trace our module and the bare loop as inductor would, without the C++
-         # kernel build that costs ~200 s on a fresh machine (the full run on a GPU uses inductor)
-         "--compile-backend", "aot_eager"],
-        capture_output=True, text=True, timeout=900, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            RUNNER,
+            ",".join(ABSENT_ON_GPU_MACHINE),
+            str(SCRIPT),
+            "--dry-run",
+            "--out",
+            str(out),
+            # aot_eager: dynamo and AOT autograd trace our module and the bare loop as inductor would, without the C++
+            # kernel build that costs ~200 s on a fresh machine (the full run on a GPU uses inductor)
+            "--compile-backend",
+            "aot_eager",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads(out.read_text())
     stages = report["stages"]
@@ -71,7 +84,9 @@ def test_dry_run_every_stage_without_the_packages_the_gpu_machine_lacks(tmp_path
     collator = stages["collator"]
     assert collator["status"] == "ok", collator
     assert [p["policy"] for p in collator["policies"]] == ["ssm_title_sentence", "span_corruption"]
-    assert all(p["examples_per_s"] > 0 and p["over_step"] > 0 and p["mean_input_tokens"] > 0 for p in collator["policies"])
+    assert all(
+        p["examples_per_s"] > 0 and p["over_step"] > 0 and p["mean_input_tokens"] > 0 for p in collator["policies"]
+    )
 
     search = stages["search"]
     assert search["status"] == "ok" and search["torch_over_faiss_cpu"] > 0
@@ -84,7 +99,10 @@ def test_dry_run_every_stage_without_the_packages_the_gpu_machine_lacks(tmp_path
     assert abs(compiled["ours"]["loss_first"] - eager["ours"]["loss_first"]) < 1e-2 * abs(eager["ours"]["loss_first"])
     assert compiled["ours"]["loss_last"] < compiled["ours"]["loss_first"]
     assert "ratio" in proc.stdout and "gpu_check: wrote" in proc.stdout
-    print(f"dry run: {report['wall_s']} s; stages " + ", ".join(f"{k} {v.get('stage_wall_s')} s" for k, v in stages.items()))
+    print(
+        f"dry run: {report['wall_s']} s; stages "
+        + ", ".join(f"{k} {v.get('stage_wall_s')} s" for k, v in stages.items())
+    )
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
@@ -126,15 +144,28 @@ def test_train_flops_equal_torch_flop_counter(gpu_check, gated: bool) -> None:
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import T5Config, T5ForConditionalGeneration
 
-    size = gpu_check.Size(**{**asdict(gpu_check.TOY), "src_len": 24, "tgt_len": 7, "num_decoder_layers": 3, "vocab": 500})
-    cfg = T5Config(vocab_size=size.vocab, d_model=size.d_model, d_ff=size.d_ff, num_layers=size.num_layers,
-                   num_decoder_layers=size.num_decoder_layers, num_heads=size.num_heads, d_kv=size.d_kv,
-                   feed_forward_proj="gated-gelu" if gated else "relu", dropout_rate=0.0, decoder_start_token_id=0,
-                   attn_implementation="eager")  # fmt: skip  (CPU sdpa kernels are not counted by torch)
+    size = gpu_check.Size(
+        **{**asdict(gpu_check.TOY), "src_len": 24, "tgt_len": 7, "num_decoder_layers": 3, "vocab": 500}
+    )
+    cfg = T5Config(
+        vocab_size=size.vocab,
+        d_model=size.d_model,
+        d_ff=size.d_ff,
+        num_layers=size.num_layers,
+        num_decoder_layers=size.num_decoder_layers,
+        num_heads=size.num_heads,
+        d_kv=size.d_kv,
+        feed_forward_proj="gated-gelu" if gated else "relu",
+        dropout_rate=0.0,
+        decoder_start_token_id=0,
+        attn_implementation="eager",
+    )  # fmt: skip  (CPU sdpa kernels are not counted by torch)
     net = T5ForConditionalGeneration(cfg).train()
     g = torch.Generator().manual_seed(0)
-    batch = {"input_ids": torch.randint(3, size.vocab, (size.batch, size.src_len), generator=g),
-             "labels": torch.randint(3, size.vocab, (size.batch, size.tgt_len), generator=g)}  # fmt: skip
+    batch = {
+        "input_ids": torch.randint(3, size.vocab, (size.batch, size.src_len), generator=g),
+        "labels": torch.randint(3, size.vocab, (size.batch, size.tgt_len), generator=g),
+    }
     with FlopCounterMode(display=False) as counter:
         net(**batch).loss.backward()
     assert counter.get_total_flops() == gpu_check.t5_train_flops(size, gated=gated)

@@ -23,8 +23,16 @@ from cbqa.training.cli import run_training
 
 CITIES = ["Paris", "Lyon", "Rome", "Oslo", "Lima", "Cairo"]
 ORGS = ["Acme Corp", "Globex", "Initech"]
-COMMON = ["--data.batch_size", "8", "--trainer.log_every_n_steps", "1", "--trainer.enable_progress_bar", "false",
-          "--trainer.enable_model_summary", "false"]  # fmt: skip
+COMMON = [
+    "--data.batch_size",
+    "8",
+    "--trainer.log_every_n_steps",
+    "1",
+    "--trainer.enable_progress_bar",
+    "false",
+    "--trainer.enable_model_summary",
+    "false",
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +48,14 @@ def hub(tmp_path_factory) -> dict[str, Path]:
         name = f"Person {i}"
         text = f"{name} was born in {CITIES[i % 6]} in {1900 + i % 7}. She worked for {ORGS[i % 3]} in {CITIES[(i + 1) % 6]}."
         docs.append({"id": f"d{i}", "title": name, "text": text})
-        rows.append({"id": f"q{i}", "question": f"Where was {name} born?", "answers": [CITIES[i % 6]], "split": "dev" if i % 5 == 0 else "train"})
+        rows.append(
+            {
+                "id": f"q{i}",
+                "question": f"Where was {name} born?",
+                "answers": [CITIES[i % 6]],
+                "split": "dev" if i % 5 == 0 else "train",
+            }
+        )
     (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
     (root / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     texts = [d["text"] for d in docs] + [r["question"] for r in rows]
@@ -54,10 +69,26 @@ def hub(tmp_path_factory) -> dict[str, Path]:
     nlp.add_pipe("entity_ruler").add_patterns(patterns)
     nlp.to_disk(root / "nlp")
     with pytest.raises(SystemExit) as exit_info:
-        cbqa_main(["ner", "--corpus", str(root / "corpus.jsonl"), "--out", str(root / "spans"),
-                   "--spacy-model", str(root / "nlp"), "--no-progress"])  # fmt: skip
+        cbqa_main(
+            [
+                "ner",
+                "--corpus",
+                str(root / "corpus.jsonl"),
+                "--out",
+                str(root / "spans"),
+                "--spacy-model",
+                str(root / "nlp"),
+                "--no-progress",
+            ]
+        )
     assert exit_info.value.code == 0
-    return {"root": root, "t5-v1_1": root / "t5-v1_1", "t5": root / "t5", "spans": root / "spans", "qa": root / "qa.jsonl"}
+    return {
+        "root": root,
+        "t5-v1_1": root / "t5-v1_1",
+        "t5": root / "t5",
+        "spans": root / "spans",
+        "qa": root / "qa.jsonl",
+    }
 
 
 @pytest.mark.parametrize("flavour", ["t5-v1_1", "t5"])
@@ -68,7 +99,13 @@ def test_hub_layout_loads_with_the_hubs_ids(hub, flavour: str) -> None:
 
     files = sorted(p.name for p in hub[flavour].iterdir())
     if flavour == "t5-v1_1":
-        assert files == ["config.json", "pytorch_model.bin", "special_tokens_map.json", "spiece.model", "tokenizer_config.json"]
+        assert files == [
+            "config.json",
+            "pytorch_model.bin",
+            "special_tokens_map.json",
+            "spiece.model",
+            "tokenizer_config.json",
+        ]
     else:
         assert files == ["config.json", "generation_config.json", "model.safetensors", "spiece.model", "tokenizer.json"]
     net, tok = load_pretrained(str(hub[flavour]))  # the project's load path
@@ -94,18 +131,19 @@ def assert_head(net, tied: bool) -> None:
 
 def test_ssm_sentinels_are_the_models_extra_ids(hub) -> None:
     """SSM's <extra_id_N> strings become the checkpoint's own sentinel ids (32099, 32098, ...) in inputs and labels."""
-    from ner_masking.policies import make_policy
-    from ner_masking.store import SpanDoc
-
     from cbqa.model.loading import load_pretrained
     from cbqa.training.datamodule import Seq2SeqCollator
     from cbqa.training.tasks import Example
+    from ner_masking.policies import make_policy
+    from ner_masking.store import SpanDoc
 
     _, tok = load_pretrained(str(hub["t5-v1_1"]))
     text = "Person 1 was born in Lyon in 1901. She worked for Globex in Rome."
     cut = text.index(". ") + 1
-    spans = [(text.index(w), text.index(w) + len(w), label) for w, label in
-             (("Lyon", "GPE"), ("1901", "DATE"), ("Globex", "ORG"), ("Rome", "GPE"))]  # fmt: skip
+    spans = [
+        (text.index(w), text.index(w) + len(w), label)
+        for w, label in (("Lyon", "GPE"), ("1901", "DATE"), ("Globex", "ORG"), ("Rome", "GPE"))
+    ]
     doc = SpanDoc(id="d", text=text, sentences=[(0, cut), (cut + 1, len(text))], spans=spans, title="Person 1")
     collate = Seq2SeqCollator(tok, 64, 16)
     for policy, sentinels in (("ssm_title_sentence", 2), ("ssm_all", 3)):
@@ -119,7 +157,9 @@ def test_ssm_sentinels_are_the_models_extra_ids(hub) -> None:
 
 
 def _logits(net, tok) -> torch.Tensor:
-    enc = tok(["Person 2 was born in <extra_id_0> in 1902.", "Where was Person 7 born?"], return_tensors="pt", padding=True)
+    enc = tok(
+        ["Person 2 was born in <extra_id_0> in 1902.", "Where was Person 7 born?"], return_tensors="pt", padding=True
+    )
     labels = tok(["<extra_id_0> Rome <extra_id_1>", "Lyon"], return_tensors="pt", padding=True).input_ids
     with torch.no_grad():
         return net.eval()(**enc, labels=labels).logits
@@ -154,15 +194,18 @@ def test_pretrain_ssm_from_t5_v1_1_layout(hub, tmp_path: Path, monkeypatch) -> N
     def recording_step(self, batch, batch_idx):
         loss = original(self, batch, batch_idx)
         dropouts = [m for m in self.t5.modules() if isinstance(m, torch.nn.Dropout)]
-        seen.append({
-            "train": self.training and all(m.training for m in self.t5.modules()),
-            "dropout_p": {m.p for m in dropouts},
-            "autocast": torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16,
-            "workers": len(multiprocessing.active_children()),
-            "optimizer": type(self.trainer.optimizers[0]).__name__,
-            "inputs": batch["input_ids"].tolist(), "first_labels": batch["labels"][:, 0].tolist(),
-            "loss": float(loss.detach()),
-        })  # fmt: skip
+        seen.append(
+            {
+                "train": self.training and all(m.training for m in self.t5.modules()),
+                "dropout_p": {m.p for m in dropouts},
+                "autocast": torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16,
+                "workers": len(multiprocessing.active_children()),
+                "optimizer": type(self.trainer.optimizers[0]).__name__,
+                "inputs": batch["input_ids"].tolist(),
+                "first_labels": batch["labels"][:, 0].tolist(),
+                "loss": float(loss.detach()),
+            }
+        )
         return loss
 
     monkeypatch.setattr(T5Seq2Seq, "training_step", recording_step)
@@ -171,16 +214,39 @@ def test_pretrain_ssm_from_t5_v1_1_layout(hub, tmp_path: Path, monkeypatch) -> N
     steps = 8
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        code = run_training(["--model.model", str(hub["t5-v1_1"]), "--model.optimizer", "adafactor", "--model.lr", "1e-3",
-                             "--trainer.precision", "bf16-mixed", "--data.num_workers", "2", "--data.tasks", json.dumps(tasks),
-                             "--trainer.max_steps", str(steps), "--trainer.val_check_interval", str(steps),
-                             "--run_dir", str(run), *COMMON], "cbqa pretrain", "x")  # fmt: skip
+        code = run_training(
+            [
+                "--model.model",
+                str(hub["t5-v1_1"]),
+                "--model.optimizer",
+                "adafactor",
+                "--model.lr",
+                "1e-3",
+                "--trainer.precision",
+                "bf16-mixed",
+                "--data.num_workers",
+                "2",
+                "--data.tasks",
+                json.dumps(tasks),
+                "--trainer.max_steps",
+                str(steps),
+                "--trainer.val_check_interval",
+                str(steps),
+                "--run_dir",
+                str(run),
+                *COMMON,
+            ],
+            "cbqa pretrain",
+            "x",
+        )
     assert code == 0 and len(seen) == steps
     assert not [w for w in caught if "eval mode" in str(w.message)]  # Lightning's "Found N module(s) in eval mode"
     for s in seen:
         assert s["train"] and s["dropout_p"] == {0.1}, "the checkpoint's dropout must be active while training"
         assert s["autocast"] and s["optimizer"] == "Adafactor" and s["workers"] >= 2
-        assert all(32099 in row for row in s["inputs"]) and set(s["first_labels"]) == {32099}  # the model's own sentinel
+        assert all(32099 in row for row in s["inputs"]) and set(s["first_labels"]) == {
+            32099
+        }  # the model's own sentinel
     losses = [s["loss"] for s in seen]
     assert sum(losses[-3:]) < sum(losses[:3]), losses
 
@@ -191,10 +257,31 @@ def test_finetune_from_t5_base_layout(hub, tmp_path: Path) -> None:
     """Closed-book QA fine-tuning from an original-T5 checkpoint (tied head); hf/ is the best model by dev EM."""
     run = tmp_path / "qa"
     tasks = [{"name": "qa", "kind": "qa", "file": str(hub["qa"]), "split": "train"}]
-    code = run_training(["--model.model", str(hub["t5"]), "--model.lr", "1e-3", "--data.tasks", json.dumps(tasks),
-                         "--data.val_file", str(hub["qa"]), "--data.val_split", "dev", "--model.max_new_tokens", "4",
-                         "--trainer.max_steps", "4", "--trainer.val_check_interval", "2", "--run_dir", str(run), *COMMON],
-                        "cbqa finetune", "x")  # fmt: skip
+    code = run_training(
+        [
+            "--model.model",
+            str(hub["t5"]),
+            "--model.lr",
+            "1e-3",
+            "--data.tasks",
+            json.dumps(tasks),
+            "--data.val_file",
+            str(hub["qa"]),
+            "--data.val_split",
+            "dev",
+            "--model.max_new_tokens",
+            "4",
+            "--trainer.max_steps",
+            "4",
+            "--trainer.val_check_interval",
+            "2",
+            "--run_dir",
+            str(run),
+            *COMMON,
+        ],
+        "cbqa finetune",
+        "x",
+    )
     assert code == 0
     info = json.loads((run / "hf" / "cbqa_export.json").read_text())
     (best,) = (run / "checkpoints").glob(f"best-step={info['step']}-*.ckpt")

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from cbqa.core.io import atomic_writer, previous_link, remove_tree, replace_dir, stale_siblings, staging_dir
+from cbqa.core.io import atomic_writer, previous_link, remove_tree, replace_dir, staging_dir, stale_siblings
 
 # Reads the path in a loop: it must always be there, and the file read through it must be one whole version.
 # (A reader of several files pins one version by resolving the path once: a swap between two opens would otherwise
@@ -96,7 +96,9 @@ def test_stale_siblings_are_those_of_dead_processes(tmp_path: Path) -> None:
 
 
 def test_next_atomic_write_removes_the_temp_file_a_killed_writer_left(tmp_path: Path) -> None:
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    dead = int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    )
     host = staging_dir(tmp_path / "x").name.split(".stage-")[1].split("-")[0]
     killed = tmp_path / f".manifest.json.{host}-{dead}-k1ll3d.tmp"  # what SIGKILL mid-write leaves
     live = tmp_path / f".manifest.json.{host}-{os.getpid()}-l1ve.tmp"  # a live writer's: kept

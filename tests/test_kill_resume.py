@@ -12,11 +12,11 @@ import random
 from pathlib import Path
 
 import pytest
+from killing import cbqa, differing, hidden_leftovers, in_thread, kill_when, one_thread, start
+from ruler_store import TINY_ARCH, ruler_store
 
 from cbqa.commands.pretrain import main as pretrain_main
 from cbqa.core.formats import Document, write_corpus
-from killing import cbqa, differing, hidden_leftovers, in_thread, kill_when, one_thread, start
-from ruler_store import TINY_ARCH, ruler_store
 from retrieval_baseline.commands.index import main as index_main
 
 SEED = 15
@@ -25,9 +25,14 @@ SEED = 15
 def corpus(path: Path, n: int) -> Path:
     rng = random.Random(0)
     words = ["river", "castle", "engine", "violin", "harbour", "glacier", "orchard", "lantern", "comet", "meadow"]
-    docs = [Document(id=f"d{i}", title=f"Topic {i}",
-                     text=" ".join(rng.choice(words) for _ in range(40)) + f". Item {i} was founded in {1800 + i}.")
-            for i in range(n)]  # fmt: skip
+    docs = [
+        Document(
+            id=f"d{i}",
+            title=f"Topic {i}",
+            text=" ".join(rng.choice(words) for _ in range(40)) + f". Item {i} was founded in {1800 + i}.",
+        )
+        for i in range(n)
+    ]
     write_corpus(path, docs)
     return path
 
@@ -39,8 +44,18 @@ def test_index_sigkill_twice_then_rerun_equals_uninterrupted(tmp_path: Path) -> 
     (embeddings/ included)."""
     rng = random.Random(SEED)
     c = corpus(tmp_path / "corpus.jsonl", 60)
-    args = ("index", "--corpus", str(c), "--bm25", "--save-embeddings", "float32", "--batch-size", "16",
-            "--shard-size", "10")  # fmt: skip
+    args = (
+        "index",
+        "--corpus",
+        str(c),
+        "--bm25",
+        "--save-embeddings",
+        "float32",
+        "--batch-size",
+        "16",
+        "--shard-size",
+        "10",
+    )
     ref_dir, out = tmp_path / "ref" / "idx", tmp_path / "got" / "idx"
     shards = out.parent / ".idx.build" / "embeddings"
 
@@ -48,12 +63,12 @@ def test_index_sigkill_twice_then_rerun_equals_uninterrupted(tmp_path: Path) -> 
         outcomes = []
         # 1: a seeded moment once the first of the 6 embedding shards is written
         first = start(cbqa(*args, "--out", str(out)))
-        encoded = lambda: shards.is_dir() and any(shards.glob("shard-*.npy"))  # noqa: E731
+        encoded = lambda: shards.is_dir() and any(shards.glob("shard-*.npy"))
         outcomes.append(kill_when(first, encoded, rng.uniform(0.0, 0.3)))
         done_before = len(list(shards.glob("shard-*.npy"))) if shards.is_dir() else 6
         # 2: a seeded moment once the index files are being written (index.faiss in the work dir) or published
         second = start(cbqa(*args, "--out", str(out)))
-        writing = lambda: (out.parent / ".idx.build" / "index.faiss").exists() or out.exists()  # noqa: E731
+        writing = lambda: (out.parent / ".idx.build" / "index.faiss").exists() or out.exists()
         outcomes.append(kill_when(second, writing, rng.uniform(0.0, 0.05)))
         if outcomes[0] == "killed" and done_before < 6:
             assert f"resuming {out.parent / '.idx.build'}: {done_before} of 6 shards already done" in second.output()
@@ -84,10 +99,30 @@ def test_pretrain_sigkill_twice_then_rerun_gives_bitwise_identical_weights(tmp_p
     rng = random.Random(SEED)
     spans = ruler_store(tmp_path)
     task = {"name": "ssm", "kind": "masked", "spans": str(spans), "policy": "ssm"}
-    args = ["pretrain", "--model.tokenizer", str(tiny_qa["tok"]), *TINY_ARCH, "--model.arch.dropout_rate", "0.3",
-            "--data.tasks", json.dumps([task]), "--data.batch_size", "4", "--trainer.accumulate_grad_batches", "2",
-            "--trainer.max_steps", "30", "--trainer.val_check_interval", "5", "--trainer.accelerator", "cpu",
-            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]  # fmt: skip
+    args = [
+        "pretrain",
+        "--model.tokenizer",
+        str(tiny_qa["tok"]),
+        *TINY_ARCH,
+        "--model.arch.dropout_rate",
+        "0.3",
+        "--data.tasks",
+        json.dumps([task]),
+        "--data.batch_size",
+        "4",
+        "--trainer.accumulate_grad_batches",
+        "2",
+        "--trainer.max_steps",
+        "30",
+        "--trainer.val_check_interval",
+        "5",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+    ]
     ref, got = tmp_path / "ref", tmp_path / "got"
     last = got / "checkpoints" / "last.ckpt"
 
@@ -116,9 +151,10 @@ def test_pretrain_sigkill_twice_then_rerun_gives_bitwise_identical_weights(tmp_p
 def test_index_rerun_on_its_finished_index_is_a_no_op_and_other_settings_refuse(tmp_path: Path, capsys) -> None:
     """What makes a kill just after publication harmless: the same command finds its index done (and removes what a
     killed run left next to it); a command with other settings is refused instead of silently reusing the index."""
+    from test_retrieval_index_dir import HashEncoder
+
     from cbqa.core.errors import CbqaError
     from retrieval_baseline import build_index
-    from test_retrieval_index_dir import HashEncoder
 
     c, out = corpus(tmp_path / "corpus.jsonl", 12), tmp_path / "idx"
     build_index(c, out, encoder=HashEncoder(), bm25=True, show_progress=False, use_gpu=False)
@@ -129,7 +165,9 @@ def test_index_rerun_on_its_finished_index_is_a_no_op_and_other_settings_refuse(
 
     live = staging_dir(out)  # this process's staging dir: a live publisher's, kept
     host = live.name.split(".stage-")[1].split("-")[0]
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    dead = int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    )
     leftover = tmp_path / f".idx.stage-{host}-{dead}-abc.tmp"  # a killed run's
     leftover.mkdir()
     argv = ["--corpus", str(c), "--out", str(out), "--encoder", "test-hash-encoder", "--bm25"]

@@ -92,7 +92,9 @@ def violations(sources: dict[str, str]) -> list[str]:
                 continue
             if _is_core(module) and not _is_core(target):
                 found.append(f"{where} (the core imports only the core)")
-            elif top_package in ("ner_masking", "retrieval_baseline") and not (_is_core(target) or _under(target, top_package)):
+            elif top_package in ("ner_masking", "retrieval_baseline") and not (
+                _is_core(target) or _under(target, top_package)
+            ):
                 found.append(f"{where} ({top_package} imports only the core and itself)")
             if _under(target, *TOP) and not _under(module, *TOP):
                 found.append(f"{where} (only the demo, the commands and the CLI import the demo or commands)")
@@ -187,7 +189,10 @@ def test_pyproject_lists_every_package() -> None:
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
-    on_disk = {m for m, _ in module_sources().items() if (ROOT / PACKAGES[m.split(".")[0]]).joinpath(
-        *m.split(".")[1:], "__init__.py").exists()}  # fmt: skip
+    on_disk = {
+        m
+        for m, _ in module_sources().items()
+        if (ROOT / PACKAGES[m.split(".")[0]]).joinpath(*m.split(".")[1:], "__init__.py").exists()
+    }
     assert listed == on_disk
     assert config["package-dir"] == {"cbqa_app": "app"}

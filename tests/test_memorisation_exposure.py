@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from cbqa.cli import main as cli_main
-from cbqa.core.formats import Document, write_corpus
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats import Document, write_corpus
 from cbqa.memorisation.canaries import Canary, digits_format, insert_sentences, read_canaries
 from cbqa.memorisation.exposure import canary_exposure, exact_exposure, sampled_exposure, skewnorm_exposure
 
@@ -66,8 +66,17 @@ def test_estimators_agree_with_the_exact_rank() -> None:
 def _corpus(path: Path, n: int = 32) -> None:
     rng = random.Random(1)
     first, last = ["Anna", "Brian", "Carol", "Derek"], ["Hale", "Irwin", "Joyce", "Knox"]
-    write_corpus(path, [Document(f"d{i}", f"Station {i} lies in {CITIES[i % 8]}. Its keeper is {rng.choice(first)} "
-                                         f"{rng.choice(last)}.", f"Station {i}") for i in range(n)])  # fmt: skip
+    write_corpus(
+        path,
+        [
+            Document(
+                f"d{i}",
+                f"Station {i} lies in {CITIES[i % 8]}. Its keeper is {rng.choice(first)} {rng.choice(last)}.",
+                f"Station {i}",
+            )
+            for i in range(n)
+        ],
+    )
 
 
 @pytest.fixture
@@ -91,8 +100,27 @@ def test_acceptance_16x_canary_is_exposed_controls_are_not(tmp_path: Path, one_t
     from ner_masking.labels import ALL_LABELS
 
     _corpus(tmp_path / "c.jsonl")
-    assert run(["canaries", "--corpus", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "can"), "--count", "1",
-                "--repeats", "4", "16", "--controls", "20", "--seed", "0"]) == 0  # fmt: skip
+    assert (
+        run(
+            [
+                "canaries",
+                "--corpus",
+                str(tmp_path / "c.jsonl"),
+                "--out",
+                str(tmp_path / "can"),
+                "--count",
+                "1",
+                "--repeats",
+                "4",
+                "16",
+                "--controls",
+                "20",
+                "--seed",
+                "0",
+            ]
+        )
+        == 0
+    )
     cset = read_canaries(tmp_path / "can")
     assert [c.repeats for c in cset.canaries] == [4, 16] + [0] * 20 and cset.format.space_size == 10**5
     corpus = tmp_path / "can" / "corpus.jsonl"
@@ -104,27 +132,78 @@ def test_acceptance_16x_canary_is_exposed_controls_are_not(tmp_path: Path, one_t
     nlp = English()
     nlp.add_pipe("entity_ruler").add_patterns(
         [{"label": "GPE", "pattern": c} for c in CITIES]
-        + [{"label": "PERSON", "pattern": [{"IS_TITLE": True}, {"IS_TITLE": True}]},
-           {"label": "CARDINAL", "pattern": [{"IS_DIGIT": True, "OP": "+"}]}])  # fmt: skip
+        + [
+            {"label": "PERSON", "pattern": [{"IS_TITLE": True}, {"IS_TITLE": True}]},
+            {"label": "CARDINAL", "pattern": [{"IS_DIGIT": True, "OP": "+"}]},
+        ]
+    )
     nlp.to_disk(tmp_path / "ruler")
-    annotate_corpus(corpus, tmp_path / "spans", AnnotateConfig(spacy_model=str(tmp_path / "ruler"), labels=ALL_LABELS,
-                                                                progress=False))  # fmt: skip
+    annotate_corpus(
+        corpus,
+        tmp_path / "spans",
+        AnnotateConfig(spacy_model=str(tmp_path / "ruler"), labels=ALL_LABELS, progress=False),
+    )
     train_tokenizer(texts, tmp_path / "tok", vocab_size=200)
 
     run_dir = tmp_path / "run"
     task = [{"name": "ssm", "kind": "masked", "spans": str(tmp_path / "spans"), "policy": "ssm"}]
-    assert run_training([
-        "--model.tokenizer", str(tmp_path / "tok"), "--model.lr", "1e-2",
-        "--model.arch.d_model", "64", "--model.arch.d_ff", "128", "--model.arch.num_heads", "2",
-        "--model.arch.d_kv", "32", "--model.arch.num_layers", "1", "--model.arch.num_decoder_layers", "1",
-        "--data.tasks", json.dumps(task), "--data.batch_size", "32", "--trainer.max_steps", "50",
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--run_dir", str(run_dir),
-    ], "t", "r") == 0  # fmt: skip
+    assert (
+        run_training(
+            [
+                "--model.tokenizer",
+                str(tmp_path / "tok"),
+                "--model.lr",
+                "1e-2",
+                "--model.arch.d_model",
+                "64",
+                "--model.arch.d_ff",
+                "128",
+                "--model.arch.num_heads",
+                "2",
+                "--model.arch.d_kv",
+                "32",
+                "--model.arch.num_layers",
+                "1",
+                "--model.arch.num_decoder_layers",
+                "1",
+                "--data.tasks",
+                json.dumps(task),
+                "--data.batch_size",
+                "32",
+                "--trainer.max_steps",
+                "50",
+                "--trainer.enable_progress_bar",
+                "false",
+                "--trainer.enable_model_summary",
+                "false",
+                "--run_dir",
+                str(run_dir),
+            ],
+            "t",
+            "r",
+        )
+        == 0
+    )
 
     out = tmp_path / "exposure"
-    assert run(["exposure", "--model", str(run_dir), "--canaries", str(tmp_path / "can"), "--spans",
-                str(tmp_path / "spans"), "--samples", "300", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        run(
+            [
+                "exposure",
+                "--model",
+                str(run_dir),
+                "--canaries",
+                str(tmp_path / "can"),
+                "--spans",
+                str(tmp_path / "spans"),
+                "--samples",
+                "300",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads((out / "exposure.json").read_text())
     by_id = {r["canary"]: r for r in result["canary_exposures"]}
     sixteen = by_id[cset.canaries[1].id]
@@ -138,6 +217,22 @@ def test_acceptance_16x_canary_is_exposed_controls_are_not(tmp_path: Path, one_t
 
     # a rerun reuses the finished model's rows (OUT/models/) and reports the same
     (out / "exposure.json").unlink()
-    assert run(["exposure", "--model", str(run_dir), "--canaries", str(tmp_path / "can"), "--spans",
-                str(tmp_path / "spans"), "--samples", "300", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        run(
+            [
+                "exposure",
+                "--model",
+                str(run_dir),
+                "--canaries",
+                str(tmp_path / "can"),
+                "--spans",
+                str(tmp_path / "spans"),
+                "--samples",
+                "300",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "exposure.json").read_text())["canary_exposures"] == result["canary_exposures"]

@@ -34,15 +34,26 @@ def test_temperature_flattens_towards_uniform() -> None:
 @pytest.mark.slow
 def test_masked_and_qa_mixture_datamodule(tiny_qa, tmp_path: Path) -> None:
     """A real spans store (spaCy small model) + QA, mixed; masks change between epochs, same seed same masks."""
-    from ner_masking.annotate import AnnotateConfig, annotate_corpus
     from transformers import AutoTokenizer
 
     from cbqa.training.datamodule import Mixing, Seq2SeqDataModule
     from cbqa.training.tasks import TaskConfig
+    from ner_masking.annotate import AnnotateConfig, annotate_corpus
 
     corpus = tmp_path / "c.jsonl"
-    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": f"Anna Berg was born in Paris on May {i + 1}, 1970. "
-                                          f"She joined Acme Corporation in London in 199{i % 10}."}) + "\n" for i in range(12)))  # fmt: skip
+    corpus.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"d{i}",
+                    "text": f"Anna Berg was born in Paris on May {i + 1}, 1970. "
+                    f"She joined Acme Corporation in London in 199{i % 10}.",
+                }
+            )
+            + "\n"
+            for i in range(12)
+        )
+    )
     annotate_corpus(corpus, tmp_path / "spans", AnnotateConfig(progress=False))
     tasks = [
         TaskConfig(name="ssm", kind="masked", spans=str(tmp_path / "spans"), policy="ssm", prefix="fill: "),
@@ -50,8 +61,9 @@ def test_masked_and_qa_mixture_datamodule(tiny_qa, tmp_path: Path) -> None:
     ]
 
     def epochs(trace: Path) -> dict[int, list[dict]]:
-        dm = Seq2SeqDataModule(tasks=tasks, mixing=Mixing(method="proportional", limit=12), batch_size=4, seed=3,
-                               trace_dir=str(trace))  # fmt: skip
+        dm = Seq2SeqDataModule(
+            tasks=tasks, mixing=Mixing(method="proportional", limit=12), batch_size=4, seed=3, trace_dir=str(trace)
+        )
         dm.tokenizer = AutoTokenizer.from_pretrained(str(tiny_qa["tok"]))
         dm.setup("fit")
         stream = iter(dm.stream())

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from spacy.lang.en import English
 
-from ner_masking.pipeline import doc_to_span_doc
 from ner_masking.labels import DEFAULT_LABELS, NUMERIC_LABELS, expand_labels
+from ner_masking.pipeline import doc_to_span_doc
 
 SRC = str(Path(__file__).resolve().parents[1])  # the repository root, which holds the packages
 
@@ -185,5 +185,10 @@ def test_rule_sentencizer_applies_the_one_sentence_rule() -> None:
     got = [(s.start_char, s.end_char) for s in doc.sents]
     want = sentence_spans(text)
     assert [text[a:b].strip() for a, b in got] == [text[a:b] for a, b in want]
-    assert [text[a:b] for a, b in want] == ["Daniel B. Burke led St. George's church.", 'He said "Go."', "Then  more!",
-                                            "(Yes.)", "3 cats."]  # fmt: skip
+    assert [text[a:b] for a, b in want] == [
+        "Daniel B. Burke led St. George's church.",
+        'He said "Go."',
+        "Then  more!",
+        "(Yes.)",
+        "3 cats.",
+    ]

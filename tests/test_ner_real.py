@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from cbqa.core.formats import Document, write_corpus
-from ner_masking.pipeline import doc_to_span_doc
-from ner_masking.pipeline import build_pipeline
+from ner_masking.pipeline import build_pipeline, doc_to_span_doc
 from ner_masking.store import load_span_store, read_manifest
 
 SRC = str(Path(__file__).resolve().parents[1])  # the repository root, which holds the packages
@@ -45,8 +44,21 @@ def generated_corpus(path: Path, n: int) -> Path:
 
 
 def ner_cmd(corpus: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "cbqa", "ner", "--corpus", str(corpus), "--out", str(out),
-            "--shard-size", "10", "--batch-size", "10", "--no-progress"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "cbqa",
+        "ner",
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(out),
+        "--shard-size",
+        "10",
+        "--batch-size",
+        "10",
+        "--no-progress",
+    ]
 
 
 @pytest.mark.slow
@@ -98,8 +110,22 @@ def test_ray_engine_writes_the_local_engines_store(tmp_path) -> None:
     for engine in ("local", "ray"):
         out = tmp_path / engine
         with pytest.raises(SystemExit) as e:
-            cbqa_main(["ner", "--corpus", str(corpus), "--out", str(out), "--engine", engine, "--n-process", "2",
-                       "--shard-size", "15", "--no-progress"])  # fmt: skip
+            cbqa_main(
+                [
+                    "ner",
+                    "--corpus",
+                    str(corpus),
+                    "--out",
+                    str(out),
+                    "--engine",
+                    engine,
+                    "--n-process",
+                    "2",
+                    "--shard-size",
+                    "15",
+                    "--no-progress",
+                ]
+            )
         assert e.value.code == 0
         runs[engine] = load_span_store(out, corpus)
     assert runs["ray"].docs() == runs["local"].docs()

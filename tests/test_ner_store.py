@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from spacy.lang.en import English
 
-from cbqa.core.formats import Document, write_corpus
 from cbqa.core.errors import CbqaError, DataError
+from cbqa.core.formats import Document, write_corpus
 from ner_masking import pipeline as pipeline_mod
 from ner_masking.annotate import AnnotateConfig, annotate_corpus
 from ner_masking.store import SpanDoc, load_span_store, read_manifest
@@ -77,8 +77,18 @@ def test_store_golden_contents_and_manifest(tmp_path, ruler_model):
     assert m["pipeline"]["components"] == ["rule_sentencizer", "entity_ruler", "salient_span_marker"]
     assert m["options"] == {"merge_adjacent": False, "drop_cross_sentence": True, "shard_size": 3}
     assert m["corpus"]["fingerprint"].startswith("sha256:") and m["corpus"]["docs"] == 10
-    assert m["labels_not_in_pipeline"] == ["NORP", "FAC", "ORG", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART",
-                                           "LAW", "LANGUAGE", "TIME"]
+    assert m["labels_not_in_pipeline"] == [
+        "NORP",
+        "FAC",
+        "ORG",
+        "LOC",
+        "PRODUCT",
+        "EVENT",
+        "WORK_OF_ART",
+        "LAW",
+        "LANGUAGE",
+        "TIME",
+    ]
     assert not list(out.glob(".*tmp"))
 
 

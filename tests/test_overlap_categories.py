@@ -52,8 +52,13 @@ def test_each_category_from_hand_made_pairs() -> None:
     assert rows["n"]["category"] == "no_overlap"
     assert rows["n"]["labels"] == ["total", "no_question_overlap", "no_answer_overlap", "no_overlap"]
     assert count_labels([r["labels"] for r in rows.values()]) == {
-        "total": 3, "question_overlap": 1, "no_question_overlap": 2, "answer_overlap": 2,
-        "no_answer_overlap": 1, "answer_overlap_only": 1, "no_overlap": 1,
+        "total": 3,
+        "question_overlap": 1,
+        "no_question_overlap": 2,
+        "answer_overlap": 2,
+        "no_answer_overlap": 1,
+        "answer_overlap_only": 1,
+        "no_overlap": 1,
     }
 
 

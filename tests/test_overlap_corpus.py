@@ -18,14 +18,18 @@ DOCS = [
 def test_split_sentences() -> None:
     assert split_sentences("A b. C d! E? f. 3 cats.") == ["A b.", "C d!", "E? f.", "3 cats."]
     assert split_sentences("Daniel B. Burke led St. George's church. Then more.") == [
-        "Daniel B. Burke led St. George's church.", "Then more."]
+        "Daniel B. Burke led St. George's church.",
+        "Then more.",
+    ]
 
 
 def test_answer_occurrence_is_normalised_token_sequence_match() -> None:
     index = CorpusIndex(DOCS)
     assert len(index) == 6
     assert [index.sentences[s] for s in index.sentences_with("the warsaw")] == [
-        "Marie Curie was born in Warsaw.", "Warsaw is the capital of Poland."]
+        "Marie Curie was born in Warsaw.",
+        "Warsaw is the capital of Poland.",
+    ]
     assert index.sentences_with("Nobel Prize in Physics") == [1]
     assert index.sentences_with("Prize Nobel") == []  # order matters
     assert index.sentences_with("Wars") == []  # whole tokens only
@@ -73,8 +77,12 @@ def test_index_on_disk_is_opened_not_rebuilt_and_answers_alike(tmp_path) -> None
     assert len(opened.doc_ids) == 3 and opened.doc_titles[2] == "Eiffel Tower"
     again, built = open_or_build_corpus_index(tmp_path / "ci", source, make_docs=lambda: 1 / 0)
     assert not built and len(again) == 6  # same source: opened, never re-read
-    _, built = open_or_build_corpus_index(tmp_path / "ci", {**source, "corpus": "sha256:other"},
-                                          make_docs=lambda: corpus_sentences(DOCS[:1]), show_progress=False)
+    _, built = open_or_build_corpus_index(
+        tmp_path / "ci",
+        {**source, "corpus": "sha256:other"},
+        make_docs=lambda: corpus_sentences(DOCS[:1]),
+        show_progress=False,
+    )
     assert built and len(CorpusIndex.open(tmp_path / "ci")) == 2
 
 
@@ -84,8 +92,14 @@ def test_postings_of_many_chunks_and_buckets(tmp_path, monkeypatch) -> None:
 
     monkeypatch.setattr(co, "_CHUNK_SENTENCES", 7)
     words = [f"w{i}" for i in range(300)]
-    docs = [Document(f"d{i}", " ".join(f"{words[(i * 7 + j) % 300]} {words[(i + j * 3) % 300]}." .capitalize()
-                                       for j in range(3)), "") for i in range(40)]  # fmt: skip
+    docs = [
+        Document(
+            f"d{i}",
+            " ".join(f"{words[(i * 7 + j) % 300]} {words[(i + j * 3) % 300]}.".capitalize() for j in range(3)),
+            "",
+        )
+        for i in range(40)
+    ]
     index = CorpusIndex(docs)
     assert len(index.manifest["sentence_shards"]) > 5
     for needle in ("w35 w5", "w7", "w273 w39", "w14"):
@@ -104,8 +118,17 @@ def test_cli_keeps_the_corpus_index_next_to_the_labels_and_reuses_it(tmp_path, c
     write_corpus(corpus, DOCS)
     qa = [{"id": "t1", "question": "What is the capital of Poland?", "answers": ["Warsaw"]}]
     (tmp_path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in qa))
-    argv = ["overlap", "--train", str(tmp_path / "qa.jsonl"), "--test", str(tmp_path / "qa.jsonl"), "--corpus", str(corpus),
-            "--out", str(tmp_path / "out" / "labels.jsonl")]  # fmt: skip
+    argv = [
+        "overlap",
+        "--train",
+        str(tmp_path / "qa.jsonl"),
+        "--test",
+        str(tmp_path / "qa.jsonl"),
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(tmp_path / "out" / "labels.jsonl"),
+    ]
     for expected in ("indexed into", "index reused from"):
         with pytest.raises(SystemExit) as e:
             cbqa_main(argv)
@@ -120,10 +143,19 @@ def _reference_evidence(docs: list[Document], answers: list[str], question: str,
     """The documented definitions, by brute force over every sentence's text."""
     from cbqa.core.metrics import normalize_answer
 
-    sents = [(d, s, f" {normalize_answer(s)} ") for d, doc in enumerate(docs) for s in split_sentences(doc.text)
-             if normalize_answer(s)]  # fmt: skip
-    hits = [(a, i) for a in dict.fromkeys(answers) if (n := normalize_answer(a))
-            for i, (_, _, norm) in enumerate(sents) if f" {n} " in norm]  # fmt: skip
+    sents = [
+        (d, s, f" {normalize_answer(s)} ")
+        for d, doc in enumerate(docs)
+        for s in split_sentences(doc.text)
+        if normalize_answer(s)
+    ]
+    hits = [
+        (a, i)
+        for a in dict.fromkeys(answers)
+        if (n := normalize_answer(a))
+        for i, (_, _, norm) in enumerate(sents)
+        if f" {n} " in norm
+    ]
     if not hits:
         return {"answer_in_corpus": False}
     terms = question_terms(question, answers).all()
@@ -132,10 +164,22 @@ def _reference_evidence(docs: list[Document], answers: list[str], question: str,
         found = [[t for t in terms if f" {t} " in text_of(i)] for _, i in hits[:max_checked]]
         if any(found):
             j = max(range(len(found)), key=lambda k: (len(found[k]), -k))
-            return {"answer": hits[j][0], "sentence": sents[hits[j][1]][1], "scope": scope, "terms": found[j],
-                    "n": len({i for _, i in hits}), "doc": docs[sents[hits[j][1]][0]].id}  # fmt: skip
-    return {"answer": hits[0][0], "sentence": sents[hits[0][1]][1], "scope": None, "terms": [],
-            "n": len({i for _, i in hits}), "doc": docs[sents[hits[0][1]][0]].id}  # fmt: skip
+            return {
+                "answer": hits[j][0],
+                "sentence": sents[hits[j][1]][1],
+                "scope": scope,
+                "terms": found[j],
+                "n": len({i for _, i in hits}),
+                "doc": docs[sents[hits[j][1]][0]].id,
+            }
+    return {
+        "answer": hits[0][0],
+        "sentence": sents[hits[0][1]][1],
+        "scope": None,
+        "terms": [],
+        "n": len({i for _, i in hits}),
+        "doc": docs[sents[hits[0][1]][0]].id,
+    }
 
 
 def test_lookups_match_a_brute_force_scan_of_every_sentence() -> None:
@@ -146,17 +190,28 @@ def test_lookups_match_a_brute_force_scan_of_every_sentence() -> None:
     words = "Ada Bo cat dog. ate the a red Paris. blue in.".split()
     for seed in range(40):
         rng = random.Random(seed)
-        docs = [Document(f"d{i}", " ".join(rng.choice(words) for _ in range(rng.randint(0, 18))) + ".", f"T{i}")
-                for i in range(rng.randint(1, 6))]  # fmt: skip
+        docs = [
+            Document(f"d{i}", " ".join(rng.choice(words) for _ in range(rng.randint(0, 18))) + ".", f"T{i}")
+            for i in range(rng.randint(1, 6))
+        ]
         index = CorpusIndex(docs)
         for _ in range(6):
             answers = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 2))]
             question = "Which " + " ".join(rng.choice(words) for _ in range(rng.randint(1, 4))) + "?"
             cap = rng.choice([2, 2000])
-            ev, ref = index.evidence(answers, question, max_checked=cap), _reference_evidence(docs, answers, question, cap)
+            ev, ref = (
+                index.evidence(answers, question, max_checked=cap),
+                _reference_evidence(docs, answers, question, cap),
+            )
             if ref.get("answer_in_corpus") is False:
                 assert not ev.answer_in_corpus, (seed, answers, question)
                 continue
-            got = {"answer": ev.answer, "sentence": ev.sentence, "scope": ev.with_question_term,
-                   "terms": ev.matched_terms, "n": ev.answer_sentences, "doc": ev.doc_id}  # fmt: skip
+            got = {
+                "answer": ev.answer,
+                "sentence": ev.sentence,
+                "scope": ev.with_question_term,
+                "terms": ev.matched_terms,
+                "n": ev.answer_sentences,
+                "doc": ev.doc_id,
+            }
             assert got == ref, (seed, answers, question, cap)

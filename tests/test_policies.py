@@ -53,8 +53,11 @@ def noise_runs(mask: list[bool]) -> list[tuple[int, int]]:
 
 def test_golden_doc_offsets():
     assert [TEXT[s:e] for s, e, _ in DOC.spans] == ["Zoë Ångström", "Paris", "1900", "Berlin"]
-    assert [TEXT[s:e] for s, e in DOC.sentences] == ["Zoë Ångström was born in Paris in 1900.",
-                                                     "She moved to Berlin.", "Nothing here."]  # fmt: skip
+    assert [TEXT[s:e] for s, e in DOC.sentences] == [
+        "Zoë Ångström was born in Paris in 1900.",
+        "She moved to Berlin.",
+        "Nothing here.",
+    ]
 
 
 def outputs(policy, doc=DOC, seeds=range(200)) -> set[tuple[str, str, str | None]]:
@@ -88,11 +91,17 @@ def test_ssm_label_options():
 def test_ssm_passage_context_whole_text_when_it_fits():
     got = outputs(make_policy("ssm", context="passage", budget=1000, labels=["GPE"]))
     assert got == {
-        ("Zoë Ångström was born in <extra_id_0> in 1900. She moved to Berlin. Nothing here.",
-         "<extra_id_0> Paris <extra_id_1>", "GPE"),
-        ("Zoë Ångström was born in Paris in 1900. She moved to <extra_id_0>. Nothing here.",
-         "<extra_id_0> Berlin <extra_id_1>", "GPE"),
-    }  # fmt: skip
+        (
+            "Zoë Ångström was born in <extra_id_0> in 1900. She moved to Berlin. Nothing here.",
+            "<extra_id_0> Paris <extra_id_1>",
+            "GPE",
+        ),
+        (
+            "Zoë Ångström was born in Paris in 1900. She moved to <extra_id_0>. Nothing here.",
+            "<extra_id_0> Berlin <extra_id_1>",
+            "GPE",
+        ),
+    }
 
 
 def test_ssm_passage_word_budget_windows():
@@ -135,10 +144,13 @@ def test_ssm_title_prefixes_the_subject_and_drops_spans_the_title_shows():
     }
     # ssm_all too: the person span (in the title) is no longer a candidate.
     assert outputs(make_policy("ssm_all", title="true"), doc, seeds=range(50)) == {
-        ("Zoë Ångström. Zoë Ångström was born in <extra_id_0> in <extra_id_1>.",
-         "<extra_id_0> Paris <extra_id_1> 1900 <extra_id_2>", "GPE+DATE"),
+        (
+            "Zoë Ångström. Zoë Ångström was born in <extra_id_0> in <extra_id_1>.",
+            "<extra_id_0> Paris <extra_id_1> 1900 <extra_id_2>",
+            "GPE+DATE",
+        ),
         ("Zoë Ångström. She moved to <extra_id_0>.", "<extra_id_0> Berlin <extra_id_1>", "GPE"),
-    }  # fmt: skip
+    }
     # Only whole words of the title hide a span: "Paris" stays a candidate under the title "Parisa Tehrani".
     parisa = SpanDoc(id="z", text=TEXT, sentences=DOC.sentences, spans=DOC.spans, title="Parisa Tehrani")
     assert "Paris" in {t.split()[1] for _, t, _ in outputs(make_policy("ssm", title=True), parisa)}
@@ -150,10 +162,13 @@ def test_ssm_title_prefixes_the_subject_and_drops_spans_the_title_shows():
 
 def test_ssm_all_masks_every_span_of_one_sentence():
     assert outputs(make_policy("ssm_all")) == {
-        ("<extra_id_0> was born in <extra_id_1> in <extra_id_2>.",
-         "<extra_id_0> Zoë Ångström <extra_id_1> Paris <extra_id_2> 1900 <extra_id_3>", "PERSON+GPE+DATE"),
+        (
+            "<extra_id_0> was born in <extra_id_1> in <extra_id_2>.",
+            "<extra_id_0> Zoë Ångström <extra_id_1> Paris <extra_id_2> 1900 <extra_id_3>",
+            "PERSON+GPE+DATE",
+        ),
         ("She moved to <extra_id_0>.", "<extra_id_0> Berlin <extra_id_1>", "GPE"),
-    }  # fmt: skip
+    }
     assert outputs(make_policy("ssm_all", exclude_labels=["PERSON", "GPE"])) == {
         ("Zoë Ångström was born in Paris in <extra_id_0>.", "<extra_id_0> 1900 <extra_id_1>", "DATE")
     }
@@ -171,10 +186,15 @@ def test_spans_at_text_edges_and_unicode():
 
 def test_span_crossing_sentences_gets_both_sentences_as_context():
     # A store made with --keep-cross-sentence can hold "Smith. Jones" across a sentence boundary.
-    doc = SpanDoc(id="x", text="A. I met Smith. Jones came. B.", sentences=[(0, 2), (3, 15), (16, 27), (28, 30)],
-                  spans=[(9, 21, "PERSON")])  # fmt: skip
-    assert outputs(make_policy("ssm"), doc) == {("I met <extra_id_0> came.", "<extra_id_0> Smith. Jones <extra_id_1>",
-                                                 "PERSON")}  # fmt: skip
+    doc = SpanDoc(
+        id="x",
+        text="A. I met Smith. Jones came. B.",
+        sentences=[(0, 2), (3, 15), (16, 27), (28, 30)],
+        spans=[(9, 21, "PERSON")],
+    )
+    assert outputs(make_policy("ssm"), doc) == {
+        ("I met <extra_id_0> came.", "<extra_id_0> Smith. Jones <extra_id_1>", "PERSON")
+    }
     assert outputs(make_policy("ssm_all"), doc) == outputs(make_policy("ssm"), doc)
 
 
@@ -248,8 +268,9 @@ def test_span_corruption_golden_and_reconstruction():
     policy = make_policy("span_corruption")
     ex = policy(doc, random.Random(3))
     # 8 words: round(1.2) = 1 noise word in 1 span, and it is always the last word.
-    assert ex == MaskedExample("Zoë  Ångström\twas born in Paris in <extra_id_0>", "<extra_id_0> 1900", None,
-                               "span_corruption")  # fmt: skip
+    assert ex == MaskedExample(
+        "Zoë  Ångström\twas born in Paris in <extra_id_0>", "<extra_id_0> 1900", None, "span_corruption"
+    )
     long_text = " ".join(f"w{i}" for i in range(100))
     for seed in range(20):
         ex = policy(SpanDoc(id="l", text=long_text, sentences=[], spans=[]), random.Random(seed))
@@ -303,8 +324,9 @@ def test_mixture_weights_and_fallback():
     counts = Counter(mix(DOC, rng).policy for _ in range(2000))
     assert 1500 < counts["ssm"] < 1700 and counts["ssm"] + counts["span_corruption"] == 2000
     # SSM has nothing to mask in a document without spans: the mixture falls back to span corruption.
-    only_ssm_weight = make_policy("mixture", components=[{"policy": "ssm", "weight": 1e6},
-                                                         {"policy": "span_corruption", "weight": 1e-6}])  # fmt: skip
+    only_ssm_weight = make_policy(
+        "mixture", components=[{"policy": "ssm", "weight": 1e6}, {"policy": "span_corruption", "weight": 1e-6}]
+    )
     assert only_ssm_weight(NO_SPANS, random.Random(0)).policy == "span_corruption"
     typed = make_policy("mixture", components=[{"policy": "typed_ssm", "options": {"labels": ["DATE"]}}])
     assert typed(DOC, random.Random(0)).label == "DATE"
@@ -340,7 +362,8 @@ def test_policies_import_light():
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
     )
     src = str(Path(__file__).resolve().parents[1])
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONPATH": src})  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": src}
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

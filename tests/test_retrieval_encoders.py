@@ -11,8 +11,11 @@ from retrieval_baseline.encoders import DEFAULT_ENCODER, canonical_name
 from retrieval_baseline.passages import Passage
 
 WORDS = "the a of is in capital city river france paris germany berlin japan tokyo what which".split()
-PASSAGES = [Passage("p#0", "Paris", "Paris is the capital of France"), Passage("b#0", "Berlin", "Berlin is in Germany"),
-            Passage("t#0", "", "Tokyo is a city in Japan")]
+PASSAGES = [
+    Passage("p#0", "Paris", "Paris is the capital of France"),
+    Passage("b#0", "Berlin", "Berlin is in Germany"),
+    Passage("t#0", "", "Tokyo is a city in Japan"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +25,18 @@ def tiny_dpr(tmp_path_factory):
     vocab = root / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
     tok = transformers.BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
-    cfg = transformers.DPRConfig(vocab_size=len(WORDS) + 5, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                 intermediate_size=32, max_position_embeddings=64)
-    for sub, cls in (("question_encoder", transformers.DPRQuestionEncoder), ("ctx_encoder", transformers.DPRContextEncoder)):
+    cfg = transformers.DPRConfig(
+        vocab_size=len(WORDS) + 5,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    for sub, cls in (
+        ("question_encoder", transformers.DPRQuestionEncoder),
+        ("ctx_encoder", transformers.DPRContextEncoder),
+    ):
         transformers.set_seed(0)
         cls(cfg).save_pretrained(root / sub)
         tok.save_pretrained(root / sub)

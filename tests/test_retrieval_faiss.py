@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from cbqa.core.errors import CbqaError
-from retrieval_baseline.faiss_index import IndexSpec, auto_nlist, auto_pq_m, build_faiss_index, factory_string, gpu_available
+from retrieval_baseline.faiss_index import (
+    IndexSpec,
+    auto_nlist,
+    auto_pq_m,
+    build_faiss_index,
+    factory_string,
+    gpu_available,
+)
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -71,7 +78,9 @@ def test_ivfpq_exact_when_codes_can_represent_the_data() -> None:
     rng = np.random.default_rng(3)
     db = rng.integers(-2, 3, size=(64, 8)).astype(np.float32)
     q = rng.standard_normal((20, 8)).astype(np.float32)
-    idx = build_faiss_index(db, IndexSpec("ivfpq", nlist=1, nprobe=1, pq_m=8, pq_nbits=4), use_gpu=False, show_progress=False)
+    idx = build_faiss_index(
+        db, IndexSpec("ivfpq", nlist=1, nprobe=1, pq_m=8, pq_nbits=4), use_gpu=False, show_progress=False
+    )
     scores, rows = idx.search(q, 5)
     exact = -np.sort(-(q @ db.T), axis=1)[:, :5]
     np.testing.assert_allclose(scores, exact, atol=0.02)

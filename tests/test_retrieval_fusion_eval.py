@@ -41,8 +41,13 @@ def test_evaluate_marks_k_beyond_depth_unmeasured() -> None:
 
 
 def test_format_reader_input() -> None:
-    hits = [Hit("a#0", "Paris", "Paris is the capital.", 2.0), Hit("b#0", "", "Untitled text.", 1.0),
-            Hit("c#0", "Lyon", "Lyon.", 0.5)]
+    hits = [
+        Hit("a#0", "Paris", "Paris is the capital.", 2.0),
+        Hit("b#0", "", "Untitled text.", 1.0),
+        Hit("c#0", "Lyon", "Lyon.", 0.5),
+    ]
     text = format_reader_input("what is  the capital?", hits, max_passages=2)
-    assert text == "question: what is the capital? context: title: Paris text: Paris is the capital. text: Untitled text."
+    assert (
+        text == "question: what is the capital? context: title: Paris text: Paris is the capital. text: Untitled text."
+    )
     assert format_reader_input("q", hits, 0) == "question: q context:"

@@ -14,7 +14,21 @@ SQUAD = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "squad_
 
 def test_tokenizer_splits_punctuation_and_lowercases() -> None:
     assert simple_tokenize("The U.S. Army's $12-million plan!") == [
-        "the", "u", ".", "s", ".", "army", "'", "s", "$", "12", "-", "million", "plan", "!"]
+        "the",
+        "u",
+        ".",
+        "s",
+        ".",
+        "army",
+        "'",
+        "s",
+        "$",
+        "12",
+        "-",
+        "million",
+        "plan",
+        "!",
+    ]
 
 
 @pytest.mark.parametrize(

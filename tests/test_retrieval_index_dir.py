@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from cbqa.core.formats import Document
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats import Document
 from retrieval_baseline import BM25Config, IndexSpec, SplitConfig, build_index, load_index
 from retrieval_baseline.has_answer import simple_tokenize
 from retrieval_baseline.index_dir import load_embeddings
@@ -74,7 +74,8 @@ def test_directory_layout_and_manifest(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", [IndexSpec("flat"), IndexSpec("ivf", nlist=2, nprobe=2), IndexSpec("hnsw", hnsw_m=8, ef_search=32)],
+    "spec",
+    [IndexSpec("flat"), IndexSpec("ivf", nlist=2, nprobe=2), IndexSpec("hnsw", hnsw_m=8, ef_search=32)],
     ids=["flat", "ivf", "hnsw"],
 )
 def test_round_trip_gives_same_results(tmp_path, spec: IndexSpec) -> None:
@@ -164,12 +165,24 @@ def test_embeddings_reuse_requires_same_passages(tmp_path) -> None:
     _build(tmp_path, save_embeddings="float32", spec=IndexSpec("flat"))
     stored = load_embeddings(tmp_path / "idx")
     assert stored.shape == (5, 64)
-    reused = build_index(DOCS, tmp_path / "hnsw", encoder=HashEncoder(), spec=IndexSpec("hnsw"),
-                         embeddings_from=tmp_path / "idx", show_progress=False)
+    reused = build_index(
+        DOCS,
+        tmp_path / "hnsw",
+        encoder=HashEncoder(),
+        spec=IndexSpec("hnsw"),
+        embeddings_from=tmp_path / "idx",
+        show_progress=False,
+    )
     assert reused.search(["capital of Japan"], k=1)[0][0].id == "tokyo#0"
     with pytest.raises(CbqaError, match="different corpus or passage split"):
-        build_index(DOCS, tmp_path / "other", encoder=HashEncoder(), split=SplitConfig(words=5),
-                    embeddings_from=tmp_path / "idx", show_progress=False)
+        build_index(
+            DOCS,
+            tmp_path / "other",
+            encoder=HashEncoder(),
+            split=SplitConfig(words=5),
+            embeddings_from=tmp_path / "idx",
+            show_progress=False,
+        )
 
 
 def test_manifest_records_resolved_defaults(tmp_path) -> None:

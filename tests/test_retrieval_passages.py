@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from cbqa.core.formats import Document
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats import Document
 from cbqa.core.io import fingerprint
 from retrieval_baseline.passages import (
-    Passage, SplitConfig, passages_fingerprint, read_passages, split_corpus, split_document, write_passages,
+    Passage,
+    SplitConfig,
+    passages_fingerprint,
+    read_passages,
+    split_corpus,
+    split_document,
+    write_passages,
 )
 
 

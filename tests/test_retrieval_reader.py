@@ -5,18 +5,28 @@ from pathlib import Path
 
 import pytest
 
-from cbqa.core.formats import read_predictions, read_qa
 from cbqa.core.errors import CbqaError, DataError
+from cbqa.core.formats import read_predictions, read_qa
 from cbqa.reader.answering import predict, reader_input_of
 from cbqa.reader.inputs import ReaderInput, prepare, read_reader_input, write_reader_input
 
 ROWS = [
-    {"id": "1", "question": "What colour is item 3?", "answers": ["amber"],
-     "passages": [{"id": "d3#0", "title": "Item 3", "text": "Item 3 is painted amber.", "score": 1.0},
-                  {"id": "d4#0", "title": "Item 4", "text": "Item 4 is painted blue.", "score": 0.5}]},
-    {"id": "2", "question": "What colour is item 4?", "answers": ["blue"],
-     "passages": [{"id": "d4#0", "title": "Item 4", "text": "Item 4 is painted blue.", "score": 0.9}]},
-]  # fmt: skip
+    {
+        "id": "1",
+        "question": "What colour is item 3?",
+        "answers": ["amber"],
+        "passages": [
+            {"id": "d3#0", "title": "Item 3", "text": "Item 3 is painted amber.", "score": 1.0},
+            {"id": "d4#0", "title": "Item 4", "text": "Item 4 is painted blue.", "score": 0.5},
+        ],
+    },
+    {
+        "id": "2",
+        "question": "What colour is item 4?",
+        "answers": ["blue"],
+        "passages": [{"id": "d4#0", "title": "Item 4", "text": "Item 4 is painted blue.", "score": 0.9}],
+    },
+]
 
 
 def retrieved(tmp_path: Path, rows=ROWS) -> Path:
@@ -39,7 +49,9 @@ def test_prepare_formats_question_and_top_passages(tmp_path: Path) -> None:
 def test_predict_writes_common_format(tiny_qa, tmp_path: Path) -> None:
     from cbqa.model.loading import T5Arch, build_from_config
 
-    net, tok = build_from_config(str(tiny_qa["tok"]), T5Arch(d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=1, num_decoder_layers=1))
+    net, tok = build_from_config(
+        str(tiny_qa["tok"]), T5Arch(d_model=32, d_ff=64, num_heads=2, d_kv=16, num_layers=1, num_decoder_layers=1)
+    )
     net.save_pretrained(tmp_path / "m")
     tok.save_pretrained(tmp_path / "m")
     out = tmp_path / "p.jsonl"

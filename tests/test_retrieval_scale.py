@@ -9,16 +9,16 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
+from test_retrieval_index_dir import DOCS, HashEncoder
 
-from cbqa.core.formats import Document, write_corpus
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats import Document, write_corpus
 from retrieval_baseline import IndexSpec, ShardSpec, SplitConfig, build_index, encode_corpus, load_index
 from retrieval_baseline.embeddings import EmbeddingShards, write_embedding_shard
 from retrieval_baseline.faiss_index import build_faiss_index, read_faiss_index, training_rows
 from retrieval_baseline.hits import Hit, SearchResults
 from retrieval_baseline.passage_store import ListPassages
 from retrieval_baseline.passages import Passage
-from test_retrieval_index_dir import DOCS, HashEncoder
 
 QUESTIONS = ["Brandenburg Gate, Germany", "longest rivers, Africa", "capital of Japan"]
 
@@ -41,7 +41,9 @@ def test_shards_on_n_machines_then_build_equals_one_shard_build(tmp_path: Path) 
     encode_corpus(DOCS, out, enc, shard_size=2, shard=ShardSpec(0, 2), show_progress=False)
     assert enc.encoded == 3  # shards 0 and 2 of [2, 2, 1] documents
     with pytest.raises(CbqaError, match="unfinished build with other settings \\(split\\)"):
-        encode_corpus(DOCS, out, enc, split=SplitConfig(words=5), shard_size=2, shard=ShardSpec(1, 2), show_progress=False)
+        encode_corpus(
+            DOCS, out, enc, split=SplitConfig(words=5), shard_size=2, shard=ShardSpec(1, 2), show_progress=False
+        )
     _, report, _ = encode_corpus(DOCS, out, enc, shard_size=2, shard=ShardSpec(1, 2), show_progress=False)
     assert enc.encoded == 5 and report.done == [0, 1, 2] and report.this_run == 1
     many = build_index(DOCS, out, encoder=enc, shard_size=2, show_progress=False, use_gpu=False)
@@ -79,8 +81,16 @@ def _shards(tmp_path: Path, x: np.ndarray, size: int, dtype: str = "float32") ->
     return EmbeddingShards(paths)
 
 
-@pytest.mark.parametrize("spec", [IndexSpec("flat"), IndexSpec("ivf", nlist=8, nprobe=3), IndexSpec("hnsw", hnsw_m=8),
-                                  IndexSpec("ivfpq", nlist=4, pq_m=4, pq_nbits=4)], ids=["flat", "ivf", "hnsw", "ivfpq"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        IndexSpec("flat"),
+        IndexSpec("ivf", nlist=8, nprobe=3),
+        IndexSpec("hnsw", hnsw_m=8),
+        IndexSpec("ivfpq", nlist=4, pq_m=4, pq_nbits=4),
+    ],
+    ids=["flat", "ivf", "hnsw", "ivfpq"],
+)
 def test_index_from_memory_mapped_shards_in_chunks_equals_one_array(tmp_path: Path, monkeypatch, spec) -> None:
     import retrieval_baseline.faiss_index as fi
 
@@ -89,7 +99,11 @@ def test_index_from_memory_mapped_shards_in_chunks_equals_one_array(tmp_path: Pa
     monkeypatch.setattr(fi, "ADD_CHUNK", 64)  # many chunks, crossing shard ends
     timings: dict[str, float] = {}
     chunked = build_faiss_index(_shards(tmp_path, x, 250), spec, use_gpu=False, show_progress=False, timings=timings)
-    assert set(timings) == {"train", "add", "allocate"} and 0 <= timings["allocate"] <= timings["add"] and chunked.ntotal == 700
+    assert (
+        set(timings) == {"train", "add", "allocate"}
+        and 0 <= timings["allocate"] <= timings["add"]
+        and chunked.ntotal == 700
+    )
     assert np.array_equal(whole.search(q, 5)[1], chunked.search(q, 5)[1])
     if spec.type == "flat":  # the in-place fill gives exactly what FAISS's own add gives
         ref = faiss.IndexFlatIP(16)
@@ -157,8 +171,15 @@ def test_search_results_are_lazy_views_of_rows_and_scores() -> None:
 
 
 def test_index_loads_without_reading_passages_and_maps_faiss(tmp_path: Path) -> None:
-    built = build_index(DOCS, tmp_path / "idx", encoder=HashEncoder(), spec=IndexSpec("hnsw", hnsw_m=8),
-                        shard_size=2, show_progress=False, use_gpu=False)  # fmt: skip
+    built = build_index(
+        DOCS,
+        tmp_path / "idx",
+        encoder=HashEncoder(),
+        spec=IndexSpec("hnsw", hnsw_m=8),
+        shard_size=2,
+        show_progress=False,
+        use_gpu=False,
+    )
     mapped = load_index(tmp_path / "idx", encoder=HashEncoder(), mmap=True)
     results = mapped.search(QUESTIONS[:1], k=1)
     assert mapped.passages._rows._views == {}  # loading and searching open no passage shard...
@@ -168,11 +189,26 @@ def test_index_loads_without_reading_passages_and_maps_faiss(tmp_path: Path) -> 
 
 
 def test_embeddings_from_another_index_are_hard_linked(tmp_path: Path) -> None:
-    build_index(DOCS, tmp_path / "flat", encoder=HashEncoder(), save_embeddings="float16", shard_size=2,
-                show_progress=False, use_gpu=False)  # fmt: skip
-    ivf = build_index(DOCS, tmp_path / "ivf", encoder=HashEncoder(), spec=IndexSpec("ivf", nlist=2, nprobe=2),
-                      embeddings_from=tmp_path / "flat", save_embeddings="float16", shard_size=2, show_progress=False,
-                      use_gpu=False)  # fmt: skip
+    build_index(
+        DOCS,
+        tmp_path / "flat",
+        encoder=HashEncoder(),
+        save_embeddings="float16",
+        shard_size=2,
+        show_progress=False,
+        use_gpu=False,
+    )
+    ivf = build_index(
+        DOCS,
+        tmp_path / "ivf",
+        encoder=HashEncoder(),
+        spec=IndexSpec("ivf", nlist=2, nprobe=2),
+        embeddings_from=tmp_path / "flat",
+        save_embeddings="float16",
+        shard_size=2,
+        show_progress=False,
+        use_gpu=False,
+    )
     a, b = (tmp_path / d / "embeddings" / "shard-00000.npy" for d in ("flat", "ivf"))
     assert a.stat().st_ino == b.stat().st_ino
     assert ivf.search(QUESTIONS, k=1)[2][0].id == "tokyo#0"
@@ -187,8 +223,10 @@ def test_cli_shards_on_two_machines_ray_engine_and_verify(tmp_path: Path, capsys
     from cbqa.cli import main as cbqa_main
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    docs = [Document(f"d{i}", f"Item {i} is a {w} founded in {1900 + i}.", f"Item {i}")
-            for i, w in enumerate(["river", "castle", "engine", "violin", "harbour"])]  # fmt: skip
+    docs = [
+        Document(f"d{i}", f"Item {i} is a {w} founded in {1900 + i}.", f"Item {i}")
+        for i, w in enumerate(["river", "castle", "engine", "violin", "harbour"])
+    ]
     corpus = tmp_path / "corpus.jsonl"
     write_corpus(corpus, docs)
 
@@ -236,9 +274,18 @@ def test_asking_for_a_gpu_without_faiss_gpu_is_one_clear_error(tmp_path: Path) -
 def test_index_is_built_from_float32_embeddings_whatever_dtype_is_kept(tmp_path: Path) -> None:
     """--save-embeddings float16 keeps a float16 copy; the index itself is built from the encoder's float32 vectors,
     so it is byte for byte the index built without keeping embeddings."""
-    plain = build_index(DOCS, tmp_path / "plain", encoder=HashEncoder(), shard_size=2, show_progress=False, use_gpu=False)
-    kept = build_index(DOCS, tmp_path / "kept", encoder=HashEncoder(), save_embeddings="float16", shard_size=2,
-                       show_progress=False, use_gpu=False)  # fmt: skip
+    plain = build_index(
+        DOCS, tmp_path / "plain", encoder=HashEncoder(), shard_size=2, show_progress=False, use_gpu=False
+    )
+    kept = build_index(
+        DOCS,
+        tmp_path / "kept",
+        encoder=HashEncoder(),
+        save_embeddings="float16",
+        shard_size=2,
+        show_progress=False,
+        use_gpu=False,
+    )
     assert (tmp_path / "plain" / "index.faiss").read_bytes() == (tmp_path / "kept" / "index.faiss").read_bytes()
     shards = EmbeddingShards(sorted((tmp_path / "kept" / "embeddings").glob("shard-*.npy")))
     assert shards.dtype == "float16" and shards.n == plain.manifest["count"] == kept.manifest["count"]

@@ -13,17 +13,50 @@ import pytest
 from cbqa.cli import main as cli_main
 from cbqa.training.callbacks import HFExport
 
-TINY = ["--model.arch.d_model", "32", "--model.arch.d_ff", "64", "--model.arch.num_heads", "2", "--model.arch.d_kv", "16",
-        "--model.arch.num_layers", "1", "--model.arch.num_decoder_layers", "1"]
+TINY = [
+    "--model.arch.d_model",
+    "32",
+    "--model.arch.d_ff",
+    "64",
+    "--model.arch.num_heads",
+    "2",
+    "--model.arch.d_kv",
+    "16",
+    "--model.arch.num_layers",
+    "1",
+    "--model.arch.num_decoder_layers",
+    "1",
+]
 
 
 def finetune(run_dir: str, qa: str, tok: str, *extra: str) -> list[str]:
-    return ["finetune", "--model.tokenizer", tok, "--model.lr", "3e-3",
-            "--data.tasks", json.dumps([{"name": "qa", "kind": "qa", "file": qa, "split": "train"}]),
-            "--data.val_file", qa, "--data.val_split", "dev", "--data.batch_size", "8",
-            "--trainer.max_steps", "4", "--trainer.val_check_interval", "2",
-            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-            "--run_dir", run_dir, *TINY, *extra]  # fmt: skip
+    return [
+        "finetune",
+        "--model.tokenizer",
+        tok,
+        "--model.lr",
+        "3e-3",
+        "--data.tasks",
+        json.dumps([{"name": "qa", "kind": "qa", "file": qa, "split": "train"}]),
+        "--data.val_file",
+        qa,
+        "--data.val_split",
+        "dev",
+        "--data.batch_size",
+        "8",
+        "--trainer.max_steps",
+        "4",
+        "--trainer.val_check_interval",
+        "2",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+        "--run_dir",
+        run_dir,
+        *TINY,
+        *extra,
+    ]
 
 
 def run_cli(argv: list[str]) -> int:
@@ -60,7 +93,9 @@ def test_config_yaml_has_absolute_paths_and_works_from_elsewhere(finished_run, t
     run, work = finished_run["run"], finished_run["work"]
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["run_dir"] == str(run) and saved["data"]["val_file"] == str(work / "qa.jsonl")
-    assert saved["data"]["tasks"][0]["file"] == str(work / "qa.jsonl") and saved["model"]["tokenizer"] == str(work / "tok")
+    assert saved["data"]["tasks"][0]["file"] == str(work / "qa.jsonl") and saved["model"]["tokenizer"] == str(
+        work / "tok"
+    )
     monkeypatch.chdir(tmp_path)  # another working directory: the same config is the same run, and it resumes
     assert run_cli(["finetune", "-c", str(run / "config.yaml")]) == 0
     summary = json.loads((run / "summary.json").read_text())
@@ -100,8 +135,17 @@ def test_resume_never_starts_over_in_a_clean_run_dir(finished_run, tmp_path, cap
     shutil.copytree(finished_run["run"], run, symlinks=True)
     (run / "checkpoints" / "stray-from-old-run.ckpt").write_bytes(b"old")
     work = finished_run["work"]
-    argv = finetune(str(run), str(work / "qa.jsonl"), str(work / "tok"), "--model.lr", "0.01", "--resume", "never",
-                    "--trainer.max_steps", "2")  # fmt: skip
+    argv = finetune(
+        str(run),
+        str(work / "qa.jsonl"),
+        str(work / "tok"),
+        "--model.lr",
+        "0.01",
+        "--resume",
+        "never",
+        "--trainer.max_steps",
+        "2",
+    )
     assert run_cli(argv) == 0
     assert "starting over" in capsys.readouterr().err
     assert not (run / "checkpoints" / "stray-from-old-run.ckpt").exists()
@@ -126,8 +170,12 @@ class FakeModule:
 def validate(cb: HFExport, module, step: int, em: float, loss: float) -> bool:
     import torch
 
-    trainer = SimpleNamespace(sanity_checking=False, global_step=step, is_global_zero=True,
-                              callback_metrics={"val_em": torch.tensor(em), "val_loss": torch.tensor(loss)})  # fmt: skip
+    trainer = SimpleNamespace(
+        sanity_checking=False,
+        global_step=step,
+        is_global_zero=True,
+        callback_metrics={"val_em": torch.tensor(em), "val_loss": torch.tensor(loss)},
+    )
     cb.on_validation_end(trainer, module)
     return cb.improved
 

@@ -44,14 +44,23 @@ def test_draw_order_cycles_whole_permutations() -> None:
 def stream_data(tmp_path_factory, tiny_qa) -> dict[str, Path]:
     """A spans store of 60 documents (blank English + entity ruler: fast and exact) and the tiny QA file."""
     d = tmp_path_factory.mktemp("stream")
-    docs = [Document(f"d{i}", f"{NAMES[i % 6]} was born in {PLACES[(i // 6) % 6]} in {1900 + i}. "
-                     f"{NAMES[i % 6]} later lived in {PLACES[(i + 1) % 6]}.", title=NAMES[i % 6]) for i in range(60)]  # fmt: skip
+    docs = [
+        Document(
+            f"d{i}",
+            f"{NAMES[i % 6]} was born in {PLACES[(i // 6) % 6]} in {1900 + i}. "
+            f"{NAMES[i % 6]} later lived in {PLACES[(i + 1) % 6]}.",
+            title=NAMES[i % 6],
+        )
+        for i in range(60)
+    ]
     write_corpus(d / "corpus.jsonl", docs)
     nlp = English()
     patterns = [{"label": "PERSON", "pattern": n} for n in NAMES] + [{"label": "GPE", "pattern": p} for p in PLACES]
     nlp.add_pipe("entity_ruler").add_patterns(patterns + [{"label": "DATE", "pattern": [{"SHAPE": "dddd"}]}])
     nlp.to_disk(d / "ruler")
-    annotate_corpus(d / "corpus.jsonl", d / "spans", AnnotateConfig(spacy_model=str(d / "ruler"), shard_size=16, progress=False))
+    annotate_corpus(
+        d / "corpus.jsonl", d / "spans", AnnotateConfig(spacy_model=str(d / "ruler"), shard_size=16, progress=False)
+    )
     return {"spans": d / "spans", "qa": tiny_qa["qa"], "tok": tiny_qa["tok"]}
 
 
@@ -62,14 +71,17 @@ def datamodule(data: dict[str, Path], **kw) -> Seq2SeqDataModule:
         TaskConfig(name="ssm", kind="masked", spans=str(data["spans"]), policy="ssm", prefix="fill: "),
         TaskConfig(name="qa", kind="qa", file=str(data["qa"]), split="train"),
     ]
-    dm = Seq2SeqDataModule(tasks=tasks, mixing=kw.pop("mixing", Mixing()), batch_size=kw.pop("batch_size", 10), seed=3, **kw)
+    dm = Seq2SeqDataModule(
+        tasks=tasks, mixing=kw.pop("mixing", Mixing()), batch_size=kw.pop("batch_size", 10), seed=3, **kw
+    )
     dm.tokenizer = AutoTokenizer.from_pretrained(str(data["tok"]))
     dm.setup("fit")
     return dm
 
 
-def traced(dm: Seq2SeqDataModule, tmp: Path, batches: int, world: int = 1, rank: int = 0, workers: int = 0,
-           start: int = 0) -> tuple[list[dict], list[dict]]:  # fmt: skip
+def traced(
+    dm: Seq2SeqDataModule, tmp: Path, batches: int, world: int = 1, rank: int = 0, workers: int = 0, start: int = 0
+) -> tuple[list[dict], list[dict]]:
     """(batches, trace rows) of the first `batches` batches of one rank's stream."""
     dm.trace_dir = str(tmp)
     loader = DataLoader(dm.stream(world, rank, start), batch_size=None, num_workers=workers)
@@ -100,7 +112,7 @@ def test_ranks_see_disjoint_items_and_the_same_masks(stream_data, tmp_path) -> N
     _, one = traced(dm, tmp_path / "one", 2 * dm.plan().batches_per_epoch)  # epochs 0 and 1 on one rank
     _, r0 = traced(dm, tmp_path / "r0", per_epoch, world=2, rank=0)
     _, r1 = traced(dm, tmp_path / "r1", per_epoch, world=2, rank=1)
-    key = lambda r: (r["task"], r["item"])  # noqa: E731
+    key = lambda r: (r["task"], r["item"])
     e0 = [r for r in r0 if r["epoch"] == 0], [r for r in r1 if r["epoch"] == 0]
     assert not {key(r) for r in e0[0]} & {key(r) for r in e0[1]}  # disjoint shares of epoch 0
     assert len({key(r) for r in e0[0] + e0[1]}) == 100  # together: every item once
@@ -138,8 +150,13 @@ def long_passages(n: int, seed: int = 0) -> list[Document]:
     docs = []
     for i in range(n):
         body = " ".join(rng.choice(words) for _ in range(300))
-        docs.append(Document(f"p{i}", f"{NAMES[i % 6]} founded {PLACES[i % 6]} in {1500 + i}. {body}. "
-                             f"{NAMES[(i + 2) % 6]} ruled {PLACES[(i + 3) % 6]} until {1600 + i}. {body}."))  # fmt: skip
+        docs.append(
+            Document(
+                f"p{i}",
+                f"{NAMES[i % 6]} founded {PLACES[i % 6]} in {1500 + i}. {body}. "
+                f"{NAMES[(i + 2) % 6]} ruled {PLACES[(i + 3) % 6]} until {1600 + i}. {body}.",
+            )
+        )
     return docs
 
 
@@ -161,7 +178,9 @@ def test_token_budget_keeps_every_sentinel(tmp_path, policy, options) -> None:
     nlp = English()
     nlp.add_pipe("entity_ruler").add_patterns([{"label": "GPE", "pattern": p} for p in PLACES])
     nlp.to_disk(tmp_path / "ruler")
-    annotate_corpus(tmp_path / "c.jsonl", tmp_path / "s", AnnotateConfig(spacy_model=str(tmp_path / "ruler"), progress=False))
+    annotate_corpus(
+        tmp_path / "c.jsonl", tmp_path / "s", AnnotateConfig(spacy_model=str(tmp_path / "ruler"), progress=False)
+    )
     tasks = [TaskConfig(name="m", kind="masked", spans=str(tmp_path / "s"), policy=policy, policy_options=options)]
     dm = Seq2SeqDataModule(tasks=tasks, batch_size=12, max_input_len=64, max_target_len=24)
     dm.tokenizer = tok
@@ -180,6 +199,9 @@ def test_token_budget_keeps_every_sentinel(tmp_path, policy, options) -> None:
 
     bare = make_policy(policy, **options)
     store = load_span_store(tmp_path / "s")
-    lost = sum(tok.convert_tokens_to_ids("<extra_id_0>") not in tok(bare(store[i], random.Random(i)).input_text,
-               max_length=64, truncation=True)["input_ids"] for i in range(len(store)))  # fmt: skip
+    lost = sum(
+        tok.convert_tokens_to_ids("<extra_id_0>")
+        not in tok(bare(store[i], random.Random(i)).input_text, max_length=64, truncation=True)["input_ids"]
+        for i in range(len(store))
+    )
     assert lost > 0

@@ -70,12 +70,20 @@ def test_adafactor_has_t5_fine_tuning_settings(tiny_qa) -> None:
     from cbqa.model.loading import T5Arch
     from cbqa.training.module import T5Seq2Seq
 
-    module = T5Seq2Seq(tokenizer=str(tiny_qa["tok"]), arch=T5Arch(d_model=16, d_ff=32, num_heads=2, d_kv=8, num_layers=1,
-                       num_decoder_layers=1), optimizer="adafactor")  # fmt: skip
+    module = T5Seq2Seq(
+        tokenizer=str(tiny_qa["tok"]),
+        arch=T5Arch(d_model=16, d_ff=32, num_heads=2, d_kv=8, num_layers=1, num_decoder_layers=1),
+        optimizer="adafactor",
+    )
     opt = module.configure_optimizers()
     assert isinstance(opt, Adafactor)  # constant schedule without warm-up: no per-step scheduler at all
     group = opt.param_groups[0]
-    assert (group["lr"], group["relative_step"], group["scale_parameter"], group["warmup_init"]) == (1e-3, False, False, False)
+    assert (group["lr"], group["relative_step"], group["scale_parameter"], group["warmup_init"]) == (
+        1e-3,
+        False,
+        False,
+        False,
+    )
 
 
 def test_compile_keeps_state_dict_and_export(tiny_qa, tmp_path) -> None:

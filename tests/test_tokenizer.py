@@ -24,6 +24,20 @@ def test_round_trip_and_sentinels(tiny_qa) -> None:
 def test_cli_writes_loadable_dir(tiny_qa, tmp_path: Path) -> None:
     from cbqa.commands.tokenizer import main
 
-    assert main(["--corpus", str(tiny_qa["corpus"]), "--qa", str(tiny_qa["qa"]), "--out", str(tmp_path / "t"), "--vocab-size", "100"]) == 0
+    assert (
+        main(
+            [
+                "--corpus",
+                str(tiny_qa["corpus"]),
+                "--qa",
+                str(tiny_qa["qa"]),
+                "--out",
+                str(tmp_path / "t"),
+                "--vocab-size",
+                "100",
+            ]
+        )
+        == 0
+    )
     tok = AutoTokenizer.from_pretrained(str(tmp_path / "t"))
     assert sentinel_ids(tok, 100)

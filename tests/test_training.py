@@ -8,20 +8,47 @@ import torch
 
 from cbqa.training.cli import run_training
 
-TINY = ["--model.arch.d_model", "32", "--model.arch.d_ff", "64", "--model.arch.num_heads", "2", "--model.arch.d_kv", "16",
-        "--model.arch.num_layers", "1", "--model.arch.num_decoder_layers", "1"]
+TINY = [
+    "--model.arch.d_model",
+    "32",
+    "--model.arch.d_ff",
+    "64",
+    "--model.arch.num_heads",
+    "2",
+    "--model.arch.d_kv",
+    "16",
+    "--model.arch.num_layers",
+    "1",
+    "--model.arch.num_decoder_layers",
+    "1",
+]
 
 
 def args(tiny_qa, run_dir: Path, *extra: str) -> list[str]:
     return [
-        "--model.tokenizer", str(tiny_qa["tok"]),
-        "--model.lr", "3e-3",
-        "--data.tasks", json.dumps([{"name": "qa", "kind": "qa", "file": str(tiny_qa["qa"]), "split": "train"}]),
-        "--data.val_file", str(tiny_qa["qa"]), "--data.val_split", "dev",
-        "--data.batch_size", "8", "--trainer.log_every_n_steps", "2",
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--run_dir", str(run_dir), *TINY, *extra,
-    ]  # fmt: skip
+        "--model.tokenizer",
+        str(tiny_qa["tok"]),
+        "--model.lr",
+        "3e-3",
+        "--data.tasks",
+        json.dumps([{"name": "qa", "kind": "qa", "file": str(tiny_qa["qa"]), "split": "train"}]),
+        "--data.val_file",
+        str(tiny_qa["qa"]),
+        "--data.val_split",
+        "dev",
+        "--data.batch_size",
+        "8",
+        "--trainer.log_every_n_steps",
+        "2",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+        "--run_dir",
+        str(run_dir),
+        *TINY,
+        *extra,
+    ]
 
 
 def test_fast_dev_run_one_step(tiny_qa, tmp_path: Path) -> None:
@@ -80,7 +107,12 @@ def test_resume_after_interruption_and_export(tiny_qa, tmp_path: Path, monkeypat
 
     # A further run with more steps is another config: it continues from last.ckpt only with --force (tests/test_run_safety.py
     # has the refusal), and the run's record keeps what was forced.
-    assert run_training(args(tiny_qa, run, "--trainer.max_steps", "16", "--trainer.val_check_interval", "4", "--force"), "t", "r") == 0
+    assert (
+        run_training(
+            args(tiny_qa, run, "--trainer.max_steps", "16", "--trainer.val_check_interval", "4", "--force"), "t", "r"
+        )
+        == 0
+    )
     summary = json.loads((run / "summary.json").read_text())
     assert summary["resumed_from"].endswith("last.ckpt") and summary["global_step"] == 16
     history = json.loads((run / "run.json").read_text())["history"]
@@ -95,16 +127,48 @@ def test_learns_tiny_task_and_predict_cli(tiny_qa, tmp_path: Path) -> None:
     (dev EM on unseen items is chance and would pick an arbitrary checkpoint)."""
     torch.manual_seed(0)
     run = tmp_path / "run"
-    assert run_training(args(tiny_qa, run, "--trainer.max_steps", "150", "--trainer.val_check_interval", "50",
-                             "--data.val_split", "train"), "t", "r") == 0
+    assert (
+        run_training(
+            args(
+                tiny_qa,
+                run,
+                "--trainer.max_steps",
+                "150",
+                "--trainer.val_check_interval",
+                "50",
+                "--data.val_split",
+                "train",
+            ),
+            "t",
+            "r",
+        )
+        == 0
+    )
     summary = json.loads((run / "summary.json").read_text())
     assert summary["best_val_em"] is not None
 
     from cbqa.commands.predict import main as predict
 
     out = tmp_path / "p.jsonl"
-    assert predict(["--model", str(run), "--questions", str(tiny_qa["qa"]), "--split", "train", "--out", str(out),
-                    "--num-beams", "2", "--top-k", "2"]) == 0  # fmt: skip
+    assert (
+        predict(
+            [
+                "--model",
+                str(run),
+                "--questions",
+                str(tiny_qa["qa"]),
+                "--split",
+                "train",
+                "--out",
+                str(out),
+                "--num-beams",
+                "2",
+                "--top-k",
+                "2",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 40 and len(rows[0]["candidates"]) == 2
     train_em = sum(r["prediction"] == r["answers"][0] for r in rows) / len(rows)
@@ -112,8 +176,7 @@ def test_learns_tiny_task_and_predict_cli(tiny_qa, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "config",
-    ["pretrain_ssm", "pretrain_span_corruption", "finetune_ssm_qa", "mixture_ssm_qa", "finetune_toy"],
+    "config", ["pretrain_ssm", "pretrain_span_corruption", "finetune_ssm_qa", "mixture_ssm_qa", "finetune_toy"]
 )
 def test_shipped_configs_parse(config: str, capsys) -> None:
     """Every config the README names parses into the CLI (a renamed option would fail here, not for a user)."""

@@ -20,8 +20,16 @@ from cbqa.world.ner_check import tag_rates
 from cbqa.world.questions import QUESTION_TEMPLATES, UNIVERSITY_HEADQUARTERS
 from cbqa.world.render import Mention
 
-FILES = ("corpus.jsonl", "qa.jsonl", "train.jsonl", "dev.jsonl", "test.jsonl", "overlap_gold.jsonl",
-         "mentions.jsonl", "world.json")
+FILES = (
+    "corpus.jsonl",
+    "qa.jsonl",
+    "train.jsonl",
+    "dev.jsonl",
+    "test.jsonl",
+    "overlap_gold.jsonl",
+    "mentions.jsonl",
+    "world.json",
+)
 
 
 def _rows(path: Path) -> list[dict]:
@@ -77,8 +85,11 @@ def test_gold_labels_match_a_recomputation_from_the_files(out: Path) -> None:
         expected = "question_overlap" if qo else "answer_overlap_only" if ao else "no_overlap"
         assert g["category"] == expected, g
         assert g["answer_in_train"] == ao
-        labels = ["total", "question_overlap" if qo else "no_question_overlap",
-                  "answer_overlap" if ao else "no_answer_overlap"] + (["answer_overlap_only"] if ao and not qo else [])
+        labels = [
+            "total",
+            "question_overlap" if qo else "no_question_overlap",
+            "answer_overlap" if ao else "no_answer_overlap",
+        ] + (["answer_overlap_only"] if ao and not qo else [])
         assert g["labels"] == labels, g
         if qo:
             source = qa[g["paraphrase_of"]]

@@ -10,14 +10,14 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from cbqa.core.metrics import normalize_answer
+from cbqa.overlap.categories import LABELS, TOTAL
 from cbqa_app import loaders
 from cbqa_app.colors import color_scale
 from cbqa_app.context import AppContext
 from cbqa_app.export import downloads
 from cbqa_app.render import is_right, reported
 from cbqa_app.run_dir import RunInfo, results_paths, shown_path
-from cbqa.core.metrics import normalize_answer
-from cbqa.overlap.categories import LABELS, TOTAL
 
 FILTERS = ("the two disagree", "only the first is right", "only the second is right", "all questions")
 
@@ -54,19 +54,28 @@ def _results(run: RunInfo, ctx: AppContext) -> tuple[dict[str, Any] | None, bool
     if paths:
         path = paths[0]
         if len(paths) > 1:
-            path = st.selectbox("Results file", paths, format_func=lambda p: p.name, key="bench_results",
-                                help="results.json: by the gold overlap categories (toy world); "
-                                     "results_detected.json: by the categories the detector computed")
+            path = st.selectbox(
+                "Results file",
+                paths,
+                format_func=lambda p: p.name,
+                key="bench_results",
+                help="results.json: by the gold overlap categories (toy world); "
+                "results_detected.json: by the categories the detector computed",
+            )
         with reported(f"Reading {shown_path(path, ctx.runs_root)}"):
             result = json.loads(path.read_text(encoding="utf-8"))
             gold_based = "detected" not in path.name and run.path("gold_overlap") is not None
-            st.caption(f"from `{shown_path(path, ctx.runs_root)}`, by the {'gold' if gold_based else 'detected'} "
-                       "overlap categories")
+            st.caption(
+                f"from `{shown_path(path, ctx.runs_root)}`, by the {'gold' if gold_based else 'detected'} "
+                "overlap categories"
+            )
             return result, gold_based
         return None, False
     if not run.predictions:
-        st.info("This run has no report (report/results.json) and no prediction files yet: nothing to score. "
-                "Is `cbqa demo` still running?")
+        st.info(
+            "This run has no report (report/results.json) and no prediction files yet: nothing to score. "
+            "Is `cbqa demo` still running?"
+        )
         return None, False
     test = run.path("test")
     if test is None:
@@ -77,10 +86,13 @@ def _results(run: RunInfo, ctx: AppContext) -> tuple[dict[str, Any] | None, bool
 
         preds = {s: loaders.load_predictions(p) for s, p in run.predictions.items()}
         labels = _overlap_rows(run)
-        result = evaluate_systems(preds, loaders.load_qa(test), list(labels.values()) if labels else None,
-                                  allow_missing=True)
-        st.caption("scored now from the run's prediction files (the run has no report/results.json), by the detected "
-                   "overlap categories")
+        result = evaluate_systems(
+            preds, loaders.load_qa(test), list(labels.values()) if labels else None, allow_missing=True
+        )
+        st.caption(
+            "scored now from the run's prediction files (the run has no report/results.json), by the detected "
+            "overlap categories"
+        )
         return result, False
     return None, False
 
@@ -92,8 +104,13 @@ def _overlap_rows(run: RunInfo, choose: bool = False, gold_first: bool = False) 
         return {}
     key = next(iter(sources))
     if choose and len(sources) > 1:  # defaults to the categories of the table above
-        key = st.radio("Overlap categories", list(sources), horizontal=True, key="bench_labels",
-                       format_func={"overlap": "detected", "gold_overlap": "gold"}.get)
+        key = st.radio(
+            "Overlap categories",
+            list(sources),
+            horizontal=True,
+            key="bench_labels",
+            format_func={"overlap": "detected", "gold_overlap": "gold"}.get,
+        )
     path = sources[key]
     with reported(f"Reading overlap labels {path.name}"):
         return loaders.load_overlap_rows(path)
@@ -101,9 +118,19 @@ def _overlap_rows(run: RunInfo, choose: bool = False, gold_first: bool = False) 
 
 
 # Lewis et al. (2021) Table 3's columns and model groups, in their order.
-TABLE3_COLUMNS = {"total": "Total", "question_overlap": "Question overlap", "answer_overlap_only": "Answer overlap only",
-                  "no_overlap": "No overlap"}  # fmt: skip
-KINDS = ("Open-book (retrieval + reader)", "Closed-book", "Nearest neighbour", "Extractive floor (no training)", "Other")
+TABLE3_COLUMNS = {
+    "total": "Total",
+    "question_overlap": "Question overlap",
+    "answer_overlap_only": "Answer overlap only",
+    "no_overlap": "No overlap",
+}
+KINDS = (
+    "Open-book (retrieval + reader)",
+    "Closed-book",
+    "Nearest neighbour",
+    "Extractive floor (no training)",
+    "Other",
+)
 
 
 def system_kind(name: str, reads_passages: bool) -> str:
@@ -155,11 +182,13 @@ def _table3(run: RunInfo, result: dict[str, Any], metric: str) -> None:
         shown[col] = shown[col].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.1f}")
     st.table(shown.set_index(["kind", "system"]))
     downloads(f"table3_{metric}", df)
-    st.caption(f"{metric.upper()} (%) as in Lewis, Stenetorp & Riedel (2021), Table 3. Their NQ numbers for "
-               "reference (EM, total / question overlap / answer overlap only / no overlap): open-book RAG 44.5 / "
-               "70.7 / 34.9 / 24.8; closed-book BART 26.5 / 67.6 / 10.2 / 0.8. \"EM copied from passages\": the share "
-               "of a system's exact matches whose answer occurs in the passages it read (the rest it did not read "
-               "there).")
+    st.caption(
+        f"{metric.upper()} (%) as in Lewis, Stenetorp & Riedel (2021), Table 3. Their NQ numbers for "
+        "reference (EM, total / question overlap / answer overlap only / no overlap): open-book RAG 44.5 / "
+        '70.7 / 34.9 / 24.8; closed-book BART 26.5 / 67.6 / 10.2 / 0.8. "EM copied from passages": the share '
+        "of a system's exact matches whose answer occurs in the passages it read (the rest it did not read "
+        "there)."
+    )
 
 
 def _long_frame(result: dict[str, Any]) -> pd.DataFrame:
@@ -180,8 +209,12 @@ def _chart(long: pd.DataFrame, metric: str) -> alt.Chart:
         .mark_bar()
         .encode(
             # every category labelled: Vega-Lite drops overlapping labels unless told not to
-            x=alt.X("category:N", sort=cats, title=None,
-                    axis=alt.Axis(labelAngle=-30, labelLimit=220, labelOverlap=False, labelPadding=4)),
+            x=alt.X(
+                "category:N",
+                sort=cats,
+                title=None,
+                axis=alt.Axis(labelAngle=-30, labelLimit=220, labelOverlap=False, labelPadding=4),
+            ),
             xOffset="system:N",
             y=alt.Y(f"{metric}:Q", title=f"{metric.upper()} (%)", scale=alt.Scale(domain=[0, 100])),
             color=alt.Color("system:N", scale=color_scale(long["system"])),
@@ -198,8 +231,10 @@ def _is_retrieval(preds) -> bool:
 def _disagreements(run: RunInfo, ctx: AppContext, gold_based: bool) -> None:
     st.subheader("Where two systems disagree")
     if len(run.predictions) < 2:
-        st.info("This run has fewer than two prediction files, so there is nothing to compare. A run without "
-                "retrieval outputs has only its closed-book systems.")
+        st.info(
+            "This run has fewer than two prediction files, so there is nothing to compare. A run without "
+            "retrieval outputs has only its closed-book systems."
+        )
         return
     with reported("Reading predictions"):
         preds = {s: loaders.load_predictions(p) for s, p in run.predictions.items()}
@@ -208,8 +243,10 @@ def _disagreements(run: RunInfo, ctx: AppContext, gold_based: bool) -> None:
     systems = list(preds)
     closed = [s for s in systems if not _is_retrieval(preds[s])] or systems
     retrieval = [s for s in systems if _is_retrieval(preds[s])]
-    labels = {i: {*r.get("labels", ()), r.get("category")}
-              for i, r in _overlap_rows(run, choose=True, gold_first=gold_based).items()}
+    labels = {
+        i: {*r.get("labels", ()), r.get("category")}
+        for i, r in _overlap_rows(run, choose=True, gold_first=gold_based).items()
+    }
     categories = [c for c in LABELS if c == TOTAL or any(c in r for r in labels.values())]
     c1, c2, c3, c4 = st.columns(4)
     first = c1.selectbox("First system", systems, index=systems.index(closed[0]), key="bench_a")
@@ -235,8 +272,17 @@ def _disagreements(run: RunInfo, ctx: AppContext, gold_based: bool) -> None:
         differ = normalize_answer(a.prediction) != normalize_answer(b.prediction)
         keep = {FILTERS[0]: differ, FILTERS[1]: bool(ra and not rb), FILTERS[2]: bool(rb and not ra), FILTERS[3]: True}
         if keep[which]:
-            rows.append({"id": a.id, "question": a.question, "gold": " | ".join(answers),
-                         first: a.prediction, f"{first} right": ra, second: b.prediction, f"{second} right": rb})
+            rows.append(
+                {
+                    "id": a.id,
+                    "question": a.question,
+                    "gold": " | ".join(answers),
+                    first: a.prediction,
+                    f"{first} right": ra,
+                    second: b.prediction,
+                    f"{second} right": rb,
+                }
+            )
     wanted = st.query_params.get("q")  # Probe's link back: this question's row
     if wanted:
         rows = [r for r in rows if r["id"] == wanted] or rows
@@ -245,6 +291,10 @@ def _disagreements(run: RunInfo, ctx: AppContext, gold_based: bool) -> None:
     if rows:
         frame = pd.DataFrame(rows)
         frame.insert(0, "probe", [ctx.probe_link(str(i)) for i in frame["id"]])
-        st.dataframe(frame, hide_index=True, width="stretch",
-                     column_config={"probe": st.column_config.LinkColumn("open in Probe", display_text="probe ↗")})
+        st.dataframe(
+            frame,
+            hide_index=True,
+            width="stretch",
+            column_config={"probe": st.column_config.LinkColumn("open in Probe", display_text="probe ↗")},
+        )
         downloads(f"disagreements_{first}_{second}_{category}", frame.drop(columns="probe"))

@@ -25,20 +25,25 @@ def render(ctx: AppContext) -> None:
 
     text = st.text_area("Text", value=SAMPLE, height=140, key="mask_text")
     c1, c2, c3 = st.columns([3, 2, 1])
-    policies = c1.multiselect("Masking policies", list(POLICY_NAMES), default=["ssm", "span_corruption"], key="mask_policies")
+    policies = c1.multiselect(
+        "Masking policies", list(POLICY_NAMES), default=["ssm", "span_corruption"], key="mask_policies"
+    )
     model = c2.text_input("spaCy pipeline", value=DEFAULT_SPACY_MODEL, key="mask_spacy")
     seed = int(c3.number_input("Seed", min_value=0, value=0, step=1, key="mask_seed"))
     labels_text = st.text_input(
         "Labels (comma-separated, e.g. DATE or PERSON,GPE): the spans typed_ssm masks; also limits ssm and ssm_all",
-        value="", key="mask_labels",
+        value="",
+        key="mask_labels",
     )
     labels = [x.strip().upper() for x in labels_text.split(",") if x.strip()]
     if not text.strip():
         st.info("Paste some text above.")
         return
     if len(text) > MAX_CHARS:
-        st.warning(f"The text is {len(text):,} characters long; the lab takes at most {MAX_CHARS:,}. "
-                   "Use `cbqa ner` and `cbqa mask` for whole corpora.")
+        st.warning(
+            f"The text is {len(text):,} characters long; the lab takes at most {MAX_CHARS:,}. "
+            "Use `cbqa ner` and `cbqa mask` for whole corpora."
+        )
         return
     with reported(f"spaCy pipeline {model}"):
         from ner_masking.pipeline import doc_to_span_doc
@@ -48,8 +53,13 @@ def render(ctx: AppContext) -> None:
         st.subheader("Salient spans")
         st.markdown(entity_html(span_doc.text, span_doc.spans), unsafe_allow_html=True)
         if span_doc.spans:
-            st.dataframe(pd.DataFrame([{"span": span_doc.text[s:e], "label": lab, "start": s, "end": e}
-                                       for s, e, lab in span_doc.spans]), hide_index=True, width="stretch")
+            st.dataframe(
+                pd.DataFrame(
+                    [{"span": span_doc.text[s:e], "label": lab, "start": s, "end": e} for s, e, lab in span_doc.spans]
+                ),
+                hide_index=True,
+                width="stretch",
+            )
         else:
             st.info("The pipeline found no salient span in this text: SSM policies have nothing to mask.")
         st.subheader("T5 input and target per policy")

@@ -34,17 +34,29 @@ def render(ctx: AppContext) -> None:
     n = summary["n"]
     st.markdown(f"**{n} test questions**")
     sizes = pd.DataFrame(
-        [{"category": c, "questions": k, "% of test": round(100 * k / n, 1) if n else None}
-         for c, k in summary["categories"].items()]
-        + ([{"category": "undecided", "questions": summary["undecided"],
-             "% of test": round(100 * summary["undecided"] / n, 1)}] if summary["undecided"] else [])
+        [
+            {"category": c, "questions": k, "% of test": round(100 * k / n, 1) if n else None}
+            for c, k in summary["categories"].items()
+        ]
+        + (
+            [
+                {
+                    "category": "undecided",
+                    "questions": summary["undecided"],
+                    "% of test": round(100 * summary["undecided"] / n, 1),
+                }
+            ]
+            if summary["undecided"]
+            else []
+        )
     )
     if method:
         others = sorted({m for r in rows for m in (r.get("question_decision") or {})} - {method})
         st.caption(
             f"Categories at {method} threshold {threshold:.2f}. A test question is question overlap when its nearest "
             "train question (among those sharing a gold answer, when the labels were made so) passes the threshold of "
-            "any method" + (" (" + ", ".join(f"{m} as labelled" for m in others) + ")" if others else "")
+            "any method"
+            + (" (" + ", ".join(f"{m} as labelled" for m in others) + ")" if others else "")
             + ". The table and the histogram below follow the slider."
         )
     st.markdown(" · ".join(f"{r['category'].replace('_', ' ')} **{r['questions']}**" for _, r in sizes.iterrows()))
@@ -52,9 +64,15 @@ def render(ctx: AppContext) -> None:
     left.dataframe(sizes, hide_index=True, width="stretch")
     if "answer_in_corpus" in summary:
         left.markdown(f"Answer in the pretraining corpus: **{summary['answer_in_corpus']}** of {n}")
-    bars = alt.Chart(sizes).mark_bar().encode(x=alt.X("questions:Q"), y=alt.Y("category:N", sort=None), tooltip=list(sizes))
+    bars = (
+        alt.Chart(sizes)
+        .mark_bar()
+        .encode(x=alt.X("questions:Q"), y=alt.Y("category:N", sort=None), tooltip=list(sizes))
+    )
     right.altair_chart(bars, width="stretch")
-    downloads(f"overlap_categories_{method or 'labels'}_{threshold:.2f}" if method else "overlap_categories", sizes, bars)
+    downloads(
+        f"overlap_categories_{method or 'labels'}_{threshold:.2f}" if method else "overlap_categories", sizes, bars
+    )
     if method:
         _similarity(shown, run, method, threshold, ctx)
 
@@ -65,13 +83,21 @@ def _decision(rows: list[dict[str, Any]]) -> tuple[str | None, float]:
 
     methods = sorted({m for r in rows for m in (r.get("question_decision") or {})})
     if not methods:
-        st.info("These labels carry no question-similarity scores (released labels have none), so there is no "
-                "threshold to explore; the categories are the stored ones.")
+        st.info(
+            "These labels carry no question-similarity scores (released labels have none), so there is no "
+            "threshold to explore; the categories are the stored ones."
+        )
         return None, 0.0
     c1, c2 = st.columns([1, 2])
     method = c1.radio("Similarity method", methods, horizontal=True, key="overlap_method")
-    threshold = c2.slider("Decision threshold", 0.0, 1.0, float(DEFAULT_THRESHOLDS.get(method, 0.8)), 0.01,
-                          key=f"overlap_threshold_{method}")
+    threshold = c2.slider(
+        "Decision threshold",
+        0.0,
+        1.0,
+        float(DEFAULT_THRESHOLDS.get(method, 0.8)),
+        0.01,
+        key=f"overlap_threshold_{method}",
+    )
     return method, threshold
 
 
@@ -85,10 +111,14 @@ def _rows(run, root: Path) -> list[dict[str, Any]]:
         return []
     train, test = run.path("train"), run.path("test")
     if train is None or test is None:
-        st.info("This run has no overlap labels (the manifest's `overlap`) and no train/test pair to compute them from.")
+        st.info(
+            "This run has no overlap labels (the manifest's `overlap`) and no train/test pair to compute them from."
+        )
         return []
-    st.info("This run has no stored overlap labels; they can be computed now from its train and test sets "
-            "(TF-IDF question similarity, default threshold; `cbqa overlap` offers every option).")
+    st.info(
+        "This run has no stored overlap labels; they can be computed now from its train and test sets "
+        "(TF-IDF question similarity, default threshold; `cbqa overlap` offers every option)."
+    )
     if not st.toggle("Compute overlap labels now", key="overlap_compute"):
         return []
     with reported("Computing overlap labels"):
@@ -102,17 +132,23 @@ def _similarity(rows: list[dict[str, Any]], run, method: str, threshold: float, 
     table = pd.DataFrame([_pair(r, method, gold) for r in rows])
     table = table.dropna(subset=["similarity"])
     bins = alt.Bin(extent=[0, 1], step=0.025)
-    hist = alt.Chart(table).mark_bar().encode(
-        x=alt.X("similarity:Q", bin=bins, title=f"{method} cosine similarity to the nearest training question"),
-        y=alt.Y("count():Q", title="test questions"),
-        color=alt.Color("category:N") if table["category"].notna().any() else alt.value("#4c78a8"),
+    hist = (
+        alt.Chart(table)
+        .mark_bar()
+        .encode(
+            x=alt.X("similarity:Q", bin=bins, title=f"{method} cosine similarity to the nearest training question"),
+            y=alt.Y("count():Q", title="test questions"),
+            color=alt.Color("category:N") if table["category"].notna().any() else alt.value("#4c78a8"),
+        )
     )
     rule = alt.Chart(pd.DataFrame({"similarity": [threshold]})).mark_rule(color="red").encode(x="similarity:Q")
     chart = (hist + rule).properties(height=280)
     st.altair_chart(chart, width="stretch")
     downloads(f"overlap_similarity_{method}", table[["id", "similarity", "category"]], chart)
     above = int((table["similarity"] >= threshold).sum())
-    st.caption(f"{above} of {len(table)} test questions at or above {threshold:.2f} (question overlap under this threshold)")
+    st.caption(
+        f"{above} of {len(table)} test questions at or above {threshold:.2f} (question overlap under this threshold)"
+    )
 
     st.subheader("Pairs near the threshold")
     margin = st.slider("Within", 0.01, 0.5, 0.05, 0.01, key="overlap_margin")
@@ -120,15 +156,25 @@ def _similarity(rows: list[dict[str, Any]], run, method: str, threshold: float, 
     near = near.assign(paraphrase=near["similarity"] >= threshold)
     st.caption(f"{len(near)} pair(s) within ±{margin:.2f} of {threshold:.2f}")
     links = near.assign(probe=[ctx.probe_link(str(i)) for i in near["id"]])
-    st.dataframe(links, hide_index=True, width="stretch", column_order=["probe", *near.columns],
-                 column_config={"probe": st.column_config.LinkColumn("open in Probe", display_text="probe ↗")})  # fmt: skip
-    st.download_button(
-        "Download these pairs (CSV)", near.to_csv(index=False).encode("utf-8"),
-        file_name=f"overlap_pairs_{method}_{threshold:.2f}.csv", mime="text/csv",
+    st.dataframe(
+        links,
+        hide_index=True,
+        width="stretch",
+        column_order=["probe", *near.columns],
+        column_config={"probe": st.column_config.LinkColumn("open in Probe", display_text="probe ↗")},
     )
     st.download_button(
-        "Download all pairs (CSV)", table.to_csv(index=False).encode("utf-8"),
-        file_name=f"overlap_pairs_{method}.csv", mime="text/csv", key="overlap_all_csv",
+        "Download these pairs (CSV)",
+        near.to_csv(index=False).encode("utf-8"),
+        file_name=f"overlap_pairs_{method}_{threshold:.2f}.csv",
+        mime="text/csv",
+    )
+    st.download_button(
+        "Download all pairs (CSV)",
+        table.to_csv(index=False).encode("utf-8"),
+        file_name=f"overlap_pairs_{method}.csv",
+        mime="text/csv",
+        key="overlap_all_csv",
     )
 
 

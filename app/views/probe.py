@@ -35,8 +35,13 @@ def render(ctx: AppContext) -> None:
             help="Questions of the run's test set; their gold answers mark each answer right or wrong.",
         )
     with left:
-        question = st.text_input("Question", key="probe_question", placeholder="Who founded Winham Laboratories?",
-                                 on_change=_sync_pick, args=(set(by_question),))  # fmt: skip
+        question = st.text_input(
+            "Question",
+            key="probe_question",
+            placeholder="Who founded Winham Laboratories?",
+            on_change=_sync_pick,
+            args=(set(by_question),),
+        )
     known = by_question.get(question.strip())
     # The gold box belongs to the question on screen: its key changes with the question, so an answer typed for one
     # question never marks another.
@@ -52,8 +57,12 @@ def render(ctx: AppContext) -> None:
     models = _model_choices(ctx)
     with st.sidebar.expander("Probe settings", expanded=True):
         own = [n for n in models if ": " not in n]
-        chosen = st.multiselect("Closed-book models (this run's, and other runs' as run: model)", list(models),
-                                default=own[:3], key="probe_models")  # fmt: skip
+        chosen = st.multiselect(
+            "Closed-book models (this run's, and other runs' as run: model)",
+            list(models),
+            default=own[:3],
+            key="probe_models",
+        )
         other = st.text_input("Other model (HF dir, training run dir or hub name)", key="probe_other_model")
         beams = st.slider("Beams", 1, 8, 4)
         shown = st.slider("Candidates shown", 1, 8, 3)
@@ -72,7 +81,7 @@ def render(ctx: AppContext) -> None:
     st.divider()
     _retrieval(q, run, k, gold)
     st.divider()
-    checked = gold or [a for a in answers[:1]]
+    checked = gold or answers[:1]
     _overlap_facts(q, run, checked, bool(gold), known.id if known else None)
     if known is not None and run is not None and run.predictions:
         st.divider()
@@ -127,7 +136,9 @@ def _model_choices(ctx: AppContext) -> dict[str, str]:
     return out
 
 
-def _closed_book(q: str, models: dict[str, str], beams: int, shown: int, gold: list[str], run: RunInfo | None) -> list[str]:
+def _closed_book(
+    q: str, models: dict[str, str], beams: int, shown: int, gold: list[str], run: RunInfo | None
+) -> list[str]:
     """Answer with each model side by side; returns the top answers in model order."""
     st.subheader("Closed-book answers")
     if not models:
@@ -139,10 +150,15 @@ def _closed_book(q: str, models: dict[str, str], beams: int, shown: int, gold: l
     loaded = {}
     for name, path in models.items():
         if not _loadable(path):
-            st.error(f"{name}: not a model here: no HF model directory, training run directory (with hf/) or "
-                     "hub name reachable from this machine.")
+            st.error(
+                f"{name}: not a model here: no HF model directory, training run directory (with hf/) or "
+                "hub name reachable from this machine."
+            )
             continue
-        with reported(f"Model {name}"), st.spinner(f"Loading {name} (the first question after start waits for this)..."):
+        with (
+            reported(f"Model {name}"),
+            st.spinner(f"Loading {name} (the first question after start waits for this)..."),
+        ):
             loaded[name] = (path, loaders.load_answerer(path))
     _input_warnings([a for _, a in loaded.values()], q)  # once, not once per model
     dev = run.path("dev") if run else None
@@ -162,8 +178,10 @@ def _closed_book(q: str, models: dict[str, str], beams: int, shown: int, gold: l
             if floor is not None and best:
                 sure = answerer.mean_token_logprob([q], [best])[0]
                 if sure < floor:
-                    st.warning(f"Unsure: mean token log-probability {sure:.2f}, below {floor:.2f}, the 5th percentile "
-                               "of this model's correct dev answers. The question may be outside what it learned.")
+                    st.warning(
+                        f"Unsure: mean token log-probability {sure:.2f}, below {floor:.2f}, the 5th percentile "
+                        "of this model's correct dev answers. The question may be outside what it learned."
+                    )
             st.caption(f"answered in {1000 * elapsed:.0f} ms ({beams} beam{'s' * (beams > 1)})")
             rows = [
                 {"answer": c.text, "log-prob": round(c.score, 3), **({"right": is_right(c.text, gold)} if gold else {})}
@@ -186,10 +204,14 @@ def _input_warnings(answerers: list, q: str) -> None:
     for answerer in answerers:
         ids = answerer.tok(answerer.prefix + q).input_ids
         if len(ids) > answerer.max_input_len:
-            notes.append(f"The question is {len(ids)} tokens long; the model reads only the first {answerer.max_input_len}.")
+            notes.append(
+                f"The question is {len(ids)} tokens long; the model reads only the first {answerer.max_input_len}."
+            )
         unk = answerer.tok.unk_token_id
         if unk is not None and ids and sum(i == unk for i in ids) / len(ids) > 0.2:
-            notes.append("Many characters of this question are unknown to the model's vocabulary; expect a poor answer.")
+            notes.append(
+                "Many characters of this question are unknown to the model's vocabulary; expect a poor answer."
+            )
     for note in dict.fromkeys(notes):
         st.warning(note)
 
@@ -198,8 +220,10 @@ def _retrieval(q: str, run: RunInfo | None, k: int, gold: list[str]) -> None:
     st.subheader("Retrieval baseline")
     index_dir = run.path("index") if run else None
     if index_dir is None:
-        st.info("This run has no retrieval index (the manifest's `index` is empty or missing), so there is no "
-                "retrieval answer to compare with.")
+        st.info(
+            "This run has no retrieval index (the manifest's `index` is empty or missing), so there is no "
+            "retrieval answer to compare with."
+        )
         return
     if not loaders.retrieval_available():
         st.info("The retrieval_baseline package is not installed here, so the run's index cannot be searched.")
@@ -207,9 +231,14 @@ def _retrieval(q: str, run: RunInfo | None, k: int, gold: list[str]) -> None:
     with reported(f"Retrieval index {index_dir}"):
         index = loaders.load_retrieval_index(index_dir)
         retrievers = ["dense", "bm25", "hybrid"] if index.bm25 is not None else ["dense"]
-        retriever = st.radio("Retriever", retrievers, horizontal=True, key="probe_retriever",
-                             index=retrievers.index("hybrid") if "hybrid" in retrievers else 0,
-                             help="hybrid (dense + BM25, reciprocal rank fusion) is what the benchmark's retrieval arm uses")  # fmt: skip
+        retriever = st.radio(
+            "Retriever",
+            retrievers,
+            horizontal=True,
+            key="probe_retriever",
+            index=retrievers.index("hybrid") if "hybrid" in retrievers else 0,
+            help="hybrid (dense + BM25, reciprocal rank fusion) is what the benchmark's retrieval arm uses",
+        )
         start = time.perf_counter()
         hits = index.search([q], k=k, retriever=retriever)[0]
         answer, read = _read(q, hits, run, gold)
@@ -218,13 +247,15 @@ def _retrieval(q: str, run: RunInfo | None, k: int, gold: list[str]) -> None:
             st.markdown(f"#### {answer or '(empty answer)'}")
             if gold:
                 st.markdown(verdict(answer, gold))
-        st.caption(f"retrieved {len(hits)} passages{f', the reader read the top {read}' if answer is not None else ''} "
-                   f"in {1000 * elapsed:.0f} ms ({retriever})")
-        marks = {g: GOLD_COLOUR for g in gold}
+        st.caption(
+            f"retrieved {len(hits)} passages{f', the reader read the top {read}' if answer is not None else ''} "
+            f"in {1000 * elapsed:.0f} ms ({retriever})"
+        )
+        marks = dict.fromkeys(gold, GOLD_COLOUR)
         if answer:
             marks[answer] = ANSWER_COLOUR
         if marks:
-            st.caption(f"highlighted: :orange-background[reader answer] :green-background[gold answer]")
+            st.caption("highlighted: :orange-background[reader answer] :green-background[gold answer]")
         for rank, hit in enumerate(hits, 1):
             tag = " · **read by the reader**" if rank <= read else ""
             st.markdown(
@@ -244,14 +275,20 @@ def _read(q: str, hits, run: RunInfo, gold: list[str]) -> tuple[str | None, int]
     reader = loaders.load_reader(str(reader_dir))  # reads as its run recorded (reader_input.json): concat or FiD
     read = min(reader.passages_read, len(hits))
     answer = reader.read([q], [hits])[0][0].text
-    how = ("Fusion-in-Decoder: each passage encoded with the question, one decoder over all of them"
-           if reader.cfg.reader == "fid" else "the question and the passages in one input string")  # fmt: skip
+    how = (
+        "Fusion-in-Decoder: each passage encoded with the question, one decoder over all of them"
+        if reader.cfg.reader == "fid"
+        else "the question and the passages in one input string"
+    )
     where = ""
     if answer:
         from cbqa.reader.copying import occurs_in
 
-        where = (" Its answer occurs in the passages it read." if occurs_in(answer, [h.text for h in hits[:read]])
-                 else " Its answer occurs in none of the passages it read (recalled from training, or a guess).")  # fmt: skip
+        where = (
+            " Its answer occurs in the passages it read."
+            if occurs_in(answer, [h.text for h in hits[:read]])
+            else " Its answer occurs in none of the passages it read (recalled from training, or a guess)."
+        )
     st.caption(f"The reader read the top {read} of {len(hits)} passages ({how}).{where}")
     return answer, read
 
@@ -265,16 +302,31 @@ def _overlap_facts(q: str, run: RunInfo | None, answers: list[str], gold_known: 
     from cbqa.overlap.labeller import DEFAULT_THRESHOLDS
     from cbqa.overlap.question_similarity import search
 
-    method = st.radio("Question similarity", ["tfidf", "dense"], horizontal=True, key="probe_similarity",
-                      help="TF-IDF over word n-grams, or all-MiniLM-L6-v2 sentence embeddings (cosine).")
+    method = st.radio(
+        "Question similarity",
+        ["tfidf", "dense"],
+        horizontal=True,
+        key="probe_similarity",
+        help="TF-IDF over word n-grams, or all-MiniLM-L6-v2 sentence embeddings (cosine).",
+    )
     threshold = DEFAULT_THRESHOLDS[method]
     with reported("Nearest training questions"):
         neighbours = search(loaders.load_question_index(train, method), [q], 5)[0]
         st.markdown(f"**Nearest training questions** ({method}; a paraphrase at similarity ≥ {threshold})")
         st.dataframe(
-            pd.DataFrame([{"similarity": round(n.score, 3), "paraphrase": n.score >= threshold,
-                           "train question": n.question, "answers": " | ".join(n.answers)} for n in neighbours]),
-            hide_index=True, width="stretch",
+            pd.DataFrame(
+                [
+                    {
+                        "similarity": round(n.score, 3),
+                        "paraphrase": n.score >= threshold,
+                        "train question": n.question,
+                        "answers": " | ".join(n.answers),
+                    }
+                    for n in neighbours
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
         )
     whose = "gold answer" if gold_known else "first model's answer"
     if not answers or not any(a.strip() for a in answers):
@@ -284,10 +336,14 @@ def _overlap_facts(q: str, run: RunInfo | None, answers: list[str], gold_known: 
         matches = loaders.load_answer_index(train).matches(answers)
         if matches:
             ids = ", ".join(i for m in matches for i in m.train_ids)
-            st.markdown(f"**Answer among training answers:** yes — the {whose} *{matches[0].answer}* "
-                        f"answers training question(s) {ids}")
+            st.markdown(
+                f"**Answer among training answers:** yes — the {whose} *{matches[0].answer}* "
+                f"answers training question(s) {ids}"
+            )
         else:
-            st.markdown(f"**Answer among training answers:** no — the {whose} *{answers[0]}* answers no training question")
+            st.markdown(
+                f"**Answer among training answers:** no — the {whose} *{answers[0]}* answers no training question"
+            )
     corpus = run.path("corpus")
     if corpus is None:
         st.info("This run names no pretraining corpus (the manifest's `corpus`).")
@@ -295,13 +351,20 @@ def _overlap_facts(q: str, run: RunInfo | None, answers: list[str], gold_known: 
         with reported("Corpus overlap"):
             ev = loaders.load_corpus_index(run.path("overlap")).evidence(answers, q)
             if ev.answer_in_corpus and ev.sentence:
-                where = {"sentence": "in a sentence with a question term", "passage": "in a document with a question term"}
-                st.markdown(f"**Answer in the pretraining corpus:** yes, {ev.answer_sentences} sentence(s)"
-                            f"{', ' + where[ev.with_question_term] if ev.with_question_term else ''}; e.g. "
-                            f"*{ev.title or ev.doc_id}*:")
+                where = {
+                    "sentence": "in a sentence with a question term",
+                    "passage": "in a document with a question term",
+                }
+                st.markdown(
+                    f"**Answer in the pretraining corpus:** yes, {ev.answer_sentences} sentence(s)"
+                    f"{', ' + where[ev.with_question_term] if ev.with_question_term else ''}; e.g. "
+                    f"*{ev.title or ev.doc_id}*:"
+                )
                 # the gold colour only for a gold answer; without one this is the first model's answer
                 quote = highlight(ev.sentence, {ev.answer or answers[0]: GOLD_COLOUR if gold_known else ANSWER_COLOUR})
-                st.markdown(f'<div style="border-left:3px solid #ccc;padding-left:.8em">{quote}</div>', unsafe_allow_html=True)
+                st.markdown(
+                    f'<div style="border-left:3px solid #ccc;padding-left:.8em">{quote}</div>', unsafe_allow_html=True
+                )
             else:
                 st.markdown(f"**Answer in the pretraining corpus:** no — the {whose} occurs in no corpus sentence")
     if test_id is not None:
@@ -316,8 +379,10 @@ def _stored_labels(test_id: str, run: RunInfo) -> None:
         with reported(f"Overlap labels {path}"):
             row = loaders.load_overlap_rows(path).get(test_id)
             if row:
-                st.markdown(f"**{what.capitalize()} overlap category** of this test question: "
-                            f"`{row.get('category') or 'undecided'}`")
+                st.markdown(
+                    f"**{what.capitalize()} overlap category** of this test question: "
+                    f"`{row.get('category') or 'undecided'}`"
+                )
 
 
 def _stored_predictions(test_id: str, run: RunInfo) -> None:
@@ -327,7 +392,9 @@ def _stored_predictions(test_id: str, run: RunInfo) -> None:
         with reported(f"Predictions {path}"):
             pred = next((p for p in loaders.load_predictions(path) if p.id == test_id), None)
             if pred is not None:
-                rows.append({"system": system, "prediction": pred.prediction, "right": is_right(pred.prediction, pred.answers)})
+                rows.append(
+                    {"system": system, "prediction": pred.prediction, "right": is_right(pred.prediction, pred.answers)}
+                )
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     else:

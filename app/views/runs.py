@@ -27,8 +27,10 @@ def render(ctx: AppContext) -> None:
     st.header("Runs")
     found = _training_runs(ctx)
     if not found:
-        st.info("No training run (a directory with logs/metrics.csv) under the runs directory or in the chosen "
-                "run's manifest yet. Training runs write their curves there as they train.")
+        st.info(
+            "No training run (a directory with logs/metrics.csv) under the runs directory or in the chosen "
+            "run's manifest yet. Training runs write their curves there as they train."
+        )
         return
     chosen = st.multiselect("Training runs", list(found), default=list(found)[:6], key="runs_chosen")
     frames, offsets = {}, {}
@@ -45,11 +47,19 @@ def render(ctx: AppContext) -> None:
         return
     metrics = [m for m in PREFERRED if any(m in f.columns for f in frames.values())]
     metrics += sorted({c for f in frames.values() for c in f.columns} - set(metrics) - {"step", "epoch"})
-    picked = st.multiselect("Metrics", metrics, default=[m for m in ("train_loss", "val_em") if m in metrics] or metrics[:1],
-                            key="runs_metrics")
+    picked = st.multiselect(
+        "Metrics",
+        metrics,
+        default=[m for m in ("train_loss", "val_em") if m in metrics] or metrics[:1],
+        key="runs_metrics",
+    )
     long = pd.concat(
-        [f[["step", m]].dropna().rename(columns={m: "value"}).assign(run=name, metric=m)
-         for name, f in frames.items() for m in picked if m in f.columns]
+        [
+            f[["step", m]].dropna().rename(columns={m: "value"}).assign(run=name, metric=m)
+            for name, f in frames.items()
+            for m in picked
+            if m in f.columns
+        ]
         or [pd.DataFrame(columns=["step", "value", "run", "metric"])],
         ignore_index=True,
     )
@@ -58,8 +68,10 @@ def render(ctx: AppContext) -> None:
     long["value"] = long["value"].astype(float).round(4)
     later = {n: o for n, o in offsets.items() if o}
     if later:
-        st.caption("x-axis: total training steps. Started from another run's weights, so shifted right by its steps: "
-                   + ", ".join(f"{n} +{o:,}" for n, o in later.items()))
+        st.caption(
+            "x-axis: total training steps. Started from another run's weights, so shifted right by its steps: "
+            + ", ".join(f"{n} +{o:,}" for n, o in later.items())
+        )
     if long.empty:
         st.info("The chosen runs have not logged these metrics yet.")
     else:
@@ -68,13 +80,22 @@ def render(ctx: AppContext) -> None:
             part = long[long["metric"] == metric]
             if part.empty:
                 continue
-            chart = alt.Chart(part).mark_line(point=len(part) < 200).encode(
-                x=alt.X("total_step:Q", title="total training steps"),
-                y=alt.Y("value:Q", title=metric),
-                color=alt.Color("run:N", scale=colors),
-                tooltip=["run", alt.Tooltip("total_step:Q", title="total step"), alt.Tooltip("step:Q", title="step in run"),
-                         alt.Tooltip("value:Q", format=".4g")],
-            ).properties(title=metric, height=260)  # fmt: skip
+            chart = (
+                alt.Chart(part)
+                .mark_line(point=len(part) < 200)
+                .encode(
+                    x=alt.X("total_step:Q", title="total training steps"),
+                    y=alt.Y("value:Q", title=metric),
+                    color=alt.Color("run:N", scale=colors),
+                    tooltip=[
+                        "run",
+                        alt.Tooltip("total_step:Q", title="total step"),
+                        alt.Tooltip("step:Q", title="step in run"),
+                        alt.Tooltip("value:Q", format=".4g"),
+                    ],
+                )
+                .properties(title=metric, height=260)
+            )
             st.altair_chart(chart, width="stretch")
             downloads(f"runs_{metric}", part[["run", "step", "total_step", "value"]], chart)
     _summaries({n: found[n] for n in frames})

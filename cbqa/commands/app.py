@@ -18,27 +18,46 @@ def parser() -> argparse.ArgumentParser:
         description="Start the Streamlit app: probe models, benchmark systems, explore overlap, preview masking, "
         "compare training curves. Headless, no usage statistics, bound to 127.0.0.1 unless --host says otherwise.",
     )
-    p.add_argument("--runs", default="runs", help="a run directory (with manifest.json) or a directory of them (default: runs)")
+    p.add_argument(
+        "--runs", default="runs", help="a run directory (with manifest.json) or a directory of them (default: runs)"
+    )
     p.add_argument("--port", type=int, default=8501, help="port to serve on (default: 8501)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1; 0.0.0.0 exposes it to the network)")
-    p.add_argument("--no-warm", action="store_true",
-                   help="plain `streamlit run`: do not import the model stack in the background while the server waits "
-                        "(the first question then pays ~10 s for it on 2 cores)")  # fmt: skip
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1; 0.0.0.0 exposes it to the network)"
+    )
+    p.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="plain `streamlit run`: do not import the model stack in the background while the server waits "
+        "(the first question then pays ~10 s for it on 2 cores)",
+    )
     return p
 
 
 def streamlit_command(runs: str, port: int, host: str, warm: bool = True) -> list[str]:
     return [
         # Streamlit's command line, through cbqa_app.serve, which warms the first question's imports meanwhile
-        sys.executable, "-m", "cbqa_app.serve" if warm else "streamlit", "run", _main_file(),
-        "--server.address", host,
-        "--server.port", str(port),
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-        "--client.toolbarMode", "minimal",
-        "--", "--runs", runs,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "cbqa_app.serve" if warm else "streamlit",
+        "run",
+        _main_file(),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "minimal",
+        "--",
+        "--runs",
+        runs,
+    ]
 
 
 def _main_file() -> str:
@@ -59,8 +78,10 @@ def main(argv: list[str]) -> int:
         raise CbqaError(f"--port must be between 1 and 65535, got {args.port}")
     runs = str(Path(args.runs).expanduser().resolve())
     if not Path(runs).exists():
-        print(f"cbqa app: note: {runs} does not exist yet; the app will say so until `cbqa demo --out` writes it",
-              file=sys.stderr)
+        print(
+            f"cbqa app: note: {runs} does not exist yet; the app will say so until `cbqa demo --out` writes it",
+            file=sys.stderr,
+        )
     env = {**os.environ, "CBQA_APP_RUNS": runs}
     cmd = streamlit_command(runs, args.port, args.host, warm=not args.no_warm)
     print(f"cbqa app: serving {runs} on http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)

@@ -17,8 +17,12 @@ import argparse
 def main(argv: list[str]) -> int:
     from cbqa.memorisation.canaries import CORPUS, MANIFEST, make_format, write_canaried_corpus
 
-    ap = argparse.ArgumentParser(prog="cbqa canaries", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", required=True, help="corpus to copy (JSONL, txt, DPR tsv, parquet or a saved HF dataset)")
+    ap = argparse.ArgumentParser(
+        prog="cbqa canaries", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--corpus", required=True, help="corpus to copy (JSONL, txt, DPR tsv, parquet or a saved HF dataset)"
+    )
     ap.add_argument("--out", required=True, help="output directory (corpus.jsonl + canaries.json), replaced atomically")
     ap.add_argument("--count", type=int, default=10, help="canaries per repeat count (default 10)")
     ap.add_argument("--repeats", type=int, nargs="+", default=[1, 4, 16], help="copies of each canary (default 1 4 16)")
@@ -32,7 +36,9 @@ def main(argv: list[str]) -> int:
     controls = args.count if args.controls is None else args.controls
     result = write_canaried_corpus(args.corpus, args.out, fmt, args.repeats, args.count, controls, args.seed)
     inserted = sum(len(c.insertions) for c in result.canaries)
-    print(f"{len(result.canaries)} canaries ({controls} never inserted), {inserted} sentences inserted, "
-          f"|R| = {fmt.space_size:,}")  # fmt: skip
+    print(
+        f"{len(result.canaries)} canaries ({controls} never inserted), {inserted} sentences inserted, "
+        f"|R| = {fmt.space_size:,}"
+    )
     print(f"wrote {args.out}/{CORPUS} and {args.out}/{MANIFEST}")
     return 0

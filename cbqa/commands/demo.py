@@ -15,34 +15,60 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--people", type=int, default=d.people, help="size of the toy world")
     ap.add_argument("--variants", nargs="+", default=list(d.variants), choices=list(VARIANTS))
-    ap.add_argument("--pretrain-steps", type=int, default=d.pretrain_steps,
-                    help=f"steps on the masked objective alone (span corruption, SSM; default {d.pretrain_steps})")
-    ap.add_argument("--steps", type=int, default=d.steps,
-                    help=f"fine-tuning steps, QA mixed with the objective (default {d.steps}); 'none' trains QA for both")
+    ap.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=d.pretrain_steps,
+        help=f"steps on the masked objective alone (span corruption, SSM; default {d.pretrain_steps})",
+    )
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=d.steps,
+        help=f"fine-tuning steps, QA mixed with the objective (default {d.steps}); 'none' trains QA for both",
+    )
     ap.add_argument("--reader-steps", type=int, default=d.reader_steps)
-    ap.add_argument("--reader-anonymise", action=argparse.BooleanOptionalAction, default=d.reader_anonymise,
-                    help="train and run the FiD reader on passages whose entities are per-question placeholders, "
-                         f"mapped back in the answer (cbqa.reader.anonymise; default {'on' if d.reader_anonymise else 'off'})")
-    ap.add_argument("--reader-clozes", action=argparse.BooleanOptionalAction, default=d.reader_clozes,
-                    help="mix reading examples (clozes from the spans store) into the FiD reader's training "
-                         f"(default {'on' if d.reader_clozes else 'off'})")
+    ap.add_argument(
+        "--reader-anonymise",
+        action=argparse.BooleanOptionalAction,
+        default=d.reader_anonymise,
+        help="train and run the FiD reader on passages whose entities are per-question placeholders, "
+        f"mapped back in the answer (cbqa.reader.anonymise; default {'on' if d.reader_anonymise else 'off'})",
+    )
+    ap.add_argument(
+        "--reader-clozes",
+        action=argparse.BooleanOptionalAction,
+        default=d.reader_clozes,
+        help="mix reading examples (clozes from the spans store) into the FiD reader's training "
+        f"(default {'on' if d.reader_clozes else 'off'})",
+    )
     ap.add_argument("--batch-size", type=int, default=d.batch_size)
     ap.add_argument("--no-retrieval", action="store_true", help="skip the retrieval baseline")
     ap.add_argument("--smoke", action="store_true", help="a seconds-long run with a tiny model (for tests)")
-    ap.add_argument("--memorisation", action="store_true",
-                    help="instead: train the variants on a canaried world (two seeds) and report canary exposure, "
-                         "extraction precision@100 and dev EM (default --out runs/demo_memorisation)")
+    ap.add_argument(
+        "--memorisation",
+        action="store_true",
+        help="instead: train the variants on a canaried world (two seeds) and report canary exposure, "
+        "extraction precision@100 and dev EM (default --out runs/demo_memorisation)",
+    )
     ap.add_argument("--seeds", type=int, nargs="+", default=None, help="--memorisation: seeds (default SEED SEED+1)")
     ap.add_argument("--samples", type=int, default=400, help="--memorisation: extraction samples per model (400)")
     args = ap.parse_args(argv)
     if args.memorisation and args.out == d.out:
         args.out = "runs/demo_memorisation"
     cfg = DemoConfig(
-        out=args.out, seed=args.seed, people=args.people, variants=tuple(args.variants),
-        pretrain_steps=args.pretrain_steps, steps=args.steps, reader_steps=args.reader_steps,
-        batch_size=args.batch_size, retrieval=not args.no_retrieval, reader_anonymise=args.reader_anonymise,
+        out=args.out,
+        seed=args.seed,
+        people=args.people,
+        variants=tuple(args.variants),
+        pretrain_steps=args.pretrain_steps,
+        steps=args.steps,
+        reader_steps=args.reader_steps,
+        batch_size=args.batch_size,
+        retrieval=not args.no_retrieval,
+        reader_anonymise=args.reader_anonymise,
         reader_clozes=args.reader_clozes,
-    )  # fmt: skip
+    )
     if args.smoke:
         cfg.people, cfg.pretrain_steps, cfg.steps, cfg.reader_steps, cfg.val_every = 20, 6, 6, 6, 3
         cfg.vocab_size = 300

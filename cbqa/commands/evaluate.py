@@ -7,10 +7,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from cbqa.core.formats.jsonl import read_jsonl, write_json
-from cbqa.core.io import atomic_writer
-from cbqa.core.formats.qa import read_qa
 from cbqa.core.errors import CbqaError, DataError
+from cbqa.core.formats.jsonl import read_jsonl, write_json
+from cbqa.core.formats.qa import read_qa
+from cbqa.core.io import atomic_writer
 from cbqa.overlap.categories import TOTAL
 from cbqa.overlap.evaluation import coverage, evaluate_systems, load_predictions
 
@@ -21,11 +21,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score prediction files (EM/F1, max over gold aliases); with --overlap or several systems, "
         "also per Lewis et al. overlap category, as a table, markdown, JSON and a bar chart.",
     )
-    p.add_argument("--predictions", nargs="+", required=True, metavar="[NAME=]FILE",
-                   help="predictions JSONL; system name = file stem unless given as name=path")
+    p.add_argument(
+        "--predictions",
+        nargs="+",
+        required=True,
+        metavar="[NAME=]FILE",
+        help="predictions JSONL; system name = file stem unless given as name=path",
+    )
     p.add_argument("--gold", help="gold QA file (any read_qa format); predictions join to it by id")
-    p.add_argument("--allow-missing", action="store_true",
-                   help="with --gold, score only predicted questions instead of failing on missing ones")
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="with --gold, score only predicted questions instead of failing on missing ones",
+    )
     p.add_argument("--overlap", help="overlap labels JSONL (cbqa overlap --out), joined by id")
     p.add_argument("--json", metavar="OUT", help="write scores as JSON")
     p.add_argument("--markdown", metavar="OUT", help="write the table as markdown")
@@ -66,7 +74,7 @@ def main(argv: list[str]) -> int:
     out, err = Console(), Console(stderr=True)
     basic = len(result) == 1 and overlap is None
     if basic:
-        (name, per), = result.items()
+        ((name, per),) = result.items()
         s = per[TOTAL]
         em = "-" if s["em"] is None else f"{s['em']:.2f}"
         f1 = "-" if s["f1"] is None else f"{s['f1']:.2f}"

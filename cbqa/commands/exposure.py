@@ -22,15 +22,25 @@ def main(argv: list[str]) -> int:
     from cbqa.memorisation.exposure import DEFAULT_EXACT_LIMIT, DEFAULT_SAMPLES
     from cbqa.memorisation.run_exposure import ExposureConfig, run_exposure
 
-    ap = argparse.ArgumentParser(prog="cbqa exposure", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="cbqa exposure", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", nargs="+", required=True, help="training run dirs, HF model dirs or hub names")
     ap.add_argument("--canaries", required=True, help="directory written by `cbqa canaries`")
     ap.add_argument("--spans", help="spans store of the canaried corpus: split canaries by NER salience of the secret")
     ap.add_argument("--out", required=True, help="directory for exposure.json and exposure.png")
-    ap.add_argument("--exact-limit", type=int, default=DEFAULT_EXACT_LIMIT,
-                    help=f"score every candidate when |R| is at most this (default {DEFAULT_EXACT_LIMIT:,})")
-    ap.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
-                    help=f"candidates sampled per canary for larger spaces (default {DEFAULT_SAMPLES:,})")
+    ap.add_argument(
+        "--exact-limit",
+        type=int,
+        default=DEFAULT_EXACT_LIMIT,
+        help=f"score every candidate when |R| is at most this (default {DEFAULT_EXACT_LIMIT:,})",
+    )
+    ap.add_argument(
+        "--samples",
+        type=int,
+        default=DEFAULT_SAMPLES,
+        help=f"candidates sampled per canary for larger spaces (default {DEFAULT_SAMPLES:,})",
+    )
     ap.add_argument("--batch-size", type=int, default=1024, help="candidates scored per forward pass")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
@@ -45,7 +55,9 @@ def main(argv: list[str]) -> int:
     from rich.table import Table
 
     groups = sorted({s["salience"] for s in result["summary"]})
-    table = Table(title=f"mean canary exposure, bits (|R| = {result['space_size']:,}, max {result['max_exposure']:.1f})")
+    table = Table(
+        title=f"mean canary exposure, bits (|R| = {result['space_size']:,}, max {result['max_exposure']:.1f})"
+    )
     table.add_column("model")
     table.add_column("repeats", justify="right")
     for g in groups:

@@ -31,19 +31,28 @@ def fill(model: str, items: Sequence[tuple[str, str]], device: str) -> list[str]
 
 
 def main(argv: list[str]) -> int:
+    from cbqa.core.formats.jsonl import write_json
     from ner_masking.policies import parse_option
     from ner_masking.store import load_span_store
 
-    from cbqa.core.formats.jsonl import write_json
-
-    ap = argparse.ArgumentParser(prog="cbqa fill-in", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="cbqa fill-in", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", nargs="+", required=True, help="training run dirs, HF model dirs or hub names")
     ap.add_argument("--spans", required=True, help="spans store written by `cbqa ner`")
     ap.add_argument("--qa", help="QA-train file: split documents by whether their title is a QA-train subject")
-    ap.add_argument("--policy", default=DEFAULT_POLICY,
-                    help=f"an SSM policy or preset (default {DEFAULT_POLICY}, the demo's recipe)")
-    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                    help="policy option, overriding the preset's (e.g. context=passage)")  # fmt: skip
+    ap.add_argument(
+        "--policy",
+        default=DEFAULT_POLICY,
+        help=f"an SSM policy or preset (default {DEFAULT_POLICY}, the demo's recipe)",
+    )
+    ap.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="policy option, overriding the preset's (e.g. context=passage)",
+    )
     ap.add_argument("--n", type=int, default=300, help="examples per group (default 300)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
@@ -57,8 +66,10 @@ def main(argv: list[str]) -> int:
     groups = {"all": docs}
     if args.qa:
         subjects = qa_subjects(args.qa)
-        groups = {"QA-train subjects": [d for d in docs if d.title in subjects],
-                  "held-out": [d for d in docs if d.title not in subjects]}  # fmt: skip
+        groups = {
+            "QA-train subjects": [d for d in docs if d.title in subjects],
+            "held-out": [d for d in docs if d.title not in subjects],
+        }
     items = {g: fill_in_items(ds, args.n, args.seed, args.policy, options) for g, ds in groups.items()}
     if not any(items.values()):
         raise CbqaError(f"{args.spans}: no span to mask with policy {args.policy} {options or ''}")
@@ -72,11 +83,15 @@ def main(argv: list[str]) -> int:
         table.add_column(f"{g} (n={len(v)})", justify="right")
     results: dict[str, dict[str, float | None]] = {}
     for model in args.model:
-        results[model] = {g: round(exact_match_percent(fill(model, v, args.device), v), 2) if v else None
-                          for g, v in items.items()}  # fmt: skip
+        results[model] = {
+            g: round(exact_match_percent(fill(model, v, args.device), v), 2) if v else None for g, v in items.items()
+        }
         table.add_row(model, *("-" if x is None else f"{x:.1f}" for x in results[model].values()))
     Console().print(table)
     if args.json:
-        write_json(args.json, {"policy": args.policy, "options": options, "n": {g: len(v) for g, v in items.items()}, "results": results})
+        write_json(
+            args.json,
+            {"policy": args.policy, "options": options, "n": {g: len(v) for g, v in items.items()}, "results": results},
+        )
         print(f"wrote {args.json}")
     return 0

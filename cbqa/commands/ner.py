@@ -19,10 +19,16 @@ def build_parser() -> argparse.ArgumentParser:
         "interrupted run from its finished shards. --engine ray runs the same pipeline as Ray Data actors "
         "(a local Ray, or a cluster with --ray-address).",
     )
-    p.add_argument("--corpus", required=True, type=Path,
-                   help="corpus: JSONL {id, title?, text}, .txt, DPR passages .tsv, .parquet, or an HF dataset dir")
+    p.add_argument(
+        "--corpus",
+        required=True,
+        type=Path,
+        help="corpus: JSONL {id, title?, text}, .txt, DPR passages .tsv, .parquet, or an HF dataset dir",
+    )
     p.add_argument("--out", required=True, type=Path, help="spans store directory")
-    p.add_argument("--spacy-model", default=DEFAULT_SPACY_MODEL, help="spaCy pipeline name or path (default: %(default)s)")
+    p.add_argument(
+        "--spacy-model", default=DEFAULT_SPACY_MODEL, help="spaCy pipeline name or path (default: %(default)s)"
+    )
     p.add_argument(
         "--labels",
         nargs="+",
@@ -32,17 +38,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--merge-adjacent", action="store_true", help="merge salient spans with no token between them")
     p.add_argument(
-        "--keep-cross-sentence", action="store_true", help="keep spans that cross a sentence boundary (dropped by default)"
+        "--keep-cross-sentence",
+        action="store_true",
+        help="keep spans that cross a sentence boundary (dropped by default)",
     )
-    p.add_argument("--engine", choices=["local", "ray"], default="local",
-                   help="local: spaCy's nlp.pipe with --n-process processes; ray: Ray Data spaCy actors (default: %(default)s)")
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: spaCy's nlp.pipe with --n-process processes; ray: Ray Data spaCy actors (default: %(default)s)",
+    )
     p.add_argument("--ray-address", help="join this Ray cluster (e.g. auto, ray://head:10001) instead of starting one")
-    p.add_argument("--n-process", type=int, default=1,
-                   help="spaCy worker processes (local) or actors (ray) (default: %(default)s)")
+    p.add_argument(
+        "--n-process", type=int, default=1, help="spaCy worker processes (local) or actors (ray) (default: %(default)s)"
+    )
     p.add_argument("--batch-size", type=int, default=64, help="documents per nlp.pipe batch (default: %(default)s)")
-    p.add_argument("--shard-size", type=int, default=1000,
-                   help="documents per shard, the unit of resumption and of work per actor (default: %(default)s; "
-                   "10000 for corpora of millions)")
+    p.add_argument(
+        "--shard-size",
+        type=int,
+        default=1000,
+        help="documents per shard, the unit of resumption and of work per actor (default: %(default)s; "
+        "10000 for corpora of millions)",
+    )
     p.add_argument("--overwrite", action="store_true", help="rebuild a store made with other settings or corpus")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p

@@ -35,9 +35,16 @@ def nn_predictions(index: QuestionIndex, test: list[QAExample]) -> list[Predicti
         best = neighbours[0]
         out.append(
             Prediction(
-                ex.id, ex.question, best.answers[0], ex.answers,
-                {"system": f"nn-{index.name}", "neighbour_id": best.id, "neighbour_question": best.question,
-                 "score": round(best.score, 4)},
+                ex.id,
+                ex.question,
+                best.answers[0],
+                ex.answers,
+                {
+                    "system": f"nn-{index.name}",
+                    "neighbour_id": best.id,
+                    "neighbour_question": best.question,
+                    "score": round(best.score, 4),
+                },
             )
         )
     return out

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from cbqa.core.errors import CbqaError
 from cbqa.core.formats.corpus import iter_corpus
 from cbqa.core.formats.jsonl import write_json, write_jsonl
 from cbqa.core.formats.qa import read_qa
-from cbqa.core.errors import CbqaError
 from cbqa.overlap.corpus_overlap import (
     CorpusIndex,
     corpus_index_source,
@@ -39,30 +39,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", help="training QA file")
     p.add_argument("--train-split", help="keep only training rows with this `split` (e.g. train)")
     p.add_argument("--corpus", help="pretraining corpus: also label whether gold answers occur in it")
-    p.add_argument("--spans", metavar="DIR",
-                   help="a spans store of that corpus (`cbqa ner`): take its sentences instead of splitting the text "
-                   "(with --corpus, the store must have been made from that corpus)")
-    p.add_argument("--corpus-index", metavar="DIR",
-                   help="on-disk index of the corpus's sentences (built there once in a streaming pass, reused while the "
-                   "corpus and sentence source are unchanged; the app reads it); default: corpus_index/ next to --out")
-    p.add_argument("--method", choices=["tfidf", "dense", "both"], default="dense",
-                   help="question similarity (default dense: MiniLM sentence embeddings); with both, a question "
-                   "overlaps if either method says so")
-    p.add_argument("--threshold", type=float,
-                   help=f"cosine threshold for question overlap (defaults, chosen once at max F1 on labelled "
-                   f"paraphrases, docs/overlap.md: {DEFAULT_THRESHOLDS})")
+    p.add_argument(
+        "--spans",
+        metavar="DIR",
+        help="a spans store of that corpus (`cbqa ner`): take its sentences instead of splitting the text "
+        "(with --corpus, the store must have been made from that corpus)",
+    )
+    p.add_argument(
+        "--corpus-index",
+        metavar="DIR",
+        help="on-disk index of the corpus's sentences (built there once in a streaming pass, reused while the "
+        "corpus and sentence source are unchanged; the app reads it); default: corpus_index/ next to --out",
+    )
+    p.add_argument(
+        "--method",
+        choices=["tfidf", "dense", "both"],
+        default="dense",
+        help="question similarity (default dense: MiniLM sentence embeddings); with both, a question "
+        "overlaps if either method says so",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help=f"cosine threshold for question overlap (defaults, chosen once at max F1 on labelled "
+        f"paraphrases, docs/overlap.md: {DEFAULT_THRESHOLDS})",
+    )
     p.add_argument("--tfidf-threshold", type=float, help="threshold for tfidf when --method both")
     p.add_argument("--dense-threshold", type=float, help="threshold for dense when --method both")
-    p.add_argument("--require-shared-answer", action=argparse.BooleanOptionalAction, default=True,
-                   help="only training questions sharing a normalised gold answer can make a question overlap, as in "
-                   "Lewis et al.'s labels (default; so question overlap implies answer overlap); "
-                   "--no-require-shared-answer compares with every training question")
+    p.add_argument(
+        "--require-shared-answer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="only training questions sharing a normalised gold answer can make a question overlap, as in "
+        "Lewis et al.'s labels (default; so question overlap implies answer overlap); "
+        "--no-require-shared-answer compares with every training question",
+    )
     p.add_argument("--k", type=int, default=3, help="nearest training questions kept per method (default 3)")
     p.add_argument("--model", help="sentence-transformers model name or path (default: offline MiniLM)")
-    p.add_argument("--released-labels", metavar="ANNOT.jsonl",
-                   help="instead of computing, convert Lewis et al.'s labels, joined by row order with --test")
-    p.add_argument("--gold-labels", metavar="FILE",
-                   help="compare the labels with gold rows {id, labels|category} (e.g. overlap_gold.jsonl)")
+    p.add_argument(
+        "--released-labels",
+        metavar="ANNOT.jsonl",
+        help="instead of computing, convert Lewis et al.'s labels, joined by row order with --test",
+    )
+    p.add_argument(
+        "--gold-labels",
+        metavar="FILE",
+        help="compare the labels with gold rows {id, labels|category} (e.g. overlap_gold.jsonl)",
+    )
     p.add_argument("--comparison-json", metavar="OUT", help="write the gold comparison as JSON")
     p.add_argument("--summary-json", metavar="OUT", help="write the label counts as JSON")
     p.add_argument("--out", required=True, help="overlap labels JSONL, one row per test question")
@@ -74,15 +97,22 @@ def _config(args: argparse.Namespace) -> OverlapConfig:
     thresholds = dict(DEFAULT_THRESHOLDS)
     if args.threshold is not None:
         if len(methods) > 1:
-            raise CbqaError("--threshold is ambiguous with --method both (the scales differ); "
-                            "use --tfidf-threshold and --dense-threshold")
+            raise CbqaError(
+                "--threshold is ambiguous with --method both (the scales differ); "
+                "use --tfidf-threshold and --dense-threshold"
+            )
         thresholds[methods[0]] = args.threshold
     if args.tfidf_threshold is not None:
         thresholds["tfidf"] = args.tfidf_threshold
     if args.dense_threshold is not None:
         thresholds["dense"] = args.dense_threshold
-    return OverlapConfig(methods=methods, thresholds=thresholds, require_shared_answer=args.require_shared_answer,
-                         k=args.k, model=args.model)
+    return OverlapConfig(
+        methods=methods,
+        thresholds=thresholds,
+        require_shared_answer=args.require_shared_answer,
+        k=args.k,
+        model=args.model,
+    )
 
 
 def _corpus_index(corpus: str | None, spans: str | None, directory: Path, console: Console) -> CorpusIndex:
@@ -92,13 +122,15 @@ def _corpus_index(corpus: str | None, spans: str | None, directory: Path, consol
 
         store = load_span_store(spans, corpus_path=corpus)
         source = corpus_index_source(store=store)
-        make = lambda: store_sentences(store)  # noqa: E731
+        make = lambda: store_sentences(store)
     else:
         source = corpus_index_source(corpus)
-        make = lambda: corpus_sentences(iter_corpus(corpus))  # noqa: E731
+        make = lambda: corpus_sentences(iter_corpus(corpus))
     index, built = open_or_build_corpus_index(directory, source, make_docs=make, show_progress=True)
-    console.print(f"corpus: {len(index.doc_ids)} documents, {len(index)} sentences "
-                  f"({'indexed into' if built else 'index reused from'} {directory})")
+    console.print(
+        f"corpus: {len(index.doc_ids)} documents, {len(index)} sentences "
+        f"({'indexed into' if built else 'index reused from'} {directory})"
+    )
     return index
 
 
@@ -141,8 +173,10 @@ def _print_comparison(c) -> None:
     out = Console()
     out.print(comparison_table(c))
     acc = c.category_accuracy
-    out.print(f"category accuracy: {'-' if acc is None else f'{100 * acc:.1f}%'}"
-              f"  (joined {c.n_joined}; gold-only {c.n_gold_only}; computed-only {c.n_computed_only})")
+    out.print(
+        f"category accuracy: {'-' if acc is None else f'{100 * acc:.1f}%'}"
+        f"  (joined {c.n_joined}; gold-only {c.n_gold_only}; computed-only {c.n_computed_only})"
+    )
     for name, b in (("question overlap", c.question_overlap), ("answer overlap", c.answer_overlap)):
         if b.n:
             p = "-" if b.precision is None else f"{100 * b.precision:.1f}%"

@@ -7,15 +7,17 @@ import time
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cbqa.core.formats import Prediction, read_qa, write_predictions
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats import Prediction, read_qa, write_predictions
 from cbqa.core.metrics import score
 
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="cbqa predict", description=__doc__)
     ap.add_argument("--model", required=True, help="run directory (uses RUN/hf), HF model directory, or hub name")
-    ap.add_argument("--questions", required=True, help="QA file in any format cbqa reads (gold answers optional in ours)")
+    ap.add_argument(
+        "--questions", required=True, help="QA file in any format cbqa reads (gold answers optional in ours)"
+    )
     ap.add_argument("--split", default=None, help="keep only rows with this `split`")
     ap.add_argument("--out", required=True, help="predictions JSONL to write")
     ap.add_argument("--num-beams", type=int, default=1, help="1 = greedy")

@@ -36,22 +36,45 @@ from cbqa.reader.inputs import NUMBERINGS, READERS, ReaderInput, prepare, write_
 
 
 def _input_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--reader", choices=READERS, help="concat (one input string) | fid (Fusion-in-Decoder); default: "
-                   "the run's record, else concat")  # fmt: skip
-    p.add_argument("--passages", type=int, help=f"passages read per question (default: the run's record, else {ReaderInput.max_passages})")
-    p.add_argument("--max-input-len", type=int,
-                   help=f"input tokens: of the whole input (concat) or of each passage (fid) (default: the run's record, else {ReaderInput.max_input_len})")  # fmt: skip
-    p.add_argument("--anonymise", action=argparse.BooleanOptionalAction, default=None,
-                   help="fid: the passages' entities as per-question placeholders (<extra_id_7>), the answer mapped back, as "
-                        "trained with --data.anonymise true (default: the run's record, else off)")  # fmt: skip
-    p.add_argument("--anonymise-numbering", choices=NUMBERINGS, default=None,
-                   help="how placeholders are numbered, as --data.anonymise_numbering in training (default: the run's record, else random)")
-    p.add_argument("--anonymise-spacy-model", default=None,
-                   help="spaCy pipeline that finds the entities to anonymise (default: the run's record, else the project's)")
+    p.add_argument(
+        "--reader",
+        choices=READERS,
+        help="concat (one input string) | fid (Fusion-in-Decoder); default: the run's record, else concat",
+    )
+    p.add_argument(
+        "--passages",
+        type=int,
+        help=f"passages read per question (default: the run's record, else {ReaderInput.max_passages})",
+    )
+    p.add_argument(
+        "--max-input-len",
+        type=int,
+        help=f"input tokens: of the whole input (concat) or of each passage (fid) (default: the run's record, else {ReaderInput.max_input_len})",
+    )
+    p.add_argument(
+        "--anonymise",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fid: the passages' entities as per-question placeholders (<extra_id_7>), the answer mapped back, as "
+        "trained with --data.anonymise true (default: the run's record, else off)",
+    )
+    p.add_argument(
+        "--anonymise-numbering",
+        choices=NUMBERINGS,
+        default=None,
+        help="how placeholders are numbered, as --data.anonymise_numbering in training (default: the run's record, else random)",
+    )
+    p.add_argument(
+        "--anonymise-spacy-model",
+        default=None,
+        help="spaCy pipeline that finds the entities to anonymise (default: the run's record, else the project's)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="cbqa reader", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="cbqa reader", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="action", required=True)
     p = sub.add_parser("prepare", help="write a one-string reader's training/validation QA file")
     p.add_argument("--retrieved", required=True, help="`cbqa retrieve` output JSONL")
@@ -71,9 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-beams", type=int, default=4)
     p.add_argument("--device", default="auto")
 
-    p = sub.add_parser("reading-examples", help="reading examples for a FiD reader from a spans store (cbqa.reader.reading_examples)")
+    p = sub.add_parser(
+        "reading-examples", help="reading examples for a FiD reader from a spans store (cbqa.reader.reading_examples)"
+    )
     p.add_argument("--spans", required=True, help="spans store directory (`cbqa ner`)")
-    p.add_argument("--qa", required=True, help="QA-train file: only documents about the entities it asks about are used")
+    p.add_argument(
+        "--qa", required=True, help="QA-train file: only documents about the entities it asks about are used"
+    )
     p.add_argument("--split", help="keep only QA rows with this `split`")
     p.add_argument("--index", required=True, help="index directory (`cbqa index`) to retrieve each sentence's passages")
     p.add_argument("--retriever", choices=("dense", "bm25", "hybrid"), default="hybrid")
@@ -86,8 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("floor", help="the extractive floor: an entity of the passages whose type fits the question")
     p.add_argument("--retrieved", required=True, help="`cbqa retrieve` output JSONL")
     p.add_argument("--passages", type=int, default=3, help="top passages read (default 3)")
-    p.add_argument("--scoring", choices=("rank", "sentence"), default="rank",
-                   help="rank: retrieval-weighted vote (default); sentence: question words in the mention's sentence first")
+    p.add_argument(
+        "--scoring",
+        choices=("rank", "sentence"),
+        default="rank",
+        help="rank: retrieval-weighted vote (default); sentence: question words in the mention's sentence first",
+    )
     p.add_argument("--spacy-model", help="spaCy pipeline (default: the one `cbqa ner` uses)")
     p.add_argument("--out", required=True)
 
@@ -119,8 +150,10 @@ def main(argv: list[str]) -> int:
 
         cfg = _merge(reader_input_of(args.model), args)
         n = predict(args.model, args.retrieved, args.out, cfg, args.num_beams, args.device)
-        print(f"wrote {n} predictions to {args.out} ({cfg.reader} reader, {cfg.max_passages} passage(s), "
-              f"{cfg.max_input_len} tokens) in {time.perf_counter() - start:.1f} s")  # fmt: skip
+        print(
+            f"wrote {n} predictions to {args.out} ({cfg.reader} reader, {cfg.max_passages} passage(s), "
+            f"{cfg.max_input_len} tokens) in {time.perf_counter() - start:.1f} s"
+        )
     elif args.action == "reading-examples":
         _reading_examples(args)
     elif args.action == "floor":
@@ -129,17 +162,22 @@ def main(argv: list[str]) -> int:
         if args.passages < 1:
             raise CbqaError(f"--passages must be >= 1, got {args.passages}")
         n = floor_predictions(args.retrieved, args.out, args.passages, args.scoring, args.spacy_model)
-        print(f"wrote {n} extractive-floor predictions ({args.scoring}, top {args.passages}) to {args.out} "
-              f"in {time.perf_counter() - start:.1f} s")  # fmt: skip
+        print(
+            f"wrote {n} extractive-floor predictions ({args.scoring}, top {args.passages}) to {args.out} "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
     else:
         from cbqa.reader.counterfactual import run_counterfactual
 
         categories = _categories(args.overlap) if args.overlap else None
-        s = run_counterfactual(args.model, args.retrieved, args.out, args.num_beams, args.device, args.spacy_model,
-                               args.seed, categories)  # fmt: skip
-        print(f"counterfactual: {s['swapped']} of {s['questions']} questions swapped; the reader output the substitute "
-              f"in {s['substitute']}%, the original answer in {s['original']}%, something else in {s['other']}% "
-              f"(skipped: {s['skipped']}); wrote {args.out} in {time.perf_counter() - start:.1f} s")  # fmt: skip
+        s = run_counterfactual(
+            args.model, args.retrieved, args.out, args.num_beams, args.device, args.spacy_model, args.seed, categories
+        )
+        print(
+            f"counterfactual: {s['swapped']} of {s['questions']} questions swapped; the reader output the substitute "
+            f"in {s['substitute']}%, the original answer in {s['original']}%, something else in {s['other']}% "
+            f"(skipped: {s['skipped']}); wrote {args.out} in {time.perf_counter() - start:.1f} s"
+        )
     return 0
 
 
@@ -154,10 +192,22 @@ def _reading_examples(args: argparse.Namespace) -> None:
     index = load_index(args.index)
     with Progress(transient=True) as bar:
         task = bar.add_task("retrieving passages for sentences", total=None)
-        stats = write_reading_examples(args.spans, train, index, args.out, args.k, args.retriever, args.labels,
-                                       args.max_sentences, args.seed, progress=lambda n: bar.advance(task, n))  # fmt: skip
-    print(f"wrote {stats.sentences} reading examples ({stats.spans} candidate spans; {stats.subject_documents} of "
-          f"{stats.documents} documents are about entities {args.qa} asks about) to {args.out}")  # fmt: skip
+        stats = write_reading_examples(
+            args.spans,
+            train,
+            index,
+            args.out,
+            args.k,
+            args.retriever,
+            args.labels,
+            args.max_sentences,
+            args.seed,
+            progress=lambda n: bar.advance(task, n),
+        )
+    print(
+        f"wrote {stats.sentences} reading examples ({stats.spans} candidate spans; {stats.subject_documents} of "
+        f"{stats.documents} documents are about entities {args.qa} asks about) to {args.out}"
+    )
 
 
 def _categories(path: str) -> dict[str, str]:
@@ -167,9 +217,11 @@ def _categories(path: str) -> dict[str, str]:
 
 
 def _merge(base: ReaderInput, args: argparse.Namespace) -> ReaderInput:
-    return ReaderInput(base.max_passages if args.passages is None else args.passages,
-                       base.max_input_len if args.max_input_len is None else args.max_input_len,
-                       base.reader if args.reader is None else args.reader,
-                       base.anonymise if args.anonymise is None else args.anonymise,
-                       args.anonymise_spacy_model or base.spacy_model,
-                       args.anonymise_numbering or base.numbering)  # fmt: skip
+    return ReaderInput(
+        base.max_passages if args.passages is None else args.passages,
+        base.max_input_len if args.max_input_len is None else args.max_input_len,
+        base.reader if args.reader is None else args.reader,
+        base.anonymise if args.anonymise is None else args.anonymise,
+        args.anonymise_spacy_model or base.spacy_model,
+        args.anonymise_numbering or base.numbering,
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
-from cbqa.core.formats.qa import iter_qa
-from cbqa.core.formats.corpus import iter_corpus
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats.corpus import iter_corpus
+from cbqa.core.formats.qa import iter_qa
 from cbqa.model.tokenizer import load_tokenizer, sentinel_ids, train_tokenizer
 
 
@@ -25,7 +25,9 @@ def _texts(corpus: str, qa_files: list[str]) -> Iterator[str]:
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="cbqa tokenizer", description=__doc__)
     ap.add_argument("--corpus", required=True, help="corpus JSONL / text file / HF dataset dir")
-    ap.add_argument("--qa", nargs="*", default=[], help="QA files whose questions and answers are added to the training text")
+    ap.add_argument(
+        "--qa", nargs="*", default=[], help="QA files whose questions and answers are added to the training text"
+    )
     ap.add_argument("--out", required=True, help="output directory (loadable with AutoTokenizer.from_pretrained)")
     ap.add_argument("--vocab-size", type=int, default=1000, help="sentencepiece vocabulary size, sentinels excluded")
     ap.add_argument("--extra-ids", type=int, default=100, help="number of <extra_id_N> sentinels")

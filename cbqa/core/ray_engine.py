@@ -25,8 +25,13 @@ def start_ray(address: str | None, num_cpus: int) -> Any:
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"address": address} if address else {"num_cpus": num_cpus}
         try:
-            ray.init(**kwargs, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-                     configure_logging=True)  # fmt: skip
+            ray.init(
+                **kwargs,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                configure_logging=True,
+            )
         except (ConnectionError, ValueError, RuntimeError) as e:
             raise CbqaError(f"cannot start or join Ray ({address or 'local'}): {str(e).splitlines()[0]}") from None
     import ray.data
@@ -58,6 +63,11 @@ def map_shards(
     resources: dict[str, Any] = {"num_cpus": num_cpus}
     if num_gpus:
         resources["num_gpus"] = num_gpus
-    results = ds.map_batches(actor, fn_constructor_kwargs=constructor_kwargs, batch_size=1,
-                             concurrency=max(1, min(concurrency, len(shards))), **resources)  # fmt: skip
+    results = ds.map_batches(
+        actor,
+        fn_constructor_kwargs=constructor_kwargs,
+        batch_size=1,
+        concurrency=max(1, min(concurrency, len(shards))),
+        **resources,
+    )
     yield from results.iter_rows()

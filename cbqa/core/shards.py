@@ -54,9 +54,8 @@ def write_shard(path: str | Path, columns: Mapping[str, Any], schema: Any) -> No
     import pyarrow as pa
 
     table = pa.Table.from_pydict(dict(columns), schema=schema)
-    with atomic_path(path) as tmp:
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-            writer.write_table(table, max_chunksize=max(table.num_rows, 1))
+    with atomic_path(path) as tmp, pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        writer.write_table(table, max_chunksize=max(table.num_rows, 1))
 
 
 def read_metadata(path: str | Path, what: str = "shard") -> dict[bytes, bytes]:

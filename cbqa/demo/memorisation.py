@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from cbqa.core.formats.jsonl import write_json
+from cbqa.core.io import atomic_writer
 from cbqa.demo.config import DemoConfig
 from cbqa.demo.stages import Stages, console, run_training_stage, variant_recipe, write_timings
-from cbqa.core.io import atomic_writer
 
 REPEATS = (1, 4, 16)
 
@@ -41,27 +41,91 @@ class MemorisationDemo:
 
         c, out, t0 = self.cfg, self.out, time.perf_counter()
         w, can, tok, spans = out / "world", out / "canaries", out / "tokenizer", out / "spans"
-        self.command("world", w / "world.json", world.main,
-                     ["--out", str(w), "--seed", str(c.seed), "--people", str(c.people), "--orgs", str(max(2, c.people // 5))],
-                     [w])  # fmt: skip
-        self.command("canaries", can / "canaries.json", canaries.main,
-                     ["--corpus", str(w / "corpus.jsonl"), "--out", str(can), "--count", str(self.count),
-                      "--repeats", *map(str, REPEATS), "--seed", str(c.seed)], [can])  # fmt: skip
+        self.command(
+            "world",
+            w / "world.json",
+            world.main,
+            ["--out", str(w), "--seed", str(c.seed), "--people", str(c.people), "--orgs", str(max(2, c.people // 5))],
+            [w],
+        )
+        self.command(
+            "canaries",
+            can / "canaries.json",
+            canaries.main,
+            [
+                "--corpus",
+                str(w / "corpus.jsonl"),
+                "--out",
+                str(can),
+                "--count",
+                str(self.count),
+                "--repeats",
+                *map(str, REPEATS),
+                "--seed",
+                str(c.seed),
+            ],
+            [can],
+        )
         corpus = can / "corpus.jsonl"
-        self.command("tokenizer", tok / "tokenizer.json", tokenizer.main,
-                     ["--corpus", str(corpus), "--qa", str(w / "train.jsonl"), "--out", str(tok),
-                      "--vocab-size", str(c.vocab_size)], [tok])  # fmt: skip
-        self.command("ner", spans / "manifest.json", ner_cmd.main, ["--corpus", str(corpus), "--out", str(spans)], [spans])
+        self.command(
+            "tokenizer",
+            tok / "tokenizer.json",
+            tokenizer.main,
+            [
+                "--corpus",
+                str(corpus),
+                "--qa",
+                str(w / "train.jsonl"),
+                "--out",
+                str(tok),
+                "--vocab-size",
+                str(c.vocab_size),
+            ],
+            [tok],
+        )
+        self.command(
+            "ner", spans / "manifest.json", ner_cmd.main, ["--corpus", str(corpus), "--out", str(spans)], [spans]
+        )
         models = {f"{v}-s{seed}": self.train_variant(v, seed) for seed in self.seeds for v in c.variants}
         ex = out / "exposure"
-        self.command("exposure", ex / "exposure.json", exposure.main,
-                     ["--model", *(str(m) for m in models.values()), "--canaries", str(can), "--spans", str(spans),
-                      "--out", str(ex)], [ex])  # fmt: skip
+        self.command(
+            "exposure",
+            ex / "exposure.json",
+            exposure.main,
+            [
+                "--model",
+                *(str(m) for m in models.values()),
+                "--canaries",
+                str(can),
+                "--spans",
+                str(spans),
+                "--out",
+                str(ex),
+            ],
+            [ex],
+        )
         for name, run in models.items():
             path = out / "extraction" / f"extract-{name}.json"  # (the app's Memorisation page lists extract*.json)
-            self.command(f"extract {name}", path, extract.main,
-                         ["--model", str(run), "--corpus", str(corpus), "--spans", str(spans), "--samples", str(self.samples),
-                          "--top-k", "10", "100", "--json", str(path)])  # fmt: skip
+            self.command(
+                f"extract {name}",
+                path,
+                extract.main,
+                [
+                    "--model",
+                    str(run),
+                    "--corpus",
+                    str(corpus),
+                    "--spans",
+                    str(spans),
+                    "--samples",
+                    str(self.samples),
+                    "--top-k",
+                    "10",
+                    "100",
+                    "--json",
+                    str(path),
+                ],
+            )
         report = self.report(models)
         wall = time.perf_counter() - t0
         write_timings(out, self.stages, wall)
@@ -72,11 +136,23 @@ class MemorisationDemo:
         out, name = self.out, f"{variant}-s{seed}"
         qa = {"name": "qa", "kind": "qa", "file": str(out / "world" / "train.jsonl")}
         run = out / "models" / name
-        for stage, run_dir, argv in variant_recipe(replace(self.cfg, seed=seed), out, variant, qa, out / "spans",
-                                                   out / "pretrain" / name, run, out / "world" / "dev.jsonl"):  # fmt: skip
-            self.stages.run(f"{stage} {variant} seed {seed}", run_dir / "summary.json",
-                            lambda argv=argv, run_dir=run_dir: run_training_stage(argv, "cbqa pretrain", run_dir),
-                            ["cbqa pretrain", *argv], [run_dir])  # fmt: skip
+        for stage, run_dir, argv in variant_recipe(
+            replace(self.cfg, seed=seed),
+            out,
+            variant,
+            qa,
+            out / "spans",
+            out / "pretrain" / name,
+            run,
+            out / "world" / "dev.jsonl",
+        ):
+            self.stages.run(
+                f"{stage} {variant} seed {seed}",
+                run_dir / "summary.json",
+                lambda argv=argv, run_dir=run_dir: run_training_stage(argv, "cbqa pretrain", run_dir),
+                ["cbqa pretrain", *argv],
+                [run_dir],
+            )
         return run
 
     def report(self, models: dict[str, Path]) -> Path:
@@ -85,8 +161,14 @@ class MemorisationDemo:
         for variant in self.cfg.variants:
             names = [n for n in models if n.rsplit("-s", 1)[0] == variant]
             rows.append(variant_row(variant, names, models, exposure, self.out / "extraction"))
-        result = {"seeds": list(self.seeds), "space_size": exposure["space_size"], "method": exposure["method"],
-                  "canaries_per_repeat": self.count, "extraction_samples": self.samples, "variants": rows}  # fmt: skip
+        result = {
+            "seeds": list(self.seeds),
+            "space_size": exposure["space_size"],
+            "method": exposure["method"],
+            "canaries_per_repeat": self.count,
+            "extraction_samples": self.samples,
+            "variants": rows,
+        }
         rd = self.out / "report"
         write_json(rd / "memorisation.json", result)
         with atomic_writer(rd / "memorisation.md") as f:
@@ -95,8 +177,9 @@ class MemorisationDemo:
         return rd / "memorisation.json"
 
 
-def variant_row(variant: str, names: list[str], models: dict[str, Path], exposure: dict[str, Any], extraction: Path
-                ) -> dict[str, Any]:  # fmt: skip
+def variant_row(
+    variant: str, names: list[str], models: dict[str, Path], exposure: dict[str, Any], extraction: Path
+) -> dict[str, Any]:
     """Means over a variant's seeds: exposure per repeats x salience, extraction precision@k, dev EM."""
     runs = {str(models[n]) for n in names}
     cells: dict[str, list[float]] = {}
@@ -113,9 +196,13 @@ def variant_row(variant: str, names: list[str], models: dict[str, Path], exposur
                 if cell["precision"] is not None:  # (None: no sample long enough to rank)
                     precision.setdefault(f"{ranking}@{k}", []).append(cell["precision"])
     dev = [json.loads((models[n] / "summary.json").read_text(encoding="utf-8")).get("best_val_em") for n in names]
-    return {"variant": variant, "models": names, "exposure": mean,
-            "precision": {k: round(100 * sum(v) / len(v), 1) for k, v in precision.items()},
-            "dev_em": round(sum(d for d in dev if d is not None) / max(1, sum(d is not None for d in dev)), 1)}  # fmt: skip
+    return {
+        "variant": variant,
+        "models": names,
+        "exposure": mean,
+        "precision": {k: round(100 * sum(v) / len(v), 1) for k, v in precision.items()},
+        "dev_em": round(sum(d for d in dev if d is not None) / max(1, sum(d is not None for d in dev)), 1),
+    }
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -123,13 +210,25 @@ def markdown(result: dict[str, Any]) -> str:
         c = row["exposure"].get(f"{repeats}|{sal}")
         return f"{c['mean']:.2f} ({c['n']})" if c else "–"
 
-    head = ("| variant | never inserted | " + " | ".join(f"{r}x all / salient / not" for r in REPEATS)
-            + " | extraction P@100, perplexity / zlib (%) | dev EM |")  # fmt: skip
-    lines = [f"Mean exposure in bits (n canary-model pairs; |R| = {result['space_size']:,}, {result['method']}), "
-             f"seeds {result['seeds']}:", "", head, "|---|---:|" + "---:|" * len(REPEATS) + "---:|---:|"]  # fmt: skip
+    head = (
+        "| variant | never inserted | "
+        + " | ".join(f"{r}x all / salient / not" for r in REPEATS)
+        + " | extraction P@100, perplexity / zlib (%) | dev EM |"
+    )
+    lines = [
+        f"Mean exposure in bits (n canary-model pairs; |R| = {result['space_size']:,}, {result['method']}), "
+        f"seeds {result['seeds']}:",
+        "",
+        head,
+        "|---|---:|" + "---:|" * len(REPEATS) + "---:|---:|",
+    ]
     for row in result["variants"]:
-        reps = " | ".join(f"{cell(row, r, 'all')} / {cell(row, r, 'salient')} / {cell(row, r, 'not salient')}" for r in REPEATS)
+        reps = " | ".join(
+            f"{cell(row, r, 'all')} / {cell(row, r, 'salient')} / {cell(row, r, 'not salient')}" for r in REPEATS
+        )
         p = row["precision"]
-        lines.append(f"| {row['variant']} | {cell(row, 0, 'all')} | {reps} | {p.get('perplexity@100', '–')} / "
-                     f"{p.get('zlib@100', '–')} | {row['dev_em']} |")  # fmt: skip
+        lines.append(
+            f"| {row['variant']} | {cell(row, 0, 'all')} | {reps} | {p.get('perplexity@100', '–')} / "
+            f"{p.get('zlib@100', '–')} | {row['dev_em']} |"
+        )
     return "\n".join(lines) + "\n"

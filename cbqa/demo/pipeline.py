@@ -16,11 +16,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from cbqa.core.errors import CbqaError
 from cbqa.core.formats.jsonl import write_json
 from cbqa.demo.config import VARIANTS, DemoConfig
 from cbqa.demo.retrieval import run_retrieval_stages
 from cbqa.demo.stages import Stages, console, run_training_stage, train_args, variant_recipe, write_timings
-from cbqa.core.errors import CbqaError
 
 
 class Demo:
@@ -40,45 +40,89 @@ class Demo:
     def training(self, name: str, run: Path, argv: list[str], prog: str) -> None:
         self.stage(name, run / "summary.json", lambda: run_training_stage(argv, prog, run), [prog, *argv], [run])
 
-    def train_args(self, run_dir: Path, tasks: list[dict[str, Any]], steps: int, lr: float, model: Path | None,
-                   val_file: Path | None) -> list[str]:  # fmt: skip
+    def train_args(
+        self,
+        run_dir: Path,
+        tasks: list[dict[str, Any]],
+        steps: int,
+        lr: float,
+        model: Path | None,
+        val_file: Path | None,
+    ) -> list[str]:
         return train_args(self.cfg, self.out, run_dir, tasks, steps, lr, model, val_file)
 
     # -- stages --------------------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        from cbqa.commands import predict, tokenizer, world
         from cbqa.commands import ner as ner_cmd
+        from cbqa.commands import predict, tokenizer, world
 
         c, w = self.cfg, self.world
         t_start = time.perf_counter()
         self.forget_other_run()
-        self.command("world", w / "world.json", world.main,
-                     ["--out", str(w), "--seed", str(c.seed), "--people", str(c.people), "--orgs", str(max(2, c.people // 5))],
-                     [w])  # fmt: skip
+        self.command(
+            "world",
+            w / "world.json",
+            world.main,
+            ["--out", str(w), "--seed", str(c.seed), "--people", str(c.people), "--orgs", str(max(2, c.people // 5))],
+            [w],
+        )
         tok = self.out / "tokenizer"
-        self.command("tokenizer", tok / "tokenizer.json", tokenizer.main,
-                     ["--corpus", str(w / "corpus.jsonl"), "--qa", str(w / "train.jsonl"), "--out", str(tok),
-                      "--vocab-size", str(c.vocab_size)], [tok])  # fmt: skip
+        self.command(
+            "tokenizer",
+            tok / "tokenizer.json",
+            tokenizer.main,
+            [
+                "--corpus",
+                str(w / "corpus.jsonl"),
+                "--qa",
+                str(w / "train.jsonl"),
+                "--out",
+                str(tok),
+                "--vocab-size",
+                str(c.vocab_size),
+            ],
+            [tok],
+        )
         # The masked variants train on the spans store; the FiD reader's reading examples are made from it.
         needs_spans = any(VARIANTS[v] for v in c.variants) or (c.retrieval and c.reader == "fid")
         if needs_spans:
             spans = self.out / "spans"
-            self.command("ner", spans / "manifest.json", ner_cmd.main,
-                         ["--corpus", str(w / "corpus.jsonl"), "--out", str(spans)], [spans])  # fmt: skip
+            self.command(
+                "ner",
+                spans / "manifest.json",
+                ner_cmd.main,
+                ["--corpus", str(w / "corpus.jsonl"), "--out", str(spans)],
+                [spans],
+            )
         qa_task = {"name": "qa", "kind": "qa", "file": str(w / "train.jsonl")}
         models: dict[str, str] = {}
         runs: dict[str, str] = {}
         predictions: dict[str, str] = {}
         for v in c.variants:
             run = self.out / "models" / v
-            for stage, run_dir, argv in variant_recipe(c, self.out, v, qa_task, self.out / "spans", self.out / "pretrain" / v,
-                                                       run, w / "dev.jsonl"):  # fmt: skip
+            for stage, run_dir, argv in variant_recipe(
+                c, self.out, v, qa_task, self.out / "spans", self.out / "pretrain" / v, run, w / "dev.jsonl"
+            ):
                 self.training(f"{stage} {v}", run_dir, argv, "cbqa pretrain")
             models[v], runs[v] = str(run / "hf"), str(run)
             pred = self.out / "predictions" / f"closed_book_{v}.jsonl"
-            self.command(f"predict {v}", pred, predict.main,
-                         ["--model", str(run), "--questions", str(w / "test.jsonl"), "--out", str(pred),
-                          "--num-beams", "4", "--top-k", "4"])  # fmt: skip
+            self.command(
+                f"predict {v}",
+                pred,
+                predict.main,
+                [
+                    "--model",
+                    str(run),
+                    "--questions",
+                    str(w / "test.jsonl"),
+                    "--out",
+                    str(pred),
+                    "--num-beams",
+                    "4",
+                    "--top-k",
+                    "4",
+                ],
+            )
             predictions[f"closed_book_{v}"] = str(pred)
 
         index, reader = None, None
@@ -125,7 +169,9 @@ class Demo:
             if self.out.is_dir() and not path.is_file():
                 raise CbqaError(f"{path}: is not a file")
             path.unlink()
-            console.print(f"[yellow]• {path}: described a run with other settings; removed until this run finishes[/yellow]")
+            console.print(
+                f"[yellow]• {path}: described a run with other settings; removed until this run finishes[/yellow]"
+            )
 
     def retrieval(self, models: dict[str, str]) -> tuple[str | None, str | None, dict[str, str], dict[str, str]]:
         """Dense + BM25 index over the corpus, hybrid retrieval for every split, and an open-book T5 reader."""
@@ -138,20 +184,53 @@ class Demo:
         w, od = self.world, self.out / "overlap"
         # The corpus's sentences come from the spans store when there is one (the sentences SSM masks in).
         sentences = ["--spans", str(spans)] if spans is not None else []
-        self.command("overlap labels", od / "test_overlap.jsonl", overlap.main,
-                     ["--train", str(w / "train.jsonl"), "--test", str(w / "test.jsonl"),
-                      "--corpus", str(w / "corpus.jsonl"), *sentences,
-                      # the detector's defaults, spelled out so that the stage reruns if they change (docs/overlap.md)
-                      "--method", "dense", "--threshold", str(DEFAULT_THRESHOLDS["dense"]), "--require-shared-answer",
-                      "--gold-labels", str(w / "overlap_gold.jsonl"),
-                      "--comparison-json", str(od / "gold_comparison.json"),
-                      "--summary-json", str(od / "summary.json"),
-                      "--out", str(od / "test_overlap.jsonl")], [od])  # fmt: skip
+        self.command(
+            "overlap labels",
+            od / "test_overlap.jsonl",
+            overlap.main,
+            [
+                "--train",
+                str(w / "train.jsonl"),
+                "--test",
+                str(w / "test.jsonl"),
+                "--corpus",
+                str(w / "corpus.jsonl"),
+                *sentences,
+                # the detector's defaults, spelled out so that the stage reruns if they change (docs/overlap.md)
+                "--method",
+                "dense",
+                "--threshold",
+                str(DEFAULT_THRESHOLDS["dense"]),
+                "--require-shared-answer",
+                "--gold-labels",
+                str(w / "overlap_gold.jsonl"),
+                "--comparison-json",
+                str(od / "gold_comparison.json"),
+                "--summary-json",
+                str(od / "summary.json"),
+                "--out",
+                str(od / "test_overlap.jsonl"),
+            ],
+            [od],
+        )
         out = {}
         for method in ("tfidf", "dense"):
             p = self.out / "predictions" / f"nearest_neighbour_{method}.jsonl"
-            self.command(f"nearest-neighbour baseline ({method})", p, nn_baseline.main,
-                         ["--train", str(w / "train.jsonl"), "--test", str(w / "test.jsonl"), "--method", method, "--out", str(p)])  # fmt: skip
+            self.command(
+                f"nearest-neighbour baseline ({method})",
+                p,
+                nn_baseline.main,
+                [
+                    "--train",
+                    str(w / "train.jsonl"),
+                    "--test",
+                    str(w / "test.jsonl"),
+                    "--method",
+                    method,
+                    "--out",
+                    str(p),
+                ],
+            )
             out[f"nearest_neighbour_{method}"] = str(p)
         return out
 
@@ -163,14 +242,40 @@ class Demo:
         w = self.world
         # By the generator's gold categories (true by construction) ...
         console.rule("[bold]test EM/F1 by gold overlap category")
-        evaluate.main(["--predictions", *preds, "--gold", str(w / "test.jsonl"), "--overlap", str(w / "overlap_gold.jsonl"),
-                       "--json", str(rd / "results.json"), "--markdown", str(rd / "results.md"), "--plot", str(rd / "results.png")])  # fmt: skip
+        evaluate.main(
+            [
+                "--predictions",
+                *preds,
+                "--gold",
+                str(w / "test.jsonl"),
+                "--overlap",
+                str(w / "overlap_gold.jsonl"),
+                "--json",
+                str(rd / "results.json"),
+                "--markdown",
+                str(rd / "results.md"),
+                "--plot",
+                str(rd / "results.png"),
+            ]
+        )
         # ... and by the labels our detector computed from the data alone, as on a real dataset.
         console.rule("[bold]test EM/F1 by detected overlap category")
-        evaluate.main(["--predictions", *preds, "--gold", str(w / "test.jsonl"),
-                       "--overlap", str(self.out / "overlap" / "test_overlap.jsonl"),
-                       "--json", str(rd / "results_detected.json"), "--markdown", str(rd / "results_detected.md"),
-                       "--plot", str(rd / "results_detected.png")])  # fmt: skip
+        evaluate.main(
+            [
+                "--predictions",
+                *preds,
+                "--gold",
+                str(w / "test.jsonl"),
+                "--overlap",
+                str(self.out / "overlap" / "test_overlap.jsonl"),
+                "--json",
+                str(rd / "results_detected.json"),
+                "--markdown",
+                str(rd / "results_detected.md"),
+                "--plot",
+                str(rd / "results_detected.png"),
+            ]
+        )
         return rd / "results.json"
 
 

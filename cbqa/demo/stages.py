@@ -17,10 +17,10 @@ from typing import Any
 
 from rich.console import Console
 
-from cbqa.core.formats.jsonl import write_json
-from cbqa.demo.config import VARIANTS, DemoConfig
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats.jsonl import write_json
 from cbqa.core.io import fingerprint, remove_tree
+from cbqa.demo.config import VARIANTS, DemoConfig
 
 console = Console(stderr=False)
 RECORDS = "stages.json"
@@ -34,14 +34,26 @@ class Stages:
         self.timings: dict[str, float] = {}
         self.records: dict[str, Any] = _read_records(out / RECORDS) if out is not None else {}
 
-    def run(self, name: str, done: Path | None, fn: Callable[[], Any], args: Sequence[str] = (),
-            outputs: Sequence[Path] = ()) -> None:  # fmt: skip
+    def run(
+        self,
+        name: str,
+        done: Path | None,
+        fn: Callable[[], Any],
+        args: Sequence[str] = (),
+        outputs: Sequence[Path] = (),
+    ) -> None:
         """Run `fn` unless `done` exists and was made by a run with the same `args` and inputs. `outputs` (default:
         `done`) are what the stage writes; they are removed before it reruns with different arguments or inputs."""
         owned = [Path(p) for p in (outputs or ([done] if done is not None else []))]
         key = self.key(args, owned)
         record = self.records.get(name)
-        if done is not None and done.exists() and record is not None and record.get("state") == "done" and record.get("key") == key:
+        if (
+            done is not None
+            and done.exists()
+            and record is not None
+            and record.get("state") == "done"
+            and record.get("key") == key
+        ):
             console.print(f"[dim]• {name}: already done ({done})[/dim]")
             return
         if record is None or record.get("key") != key:
@@ -117,19 +129,39 @@ def _strings(obj: Any) -> list[str]:
 
 
 def train_args(
-    cfg: DemoConfig, out: Path, run_dir: Path, tasks: list[dict[str, Any]], steps: int, lr: float,
-    model: Path | None, val_file: Path | None,
-) -> list[str]:  # fmt: skip
+    cfg: DemoConfig,
+    out: Path,
+    run_dir: Path,
+    tasks: list[dict[str, Any]],
+    steps: int,
+    lr: float,
+    model: Path | None,
+    val_file: Path | None,
+) -> list[str]:
     """`cbqa pretrain` / `cbqa finetune` arguments of one demo training stage."""
-    a = ["--run_dir", str(run_dir), "--seed_everything", str(cfg.seed),
-         "--data.tasks", json.dumps(tasks), "--data.batch_size", str(cfg.batch_size),
-         "--trainer.max_steps", str(steps),
-         # Linear decay to 0: with a constant rate the 1M-parameter model plateaus at ~65% fill-in accuracy on
-         # held-out paragraphs after 1,000 SSM steps; decaying it reaches ~100% (README, "Demo results").
-         "--model.schedule", "linear",
-         # validation (greedy decoding of the dev set) about five times a run, at least every val_every steps
-         "--trainer.val_check_interval", str(max(cfg.val_every, steps // 5) if val_file else steps),
-         "--trainer.enable_model_summary", "false", "--model.lr", str(lr)]  # fmt: skip
+    a = [
+        "--run_dir",
+        str(run_dir),
+        "--seed_everything",
+        str(cfg.seed),
+        "--data.tasks",
+        json.dumps(tasks),
+        "--data.batch_size",
+        str(cfg.batch_size),
+        "--trainer.max_steps",
+        str(steps),
+        # Linear decay to 0: with a constant rate the 1M-parameter model plateaus at ~65% fill-in accuracy on
+        # held-out paragraphs after 1,000 SSM steps; decaying it reaches ~100% (README, "Demo results").
+        "--model.schedule",
+        "linear",
+        # validation (greedy decoding of the dev set) about five times a run, at least every val_every steps
+        "--trainer.val_check_interval",
+        str(max(cfg.val_every, steps // 5) if val_file else steps),
+        "--trainer.enable_model_summary",
+        "false",
+        "--model.lr",
+        str(lr),
+    ]
     if val_file is not None:
         a += ["--data.val_file", str(val_file)]
     if model is not None:
@@ -141,19 +173,41 @@ def train_args(
     return a
 
 
-def variant_recipe(cfg: DemoConfig, out: Path, variant: str, qa_task: dict[str, Any], spans: Path, pretrain_dir: Path,
-                   run_dir: Path, val_file: Path) -> list[tuple[str, Path, list[str]]]:  # fmt: skip
+def variant_recipe(
+    cfg: DemoConfig,
+    out: Path,
+    variant: str,
+    qa_task: dict[str, Any],
+    spans: Path,
+    pretrain_dir: Path,
+    run_dir: Path,
+    val_file: Path,
+) -> list[tuple[str, Path, list[str]]]:
     """The demo's training stages for one variant, in order: (stage, run dir, `cbqa pretrain` arguments). A masked
     variant pretrains on its objective alone, then trains on QA mixed with it; `none` trains on QA alone for the
     same total number of steps (why: config.VARIANTS)."""
     spec = VARIANTS[variant]
     if spec is None:
-        return [("train", run_dir, train_args(cfg, out, run_dir, [qa_task], cfg.pretrain_steps + cfg.steps, cfg.lr, None,
-                                              val_file))]  # fmt: skip
+        return [
+            (
+                "train",
+                run_dir,
+                train_args(cfg, out, run_dir, [qa_task], cfg.pretrain_steps + cfg.steps, cfg.lr, None, val_file),
+            )
+        ]
     objective = {"name": variant, "kind": "masked", "spans": str(spans), **spec}
-    return [("pretrain", pretrain_dir, train_args(cfg, out, pretrain_dir, [objective], cfg.pretrain_steps, cfg.lr, None, None)),
-            ("train", run_dir, train_args(cfg, out, run_dir, [objective, qa_task], cfg.steps, cfg.finetune_lr, pretrain_dir,
-                                          val_file))]  # fmt: skip
+    return [
+        (
+            "pretrain",
+            pretrain_dir,
+            train_args(cfg, out, pretrain_dir, [objective], cfg.pretrain_steps, cfg.lr, None, None),
+        ),
+        (
+            "train",
+            run_dir,
+            train_args(cfg, out, run_dir, [objective, qa_task], cfg.steps, cfg.finetune_lr, pretrain_dir, val_file),
+        ),
+    ]
 
 
 def run_training_stage(argv: list[str], prog: str, run: Path) -> int:
@@ -166,4 +220,6 @@ def run_training_stage(argv: list[str], prog: str, run: Path) -> int:
 def write_timings(out: Path, stages: Stages, total_s: float) -> None:
     """Wall time of each stage's run that made its current output (earlier invocations included)."""
     walls = {name: r.get("wall_s") for name, r in stages.records.items() if r.get("state") == "done"}
-    write_json(out / "timings.json", {"stages_s": walls, "this_invocation_s": stages.timings, "total_s": round(total_s, 1)})
+    write_json(
+        out / "timings.json", {"stages_s": walls, "this_invocation_s": stages.timings, "total_s": round(total_s, 1)}
+    )

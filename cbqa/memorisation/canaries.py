@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cbqa.core.errors import CbqaError, DataError
 from cbqa.core.formats.corpus import Document, iter_corpus
 from cbqa.core.formats.jsonl import write_json, write_jsonl
-from cbqa.core.errors import CbqaError, DataError
 from cbqa.core.io import fingerprint, replace_dir, staging_dir
 from ner_masking.masked import sentinel
 from ner_masking.sentences import sentence_spans
@@ -146,7 +146,12 @@ class CanarySet:
         f = self.format
         return {
             "format": MANIFEST_FORMAT,
-            "canary_format": {"name": f.name, "template": f.template, "slots": [list(s) for s in f.slots], "sep": f.sep},
+            "canary_format": {
+                "name": f.name,
+                "template": f.template,
+                "slots": [list(s) for s in f.slots],
+                "sep": f.sep,
+            },
             "space_size": f.space_size,
             "seed": self.seed,
             "source": self.source,
@@ -177,13 +182,16 @@ def read_canaries(directory: str | Path) -> CanarySet:
         ]
         for c in canaries:
             fmt.index(c.secret)  # the secret is in the space
-        return CanarySet(fmt, canaries, int(raw["seed"]), raw["source"], raw["source_fingerprint"],
-                         raw.get("corpus_fingerprint", ""))  # fmt: skip
+        return CanarySet(
+            fmt, canaries, int(raw["seed"]), raw["source"], raw["source_fingerprint"], raw.get("corpus_fingerprint", "")
+        )
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(path, None, f"malformed manifest ({type(e).__name__}: {e})") from None
 
 
-def draw_canaries(fmt: CanaryFormat, repeats: Sequence[int], count: int, controls: int, rng: random.Random) -> list[Canary]:
+def draw_canaries(
+    fmt: CanaryFormat, repeats: Sequence[int], count: int, controls: int, rng: random.Random
+) -> list[Canary]:
     """`count` canaries for every repeat count plus `controls` never-inserted ones (repeats 0), with distinct
     subjects and secrets drawn uniformly from the format's space."""
     plan = [r for r in repeats for _ in range(count)] + [0] * controls
@@ -208,7 +216,11 @@ def plan_insertions(canaries: Sequence[Canary], n_docs: int, rng: random.Random)
     for ci, c in enumerate(canaries):
         if c.repeats == 0:
             continue
-        rows = rng.sample(range(n_docs), c.repeats) if c.repeats <= n_docs else [rng.randrange(n_docs) for _ in range(c.repeats)]
+        rows = (
+            rng.sample(range(n_docs), c.repeats)
+            if c.repeats <= n_docs
+            else [rng.randrange(n_docs) for _ in range(c.repeats)]
+        )
         for row in rows:
             where.setdefault(row, []).append(ci)
     return where

@@ -85,8 +85,10 @@ class KnowledgeCurve(L.Callback):
             rows = read_qa(self.dev_file, split=self.dev_split)[: self.dev_max]
             self.dev = [(self.dev_prefix + r.question.strip(), list(r.answers)) for r in rows]
             if not self.dev:
-                raise CbqaError(f"KnowledgeCurve: {self.dev_file} has no questions" +
-                                (f" with split {self.dev_split!r}" if self.dev_split else ""))  # fmt: skip
+                raise CbqaError(
+                    f"KnowledgeCurve: {self.dev_file} has no questions"
+                    + (f" with split {self.dev_split!r}" if self.dev_split else "")
+                )
 
     def _fill_in_items(self) -> list[tuple[str, str]]:
         from ner_masking.store import load_span_store
@@ -98,8 +100,10 @@ class KnowledgeCurve(L.Callback):
         docs = [d for d in (store.doc(r) for r in rows[: 20 * self.n]) if subjects is None or d.title not in subjects]
         items = fill_in_items(docs, self.n, self.seed, self.policy, self.options)
         if not items:
-            raise CbqaError(f"KnowledgeCurve: {self.spans}: no span to mask with policy {self.policy}"
-                            + (" in documents no QA-train question asks about" if self.qa else ""))  # fmt: skip
+            raise CbqaError(
+                f"KnowledgeCurve: {self.spans}: no span to mask with policy {self.policy}"
+                + (" in documents no QA-train question asks about" if self.qa else "")
+            )
         return items
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -129,7 +133,9 @@ class KnowledgeCurve(L.Callback):
                 from cbqa.core.metrics import max_em
 
                 preds = self._generate(pl_module, [q for q, _ in self.dev])
-                metrics["cb_dev_em"] = 100.0 * sum(max_em(p, g) for p, (_, g) in zip(preds, self.dev, strict=True)) / len(self.dev)
+                metrics["cb_dev_em"] = (
+                    100.0 * sum(max_em(p, g) for p, (_, g) in zip(preds, self.dev, strict=True)) / len(self.dev)
+                )
         finally:
             pl_module.t5.train(was_training)
         for logger in trainer.loggers:
@@ -140,8 +146,9 @@ class KnowledgeCurve(L.Callback):
     def _generate(self, pl_module: L.LightningModule, inputs: list[str]) -> list[str]:
         tok, out = pl_module.tokenizer, []
         for lo in range(0, len(inputs), self.batch_size):
-            enc = tok(inputs[lo : lo + self.batch_size], return_tensors="pt", padding=True, truncation=True,
-                      max_length=512).to(pl_module.device)  # fmt: skip
+            enc = tok(
+                inputs[lo : lo + self.batch_size], return_tensors="pt", padding=True, truncation=True, max_length=512
+            ).to(pl_module.device)
             ids = pl_module.t5.generate(**enc, max_new_tokens=self.max_new_tokens, num_beams=1, do_sample=False)
             out += [t.strip() for t in tok.batch_decode(ids, skip_special_tokens=True)]
         return out
@@ -151,4 +158,3 @@ class KnowledgeCurve(L.Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.last_step = state.get("last_step")
-

@@ -105,8 +105,13 @@ def canary_exposure(
     candidates = sample_candidates(fmt, canary.secret, samples, random.Random(f"{seed}:{canary.id}"))
     scores = score(source, [target_of(canary.secret), *(target_of(c) for c in candidates)])
     own, rest = float(scores[0]), scores[1:]
-    return Exposure(skewnorm_exposure(own, rest, fmt.space_size), "skewnorm", own,
-                    sampled=sampled_exposure(own, rest), samples=len(rest))  # fmt: skip
+    return Exposure(
+        skewnorm_exposure(own, rest, fmt.space_size),
+        "skewnorm",
+        own,
+        sampled=sampled_exposure(own, rest),
+        samples=len(rest),
+    )
 
 
 # -- salience: does the NER pass mark the secret? ------------------------------------------------------------------
@@ -121,12 +126,16 @@ def secret_salience(canary: Canary, store: Any | None) -> tuple[str, list[str]]:
     labels: set[str] = set()
     for ins in canary.insertions:
         if ins.row >= len(store):
-            raise CbqaError(f"spans store has {len(store)} documents, canary {canary.id} was inserted in row {ins.row}: "
-                            "is it the store of the canaried corpus?")  # fmt: skip
+            raise CbqaError(
+                f"spans store has {len(store)} documents, canary {canary.id} was inserted in row {ins.row}: "
+                "is it the store of the canaried corpus?"
+            )
         doc = store.doc(ins.row)
         if doc.id != ins.doc_id:
-            raise CbqaError(f"spans store row {ins.row} is document {doc.id!r}, canary {canary.id} was inserted in "
-                            f"{ins.doc_id!r}: the store is not of the canaried corpus")  # fmt: skip
+            raise CbqaError(
+                f"spans store row {ins.row} is document {doc.id!r}, canary {canary.id} was inserted in "
+                f"{ins.doc_id!r}: the store is not of the canaried corpus"
+            )
         labels |= {lab for s, e, lab in doc.spans if s < ins.secret_end and ins.secret_start < e}
     return ("salient" if labels else "not salient"), sorted(labels)
 
@@ -141,15 +150,29 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for sal in (r["salience"], "all"):
             groups.setdefault((r["model"], r["repeats"], sal), []).append(r["exposure"])
     return [
-        {"model": m, "repeats": rep, "salience": sal, "n": len(v), "mean_exposure": round(float(np.mean(v)), 3),
-         "min": round(float(np.min(v)), 3), "max": round(float(np.max(v)), 3)}
+        {
+            "model": m,
+            "repeats": rep,
+            "salience": sal,
+            "n": len(v),
+            "mean_exposure": round(float(np.mean(v)), 3),
+            "min": round(float(np.min(v)), 3),
+            "max": round(float(np.max(v)), 3),
+        }
         for (m, rep, sal), v in sorted(groups.items())
     ]
 
 
 def exposure_row(model: str, canary: Canary, salience: str, labels: list[str], e: Exposure) -> dict[str, Any]:
-    return {"model": model, "canary": canary.id, "subject": canary.subject, "repeats": canary.repeats,
-            "salience": salience, "labels": labels, **{k: v for k, v in asdict(e).items() if v is not None}}  # fmt: skip
+    return {
+        "model": model,
+        "canary": canary.id,
+        "subject": canary.subject,
+        "repeats": canary.repeats,
+        "salience": salience,
+        "labels": labels,
+        **{k: v for k, v in asdict(e).items() if v is not None},
+    }
 
 
 def plot_exposure(summary: Sequence[dict[str, Any]], space_size: int, path: Any) -> None:
@@ -171,9 +194,17 @@ def plot_exposure(summary: Sequence[dict[str, Any]], space_size: int, path: Any)
         mine = [s for s in summary if s["model"] == model]
         base = [(0, s["mean_exposure"]) for s in mine if s["repeats"] == 0 and s["salience"] == "all"]
         for sal in sorted({s["salience"] for s in mine if s["repeats"] > 0} - {"all"}):
-            pts = base + sorted((s["repeats"], s["mean_exposure"]) for s in mine if s["repeats"] > 0 and s["salience"] == sal)
-            ax.plot([x[r] for r, _ in pts], [v for _, v in pts], styles.get(sal, "-"), marker="o",
-                    color=colours[mi % len(colours)], label=f"{model} ({sal})")  # fmt: skip
+            pts = base + sorted(
+                (s["repeats"], s["mean_exposure"]) for s in mine if s["repeats"] > 0 and s["salience"] == sal
+            )
+            ax.plot(
+                [x[r] for r, _ in pts],
+                [v for _, v in pts],
+                styles.get(sal, "-"),
+                marker="o",
+                color=colours[mi % len(colours)],
+                label=f"{model} ({sal})",
+            )
     ax.axhline(math.log2(space_size), color="grey", linewidth=0.8)
     ax.set_xticks(range(len(repeats)), [str(r) for r in repeats])
     ax.set_ylim(bottom=0)

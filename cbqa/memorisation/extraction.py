@@ -77,8 +77,14 @@ def memorised_matches(sample_text: str, index: ShingleIndex, doc_of: Any, n: int
         doc = doc_of(row)
         doc_words = words_with_offsets(doc.text)
         # the run's shingles are all unique to this document; find the run (or the first of its windows) there ...
-        found = next(((a, b) for a, b in ((lo, hi), *((lo + k, lo + k + n) for k in range(hi - lo - n + 1)))
-                      if find_words(doc_words, words[a:b]) is not None), None)  # fmt: skip
+        found = next(
+            (
+                (a, b)
+                for a, b in ((lo, hi), *((lo + k, lo + k + n) for k in range(hi - lo - n + 1)))
+                if find_words(doc_words, words[a:b]) is not None
+            ),
+            None,
+        )
         if found is None:
             continue
         a, b = found
@@ -99,8 +105,11 @@ def precision_at(samples: Sequence[Sample], key: str, ks: Sequence[int]) -> dict
     out = {}
     for k in ks:
         top = ranked[:k]
-        out[str(k)] = {"k": len(top), "memorised": sum(s.memorised for s in top),
-                       "precision": round(sum(s.memorised for s in top) / len(top), 4) if top else None}  # fmt: skip
+        out[str(k)] = {
+            "k": len(top),
+            "memorised": sum(s.memorised for s in top),
+            "precision": round(sum(s.memorised for s in top) / len(top), 4) if top else None,
+        }
     return {"precision_at_k": out, "top": [sample_json(s) for s in ranked[: max(ks, default=0)]]}
 
 

@@ -33,12 +33,18 @@ class ExposureConfig:
     device: str = "auto"
 
 
-def run_exposure(models: Sequence[str], canaries_dir: str, spans: str | None, out: Path,
-                 cfg: ExposureConfig = ExposureConfig(), progress: bool = True) -> dict[str, Any]:  # fmt: skip
+def run_exposure(
+    models: Sequence[str],
+    canaries_dir: str,
+    spans: str | None,
+    out: Path,
+    cfg: ExposureConfig = ExposureConfig(),
+    progress: bool = True,
+) -> dict[str, Any]:
     from rich.progress import Progress
 
-    from cbqa.model.inference import pick_device
     from cbqa.memorisation.scoring import target_log_likelihoods
+    from cbqa.model.inference import pick_device
     from cbqa.model.loading import load_pretrained
 
     cset = read_canaries(canaries_dir)
@@ -60,8 +66,10 @@ def run_exposure(models: Sequence[str], canaries_dir: str, spans: str | None, ou
             done = out / "models" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
             cached = _read_cached(done)
             if cached is not None and cached.get("key") == key:  # salience comes from this run's spans store
-                rows += [{**r, "salience": salience[r["canary"]][0], "labels": salience[r["canary"]][1]}
-                         for r in cached["rows"]]  # fmt: skip
+                rows += [
+                    {**r, "salience": salience[r["canary"]][0], "labels": salience[r["canary"]][1]}
+                    for r in cached["rows"]
+                ]
                 bar.advance(task, len(cset.canaries))
                 continue
             net, tok = load_pretrained(model)
@@ -91,8 +99,11 @@ def run_exposure(models: Sequence[str], canaries_dir: str, spans: str | None, ou
         "canary_exposures": rows,
     }
     write_json(out / "exposure.json", result)
-    plot_exposure([{**s, "model": Path(s["model"]).name or s["model"]} for s in summary], cset.format.space_size,
-                  out / "exposure.png")  # fmt: skip
+    plot_exposure(
+        [{**s, "model": Path(s["model"]).name or s["model"]} for s in summary],
+        cset.format.space_size,
+        out / "exposure.png",
+    )
     return result
 
 
@@ -103,8 +114,17 @@ def _model_key(model: str, cset: Any, cfg: ExposureConfig) -> str:
 
     path = Path(resolve_model_path(model))
     weights = fingerprint(path) if path.exists() else model  # a hub name: its name
-    return json.dumps({"model": model, "weights": weights, "canaries": cset.to_json(), "exact_limit": cfg.exact_limit,
-                       "samples": cfg.samples, "seed": cfg.seed}, sort_keys=True)  # fmt: skip
+    return json.dumps(
+        {
+            "model": model,
+            "weights": weights,
+            "canaries": cset.to_json(),
+            "exact_limit": cfg.exact_limit,
+            "samples": cfg.samples,
+            "seed": cfg.seed,
+        },
+        sort_keys=True,
+    )
 
 
 def _read_cached(path: Path) -> dict[str, Any] | None:

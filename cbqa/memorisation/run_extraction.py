@@ -40,8 +40,11 @@ def prompts(corpus: str, cfg: ExtractConfig) -> list[str]:
 
     rng = random.Random(cfg.seed)
     n_prefix = round(cfg.samples * cfg.prefix_fraction)
-    picked = reservoir((d.text for d in iter_corpus(corpus) if len(d.text.split()) > cfg.prefix_words),
-                       n_prefix, rng) if n_prefix else []  # fmt: skip
+    picked = (
+        reservoir((d.text for d in iter_corpus(corpus) if len(d.text.split()) > cfg.prefix_words), n_prefix, rng)
+        if n_prefix
+        else []
+    )
     if n_prefix and not picked:
         raise CbqaError(f"{corpus}: no document has more than {cfg.prefix_words} words to take a prefix from")
     out = [prefix_prompt(picked[i % len(picked)], cfg.prefix_words) for i in range(n_prefix)]
@@ -59,19 +62,22 @@ def generate(net, tok, prompt_texts: list[str], cfg: ExtractConfig, device, prog
             enc = tok(chunk, return_tensors="pt", padding=True).to(device)
             seqs = net.generate(**enc, do_sample=True, top_k=cfg.sample_top_k, max_new_tokens=cfg.max_new_tokens)
             raw = tok.batch_decode(seqs[:, 1:], skip_special_tokens=False)  # drop the decoder start token
-            out += [as_sample(p, clean_target(r, tok.pad_token, tok.eos_token)) for p, r in zip(chunk, raw, strict=True)]
+            out += [
+                as_sample(p, clean_target(r, tok.pad_token, tok.eos_token)) for p, r in zip(chunk, raw, strict=True)
+            ]
             if progress:
                 progress(len(chunk))
     return out
 
 
-def run_extraction(model: str, corpus: str, spans: str, cfg: ExtractConfig = ExtractConfig(),
-                   progress: bool = True) -> dict[str, Any]:  # fmt: skip
+def run_extraction(
+    model: str, corpus: str, spans: str, cfg: ExtractConfig = ExtractConfig(), progress: bool = True
+) -> dict[str, Any]:
     from rich.progress import Progress
 
     from cbqa.core.formats.corpus import iter_corpus
-    from cbqa.model.inference import pick_device
     from cbqa.memorisation.scoring import pair_log_likelihoods
+    from cbqa.model.inference import pick_device
     from cbqa.model.loading import load_pretrained
     from ner_masking.store import load_span_store
 
@@ -94,8 +100,9 @@ def run_extraction(model: str, corpus: str, spans: str, cfg: ExtractConfig = Ext
         distinct.setdefault(s.text, s)
     candidates = [s for s in distinct.values() if len(words_with_offsets(s.text)) >= SHINGLE]
     if candidates:
-        sums, counts = pair_log_likelihoods(net, tok, [s.prompt for s in candidates], [s.target for s in candidates],
-                                            cfg.batch_size, device)  # fmt: skip
+        sums, counts = pair_log_likelihoods(
+            net, tok, [s.prompt for s in candidates], [s.target for s in candidates], cfg.batch_size, device
+        )
         for s, total, n in zip(candidates, sums, counts, strict=True):
             s.log_ppl = float(-total / max(int(n), 1))
             s.matches = memorised_matches(s.text, index, store.doc)
@@ -109,8 +116,11 @@ def run_extraction(model: str, corpus: str, spans: str, cfg: ExtractConfig = Ext
         "distinct": len(distinct),
         "candidates": len(candidates),  # distinct samples of at least 8 words: the ranked ones
         "memorised": sum(s.memorised for s in candidates),
-        "index": {"shingles": len(index), "bytes": int(index.hashes.nbytes + index.rows.nbytes),
-                  "seconds": round(t_index, 2)},
+        "index": {
+            "shingles": len(index),
+            "bytes": int(index.hashes.nbytes + index.rows.nbytes),
+            "seconds": round(t_index, 2),
+        },
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "rankings": {key: precision_at(candidates, key, cfg.top_k) for key in RANKINGS},
     }

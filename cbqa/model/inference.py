@@ -66,7 +66,6 @@ class Answerer:
                 progress(len(chunk))
         return out
 
-
     @torch.inference_mode()
     def mean_token_logprob(self, questions: Sequence[str], answers: Sequence[str], batch_size: int = 64) -> list[float]:
         """The mean log-probability per target token (EOS included) of each answer given its question, teacher-forced:

@@ -9,7 +9,6 @@ from typing import Literal
 from cbqa.core.errors import CbqaError
 from cbqa.model.tokenizer import load_tokenizer
 
-
 # T5's feed-forward blocks: relu (original T5, t5-base), gated-gelu (T5.1.1, google/t5-v1_1-*, flan-t5), and the rest
 # of what transformers' T5Config accepts, as a Literal so a typo fails at parse time with the choices.
 FeedForward = Literal["relu", "gelu", "gated-gelu", "gated-relu", "silu", "gated-silu"]
@@ -54,13 +53,17 @@ def load_pretrained(model: str, pointer: bool = False, copy_window: tuple[int, i
     tok = load_tokenizer(path)
     try:
         config = AutoConfig.from_pretrained(path)
-        net = (PointerT5 if getattr(config, CONFIG_FLAG, False) else AutoModelForSeq2SeqLM).from_pretrained(path, config=config)
+        net = (PointerT5 if getattr(config, CONFIG_FLAG, False) else AutoModelForSeq2SeqLM).from_pretrained(
+            path, config=config
+        )
     except (OSError, ValueError) as e:
         raise CbqaError(f"cannot load model {model!s}: {str(e).splitlines()[0]}") from None
     return (with_copy_head(net, copy_window) if pointer else net), tok
 
 
-def build_from_config(tokenizer_dir: str, arch: T5Arch, pointer: bool = False, copy_window: tuple[int, int] | None = None):
+def build_from_config(
+    tokenizer_dir: str, arch: T5Arch, pointer: bool = False, copy_window: tuple[int, int] | None = None
+):
     """A randomly initialised T5 sized by `arch`, with a vocabulary matching the tokenizer (and a copy head)."""
     from transformers import T5Config, T5ForConditionalGeneration
 
@@ -97,8 +100,13 @@ def untie_lm_head(net) -> None:
     net.lm_head.weight = head
 
 
-def load_model(model: str | None, tokenizer: str | None, arch: T5Arch, pointer: bool = False,
-               copy_window: tuple[int, int] | None = None):
+def load_model(
+    model: str | None,
+    tokenizer: str | None,
+    arch: T5Arch,
+    pointer: bool = False,
+    copy_window: tuple[int, int] | None = None,
+):
     if model:
         return load_pretrained(model, pointer, copy_window)
     if not tokenizer:

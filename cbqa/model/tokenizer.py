@@ -14,7 +14,6 @@ from pathlib import Path
 
 from cbqa.core.errors import CbqaError
 from cbqa.core.io import replace_dir, staging_dir
-
 from ner_masking.masked import sentinel
 
 EXTRA_IDS = 100
@@ -48,7 +47,9 @@ def train_tokenizer(
             minloglevel=2,
         )
         (prefix.parent / "spiece.model").write_bytes(model.getvalue())
-        tok = T5Tokenizer(**T5Tokenizer.convert_to_native_format(vocab_file=str(prefix) + ".model", extra_ids=extra_ids))
+        tok = T5Tokenizer(
+            **T5Tokenizer.convert_to_native_format(vocab_file=str(prefix) + ".model", extra_ids=extra_ids)
+        )
         staging = staging_dir(out_dir)
         try:
             tok.save_pretrained(staging)

@@ -90,7 +90,9 @@ def count_labels(label_lists: Sequence[Sequence[str]]) -> dict[str, int]:
     return counts
 
 
-def overlap_row(qid: str, question: str, answers: list[str], answer_overlap: bool, question_overlap: bool | None) -> dict:
+def overlap_row(
+    qid: str, question: str, answers: list[str], answer_overlap: bool, question_overlap: bool | None
+) -> dict:
     """The fields every overlap.jsonl row has, whether computed here or converted from released labels."""
     return {
         "id": qid,
@@ -115,5 +117,9 @@ def at_threshold(row: dict, method: str, threshold: float) -> dict:
     passed[method] = score is not None and score >= threshold
     question = any(passed.values())
     answer = bool(row.get("answer_overlap"))
-    return {**row, "question_overlap": question, "labels": labels_for(answer, question),
-            "category": category_for(answer, question)}  # fmt: skip
+    return {
+        **row,
+        "question_overlap": question,
+        "labels": labels_for(answer, question),
+        "category": category_for(answer, question),
+    }

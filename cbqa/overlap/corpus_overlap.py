@@ -49,11 +49,11 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from cbqa.core.shards import MappedShard, ShardedRows, shard_name, write_shard
-from cbqa.core.formats.corpus import Document
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats.corpus import Document
 from cbqa.core.io import atomic_path, replace_dir, staging_dir
 from cbqa.core.metrics import normalize_answer
+from cbqa.core.shards import MappedShard, ShardedRows, shard_name, write_shard
 from ner_masking.sentences import split_sentences
 from ner_masking.store import SpanStore
 
@@ -77,7 +77,9 @@ class QuestionTerms:
         return tuple(dict.fromkeys(self.entities + self.content_words))
 
 
-def question_terms(question: str, answers: Sequence[str] = (), stopwords: frozenset[str] | None = None) -> QuestionTerms:
+def question_terms(
+    question: str, answers: Sequence[str] = (), stopwords: frozenset[str] | None = None
+) -> QuestionTerms:
     stop = _stopwords() if stopwords is None else stopwords
     answer_tokens = {t for a in answers for t in normalize_answer(a).split()}
     words = question.split()
@@ -96,11 +98,7 @@ def question_terms(question: str, answers: Sequence[str] = (), stopwords: frozen
             if span and not set(span.split()) <= answer_tokens:
                 entities.append(span)
             run = []
-    content = [
-        t
-        for t in normalize_answer(question).split()
-        if t not in stop and t not in answer_tokens and len(t) > 1
-    ]
+    content = [t for t in normalize_answer(question).split() if t not in stop and t not in answer_tokens and len(t) > 1]
     return QuestionTerms(tuple(dict.fromkeys(entities)), tuple(dict.fromkeys(content)))
 
 
@@ -182,8 +180,9 @@ class _Appender:
         self.path.unlink()
 
 
-def build_corpus_index(docs: Iterable[DocSentences], directory: str | Path, source: dict[str, Any],
-                       show_progress: bool = False) -> Path:  # fmt: skip
+def build_corpus_index(
+    docs: Iterable[DocSentences], directory: str | Path, source: dict[str, Any], show_progress: bool = False
+) -> Path:
     """Index the sentences of `docs` into `directory` (built next to it, published atomically); `source` says what
     they came from (recorded, and compared by `open_or_build_corpus_index`)."""
     directory = Path(directory)
@@ -199,7 +198,6 @@ def build_corpus_index(docs: Iterable[DocSentences], directory: str | Path, sour
 
 def _build(docs: Iterable[DocSentences], out: Path, source: dict[str, Any], show_progress: bool) -> None:
     import pyarrow as pa
-
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -229,7 +227,9 @@ def _build(docs: Iterable[DocSentences], out: Path, source: dict[str, Any], show
         first = n_sent - len(sents["text"])
         if tokens:
             vocab = dict.fromkeys(tokens)
-            local = np.fromiter(map({t: i for i, t in enumerate(vocab)}.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+            local = np.fromiter(
+                map({t: i for i, t in enumerate(vocab)}.__getitem__, tokens), dtype=np.int64, count=len(tokens)
+            )
             pair_hash = _hashes(vocab)[local]
             pair_sid = np.repeat(np.arange(first, n_sent, dtype=np.uint64), counts)
             bucket = (pair_hash >> np.uint64(64 - _BUCKET_BITS)).astype(np.int64)
@@ -254,9 +254,14 @@ def _build(docs: Iterable[DocSentences], out: Path, source: dict[str, Any], show
         doc_ids.clear()
         doc_titles.clear()
 
-    progress = Progress(SpinnerColumn(), TextColumn("indexing corpus sentences: {task.fields[docs]:,} documents, "
-                        "{task.fields[sents]:,} sentences"), TimeElapsedColumn(), console=Console(stderr=True),
-                        disable=not show_progress, transient=True)  # fmt: skip
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("indexing corpus sentences: {task.fields[docs]:,} documents, {task.fields[sents]:,} sentences"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not show_progress,
+        transient=True,
+    )
     with progress:
         task = progress.add_task("index", docs=0, sents=0)
         for doc_id, title, sentences in docs:
@@ -309,8 +314,16 @@ def _build(docs: Iterable[DocSentences], out: Path, source: dict[str, Any], show
     for name, appender in (("terms", terms), ("offsets", offsets), ("postings", postings), ("doc_start", doc_start)):
         appender.save(out / f"{name}.npy")
     shutil.rmtree(work)
-    manifest = {"format": INDEX_FORMAT, "source": source, "docs": n_doc, "sentences": n_sent,
-                "terms": terms.n, "postings": postings.n, "sentence_shards": sent_shards, "doc_shards": doc_shards}  # fmt: skip
+    manifest = {
+        "format": INDEX_FORMAT,
+        "source": source,
+        "docs": n_doc,
+        "sentences": n_sent,
+        "terms": terms.n,
+        "postings": postings.n,
+        "sentence_shards": sent_shards,
+        "doc_shards": doc_shards,
+    }
     with atomic_path(out / MANIFEST) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
@@ -330,8 +343,11 @@ class _Column(Sequence[str]):
 
 
 def _sharded(directory: Path, shards: list[dict[str, Any]]) -> ShardedRows[MappedShard]:
-    return ShardedRows([directory / s["file"] for s in shards], [s["rows"] for s in shards],
-                       lambda p: MappedShard(p, "corpus index shard"))  # fmt: skip
+    return ShardedRows(
+        [directory / s["file"] for s in shards],
+        [s["rows"] for s in shards],
+        lambda p: MappedShard(p, "corpus index shard"),
+    )
 
 
 def read_corpus_index_manifest(directory: str | Path) -> dict[str, Any] | None:
@@ -343,7 +359,9 @@ def read_corpus_index_manifest(directory: str | Path) -> dict[str, Any] | None:
     except (OSError, ValueError) as e:
         raise CbqaError(f"{path}: cannot read ({e})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != INDEX_FORMAT:
-        raise CbqaError(f"{path}: not a corpus index (expected format {INDEX_FORMAT!r}); rebuild it with cbqa overlap --corpus")
+        raise CbqaError(
+            f"{path}: not a corpus index (expected format {INDEX_FORMAT!r}); rebuild it with cbqa overlap --corpus"
+        )
     return manifest
 
 
@@ -488,8 +506,9 @@ class CorpusIndex:
         sids = first[owner] + (np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths))
         return unique, owner, sids
 
-    def _docs_with_phrase(self, docs: np.ndarray, doc_sentences: tuple[np.ndarray, np.ndarray, np.ndarray],
-                          phrase: str) -> np.ndarray:  # fmt: skip
+    def _docs_with_phrase(
+        self, docs: np.ndarray, doc_sentences: tuple[np.ndarray, np.ndarray, np.ndarray], phrase: str
+    ) -> np.ndarray:
         """Mask over `docs`: some sentence of the document holds `phrase` (sentences are padded apart, so no phrase
         spans two); `doc_sentences` is `_doc_sentences(docs)`."""
         unique, owner, sids = doc_sentences
@@ -567,15 +586,27 @@ def corpus_index_source(corpus: str | Path | None = None, store: SpanStore | Non
     spans store the fields that fix its sentences (not its timings)."""
     if store is not None:
         m = store.manifest
-        return {"sentences": "spans store", "corpus": m["corpus"]["fingerprint"], "pipeline": m["pipeline"],
-                "labels": m["labels"], "options": m["options"], "docs": m["docs"], "spans": m["spans"]}  # fmt: skip
+        return {
+            "sentences": "spans store",
+            "corpus": m["corpus"]["fingerprint"],
+            "pipeline": m["pipeline"],
+            "labels": m["labels"],
+            "options": m["options"],
+            "docs": m["docs"],
+            "spans": m["spans"],
+        }
     from cbqa.core.io import fingerprint
 
     return {"sentences": "ner_masking.sentences", "corpus": fingerprint(corpus)}  # type: ignore[arg-type]
 
 
-def open_or_build_corpus_index(directory: str | Path, source: dict[str, Any], docs: Iterable[DocSentences] | None = None,
-                               make_docs: Any = None, show_progress: bool = True) -> tuple[CorpusIndex, bool]:  # fmt: skip
+def open_or_build_corpus_index(
+    directory: str | Path,
+    source: dict[str, Any],
+    docs: Iterable[DocSentences] | None = None,
+    make_docs: Any = None,
+    show_progress: bool = True,
+) -> tuple[CorpusIndex, bool]:
     """The index in `directory` when it was built from `source` (same corpus fingerprint and sentence source), else
     a new one built there from `make_docs()`; returns (index, whether it was built now)."""
     from cbqa.core.io import clean_stale

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cbqa.reader.copying import copy_breakdown, passages_read
+from cbqa.core.errors import CbqaError, DataError
 from cbqa.core.formats.jsonl import read_jsonl
 from cbqa.core.formats.predictions import Prediction, read_predictions
 from cbqa.core.formats.qa import QAExample
-from cbqa.core.errors import CbqaError, DataError
 from cbqa.core.metrics import score
 from cbqa.overlap.categories import LABELS, TOTAL
+from cbqa.reader.copying import copy_breakdown, passages_read
 
 Result = dict[str, dict[str, dict[str, float | int | None]]]  # system -> category -> {em, f1, n}
 
@@ -81,8 +81,9 @@ def _labels_by_id(overlap_labels: Sequence[Mapping[str, Any]]) -> dict[str, set[
     return out
 
 
-def _entry(preds: Sequence[str], golds: Sequence[Sequence[str]],
-           passages: Sequence[Sequence[str]] | None = None) -> dict[str, float | int | None]:  # fmt: skip
+def _entry(
+    preds: Sequence[str], golds: Sequence[Sequence[str]], passages: Sequence[Sequence[str]] | None = None
+) -> dict[str, float | int | None]:
     if not preds:
         return {"em": None, "f1": None, "n": 0}
     entry: dict[str, float | int | None] = dict(score(preds, golds).to_json())
@@ -121,8 +122,11 @@ def evaluate_systems(
         for category in LABELS:
             # `total` is every scored question even if a labels file omits the label.
             sel = [i for i, p in enumerate(kept) if category == TOTAL or category in labels[p.id]]
-            per[category] = _entry([kept[i].prediction for i in sel], [golds[i] for i in sel],
-                                   None if passages is None else [passages[i] for i in sel])
+            per[category] = _entry(
+                [kept[i].prediction for i in sel],
+                [golds[i] for i in sel],
+                None if passages is None else [passages[i] for i in sel],
+            )
         result[system] = per
     return result
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cbqa.core.formats.jsonl import read_jsonl
 from cbqa.core.errors import DataError
+from cbqa.core.formats.jsonl import read_jsonl
 from cbqa.overlap.categories import CATEGORIES, QUESTION_OVERLAP, category_for, decisions_from_labels
 
 
@@ -38,8 +38,14 @@ class BinaryScores:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn, "n": self.n,
-            "precision": self.precision, "recall": self.recall, "accuracy": self.accuracy,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "tn": self.tn,
+            "n": self.n,
+            "precision": self.precision,
+            "recall": self.recall,
+            "accuracy": self.accuracy,
         }
 
 
@@ -116,7 +122,9 @@ def _binary(pairs: Sequence[tuple[bool, bool]]) -> BinaryScores:
     return BinaryScores(tp, fp, fn, len(pairs) - tp - fp - fn)
 
 
-def compare_with_gold(computed: Sequence[dict[str, Any]], gold: Sequence[dict[str, Any]], n_examples: int = 5) -> GoldComparison:
+def compare_with_gold(
+    computed: Sequence[dict[str, Any]], gold: Sequence[dict[str, Any]], n_examples: int = 5
+) -> GoldComparison:
     by_id = {str(r["id"]): r for r in computed}
     gold_by_id = {str(r["id"]): r for r in gold}
     joined = [(gold_by_id[i], by_id[i]) for i in by_id if i in gold_by_id]

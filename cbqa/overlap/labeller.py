@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cbqa.core.formats.qa import QAExample
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats.qa import QAExample
+from cbqa.core.metrics import normalize_answer
 from cbqa.overlap.answer_overlap import AnswerIndex
 from cbqa.overlap.categories import overlap_row
 from cbqa.overlap.corpus_overlap import CorpusIndex
 from cbqa.overlap.question_similarity import METHODS, QuestionIndex, build_index, search, search_among
-from cbqa.core.metrics import normalize_answer
 
 # Cosine thresholds at or above which a training question (by default one sharing a gold answer) counts as a
 # paraphrase. Dense: chosen once at the highest mean F1 over two labelled paraphrase sources with answer sharing

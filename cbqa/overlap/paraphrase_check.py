@@ -86,8 +86,9 @@ class CheckSet:
     positive_ids: frozenset[str]
 
 
-def build_check(pool: Sequence[QAExample], distractors: Sequence[QAExample], seed: int = 0,
-                same_answer_swaps: bool = False) -> CheckSet:  # fmt: skip
+def build_check(
+    pool: Sequence[QAExample], distractors: Sequence[QAExample], seed: int = 0, same_answer_swaps: bool = False
+) -> CheckSet:
     rng = random.Random(seed)
     df: Counter[str] = Counter(w for ex in pool for w in set(re.findall(r"[a-z0-9']+", ex.question.lower())))
     order = list(pool)
@@ -103,19 +104,25 @@ def build_check(pool: Sequence[QAExample], distractors: Sequence[QAExample], see
             swapped = entity_swap(ex.question, order[rng.randrange(len(order))].question, df)
             if swapped is None:
                 continue
-            train.append(QAExample(f"swap-{ex.id}", swapped, list(ex.answers) if same_answer_swaps else ["(different answer)"]))
+            train.append(
+                QAExample(f"swap-{ex.id}", swapped, list(ex.answers) if same_answer_swaps else ["(different answer)"])
+            )
         test.append(ex)
     return CheckSet(train, test, frozenset(positives))
 
 
-def shared_answer_scores(index: QuestionIndex, train: Sequence[QAExample], test: Sequence[QAExample]) -> list[float | None]:
+def shared_answer_scores(
+    index: QuestionIndex, train: Sequence[QAExample], test: Sequence[QAExample]
+) -> list[float | None]:
     """Per test question, the best similarity among the training questions (of `index`, built on `train`) that share a
     normalised answer with it; None when none does (then it can never be a question overlap)."""
     best = search_among(index, [ex.question for ex in test], shared_answer_rows(train, test), 1)
     return [b[0].score if b else None for b in best]
 
 
-def sweep(scores: Sequence[float | None], positive: Sequence[bool], thresholds: Sequence[float]) -> list[dict[str, float]]:
+def sweep(
+    scores: Sequence[float | None], positive: Sequence[bool], thresholds: Sequence[float]
+) -> list[dict[str, float]]:
     """Precision / recall / F1 of "overlap iff score >= t" per threshold (a None score is never an overlap)."""
     out = []
     for t in thresholds:
@@ -130,8 +137,9 @@ def sweep(scores: Sequence[float | None], positive: Sequence[bool], thresholds: 
     return out
 
 
-def best_threshold(sources: dict[str, tuple[Sequence[float | None], Sequence[bool]]],
-                   thresholds: Sequence[float]) -> tuple[float, dict[str, dict[str, float]]]:  # fmt: skip
+def best_threshold(
+    sources: dict[str, tuple[Sequence[float | None], Sequence[bool]]], thresholds: Sequence[float]
+) -> tuple[float, dict[str, dict[str, float]]]:
     """The threshold with the highest mean F1 over the labelled sources (each source weighs the same, however many
     pairs it has; the lowest such threshold on a tie), and every source's precision / recall / F1 there."""
     rows = {name: sweep(scores, positive, thresholds) for name, (scores, positive) in sources.items()}
@@ -146,16 +154,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--distractors", help="QA file of unrelated questions added to the training side")
     p.add_argument("--method", choices=["tfidf", "dense"], action="append", help="default: both")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--shared-answer", action="store_true",
-                   help="compare only with training questions sharing an answer (the detector's default); swaps keep the answer")
+    p.add_argument(
+        "--shared-answer",
+        action="store_true",
+        help="compare only with training questions sharing an answer (the detector's default); swaps keep the answer",
+    )
     args = p.parse_args(argv)
     start = time.perf_counter()
-    check = build_check(read_qa(args.pool), read_qa(args.distractors) if args.distractors else [], args.seed,
-                        same_answer_swaps=args.shared_answer)  # fmt: skip
+    check = build_check(
+        read_qa(args.pool),
+        read_qa(args.distractors) if args.distractors else [],
+        args.seed,
+        same_answer_swaps=args.shared_answer,
+    )
     positive = [ex.id in check.positive_ids for ex in check.test]
     console = Console()
-    console.print(f"{len(check.test)} test questions ({sum(positive)} with a paraphrase in train), "
-                  f"{len(check.train)} training questions")
+    console.print(
+        f"{len(check.test)} test questions ({sum(positive)} with a paraphrase in train), "
+        f"{len(check.train)} training questions"
+    )
     for method in args.method or ["tfidf", "dense"]:
         index = build_index(method, check.train)
         if args.shared_answer:
@@ -166,8 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         for col in ("threshold", "precision", "recall", "F1"):
             table.add_column(col, justify="right")
         for row in sweep(scores, positive, [round(0.4 + 0.05 * i, 2) for i in range(12)]):
-            table.add_row(*(f"{row[k]:.2f}" if k == "threshold" else f"{100 * row[k]:.1f}%"
-                            for k in ("threshold", "precision", "recall", "f1")))
+            table.add_row(
+                *(
+                    f"{row[k]:.2f}" if k == "threshold" else f"{100 * row[k]:.1f}%"
+                    for k in ("threshold", "precision", "recall", "f1")
+                )
+            )
         console.print(table)
     console.print(f"done in {time.perf_counter() - start:.1f}s")
     return 0

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from cbqa.core.formats.qa import QAExample
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats.qa import QAExample
 from retrieval_baseline.encoders import load_sentence_transformer
 
 METHODS = ("tfidf", "dense")
@@ -52,8 +52,10 @@ def _top_k(row: np.ndarray, cols: np.ndarray, train: Sequence[QAExample], k: int
         keep = np.argpartition(-row, k - 1)[:k]  # O(n); only the k kept are sorted
         row, cols = row[keep], cols[keep]
     order = np.lexsort((cols, -row))
-    return [Neighbour(train[c].id, train[c].question, train[c].answers, float(row[i])) for i, c in
-            ((i, int(cols[i])) for i in order)]
+    return [
+        Neighbour(train[c].id, train[c].question, train[c].answers, float(row[i]))
+        for i, c in ((i, int(cols[i])) for i in order)
+    ]
 
 
 def search(index: QuestionIndex, questions: Sequence[str], k: int, block: int = 1024) -> list[list[Neighbour]]:

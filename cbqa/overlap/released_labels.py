@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cbqa.core.errors import DataError
 from cbqa.core.formats.jsonl import read_jsonl
 from cbqa.core.formats.qa import QAExample
-from cbqa.core.errors import DataError
 from cbqa.overlap.categories import decisions_from_labels, overlap_row
 
 
@@ -37,8 +37,10 @@ def released_overlap_rows(annotations: str | Path, test: Sequence[QAExample], te
     rows = read_label_rows(annotations)
     if len(rows) != len(test):
         raise DataError(
-            annotations, None, f"{len(rows)} annotations but {len(test)} questions in {test_path}; "
-            "the annotations must be joined with the test file they were released with (e.g. nq-test.qa.csv)"
+            annotations,
+            None,
+            f"{len(rows)} annotations but {len(test)} questions in {test_path}; "
+            "the annotations must be joined with the test file they were released with (e.g. nq-test.qa.csv)",
         )
     out = []
     for row_no, ((line, obj), ex) in enumerate(zip(rows, test)):
@@ -47,5 +49,7 @@ def released_overlap_rows(annotations: str | Path, test: Sequence[QAExample], te
         answer_overlap, question_overlap = decisions_from_labels(obj["labels"])
         # Labels are re-derived rather than copied, so `no_overlap` is added consistently; the six released
         # labels come back unchanged (checked in tests against the published counts).
-        out.append({**overlap_row(ex.id, ex.question, ex.answers, answer_overlap, question_overlap), "source": "released"})
+        out.append(
+            {**overlap_row(ex.id, ex.question, ex.answers, answer_overlap, question_overlap), "source": "released"}
+        )
     return out

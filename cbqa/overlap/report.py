@@ -38,7 +38,9 @@ SHORT = {
 TERMINAL = ("total", "question_overlap", "answer_overlap_only", "no_overlap")
 
 
-def results_table(result: Result, title: str = "EM (%) by overlap category (all labels and F1: JSON / markdown)") -> Table:
+def results_table(
+    result: Result, title: str = "EM (%) by overlap category (all labels and F1: JSON / markdown)"
+) -> Table:
     """One row per system, one column per category (with its question count)."""
     present = _categories(result)
     cats = [c for c in TERMINAL if c in present] or present
@@ -77,14 +79,23 @@ def copying_markdown(result: Result) -> str:
         return ""
     cats = _categories(result)
     first = result[systems[0]]
-    lines = ["", "Where the exact matches of the systems that read passages come from: EM points of answers copied from",
-             "the passages read / of answers not in them (copied share of the EM):", "",
-             "| system | " + " | ".join(f"{c} (n={first[c]['n']})" for c in cats) + " |",
-             "|" + "|".join(["---"] + ["---:"] * len(cats)) + "|"]  # fmt: skip
+    lines = [
+        "",
+        "Where the exact matches of the systems that read passages come from: EM points of answers copied from",
+        "the passages read / of answers not in them (copied share of the EM):",
+        "",
+        "| system | " + " | ".join(f"{c} (n={first[c]['n']})" for c in cats) + " |",
+        "|" + "|".join(["---"] + ["---:"] * len(cats)) + "|",
+    ]
     for system in systems:
         per = result[system]
-        cells = [f"{_fmt(per[c].get('em_copied'))} / {_fmt(per[c].get('em_not_in_passages'))} "
-                 f"({_fmt(per[c].get('copied_share'))}%)" if per[c].get("n") else "-" for c in cats]  # fmt: skip
+        cells = [
+            f"{_fmt(per[c].get('em_copied'))} / {_fmt(per[c].get('em_not_in_passages'))} "
+            f"({_fmt(per[c].get('copied_share'))}%)"
+            if per[c].get("n")
+            else "-"
+            for c in cats
+        ]
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -183,7 +194,7 @@ def overlap_table(summary: Mapping[str, Any], title: str = "test-train overlap")
 
 def comparison_table(comparison: Any) -> Table:
     """Confusion matrix of gold (rows) vs computed (columns) categories."""
-    labels = [c for c in comparison.category_labels]
+    labels = list(comparison.category_labels)
     table = Table(title=f"gold (rows) vs computed (columns), {comparison.n_joined} joined questions")
     table.add_column("gold \\ computed")
     for c in labels:

@@ -40,24 +40,42 @@ from functools import cached_property
 from typing import Any
 
 from cbqa.reader.floor import PassageNER, strip_possessive
-from retrieval_baseline.hits import Hit
 from cbqa.reader.inputs import check_numbering
+from retrieval_baseline.hits import Hit
 
 PLACEHOLDER = re.compile(r"<extra_id_\d+>")
 # The sentinels of each kind of entity: a placeholder's number says what kind of thing it stands for (as Hermann et
 # al.'s markers do not, and `GPE7` did in the span probe), so "Who ...?" can be answered among the people of the
 # passages; within a kind, numbers are drawn without replacement for each example.
-KINDS: dict[str, range] = {"person": range(1, 25), "place": range(25, 50), "thing": range(50, 75), "quantity": range(75, 100)}
-KIND_OF = {"PERSON": "person", "NORP": "person", "GPE": "place", "LOC": "place", "FAC": "place", "DATE": "quantity",
-           "TIME": "quantity", "PERCENT": "quantity", "MONEY": "quantity", "QUANTITY": "quantity",
-           "ORDINAL": "quantity", "CARDINAL": "quantity"}  # fmt: skip  (ORG, PRODUCT, EVENT, WORK_OF_ART, ...: thing)
+KINDS: dict[str, range] = {
+    "person": range(1, 25),
+    "place": range(25, 50),
+    "thing": range(50, 75),
+    "quantity": range(75, 100),
+}
+KIND_OF = {
+    "PERSON": "person",
+    "NORP": "person",
+    "GPE": "place",
+    "LOC": "place",
+    "FAC": "place",
+    "DATE": "quantity",
+    "TIME": "quantity",
+    "PERCENT": "quantity",
+    "MONEY": "quantity",
+    "QUANTITY": "quantity",
+    "ORDINAL": "quantity",
+    "CARDINAL": "quantity",
+}  # fmt: skip  (ORG, PRODUCT, EVENT, WORK_OF_ART, ...: thing)
 
 
 def decode_keeping_sentinels(tok: Any, sequences: Any) -> list[str]:
     """Generated ids as text with the sentinel tokens kept (`batch_decode(skip_special_tokens=True)` drops them, and
     with them an anonymised reader's answer); only padding and end-of-sequence are removed."""
     drop = {tok.pad_token_id, tok.eos_token_id}
-    return [tok.decode([i for i in seq if i not in drop], skip_special_tokens=False).strip() for seq in sequences.tolist()]
+    return [
+        tok.decode([i for i in seq if i not in drop], skip_special_tokens=False).strip() for seq in sequences.tolist()
+    ]
 
 
 def replacer(names: dict[str, str]) -> Callable[[str], str]:
@@ -103,7 +121,9 @@ class Anonymised:
 class Anonymiser:
     """Replaces the entities of a question's top-k passages by per-example placeholders (see the module doc)."""
 
-    def __init__(self, ner: PassageNER | None = None, spacy_model: str | None = None, numbering: str = "random") -> None:
+    def __init__(
+        self, ner: PassageNER | None = None, spacy_model: str | None = None, numbering: str = "random"
+    ) -> None:
         self.ner, self.numbering = ner or PassageNER(spacy_model), check_numbering(numbering)
 
     def annotate(self, hits: Sequence[Hit]) -> None:
@@ -111,13 +131,17 @@ class Anonymiser:
         self.ner.annotate([h.text for h in hits])
 
     def __call__(self, question: str, hits: Sequence[Hit], rng: random.Random) -> Anonymised:
-        mentions = [(strip_possessive(h.text[s:e]), label) for h in hits for s, e, label, _ in self.ner.entities(h.text)]
+        mentions = [
+            (strip_possessive(h.text[s:e]), label) for h in hits for s, e, label, _ in self.ner.entities(h.text)
+        ]
         alias = surname_aliases(mentions)
         placeholder: dict[str, str] = {}  # name (or alias) -> placeholder
         names: dict[str, str] = {}  # placeholder -> name
         # numbers are taken from the end of each list: drawn at random, or in order of first mention
-        free = {kind: rng.sample(numbers, len(numbers)) if self.numbering == "random" else list(reversed(numbers))
-                for kind, numbers in KINDS.items()}  # fmt: skip
+        free = {
+            kind: rng.sample(numbers, len(numbers)) if self.numbering == "random" else list(reversed(numbers))
+            for kind, numbers in KINDS.items()
+        }
         for mention, label in mentions:
             name = alias.get(mention, mention)
             numbers = free[KIND_OF.get(label, "thing")]
@@ -139,8 +163,11 @@ def surname_aliases(mentions: Sequence[tuple[str, str]]) -> dict[str, str]:
     by_last: dict[str, set[str]] = {}
     for name in full:
         by_last.setdefault(name.split()[-1], set()).add(name)
-    return {name: next(iter(by_last[name])) for name, label in mentions
-            if label == "PERSON" and len(name.split()) == 1 and len(by_last.get(name, ())) == 1}  # fmt: skip
+    return {
+        name: next(iter(by_last[name]))
+        for name, label in mentions
+        if label == "PERSON" and len(name.split()) == 1 and len(by_last.get(name, ())) == 1
+    }
 
 
 def example_rng(question: str, seed: int = 0) -> random.Random:

@@ -21,15 +21,14 @@ from pathlib import Path
 
 import torch
 
-from cbqa.reader.anonymise import Anonymised, Anonymiser, decode_keeping_sentinels, example_rng
-from cbqa.reader.copying import occurs_in
 from cbqa.core.formats import Prediction, write_predictions
 from cbqa.model.inference import Answerer, Candidate
 from cbqa.model.tokenizer import EXTRA_IDS, sentinel_ids
+from cbqa.reader.anonymise import Anonymised, Anonymiser, decode_keeping_sentinels, example_rng
+from cbqa.reader.copying import occurs_in
+from cbqa.reader.inputs import ReaderInput, fid_inputs, format_reader_input, read_reader_input
 from retrieval_baseline.hits import Hit
-from cbqa.reader.inputs import ReaderInput, read_reader_input
 from retrieval_baseline.retrieved import hits_of, retrieved_rows
-from cbqa.reader.inputs import fid_inputs, format_reader_input
 
 
 def reader_input_of(model: str, fallback: ReaderInput = ReaderInput()) -> ReaderInput:
@@ -65,9 +64,16 @@ class Reader:
     def passages_read(self) -> int:
         return self.cfg.max_passages
 
-    def read(self, questions: Sequence[str], passages: Sequence[Sequence[Hit]], num_beams: int = 4, num_return: int = 1,
-             max_new_tokens: int = 32, batch_size: int = 32, progress: Callable[[int], None] | None = None,
-             ) -> list[list[Candidate]]:  # fmt: skip
+    def read(
+        self,
+        questions: Sequence[str],
+        passages: Sequence[Sequence[Hit]],
+        num_beams: int = 4,
+        num_return: int = 1,
+        max_new_tokens: int = 32,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[list[Candidate]]:
         """For each question, `num_return` candidates (best first) read from its passages (best first)."""
         if len(questions) != len(passages):
             raise ValueError(f"{len(questions)} questions but {len(passages)} passage lists")
@@ -81,7 +87,10 @@ class Reader:
         banned = [self.banned(v) for v in views] if views is not None else [self.banned(None)] * len(questions)
         out: list[list[Candidate]] = []
         for start in range(0, len(questions), batch_size):
-            chunk = [fid_inputs(q, hits, k) for q, hits in zip(questions[start : start + batch_size], passages[start : start + batch_size])]
+            chunk = [
+                fid_inputs(q, hits, k)
+                for q, hits in zip(questions[start : start + batch_size], passages[start : start + batch_size])
+            ]
             ban = banned[start : start + batch_size]
             out += self._fid(chunk, num_beams, num_return, max_new_tokens, ban)
             if progress:
@@ -109,8 +118,9 @@ class Reader:
         return dict(zip(self.tok.convert_ids_to_tokens(ids), ids))
 
     @torch.inference_mode()
-    def _fid(self, inputs: list[list[str]], num_beams: int, num_return: int, max_new_tokens: int,
-             banned: list[list[int]]) -> list[list[Candidate]]:  # fmt: skip
+    def _fid(
+        self, inputs: list[list[str]], num_beams: int, num_return: int, max_new_tokens: int, banned: list[list[int]]
+    ) -> list[list[Candidate]]:
         from transformers import LogitsProcessorList
 
         from cbqa.reader.fid import fid_generate, pad_passages
@@ -125,10 +135,18 @@ class Reader:
             at += len(group)
         input_ids, mask = pad_passages(grouped, self.tok.pad_token_id)
         device = self.answerer.device
-        gen = fid_generate(self.net, input_ids.to(device), mask.to(device), max_new_tokens=max_new_tokens,
-                           num_beams=num_beams, num_return_sequences=num_return, do_sample=False, output_scores=True,
-                           return_dict_in_generate=True,
-                           logits_processor=LogitsProcessorList([BanTokens(banned)]))  # fmt: skip
+        gen = fid_generate(
+            self.net,
+            input_ids.to(device),
+            mask.to(device),
+            max_new_tokens=max_new_tokens,
+            num_beams=num_beams,
+            num_return_sequences=num_return,
+            do_sample=False,
+            output_scores=True,
+            return_dict_in_generate=True,
+            logits_processor=LogitsProcessorList([BanTokens(banned)]),
+        )
         if self.cfg.anonymise:  # the answer is a sentinel placeholder: keep it to map it back
             texts = decode_keeping_sentinels(self.tok, gen.sequences)
         else:
@@ -139,9 +157,10 @@ class Reader:
             # log-probabilities over the tokens an answer may hold (banned ones masked first), as `score` gives them
             trans = self.net.compute_transition_scores(gen.sequences, gen.scores, normalize_logits=True)
             scores = trans.masked_fill(~torch.isfinite(trans), 0.0).sum(dim=1).cpu()
-        return [[Candidate(texts[j], float(scores[j])) for j in range(i * num_return, (i + 1) * num_return)]
-                for i in range(len(inputs))]  # fmt: skip
-
+        return [
+            [Candidate(texts[j], float(scores[j])) for j in range(i * num_return, (i + 1) * num_return)]
+            for i in range(len(inputs))
+        ]
 
     @torch.inference_mode()
     def score(self, question: str, passages: Sequence[Hit], answers: Sequence[str]) -> list[float]:
@@ -151,8 +170,8 @@ class Reader:
         placeholders) is -inf."""
         from transformers.modeling_outputs import BaseModelOutput
 
-        from cbqa.reader.fid import fid_encode, pad_passages
         from cbqa.reader.copy_head import is_pointer
+        from cbqa.reader.fid import fid_encode, pad_passages
 
         if not answers:
             return []
@@ -166,16 +185,26 @@ class Reader:
         labels = self.tok(list(answers), padding=True, return_tensors="pt").input_ids.to(device)
         keep = labels != self.tok.pad_token_id
         if self.cfg.reader == "concat":
-            enc = self.tok([format_reader_input(question, passages, k)] * n, max_length=self.cfg.max_input_len,
-                           truncation=True, return_tensors="pt").to(device)  # fmt: skip
+            enc = self.tok(
+                [format_reader_input(question, passages, k)] * n,
+                max_length=self.cfg.max_input_len,
+                truncation=True,
+                return_tensors="pt",
+            ).to(device)
             logits = self.net(**enc, labels=labels.masked_fill(~keep, -100)).logits
         else:
-            ids = self.tok(fid_inputs(question, passages, k), max_length=self.cfg.max_input_len, truncation=True)["input_ids"]
+            ids = self.tok(fid_inputs(question, passages, k), max_length=self.cfg.max_input_len, truncation=True)[
+                "input_ids"
+            ]
             input_ids, mask = (t.to(device) for t in pad_passages([ids], self.tok.pad_token_id))
             encoded, fused = fid_encode(self.net, input_ids, mask)
             copy = {"source_ids": input_ids.reshape(1, -1).expand(n, -1)} if is_pointer(self.net) else {}
-            logits = self.net(encoder_outputs=BaseModelOutput(last_hidden_state=encoded.last_hidden_state.expand(n, -1, -1)),
-                              attention_mask=fused.expand(n, -1), labels=labels.masked_fill(~keep, -100), **copy).logits  # fmt: skip
+            logits = self.net(
+                encoder_outputs=BaseModelOutput(last_hidden_state=encoded.last_hidden_state.expand(n, -1, -1)),
+                attention_mask=fused.expand(n, -1),
+                labels=labels.masked_fill(~keep, -100),
+                **copy,
+            ).logits
         logits = logits.float()
         logits[..., banned] = -float("inf")
         logp = torch.log_softmax(logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
@@ -200,13 +229,28 @@ class BanTokens:
 def prediction_row(row: dict, answer: str, read: int, keep_passages: int = 5) -> Prediction:
     """A predictions-file row for a retrieved question answered from its top `read` passages."""
     hits = hits_of(row)
-    return Prediction(str(row["id"]), row["question"], answer, row.get("answers") or None,
-                      {"passages": row["passages"][: max(keep_passages, read)], "read": read,
-                       "copied": occurs_in(answer, [h.text for h in hits[:read]] + [h.title for h in hits[:read]])})  # fmt: skip
+    return Prediction(
+        str(row["id"]),
+        row["question"],
+        answer,
+        row.get("answers") or None,
+        {
+            "passages": row["passages"][: max(keep_passages, read)],
+            "read": read,
+            "copied": occurs_in(answer, [h.text for h in hits[:read]] + [h.title for h in hits[:read]]),
+        },
+    )
 
 
-def predict(model: str, retrieved: str | Path, out: str | Path, cfg: ReaderInput | None = None, num_beams: int = 4,
-            device: str = "auto", keep_passages: int = 5) -> int:  # fmt: skip
+def predict(
+    model: str,
+    retrieved: str | Path,
+    out: str | Path,
+    cfg: ReaderInput | None = None,
+    num_beams: int = 4,
+    device: str = "auto",
+    keep_passages: int = 5,
+) -> int:
     """Answer each retrieved question from its passages; rows carry the passages shown to the reader.
 
     `cfg=None` takes the input format the reader run recorded (`reader_input.json`), else ReaderInput's defaults.

@@ -73,8 +73,9 @@ class CopyHead(nn.Module):
         x = (encoder * mask[..., None].to(encoder.dtype)).transpose(1, 2)
         return self.key(encoder + self.context(nn.functional.pad(x, self.window)).transpose(1, 2))
 
-    def forward(self, decoder: torch.Tensor, encoder: torch.Tensor, mask: torch.Tensor,
-                keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    def forward(
+        self, decoder: torch.Tensor, encoder: torch.Tensor, mask: torch.Tensor, keys: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(attention (B, T, S) over unmasked source positions, gate (B, T, 1)) for decoder (B, T, d), encoder (B, S, d);
         `keys`: `self.keys(encoder, mask)` when the caller has them already."""
         keys = self.keys(encoder, mask) if keys is None else keys
@@ -108,31 +109,46 @@ class PointerT5(T5ForConditionalGeneration):
         else:
             super()._init_weights(module)
 
-    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                decoder_input_ids: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
-                encoder_outputs: Any = None, labels: torch.Tensor | None = None, source_ids: torch.Tensor | None = None,
-                **kwargs: Any) -> Seq2SeqLMOutput:  # fmt: skip
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.Tensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: Any = None,
+        labels: torch.Tensor | None = None,
+        source_ids: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> Seq2SeqLMOutput:
         # (named like T5's own arguments: generate() checks its model_kwargs against this signature)
         source = source_ids if source_ids is not None else input_ids
         if source is None:
             raise ValueError("PointerT5 copies from the encoder's tokens: pass source_ids (or input_ids)")
         if labels is not None and decoder_input_ids is None and kwargs.get("decoder_inputs_embeds") is None:
             decoder_input_ids = self._shift_right(labels)
-        out = super().forward(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
-                              decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs,
-                              output_hidden_states=True, **kwargs)  # fmt: skip
+        out = super().forward(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            encoder_outputs=encoder_outputs,
+            output_hidden_states=True,
+            **kwargs,
+        )
         mask = attention_mask if attention_mask is not None else torch.ones_like(source)
         encoder = out.encoder_last_hidden_state
-        attn, gate = self.copy_head(out.decoder_hidden_states[-1], encoder, mask,
-                                    keys=self._copy_keys(encoder, mask, encoder_outputs))  # fmt: skip
+        attn, gate = self.copy_head(
+            out.decoder_hidden_states[-1], encoder, mask, keys=self._copy_keys(encoder, mask, encoder_outputs)
+        )
         vocab = out.logits.float().softmax(dim=-1)
         copy = torch.zeros_like(vocab).scatter_add_(2, source[:, None, :].expand(-1, attn.shape[1], -1), attn)
         logp = torch.log(((1 - gate) * vocab + gate * copy).clamp_min(1e-12))
         loss = None
         if labels is not None:
             loss = nn.functional.nll_loss(logp.reshape(-1, logp.shape[-1]), labels.reshape(-1), ignore_index=-100)
-        return Seq2SeqLMOutput(loss=loss, logits=logp, cache=out.cache,
-                               encoder_last_hidden_state=out.encoder_last_hidden_state)  # fmt: skip
+        return Seq2SeqLMOutput(
+            loss=loss, logits=logp, cache=out.cache, encoder_last_hidden_state=out.encoder_last_hidden_state
+        )
 
     def _copy_keys(self, encoder: torch.Tensor, mask: torch.Tensor, holder: Any) -> torch.Tensor:
         """The copy keys of `encoder`, computed once per `generate` instead of at every decoding step. generate() runs

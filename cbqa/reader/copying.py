@@ -33,8 +33,9 @@ def passages_read(extra: Mapping[str, Any]) -> list[str] | None:
     return [str(p.get(key, "")) for p in shown if isinstance(p, dict) for key in ("text", "title")]
 
 
-def copy_breakdown(predictions: Sequence[str], golds: Sequence[Sequence[str]],
-                   passages: Sequence[Sequence[str]]) -> dict[str, float | int | None]:  # fmt: skip
+def copy_breakdown(
+    predictions: Sequence[str], golds: Sequence[Sequence[str]], passages: Sequence[Sequence[str]]
+) -> dict[str, float | int | None]:
     """EM points (percent of n) from answers copied from the passages read and from answers not in them, and the
     copied share of the EM (percent; None without a right answer)."""
     n = len(predictions)

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from cbqa.core.formats.jsonl import write_json
-from cbqa.reader.floor import PassageNER, strip_possessive
 from cbqa.core.metrics import max_em, normalize_answer
+from cbqa.reader.floor import PassageNER, strip_possessive
 from retrieval_baseline.hits import Hit
 from retrieval_baseline.retrieved import hits_of, retrieved_rows
 
@@ -65,7 +65,9 @@ def plan_swaps(rows: Sequence[dict[str, Any]], k: int, ner: PassageNER, seed: in
             skipped["answer not in the passages read"] += 1
             continue
         gold = {normalize_answer(a) for a in answers} - {""}
-        label = next((lab for h in hits for s, e, lab, _ in ner.entities(h.text) if normalize_answer(h.text[s:e]) in gold), None)
+        label = next(
+            (lab for h in hits for s, e, lab, _ in ner.entities(h.text) if normalize_answer(h.text[s:e]) in gold), None
+        )
         if label is None:
             skipped["answer is not an entity there"] += 1
             continue
@@ -82,9 +84,17 @@ def plan_swaps(rows: Sequence[dict[str, Any]], k: int, ner: PassageNER, seed: in
     return swaps, skipped
 
 
-def run_counterfactual(model: str, retrieved: str | Path, out: str | Path, num_beams: int = 4, device: str = "auto",
-                       spacy_model: str | None = None, seed: int = 0, categories: dict[str, str] | None = None,
-                       examples: int = 20) -> dict[str, Any]:  # fmt: skip
+def run_counterfactual(
+    model: str,
+    retrieved: str | Path,
+    out: str | Path,
+    num_beams: int = 4,
+    device: str = "auto",
+    spacy_model: str | None = None,
+    seed: int = 0,
+    categories: dict[str, str] | None = None,
+    examples: int = 20,
+) -> dict[str, Any]:
     """Swap, read, and write the summary (and every case) as JSON to `out`; returns the summary."""
     from cbqa.reader.answering import Reader
 
@@ -92,16 +102,33 @@ def run_counterfactual(model: str, retrieved: str | Path, out: str | Path, num_b
     rows = [r for _, r in retrieved_rows(retrieved)]
     swaps, skipped = plan_swaps(rows, reader.passages_read, PassageNER(spacy_model), seed)
     answers = reader.read([s.question for s in swaps], [s.passages for s in swaps], num_beams=num_beams)
-    cases = [{"id": s.id, "question": s.question, "answers": s.answers, "label": s.label, "substitute": s.substitute,
-              "prediction": a[0].text, "outcome": s.outcome(a[0].text),
-              **({"category": categories.get(s.id)} if categories else {})}
-             for s, a in zip(swaps, answers)]  # fmt: skip
-    summary: dict[str, Any] = {"model": str(model), "retrieved": str(retrieved), "questions": len(rows),
-                               "swapped": len(cases), "skipped": dict(skipped), "passages_read": reader.passages_read,
-                               **_shares(cases)}  # fmt: skip
+    cases = [
+        {
+            "id": s.id,
+            "question": s.question,
+            "answers": s.answers,
+            "label": s.label,
+            "substitute": s.substitute,
+            "prediction": a[0].text,
+            "outcome": s.outcome(a[0].text),
+            **({"category": categories.get(s.id)} if categories else {}),
+        }
+        for s, a in zip(swaps, answers)
+    ]
+    summary: dict[str, Any] = {
+        "model": str(model),
+        "retrieved": str(retrieved),
+        "questions": len(rows),
+        "swapped": len(cases),
+        "skipped": dict(skipped),
+        "passages_read": reader.passages_read,
+        **_shares(cases),
+    }
     by: dict[str, dict[str, Any]] = {}
     for key in ("label", "category") if categories else ("label",):
-        by[key] = {v: _shares([c for c in cases if str(c.get(key)) == v]) for v in sorted({str(c.get(key)) for c in cases})}
+        by[key] = {
+            v: _shares([c for c in cases if str(c.get(key)) == v]) for v in sorted({str(c.get(key)) for c in cases})
+        }
     summary["by"] = by
     summary["cases"] = cases
     write_json(out, summary)
@@ -111,4 +138,7 @@ def run_counterfactual(model: str, retrieved: str | Path, out: str | Path, num_b
 def _shares(cases: Sequence[dict[str, Any]]) -> dict[str, Any]:
     n = len(cases)
     counts = Counter(c["outcome"] for c in cases)
-    return {"n": n, **{k: (round(100.0 * counts[k] / n, 1) if n else None) for k in ("substitute", "original", "other")}}
+    return {
+        "n": n,
+        **{k: (round(100.0 * counts[k] / n, 1) if n else None) for k in ("substitute", "original", "other")},
+    }

@@ -54,8 +54,9 @@ def _copy_source(t5: Any, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"source_ids": input_ids.reshape(input_ids.shape[0], -1)} if is_pointer(t5) else {}
 
 
-def pad_passages(examples: Sequence[Sequence[Sequence[int]]], pad_id: int, k: int | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def pad_passages(
+    examples: Sequence[Sequence[Sequence[int]]], pad_id: int, k: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids of each example's passage inputs -> (input_ids, attention_mask) of shape (B, K, L).
 
     K is the most passages of any example (or `k`), L the longest passage input; missing passages are padding

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from cbqa.reader.copying import occurs_in
 from cbqa.core.formats import Prediction, write_predictions
 from cbqa.core.metrics import normalize_answer
+from cbqa.reader.copying import occurs_in
 from retrieval_baseline.hits import Hit
 from retrieval_baseline.retrieved import hits_of, retrieved_rows
 
@@ -37,15 +37,72 @@ NUMBER = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")
 # Type nouns (checked first, in question order) and wh-words (then), each with the labels an answer may have.
 TYPE_NOUNS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("year", "years", "date", "day", "month", "century", "decade", "birthday"), DATE),
-    **dict.fromkeys(("town", "city", "country", "state", "place", "county", "region", "continent", "nation", "village",
-                     "island", "river", "mountain", "birthplace", "headquarters", "hometown"), PLACE),
-    **dict.fromkeys(("company", "firm", "university", "college", "school", "organisation", "organization", "team",
-                     "band", "club", "party", "employer", "institution", "business", "agency", "corporation",
-                     "mater"), ORG),
-    **dict.fromkeys(("person", "man", "woman", "founder", "actor", "actress", "author", "writer", "president", "player",
-                     "singer", "leader", "king", "queen", "inventor", "director"), PERSON + ("NORP",)),
+    **dict.fromkeys(
+        (
+            "town",
+            "city",
+            "country",
+            "state",
+            "place",
+            "county",
+            "region",
+            "continent",
+            "nation",
+            "village",
+            "island",
+            "river",
+            "mountain",
+            "birthplace",
+            "headquarters",
+            "hometown",
+        ),
+        PLACE,
+    ),
+    **dict.fromkeys(
+        (
+            "company",
+            "firm",
+            "university",
+            "college",
+            "school",
+            "organisation",
+            "organization",
+            "team",
+            "band",
+            "club",
+            "party",
+            "employer",
+            "institution",
+            "business",
+            "agency",
+            "corporation",
+            "mater",
+        ),
+        ORG,
+    ),
+    **dict.fromkeys(
+        (
+            "person",
+            "man",
+            "woman",
+            "founder",
+            "actor",
+            "actress",
+            "author",
+            "writer",
+            "president",
+            "player",
+            "singer",
+            "leader",
+            "king",
+            "queen",
+            "inventor",
+            "director",
+        ),
+        PERSON + ("NORP",),
+    ),
     **dict.fromkeys(("number", "amount", "population", "percentage"), NUMBER),
-}  # fmt: skip
+}
 WH_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"\bhow (many|much)\b", NUMBER),
     (r"\bwhen\b", DATE),
@@ -53,9 +110,11 @@ WH_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"\bwho(m|se)?\b", PERSON + ORG + ("NORP",)),
 )
 _WORD = re.compile(r"\w+")
-_STOP = frozenset("""a an the of in on at to for from by with and or is are was were be been being do does did has have
+_STOP = frozenset(
+    """a an the of in on at to for from by with and or is are was were be been being do does did has have
 had what which who whom whose when where why how that this these those it its his her their he she they there as into
-than then so such not no yes can could would should will shall may might must about over under""".split())
+than then so such not no yes can could would should will shall may might must about over under""".split()
+)
 
 
 def answer_labels(question: str) -> tuple[str, ...] | None:
@@ -132,8 +191,11 @@ class PassageNER:
         return self._cache[text]
 
     def mentions(self, hits: Sequence[Hit]) -> list[Mention]:
-        return [Mention(h.text[s:e], label, rank, s, sentence)
-                for rank, h in enumerate(hits, 1) for s, e, label, sentence in self.entities(h.text)]  # fmt: skip
+        return [
+            Mention(h.text[s:e], label, rank, s, sentence)
+            for rank, h in enumerate(hits, 1)
+            for s, e, label, sentence in self.entities(h.text)
+        ]
 
 
 def extract(question: str, mentions: Sequence[Mention], scoring: Scoring = "rank") -> Mention | None:
@@ -158,8 +220,14 @@ def extract(question: str, mentions: Sequence[Mention], scoring: Scoring = "rank
     return max(best.values(), key=lambda t: (t[0], t[1], -t[2], -t[3]))[4]
 
 
-def floor_predictions(retrieved: str | Path, out: str | Path, k: int, scoring: Scoring = "rank",
-                      spacy_model: str | None = None, ner: PassageNER | None = None) -> int:  # fmt: skip
+def floor_predictions(
+    retrieved: str | Path,
+    out: str | Path,
+    k: int,
+    scoring: Scoring = "rank",
+    spacy_model: str | None = None,
+    ner: PassageNER | None = None,
+) -> int:
     """Predictions of the extractive floor over the top-k passages of each retrieved question (an empty answer when
     no entity fits); rows carry the passages read, like a reader's."""
     rows = [r for _, r in retrieved_rows(retrieved)]
@@ -170,8 +238,19 @@ def floor_predictions(retrieved: str | Path, out: str | Path, k: int, scoring: S
         hits = hits_of(r)[:k]
         m = extract(r["question"], ner.mentions(hits), scoring)
         answer = m.text if m else ""
-        preds.append(Prediction(str(r["id"]), r["question"], answer, r.get("answers") or None,
-                                {"passages": r["passages"][:k], "read": k, "label": m.label if m else None,
-                                 "answer_labels": list(answer_labels(r["question"]) or []),
-                                 "copied": occurs_in(answer, [h.text for h in hits])}))  # fmt: skip
+        preds.append(
+            Prediction(
+                str(r["id"]),
+                r["question"],
+                answer,
+                r.get("answers") or None,
+                {
+                    "passages": r["passages"][:k],
+                    "read": k,
+                    "label": m.label if m else None,
+                    "answer_labels": list(answer_labels(r["question"]) or []),
+                    "copied": occurs_in(answer, [h.text for h in hits]),
+                },
+            )
+        )
     return write_predictions(out, preds)

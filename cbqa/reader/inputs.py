@@ -9,19 +9,15 @@ the question in at most `max_input_len` tokens; trained from `cbqa retrieve` out
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import json
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from cbqa.core.formats.jsonl import read_jsonl, write_json, write_jsonl
 from cbqa.core.errors import CbqaError, DataError
+from cbqa.core.formats.jsonl import write_json, write_jsonl
 from retrieval_baseline.hits import Hit
 from retrieval_baseline.retrieved import hits_of, retrieved_rows
-
 
 READER_INPUT_FILE = "reader_input.json"
 
@@ -76,26 +72,39 @@ def read_reader_input(model: str | Path) -> ReaderInput | None:
             try:
                 obj = json.loads(path.read_text(encoding="utf-8-sig"))
                 model_name = obj.get("spacy_model")
-                return ReaderInput(int(obj["max_passages"]), int(obj["max_input_len"]), str(obj.get("reader", "concat")),
-                                   bool(obj.get("anonymise", False)), None if model_name is None else str(model_name),
-                                   str(obj.get("numbering", "random")))  # fmt: skip
+                return ReaderInput(
+                    int(obj["max_passages"]),
+                    int(obj["max_input_len"]),
+                    str(obj.get("reader", "concat")),
+                    bool(obj.get("anonymise", False)),
+                    None if model_name is None else str(model_name),
+                    str(obj.get("numbering", "random")),
+                )
             except (ValueError, KeyError, TypeError, AttributeError, CbqaError) as e:
                 raise CbqaError(f"{path}: not a reader input record ({e})") from None
     return None
 
 
-
 def prepare(retrieved: str | Path, out: str | Path, cfg: ReaderInput = ReaderInput()) -> int:
     """Write a QA file whose `question` is the reader input; train on it with `--data.tasks` prefix ''."""
     if cfg.reader != "concat":
-        raise CbqaError(f"`prepare` writes one-string reader inputs; a {cfg.reader} reader trains on the retrieved file "
-                        "itself (--data.tasks kind: reader)")  # fmt: skip
+        raise CbqaError(
+            f"`prepare` writes one-string reader inputs; a {cfg.reader} reader trains on the retrieved file "
+            "itself (--data.tasks kind: reader)"
+        )
     rows = []
     for line, r in retrieved_rows(retrieved):
         if not r.get("answers"):
             raise DataError(retrieved, line, "no 'answers': a reader training file needs gold answers")
-        rows.append({"id": r["id"], "question": format_reader_input(r["question"], hits_of(r), cfg.max_passages), "answers": r["answers"]})
+        rows.append(
+            {
+                "id": r["id"],
+                "question": format_reader_input(r["question"], hits_of(r), cfg.max_passages),
+                "answers": r["answers"],
+            }
+        )
     return write_jsonl(out, rows)
+
 
 def format_passage(hit: Hit) -> str:
     """`title: T text: X` (FiD's passage tagging), or `text: X` for an untitled passage."""

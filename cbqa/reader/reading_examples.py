@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cbqa.core.errors import CbqaError
 from cbqa.core.formats.jsonl import write_jsonl
 from cbqa.core.formats.qa import QAExample
-from cbqa.core.errors import CbqaError
 
 _WORD = re.compile(r"\w+")
 MAX_TITLE_WORDS = 8
@@ -82,9 +82,10 @@ def sentences_of(doc: Any, labels: Sequence[str] | None = None) -> list[Sentence
     out = []
     for j, (a, b) in enumerate(doc.sentences):
         spans = sorted(
-            (s - a, e - a, lab) for s, e, lab in doc.spans
+            (s - a, e - a, lab)
+            for s, e, lab in doc.spans
             if a <= s < e <= b and (labels is None or lab in labels) and doc.text[s:e].lower() not in title.lower()
-        )  # fmt: skip
+        )
         if spans:
             out.append(Sentence(f"{doc.id}#{j}", doc.id, title, doc.text[a:b], spans))
     return out
@@ -99,12 +100,22 @@ class ReadingStats:
     labels: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"documents": self.documents, "subject_documents": self.subject_documents, "sentences": self.sentences,
-                "spans": self.spans, "labels": dict(sorted(self.labels.items()))}  # fmt: skip
+        return {
+            "documents": self.documents,
+            "subject_documents": self.subject_documents,
+            "sentences": self.sentences,
+            "spans": self.spans,
+            "labels": dict(sorted(self.labels.items())),
+        }
 
 
-def reading_sentences(store: Any, train: Sequence[QAExample], labels: Sequence[str] | None = None,
-                      max_sentences: int | None = None, seed: int = 0) -> tuple[list[Sentence], ReadingStats]:  # fmt: skip
+def reading_sentences(
+    store: Any,
+    train: Sequence[QAExample],
+    labels: Sequence[str] | None = None,
+    max_sentences: int | None = None,
+    seed: int = 0,
+) -> tuple[list[Sentence], ReadingStats]:
     """Candidate sentences of the documents about QA-train's entities (a seeded sample of `max_sentences`)."""
     about = SubjectFilter(train)
     stats, out = ReadingStats(), []
@@ -124,10 +135,19 @@ def reading_sentences(store: Any, train: Sequence[QAExample], labels: Sequence[s
     return out, stats
 
 
-def write_reading_examples(spans: str | Path, train: Sequence[QAExample], index: Any, out: str | Path, k: int = 5,
-                           retriever: str = "hybrid", labels: Sequence[str] | None = None,
-                           max_sentences: int | None = None, seed: int = 0, batch_size: int = 512,
-                           progress: Any = None) -> ReadingStats:  # fmt: skip
+def write_reading_examples(
+    spans: str | Path,
+    train: Sequence[QAExample],
+    index: Any,
+    out: str | Path,
+    k: int = 5,
+    retriever: str = "hybrid",
+    labels: Sequence[str] | None = None,
+    max_sentences: int | None = None,
+    seed: int = 0,
+    batch_size: int = 512,
+    progress: Any = None,
+) -> ReadingStats:
     """Retrieve the top-k passages of every candidate sentence with `index` (a `retrieval_baseline` index) and write
     the reading examples to `out` (atomically)."""
     from ner_masking.store import load_span_store
@@ -138,14 +158,24 @@ def write_reading_examples(spans: str | Path, train: Sequence[QAExample], index:
         raise CbqaError("the QA-train set is empty: no entity to take reading examples about")
     sentences, stats = reading_sentences(load_span_store(spans), train, labels, max_sentences, seed)
     if not sentences:
-        raise CbqaError(f"{spans}: no document about an entity QA-train asks about has a salient span "
-                        f"({stats.documents} documents, {stats.subject_documents} about QA-train's entities)")  # fmt: skip
+        raise CbqaError(
+            f"{spans}: no document about an entity QA-train asks about has a salient span "
+            f"({stats.documents} documents, {stats.subject_documents} about QA-train's entities)"
+        )
     rows = []
     for start in range(0, len(sentences), batch_size):
         chunk = sentences[start : start + batch_size]
         for s, hits in zip(chunk, index.search([s.query() for s in chunk], k=k, retriever=retriever), strict=True):
-            rows.append({"id": s.id, "doc_id": s.doc_id, "title": s.title, "sentence": s.text,
-                         "spans": [list(x) for x in s.spans], "passages": [h.to_json() for h in hits]})  # fmt: skip
+            rows.append(
+                {
+                    "id": s.id,
+                    "doc_id": s.doc_id,
+                    "title": s.title,
+                    "sentence": s.text,
+                    "spans": [list(x) for x in s.spans],
+                    "passages": [h.to_json() for h in hits],
+                }
+            )
         if progress is not None:
             progress(len(chunk))
     write_jsonl(out, rows)

@@ -30,19 +30,25 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from cbqa.reader.anonymise import Anonymiser
 from cbqa.core.errors import CbqaError, DataError
+from cbqa.reader.anonymise import Anonymiser
+from cbqa.reader.inputs import fid_inputs
 from cbqa.training.tasks import Example, TaskConfig
 from retrieval_baseline.hits import Hit
 from retrieval_baseline.retrieved import hits_of, retrieved_rows
-from cbqa.reader.inputs import fid_inputs
 
 SENTINEL = "<extra_id_0>"
 READING_OPTIONS = frozenset({"keep_source", "swap", "novel"})
 
 
-def reader_example(question: str, answers: Sequence[str], hits: Sequence[Hit], k: int,
-                   anonymiser: Anonymiser | None = None, rng: random.Random | None = None) -> Example:  # fmt: skip
+def reader_example(
+    question: str,
+    answers: Sequence[str],
+    hits: Sequence[Hit],
+    k: int,
+    anonymiser: Anonymiser | None = None,
+    rng: random.Random | None = None,
+) -> Example:
     """A question read over its top-k passages (answers may be empty for a question to answer); with `anonymiser`,
     its entities replaced by placeholders numbered by `rng`, the answers given as the reader should write them."""
     q = " ".join(question.split())
@@ -65,7 +71,9 @@ class ReaderTask:
         self.cfg, self.k, self.fallbacks = cfg, passages, 0
         draw_from = cfg.policy_options.get("draw_from", passages)
         if isinstance(draw_from, bool) or not isinstance(draw_from, int) or draw_from < passages:
-            raise CbqaError(f"task {cfg.name!r}: option 'draw_from' must be an integer >= --data.passages ({passages}), got {draw_from!r}")
+            raise CbqaError(
+                f"task {cfg.name!r}: option 'draw_from' must be an integer >= --data.passages ({passages}), got {draw_from!r}"
+            )
         self.draw_from = draw_from
         self.swap = _probability(cfg, cfg.policy_options.get("swap", 0.0))
         self.novel = bool(cfg.policy_options.get("novel", False))
@@ -74,11 +82,17 @@ class ReaderTask:
             if cfg.split is not None and row.get("split") != cfg.split:
                 continue
             answers = row.get("answers")
-            if not isinstance(answers, list) or not answers or not all(isinstance(a, str) and a.strip() for a in answers):
+            if (
+                not isinstance(answers, list)
+                or not answers
+                or not all(isinstance(a, str) and a.strip() for a in answers)
+            ):
                 raise DataError(cfg.file, line, "'answers' must be a non-empty list of strings to train a reader on")
             self.items.append((str(row["question"]), tuple(answers), hits_of(row)))
         if not self.items:
-            raise CbqaError(f"task {cfg.name!r}: no questions in {cfg.file}" + (f" with split {cfg.split!r}" if cfg.split else ""))
+            raise CbqaError(
+                f"task {cfg.name!r}: no questions in {cfg.file}" + (f" with split {cfg.split!r}" if cfg.split else "")
+            )
         self.kinds = [answer_kind(question, answers[0]) for question, answers, _ in self.items]
         groups: dict[str, set[str]] = {}
         for kind, (_, answers, _) in zip(self.kinds, self.items):
@@ -139,7 +153,9 @@ class ReadingTask:
             raise CbqaError(f"task {cfg.name!r}: kind 'reading' needs 'file' (a `cbqa reader reading-examples` output)")
         unknown = set(cfg.policy_options) - READING_OPTIONS
         if unknown:
-            raise CbqaError(f"task {cfg.name!r}: unknown reading option(s) {sorted(unknown)} ({', '.join(READING_OPTIONS)})")
+            raise CbqaError(
+                f"task {cfg.name!r}: unknown reading option(s) {sorted(unknown)} ({', '.join(READING_OPTIONS)})"
+            )
         self.cfg, self.k, self.fallbacks = cfg, passages, 0
         self.keep_source = bool(cfg.policy_options.get("keep_source", False))
         self.swap = _probability(cfg, cfg.policy_options.get("swap", 0.0))
@@ -151,8 +167,12 @@ class ReadingTask:
                 spans = [(int(sp[0]), int(sp[1]), str(sp[2]) if len(sp) > 2 else "") for sp in row["spans"]]
                 hits = [Hit.from_json(p) for p in row["passages"]]
             except (KeyError, TypeError, ValueError) as e:
-                raise DataError(cfg.file, line, f"not a reading example ({type(e).__name__}: {e}); expected "
-                                "{sentence, title, spans: [[start, end, label], ...], passages: [...]}") from None  # fmt: skip
+                raise DataError(
+                    cfg.file,
+                    line,
+                    f"not a reading example ({type(e).__name__}: {e}); expected "
+                    "{sentence, title, spans: [[start, end, label], ...], passages: [...]}",
+                ) from None
             if not spans or any(not 0 <= s < e <= len(sentence) for s, e, _ in spans):
                 raise DataError(cfg.file, line, "'spans' must be non-empty [start, end] offsets into 'sentence'")
             self.items.append((title, sentence, spans, hits))
@@ -190,8 +210,9 @@ class ReadingTask:
         return others if any(span in h.text for h in others[: self.k]) else hits
 
 
-def swap_span(hits: Sequence[Hit], span: str, candidates: Sequence[str], rng: random.Random,
-              tries: int = 8, novel: bool = False) -> tuple[list[Hit], str]:  # fmt: skip
+def swap_span(
+    hits: Sequence[Hit], span: str, candidates: Sequence[str], rng: random.Random, tries: int = 8, novel: bool = False
+) -> tuple[list[Hit], str]:
     """`hits` with every whole-word occurrence of `span` (text and title) replaced by a candidate that none of them
     holds, and that candidate; unchanged (and `span`) when no passage holds the span or no candidate fits.
     `novel`: the substitute is a new string made from the candidates (`novel_entity`), not one of them."""
@@ -201,15 +222,19 @@ def swap_span(hits: Sequence[Hit], span: str, candidates: Sequence[str], rng: ra
     for _ in range(tries):
         sub = novel_entity(span, candidates, rng) if novel else candidates[rng.randrange(len(candidates))]
         if sub != span and span not in sub and not any(sub in h.text or sub in h.title for h in hits):
-            fill = lambda text: pattern.sub(lambda _m: sub, text)  # noqa: E731
+            fill = lambda text: pattern.sub(lambda _m: sub, text)  # noqa: B023 (called within this iteration)
             return [Hit(h.id, fill(h.title), fill(h.text), h.score) for h in hits], sub
     return list(hits), span
 
 
-def build_passage_task(cfg: TaskConfig, passages: int, anonymiser: Anonymiser | None = None) -> ReaderTask | ReadingTask:
+def build_passage_task(
+    cfg: TaskConfig, passages: int, anonymiser: Anonymiser | None = None
+) -> ReaderTask | ReadingTask:
     if passages < 1:
-        raise CbqaError(f"task {cfg.name!r}: kind {cfg.kind!r} reads retrieved passages with Fusion-in-Decoder; "
-                        "give --data.passages K (and --model.reader fid)")  # fmt: skip
+        raise CbqaError(
+            f"task {cfg.name!r}: kind {cfg.kind!r} reads retrieved passages with Fusion-in-Decoder; "
+            "give --data.passages K (and --model.reader fid)"
+        )
     return (ReaderTask if cfg.kind == "reader" else ReadingTask)(cfg, passages, anonymiser)
 
 
@@ -224,7 +249,9 @@ def novel_entity(span: str, candidates: Sequence[str], rng: random.Random) -> st
     out = []
     for i, word in enumerate(words):
         if any(ch.isdigit() for ch in word):
-            out.append("".join(str(rng.randrange(1 if j == 0 else 0, 10)) if ch.isdigit() else ch for j, ch in enumerate(word)))
+            out.append(
+                "".join(str(rng.randrange(1 if j == 0 else 0, 10)) if ch.isdigit() else ch for j, ch in enumerate(word))
+            )
             continue
         a, b = shaped[rng.randrange(len(shaped))][i], shaped[rng.randrange(len(shaped))][i]
         if len(a) >= 4 and len(b) >= 4 and a[:1].isupper() and rng.random() < 0.5:

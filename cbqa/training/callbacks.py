@@ -50,7 +50,9 @@ class HFExport(L.Callback):
     The best score is part of the callback state, so a resumed run keeps comparing against it.
     """
 
-    def __init__(self, out_dir: str | Path, monitor: str = "val_em", mode: str = "max", tie_break: str = "val_loss") -> None:
+    def __init__(
+        self, out_dir: str | Path, monitor: str = "val_em", mode: str = "max", tie_break: str = "val_loss"
+    ) -> None:
         self.out_dir, self.monitor, self.mode, self.tie_break = Path(out_dir), monitor, mode, tie_break
         self.best: float | None = None
         self.best_step: int | None = None
@@ -93,11 +95,20 @@ class HFExport(L.Callback):
         """The validations that tied on the best score and how the exported one was chosen; None without a tie."""
         if len(self.tied) < 2:
             return None
-        return {self.monitor: self.best, "steps": self.tied, "chosen_step": self.best_step,
-                "chosen_by": f"lowest {self.tie_break} among the tied steps (the earliest on equal {self.tie_break})"}
+        return {
+            self.monitor: self.best,
+            "steps": self.tied,
+            "chosen_step": self.best_step,
+            "chosen_by": f"lowest {self.tie_break} among the tied steps (the earliest on equal {self.tie_break})",
+        }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_step": self.best_step, "best_tie_value": self.best_tie_value, "tied": self.tied}
+        return {
+            "best": self.best,
+            "best_step": self.best_step,
+            "best_tie_value": self.best_tie_value,
+            "tied": self.tied,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.best_step = state.get("best"), state.get("best_step")
@@ -147,7 +158,9 @@ class Throughput(L.Callback):
             return
         self.seconds += time.perf_counter() - self._t0
         self.tokens += int(batch["attention_mask"].sum()) + int((batch["labels"] != -100).sum())
-        if self.seconds > 0 and trainer.global_step % max(1, trainer.log_every_n_steps) == 0:  # global_step already counts this step
+        if (
+            self.seconds > 0 and trainer.global_step % max(1, trainer.log_every_n_steps) == 0
+        ):  # global_step already counts this step
             pl_module.log("train_tokens_per_s", self.tokens / self.seconds, on_step=True, on_epoch=False)
 
     @property

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from lightning.pytorch.cli import LightningCLI
 
-from cbqa.core.formats.jsonl import write_json
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats.jsonl import write_json
 from cbqa.core.io import atomic_writer
 from cbqa.training import run_record
 from cbqa.training.callbacks import BestCheckpoint, DataStats, HFExport, Throughput, refuse_sharded
@@ -46,14 +45,19 @@ class CbqaCLI(LightningCLI):
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.add_argument("--run_dir", type=str, default=self.default_run_dir, help="where checkpoints, logs, config and hf/ go")
         parser.add_argument(
-            "--resume", type=str, default="auto",
+            "--run_dir", type=str, default=self.default_run_dir, help="where checkpoints, logs, config and hf/ go"
+        )
+        parser.add_argument(
+            "--resume",
+            type=str,
+            default="auto",
             help="auto (continue from the newest of RUN_DIR/checkpoints/{last,interrupted}.ckpt when RUN_DIR was made "
-                 "with the same config and data) | never (start over: the run dir's checkpoints, logs and hf/ are removed) | PATH",
-        )  # fmt: skip
+            "with the same config and data) | never (start over: the run dir's checkpoints, logs and hf/ are removed) | PATH",
+        )
         parser.add_argument(
-            "--force", action="store_true",
+            "--force",
+            action="store_true",
             help="resume even when the config or data differ from what made RUN_DIR (the differences are recorded in run.json)",
         )
 
@@ -67,7 +71,9 @@ class CbqaCLI(LightningCLI):
         and before anything in the run directory is written."""
         run_record.absolute_paths(self.config)
         resolved = yaml.safe_load(self.parser.dump(self.config, skip_validation=True))
-        self.run_check = check_resume(Path(self.config["run_dir"]), self.config["resume"], bool(self.config["force"]), resolved)
+        self.run_check = check_resume(
+            Path(self.config["run_dir"]), self.config["resume"], bool(self.config["force"]), resolved
+        )
 
     def instantiate_trainer(self, **kwargs: Any):
         from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint, RichProgressBar
@@ -78,8 +84,8 @@ class CbqaCLI(LightningCLI):
         has_val = bool(self.config_init["data"].val_file)
         loggers: list = [CSVLogger(run_dir, name="logs", version="")]
         try:
-            from lightning.pytorch.loggers import TensorBoardLogger
             import tensorboard  # noqa: F401  (optional)
+            from lightning.pytorch.loggers import TensorBoardLogger
 
             loggers.append(TensorBoardLogger(run_dir, name="tb", version=""))
         except ImportError:
@@ -322,8 +328,9 @@ def option_error(argv: list[str], error: ArgumentError) -> str:
     """jsonargparse's (multi-line) complaint as one line (a bad choice as `--key: 'x' is not one of a, b`), at the
     config file and line that set the key if any."""
     message = one_line_parse_error(str(error))
-    found = re.search(r"""(?:Parser key|Option|[Kk]ey) ["']([\w.\[\]]+)["']""", " ".join(str(error).split())) or \
-        re.match(r"--([\w.]+):", message)
+    found = re.search(
+        r"""(?:Parser key|Option|[Kk]ey) ["']([\w.\[\]]+)["']""", " ".join(str(error).split())
+    ) or re.match(r"--([\w.]+):", message)
     if found:
         key = found.group(1).split("[")[0]
         for path in reversed(config_files(argv)):

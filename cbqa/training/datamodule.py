@@ -60,8 +60,12 @@ class StreamLoader(DataLoader):
 
     def state_dict(self) -> dict[str, Any]:
         plan = self.dataset.plan
-        return {"num_workers": self.num_workers, "world_size": plan.world_size, "batch_size": plan.batch_size,
-                "window": plan.window}  # fmt: skip
+        return {
+            "num_workers": self.num_workers,
+            "world_size": plan.world_size,
+            "batch_size": plan.batch_size,
+            "window": plan.window,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         now = self.state_dict()
@@ -69,8 +73,10 @@ class StreamLoader(DataLoader):
         if changed:
             from lightning.pytorch.utilities import rank_zero_warn
 
-            rank_zero_warn(f"resuming with a different data layout {changed} (checkpoint, now): the run continues, "
-                           "but not in the batch order an uninterrupted run would have had")  # fmt: skip
+            rank_zero_warn(
+                f"resuming with a different data layout {changed} (checkpoint, now): the run continues, "
+                "but not in the batch order an uninterrupted run would have had"
+            )
 
 
 class Seq2SeqDataModule(L.LightningDataModule):
@@ -179,7 +185,9 @@ class Seq2SeqDataModule(L.LightningDataModule):
     def check_reader(self, reader: str) -> None:
         """`--data.passages K` and `--model.reader fid` go together."""
         if self.passages and reader != "fid":
-            raise CbqaError(f"--data.passages {self.passages} reads passages with Fusion-in-Decoder: add --model.reader fid")
+            raise CbqaError(
+                f"--data.passages {self.passages} reads passages with Fusion-in-Decoder: add --model.reader fid"
+            )
         if reader == "fid" and not self.passages:
             raise CbqaError("--model.reader fid reads K retrieved passages per question: add --data.passages K")
 
@@ -189,8 +197,10 @@ class Seq2SeqDataModule(L.LightningDataModule):
 
         passages = row.extra.get("passages")
         if not isinstance(passages, list):
-            raise CbqaError(f"{self.val_file}: question {row.id!r} has no 'passages'; with --data.passages the "
-                            "validation file is a `cbqa retrieve` output")  # fmt: skip
+            raise CbqaError(
+                f"{self.val_file}: question {row.id!r} has no 'passages'; with --data.passages the "
+                "validation file is a `cbqa retrieve` output"
+            )
         try:
             hits = [Hit.from_json(p) for p in passages]
         except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -210,7 +220,9 @@ class Seq2SeqDataModule(L.LightningDataModule):
         m = self.mixing
         rates = mixing_rates(sizes, m.method, m.limit, m.temperature)
         n = m.samples_per_epoch or sum(min(s, m.limit) if m.limit else s for s in sizes)
-        return StreamPlan(tuple(sizes), tuple(rates), self.batch_size, n, self.seed, world_size, rank, self.bucket_window)
+        return StreamPlan(
+            tuple(sizes), tuple(rates), self.batch_size, n, self.seed, world_size, rank, self.bucket_window
+        )
 
     def stream(self, world_size: int = 1, rank: int = 0, start_batch: int = 0) -> MixtureStream:
         encoder = Encoder(self.tokenizer, self.max_input_len, self.max_target_len)

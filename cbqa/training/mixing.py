@@ -19,7 +19,9 @@ import numpy as np
 from cbqa.core.errors import CbqaError
 
 
-def mixing_rates(sizes: Sequence[int], method: str = "proportional", limit: int | None = None, temperature: float = 1.0) -> list[float]:
+def mixing_rates(
+    sizes: Sequence[int], method: str = "proportional", limit: int | None = None, temperature: float = 1.0
+) -> list[float]:
     if not sizes or any(s < 0 for s in sizes):
         raise CbqaError(f"task sizes must be non-negative and non-empty, got {list(sizes)}")
     capped = [min(s, limit) if limit else s for s in sizes]

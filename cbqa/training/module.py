@@ -16,10 +16,10 @@ import lightning as L
 import numpy as np
 import torch
 
-from cbqa.reader.anonymise import decode_keeping_sentinels
-from cbqa.reader.fid import fid_forward, fid_generate
 from cbqa.core.metrics import max_em, max_f1
 from cbqa.model.loading import T5Arch, load_model
+from cbqa.reader.anonymise import decode_keeping_sentinels
+from cbqa.reader.fid import fid_forward, fid_generate
 
 # Literal types: jsonargparse rejects a typo at parse time and lists the choices.
 Optimizer = Literal["adamw", "adafactor"]
@@ -73,8 +73,12 @@ class T5Seq2Seq(L.LightningModule):
         """
         super().__init__()
         arch = arch or T5Arch()
-        self.save_hyperparameters({**{k: v for k, v in locals().items() if k not in {"self", "arch", "__class__"}}, "arch": asdict(arch)})
-        self.t5, self.tokenizer = load_model(model, tokenizer, arch, pointer, None if copy_window is None else tuple(copy_window))
+        self.save_hyperparameters(
+            {**{k: v for k, v in locals().items() if k not in {"self", "arch", "__class__"}}, "arch": asdict(arch)}
+        )
+        self.t5, self.tokenizer = load_model(
+            model, tokenizer, arch, pointer, None if copy_window is None else tuple(copy_window)
+        )
         # from_pretrained returns a model in eval mode, and Lightning keeps submodule modes: without this a run started
         # from a checkpoint (T5's have dropout 0.1) would train with dropout off. Validation switches to eval and back.
         self.t5.train()
@@ -109,8 +113,14 @@ class T5Seq2Seq(L.LightningModule):
         return out.loss
 
     @torch.no_grad()
-    def generate_texts(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, keep_sentinels: bool = False) -> list[str]:
-        kwargs = {"max_new_tokens": self.hparams.max_new_tokens, "num_beams": self.hparams.num_beams, "do_sample": False}
+    def generate_texts(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, keep_sentinels: bool = False
+    ) -> list[str]:
+        kwargs = {
+            "max_new_tokens": self.hparams.max_new_tokens,
+            "num_beams": self.hparams.num_beams,
+            "do_sample": False,
+        }
         if input_ids.dim() == 3:
             ids = fid_generate(self.t5, input_ids, attention_mask, **kwargs)
         else:
@@ -121,7 +131,9 @@ class T5Seq2Seq(L.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         out = self(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-        preds = self.generate_texts(batch["input_ids"], batch["attention_mask"], bool(batch.get("keep_sentinels", False)))
+        preds = self.generate_texts(
+            batch["input_ids"], batch["attention_mask"], bool(batch.get("keep_sentinels", False))
+        )
         em = sum(max_em(p, g) for p, g in zip(preds, batch["answers"])) / len(preds)
         f1 = sum(max_f1(p, g) for p, g in zip(preds, batch["answers"])) / len(preds)
         n = len(preds)
@@ -153,7 +165,9 @@ def step_seed(trainer: L.Trainer, batch_idx: int) -> int:
     accumulate = max(1, int(trainer.accumulate_grad_batches))
     position = trainer.global_step * accumulate + batch_idx % accumulate  # micro-batches of one step differ
     run_seed = int(os.environ.get("PL_GLOBAL_SEED", "0"))  # set by seed_everything (--seed_everything)
-    return int(np.random.SeedSequence([run_seed, position, trainer.global_rank, 0xD0]).generate_state(1, np.uint64)[0] >> 1)
+    return int(
+        np.random.SeedSequence([run_seed, position, trainer.global_rank, 0xD0]).generate_state(1, np.uint64)[0] >> 1
+    )
 
 
 def lr_lambda(schedule: Schedule, warmup: int, total: int):

@@ -28,12 +28,25 @@ RECORD_FORMAT = "cbqa-run/1"
 # Config leaves named like this hold a path (when the value exists as one): made absolute, and fingerprinted.
 PATH_NAMES = frozenset({"file", "files", "spans", "val_file", "tokenizer", "model", "corpus", "path", "run_dir"})
 # Keys that change how a run is shown or where it lives, never what it computes.
-IGNORED = frozenset({
-    "run_dir", "resume", "force", "config", "print_config",
-    "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.logger", "trainer.log_every_n_steps",
-    "trainer.default_root_dir", "trainer.profiler", "trainer.enable_autolog_hparams", "trainer.model_registry",
-    "data.num_workers", "data.eval_batch_size",
-})  # fmt: skip
+IGNORED = frozenset(
+    {
+        "run_dir",
+        "resume",
+        "force",
+        "config",
+        "print_config",
+        "trainer.enable_progress_bar",
+        "trainer.enable_model_summary",
+        "trainer.logger",
+        "trainer.log_every_n_steps",
+        "trainer.default_root_dir",
+        "trainer.profiler",
+        "trainer.enable_autolog_hparams",
+        "trainer.model_registry",
+        "data.num_workers",
+        "data.eval_batch_size",
+    }
+)
 # What a training run writes into its directory (removed when a run starts over there).
 ARTIFACTS = ("checkpoints", "logs", "tb", "hf", "summary.json")
 
@@ -148,8 +161,14 @@ def read_record(run_dir: Path) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CbqaError(f"{path}: unreadable run record ({type(e).__name__}); pass --resume never to start over") from None
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT or not isinstance(record.get("config"), dict):
+        raise CbqaError(
+            f"{path}: unreadable run record ({type(e).__name__}); pass --resume never to start over"
+        ) from None
+    if (
+        not isinstance(record, dict)
+        or record.get("format") != RECORD_FORMAT
+        or not isinstance(record.get("config"), dict)
+    ):
         raise CbqaError(f"{path}: not a {RECORD_FORMAT} run record; pass --resume never to start over")
     return record
 
@@ -176,7 +195,9 @@ def _short(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def write_record(run_dir: Path, record: dict[str, Any], note: dict[str, Any] | None = None, history: list | None = None) -> None:
+def write_record(
+    run_dir: Path, record: dict[str, Any], note: dict[str, Any] | None = None, history: list | None = None
+) -> None:
     entries = list(history or [])
     if note:
         entries.append(note)

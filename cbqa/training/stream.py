@@ -123,7 +123,10 @@ class Encoder:
         self._special: dict[str, int] = {}  # sentinel text -> id (the tokenizer's look-up is slow)
 
     def __getstate__(self) -> dict[str, Any]:  # a SentencePieceProcessor does not pickle: rebuilt in the worker
-        return {k: v for k, v in self.__dict__.items() if k != "_spm"} | {"_spm": None, "_use_spm": self._spm is not None}
+        return {k: v for k, v in self.__dict__.items() if k != "_spm"} | {
+            "_spm": None,
+            "_use_spm": self._spm is not None,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         use = state.pop("_use_spm", False)
@@ -162,7 +165,10 @@ class Encoder:
                 return ids
             import warnings
 
-            warnings.warn("sentencepiece and the tokenizer disagree on a text; tokenizing with the tokenizer from now on")
+            warnings.warn(
+                "sentencepiece and the tokenizer disagree on a text; tokenizing with the tokenizer from now on",
+                stacklevel=2,
+            )
             self._spm = None
         return self._tokenizer_ids(texts)
 
@@ -181,7 +187,10 @@ class Encoder:
         items = list(range(len(examples))) if items is None else [int(i) for i in items]
         if not any(e.passages for e in examples):
             inputs, targets, cut = self.encode(examples)
-            return [Encoded(x, y, e, task, i, c) for x, y, e, i, c in zip(inputs, targets, examples, items, cut, strict=True)]
+            return [
+                Encoded(x, y, e, task, i, c)
+                for x, y, e, i, c in zip(inputs, targets, examples, items, cut, strict=True)
+            ]
         targets, cut_out = self.ids([e.target_text for e in examples], self.max_target_len)
         texts = [list(e.passages) or [e.input_text] for e in examples]
         flat, cut_flat = self.ids([t for group in texts for t in group], self.max_input_len)
@@ -237,8 +246,14 @@ STAT_NAMES = ("examples", "input_tokens", "input_padding", "truncated", "policy_
 
 
 class MixtureStream(IterableDataset):
-    def __init__(self, tasks: Sequence[Any], plan: StreamPlan, encoder: Encoder, start_batch: int = 0,
-                 trace_dir: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tasks: Sequence[Any],
+        plan: StreamPlan,
+        encoder: Encoder,
+        start_batch: int = 0,
+        trace_dir: str | None = None,
+    ) -> None:
         self.tasks, self.plan, self.encoder = list(tasks), plan, encoder
         self.start_batch, self.trace_dir = start_batch, trace_dir
         self._draws: dict[tuple[int, int], np.ndarray] = {}  # (epoch, task) -> this rank's draws, current epoch only
@@ -303,7 +318,9 @@ class MixtureStream(IterableDataset):
                 redo = [k for k, e in enumerate(enc) if e.truncated]
                 again = self.encoder.encoded(
                     [task.fitted_example(int(items[k]), _rng(p.seed, epoch, t, int(items[k]))) for k in redo],
-                    t, [items[k] for k in redo])  # fmt: skip
+                    t,
+                    [items[k] for k in redo],
+                )
                 for k, e in zip(redo, again, strict=True):
                     enc[k] = e
             if p.window > 1:  # bucketing: similar lengths side by side (stable, so equal lengths keep draw order)
@@ -319,7 +336,9 @@ class MixtureStream(IterableDataset):
             out.append(collate(members, self.encoder.tokenizer.pad_token_id, fallbacks if b == b0 else 0))
             if trace is not None:
                 self._write_trace(trace, epoch, b, members)
-        order = np.random.default_rng([p.seed, epoch, w, 0xB0C]).permutation(len(out)) if p.window > 1 else range(len(out))
+        order = (
+            np.random.default_rng([p.seed, epoch, w, 0xB0C]).permutation(len(out)) if p.window > 1 else range(len(out))
+        )
         return [out[i] for i in order]
 
     # -- tracing (a debugging aid, and how the tests see what every rank and worker trained on) -------------------
@@ -327,12 +346,19 @@ class MixtureStream(IterableDataset):
         if not self.trace_dir:
             return None
         Path(self.trace_dir).mkdir(parents=True, exist_ok=True)
-        return open(Path(self.trace_dir) / f"rank{self.plan.rank}-worker{worker}.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        return open(Path(self.trace_dir) / f"rank{self.plan.rank}-worker{worker}.jsonl", "a", encoding="utf-8")
 
     def _write_trace(self, f: Any, epoch: int, batch: int, members: Sequence[Encoded]) -> None:
         for m in members:
-            row = {"rank": self.plan.rank, "epoch": epoch, "batch": batch, "task": m.task, "item": m.item,
-                   "input": m.example.input_text, "target": m.example.target_text}  # fmt: skip
+            row = {
+                "rank": self.plan.rank,
+                "epoch": epoch,
+                "batch": batch,
+                "task": m.task,
+                "item": m.item,
+                "input": m.example.input_text,
+                "target": m.example.target_text,
+            }
             if m.example.passages:  # Fusion-in-Decoder: the passage inputs the example is read over
                 row["passages"] = list(m.example.passages)
             f.write(json.dumps(row) + "\n")

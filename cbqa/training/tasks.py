@@ -100,8 +100,13 @@ class MaskedTask:
     with_token_budget); the stream uses it (`fitted_example`) only for the examples the plain policy makes too long,
     so the common case costs no extra tokenization and is exactly the plain policy's example."""
 
-    def __init__(self, cfg: TaskConfig, tokenizer: Any = None, max_input_len: int | None = None,
-                 max_target_len: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: TaskConfig,
+        tokenizer: Any = None,
+        max_input_len: int | None = None,
+        max_target_len: int | None = None,
+    ) -> None:
         from ner_masking.eligibility import eligible_rows
         from ner_masking.policies import make_policy, with_token_budget
         from ner_masking.store import load_span_store
@@ -138,16 +143,19 @@ class MaskedTask:
             if m is not None:
                 self.fallbacks += k > 0
                 return Example(self.prefix + m.input_text, m.target_text, (unmask(m.target_text),))
-        raise CbqaError(f"task {self.cfg.name!r}: policy {self.cfg.policy!r} found nothing to mask in "
-                        f"{_FALLBACK_TRIES} documents in a row of {self.cfg.spans}")  # fmt: skip
+        raise CbqaError(
+            f"task {self.cfg.name!r}: policy {self.cfg.policy!r} found nothing to mask in "
+            f"{_FALLBACK_TRIES} documents in a row of {self.cfg.spans}"
+        )
 
 
 KINDS = ("qa", "masked", "reader", "reading")
 PASSAGE_KINDS = ("reader", "reading")  # Fusion-in-Decoder tasks: built by cbqa.reader.tasks
 
 
-def build_task(cfg: TaskConfig, tokenizer: Any = None, max_input_len: int | None = None,
-               max_target_len: int | None = None) -> QATask | MaskedTask:  # fmt: skip
+def build_task(
+    cfg: TaskConfig, tokenizer: Any = None, max_input_len: int | None = None, max_target_len: int | None = None
+) -> QATask | MaskedTask:
     if cfg.kind == "qa":
         return QATask(cfg)
     if cfg.kind == "masked":

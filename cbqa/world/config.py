@@ -55,7 +55,7 @@ class WorldConfig:
         need(0 < self.train_people_fraction < 1, "--train-people-fraction must lie strictly between 0 and 1")
         need(0 < self.dev_fraction < 1, "--dev-fraction must lie strictly between 0 and 1")
         held_out = self.people - round(self.people * self.train_people_fraction)
-        need(2 * self.orgs <= self.people, f"--orgs must be at most half of --people (each has its own founder)")
+        need(2 * self.orgs <= self.people, "--orgs must be at most half of --people (each has its own founder)")
         need(held_out >= 4, "too few held-out people: lower --train-people-fraction or raise --people")
         need(len(self.mix) == 3 and all(m > 0 for m in self.mix), "--mix needs three positive shares")
         need(1 <= self.train_paraphrases <= 3, "--train-paraphrases must be 1, 2 or 3 (4 templates per relation)")

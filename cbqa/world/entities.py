@@ -19,9 +19,7 @@ from cbqa.core.errors import CbqaError
 from cbqa.world import names
 from cbqa.world.config import WorldConfig
 
-MONTHS = (
-    "January February March April May June July August September October November December".split()
-)
+MONTHS = "January February March April May June July August September October November December".split()
 BIRTH_YEARS = (1940, 1985)
 LAST_FOUNDING_YEAR = 2015
 
@@ -173,8 +171,10 @@ def draw_entities(config: WorldConfig, rng: random.Random, seen_rate: float) -> 
         rng.shuffle(free[side])
         needed = sum((row["group"] == "train") == (side == "train") for row in org_rows)
         if needed > len(free[side]):
-            raise CbqaError(f"{needed} organisations need distinct {side} founders but only {len(free[side])} "
-                            "such people exist: lower --orgs or raise --people")
+            raise CbqaError(
+                f"{needed} organisations need distinct {side} founders but only {len(free[side])} "
+                "such people exist: lower --orgs or raise --people"
+            )
     used_years: set[int] = set()
     orgs: list[Organization] = []
     for i, row in enumerate(org_rows, start=1):

@@ -85,8 +85,7 @@ COMPANY_KINDS = (
 OCCUPATIONS = tuple(
     "architect accountant archaeologist astronomer banker biologist botanist chemist composer dentist economist "
     "editor engineer geologist historian journalist lawyer librarian mathematician meteorologist novelist "
-    "pharmacist photographer physician physicist sculptor statistician surveyor translator veterinarian zoologist"
-    .split()
+    "pharmacist photographer physician physicist sculptor statistician surveyor translator veterinarian zoologist".split()
 )
 
 

@@ -43,12 +43,7 @@ QUESTION_TEMPLATES: dict[str, tuple[str, ...]] = {
         "What is {s_pos} profession?",
         "What job does {s} have?",
     ),
-    "founder": (
-        "Who founded {s}?",
-        "Who was the founder of {s}?",
-        "Who established {s}?",
-        "{s} was founded by whom?",
-    ),
+    "founder": ("Who founded {s}?", "Who was the founder of {s}?", "Who established {s}?", "{s} was founded by whom?"),
     "founding_year": (
         "When was {s} founded?",
         "In what year was {s} founded?",

@@ -7,8 +7,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from cbqa.core.formats import QAExample
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats import QAExample
 from cbqa.world.config import CATEGORIES, WorldConfig
 from cbqa.world.facts import Fact
 from cbqa.world.labels import TrainIndex

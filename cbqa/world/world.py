@@ -7,8 +7,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from cbqa.core.formats import Document, QAExample
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats import Document, QAExample
 from cbqa.world.config import CATEGORIES, PERSON_RELATIONS, POOLED_RELATIONS, WorldConfig
 from cbqa.world.entities import Entities, draw_entities
 from cbqa.world.facts import Fact, read_facts

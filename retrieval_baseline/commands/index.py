@@ -10,7 +10,6 @@ from pathlib import Path
 
 from cbqa.core.errors import CbqaError
 from cbqa.core.io import clean_stale
-
 from retrieval_baseline.bm25 import BM25Config
 from retrieval_baseline.encoders import EncoderConfig
 from retrieval_baseline.faiss_index import INDEX_TYPES, IndexSpec
@@ -27,38 +26,80 @@ def build_parser() -> argparse.ArgumentParser:
         "(manifest.json, index.faiss, passages/, optional bm25/ and embeddings/). Encoding goes shard by shard into "
         ".OUT.build/ next to OUT: a killed run resumes where it stopped.",
     )
-    p.add_argument("--corpus", help="corpus: JSONL {id,title?,text}, .txt, DPR .tsv (psgs_w100.tsv), .parquet, HF dataset dir")
+    p.add_argument(
+        "--corpus", help="corpus: JSONL {id,title?,text}, .txt, DPR .tsv (psgs_w100.tsv), .parquet, HF dataset dir"
+    )
     p.add_argument("--out", help="index directory to write (atomically)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing index directory (and discard an unfinished build with other settings)")
-    p.add_argument("--verify", metavar="DIR", default=None,
-                   help="instead of building: read index DIR back in full (passages and their fingerprint, embeddings, "
-                   "FAISS, BM25; with --corpus, that corpus's passages) and report")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing index directory (and discard an unfinished build with other settings)",
+    )
+    p.add_argument(
+        "--verify",
+        metavar="DIR",
+        default=None,
+        help="instead of building: read index DIR back in full (passages and their fingerprint, embeddings, "
+        "FAISS, BM25; with --corpus, that corpus's passages) and report",
+    )
     g = p.add_argument_group("shards and engines")
-    g.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
-                   help=f"documents per shard: the unit of resuming and of work per worker (default {DEFAULT_SHARD_SIZE})")
-    g.add_argument("--shard", default=None, metavar="i/N",
-                   help="encode only the shards j with j %% N == i (N machines sharing the storage of --out), then stop; "
-                   "the same command without --shard then builds the index")
-    g.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="local: this process; ray: Ray Data actors (one per GPU where the cluster has GPUs)")
-    g.add_argument("--ray-address", default=None, help="join this Ray cluster (auto, ray://head:10001) instead of a local Ray")
+    g.add_argument(
+        "--shard-size",
+        type=int,
+        default=DEFAULT_SHARD_SIZE,
+        help=f"documents per shard: the unit of resuming and of work per worker (default {DEFAULT_SHARD_SIZE})",
+    )
+    g.add_argument(
+        "--shard",
+        default=None,
+        metavar="i/N",
+        help="encode only the shards j with j %% N == i (N machines sharing the storage of --out), then stop; "
+        "the same command without --shard then builds the index",
+    )
+    g.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: Ray Data actors (one per GPU where the cluster has GPUs)",
+    )
+    g.add_argument(
+        "--ray-address", default=None, help="join this Ray cluster (auto, ray://head:10001) instead of a local Ray"
+    )
     g.add_argument("--workers", type=int, default=None, help="Ray actors (default: one per GPU, else 1)")
     g = p.add_argument_group("passages")
-    g.add_argument("--passage-words", type=int, default=100, help="words per passage; 0 keeps documents whole (default 100)")
-    g.add_argument("--passage-stride", type=int, default=None, help="words between passage starts (default: = words, no overlap)")
+    g.add_argument(
+        "--passage-words", type=int, default=100, help="words per passage; 0 keeps documents whole (default 100)"
+    )
+    g.add_argument(
+        "--passage-stride", type=int, default=None, help="words between passage starts (default: = words, no overlap)"
+    )
     g = p.add_argument_group("encoder")
-    g.add_argument("--encoder", default="default",
-                   help="sentence-transformers name or dir, 'default' (offline all-MiniLM-L6-v2), or dpr:Q_ENC,CTX_ENC / dpr:DIR")
+    g.add_argument(
+        "--encoder",
+        default="default",
+        help="sentence-transformers name or dir, 'default' (offline all-MiniLM-L6-v2), or dpr:Q_ENC,CTX_ENC / dpr:DIR",
+    )
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     g.add_argument("--batch-size", type=int, default=64)
     g.add_argument("--max-length", type=int, default=256, help="max tokens per passage")
-    g.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
-                   help="L2-normalise embeddings (cosine); default: yes for sentence-transformers, no for DPR")
-    g.add_argument("--save-embeddings", choices=("float16", "float32"), default=None,
-                   help="also store the embeddings (float16 halves the size) for rebuilding other index types")
-    g.add_argument("--embeddings-from", default=None, metavar="DIR",
-                   help="reuse embeddings stored in another index dir (same encoder and passages) instead of encoding")
+    g.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="L2-normalise embeddings (cosine); default: yes for sentence-transformers, no for DPR",
+    )
+    g.add_argument(
+        "--save-embeddings",
+        choices=("float16", "float32"),
+        default=None,
+        help="also store the embeddings (float16 halves the size) for rebuilding other index types",
+    )
+    g.add_argument(
+        "--embeddings-from",
+        default=None,
+        metavar="DIR",
+        help="reuse embeddings stored in another index dir (same encoder and passages) instead of encoding",
+    )
     g = p.add_argument_group("FAISS index")
     g.add_argument("--index-type", choices=INDEX_TYPES, default="flat")
     g.add_argument("--metric", choices=("ip", "l2"), default="ip", help="inner product (cosine when normalised) or L2")
@@ -67,17 +108,29 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hnsw-m", type=int, default=_D.hnsw_m, help=f"HNSW links per node (default {_D.hnsw_m})")
     g.add_argument("--ef-construction", type=int, default=_D.ef_construction)
     g.add_argument("--ef-search", type=int, default=_D.ef_search, help=f"HNSW search breadth (default {_D.ef_search})")
-    g.add_argument("--pq-m", type=int, default=None, help="PQ sub-quantizers, must divide the dimension (default dim/8)")
+    g.add_argument(
+        "--pq-m", type=int, default=None, help="PQ sub-quantizers, must divide the dimension (default dim/8)"
+    )
     g.add_argument("--pq-nbits", type=int, default=_D.pq_nbits, help=f"bits per PQ code (default {_D.pq_nbits})")
-    g.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
-                   help="build on GPU (default: when faiss-gpu sees a GPU; HNSW is CPU-only)")
-    g.add_argument("--threads", type=int, default=None,
-                   help="FAISS CPU threads (default: all cores; 1 can be faster on a busy shared machine)")
+    g.add_argument(
+        "--gpu",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="build on GPU (default: when faiss-gpu sees a GPU; HNSW is CPU-only)",
+    )
+    g.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="FAISS CPU threads (default: all cores; 1 can be faster on a busy shared machine)",
+    )
     g = p.add_argument_group("BM25")
     g.add_argument("--bm25", action="store_true", help="also build a BM25 index (bm25s) for bm25 / hybrid retrieval")
     g.add_argument("--bm25-k1", type=float, default=BM25Config.k1)
     g.add_argument("--bm25-b", type=float, default=BM25Config.b)
-    g.add_argument("--bm25-stemmer", default="none", help="'none' or a PyStemmer language, e.g. english (needs PyStemmer)")
+    g.add_argument(
+        "--bm25-stemmer", default="none", help="'none' or a PyStemmer language, e.g. english (needs PyStemmer)"
+    )
     return p
 
 
@@ -91,12 +144,29 @@ def main(argv: list[str]) -> int:
         return _verify(args.verify, args.corpus)
     if not args.corpus or not args.out:
         raise CbqaError("--corpus and --out are required (or --verify DIR)")
-    from retrieval_baseline.index_build import build_index, encode_corpus  # heavy imports only after --help / arg errors
+    from retrieval_baseline.index_build import (
+        build_index,
+        encode_corpus,
+    )  # heavy imports only after --help / arg errors
 
-    spec = IndexSpec(type=args.index_type, metric=args.metric, nlist=args.nlist, nprobe=args.nprobe, hnsw_m=args.hnsw_m,
-                     ef_construction=args.ef_construction, ef_search=args.ef_search, pq_m=args.pq_m, pq_nbits=args.pq_nbits)
-    encoder = EncoderConfig(name=args.encoder, device=args.device, batch_size=args.batch_size,
-                            normalize=args.normalize, max_length=args.max_length)
+    spec = IndexSpec(
+        type=args.index_type,
+        metric=args.metric,
+        nlist=args.nlist,
+        nprobe=args.nprobe,
+        hnsw_m=args.hnsw_m,
+        ef_construction=args.ef_construction,
+        ef_search=args.ef_search,
+        pq_m=args.pq_m,
+        pq_nbits=args.pq_nbits,
+    )
+    encoder = EncoderConfig(
+        name=args.encoder,
+        device=args.device,
+        batch_size=args.batch_size,
+        normalize=args.normalize,
+        max_length=args.max_length,
+    )
     bm25 = BM25Config(k1=args.bm25_k1, b=args.bm25_b, stemmer=args.bm25_stemmer) if args.bm25 else False
     split = SplitConfig(args.passage_words, args.passage_stride)
     engine = EngineConfig(args.engine, args.ray_address, args.workers)
@@ -105,12 +175,15 @@ def main(argv: list[str]) -> int:
         if args.embeddings_from:
             raise CbqaError("--shard encodes; --embeddings-from reuses embeddings: choose one")
         t0 = time.perf_counter()
-        _, report, _ = encode_corpus(args.corpus, args.out, encoder, split, ENCODE_DTYPE, args.shard_size, shard, engine,
-                                     args.overwrite)  # fmt: skip
+        _, report, _ = encode_corpus(
+            args.corpus, args.out, encoder, split, ENCODE_DTYPE, args.shard_size, shard, engine, args.overwrite
+        )
         mine = [j for j in range(report.shards) if shard.owns(j)]
-        print(f"shard {shard}: encoded {report.this_run} shards in {time.perf_counter() - t0:.1f} s "
-              f"({len([j for j in mine if j in set(report.done)])} of its {len(mine)} done; {len(report.done)} of "
-              f"{report.shards} in {report.work})")
+        print(
+            f"shard {shard}: encoded {report.this_run} shards in {time.perf_counter() - t0:.1f} s "
+            f"({len([j for j in mine if j in set(report.done)])} of its {len(mine)} done; {len(report.done)} of "
+            f"{report.shards} in {report.work})"
+        )
         print("when every machine has finished, run the same command without --shard to build the index")
         return 0
     if not args.overwrite and (Path(args.out) / "manifest.json").exists():
@@ -120,19 +193,34 @@ def main(argv: list[str]) -> int:
             clean_stale(args.out)  # what a run killed before this one left next to it
             print(f"{args.out} is up to date (same corpus, passages, encoder and index settings); nothing to do")
             return 0
-        raise CbqaError(f"{args.out} holds an index built differently ({'; '.join(diffs)}); "
-                        "pass --overwrite to replace it or choose another --out")
+        raise CbqaError(
+            f"{args.out} holds an index built differently ({'; '.join(diffs)}); "
+            "pass --overwrite to replace it or choose another --out"
+        )
     t0 = time.perf_counter()
     index = build_index(
-        args.corpus, args.out, encoder=encoder, spec=spec, split=split,
-        bm25=bm25, embeddings_from=args.embeddings_from, save_embeddings=args.save_embeddings,
-        overwrite=args.overwrite, use_gpu=args.gpu, shard_size=args.shard_size, engine=engine,
+        args.corpus,
+        args.out,
+        encoder=encoder,
+        spec=spec,
+        split=split,
+        bm25=bm25,
+        embeddings_from=args.embeddings_from,
+        save_embeddings=args.save_embeddings,
+        overwrite=args.overwrite,
+        use_gpu=args.gpu,
+        shard_size=args.shard_size,
+        engine=engine,
     )
     m = index.manifest
-    print(f"indexed {m['count']} passages ({m['encoder']['name']}, {m['dimension']}-d, {m['index']['factory']} "
-          f"on {m['index']['built_on']}{', + BM25' if m['bm25'] else ''}) in {time.perf_counter() - t0:.1f} s")
-    print(f"wrote {args.out}/ (manifest.json, index.faiss, passages/ ({len(m['passages']['shards'])} shards)"
-          f"{', bm25/' if m['bm25'] else ''}{', embeddings/' if m['embeddings'] else ''})")
+    print(
+        f"indexed {m['count']} passages ({m['encoder']['name']}, {m['dimension']}-d, {m['index']['factory']} "
+        f"on {m['index']['built_on']}{', + BM25' if m['bm25'] else ''}) in {time.perf_counter() - t0:.1f} s"
+    )
+    print(
+        f"wrote {args.out}/ (manifest.json, index.faiss, passages/ ({len(m['passages']['shards'])} shards)"
+        f"{', bm25/' if m['bm25'] else ''}{', embeddings/' if m['embeddings'] else ''})"
+    )
     return 0
 
 
@@ -141,8 +229,10 @@ def _verify(directory: str, corpus: str | None) -> int:
 
     t0 = time.perf_counter()
     report = verify_index(directory, corpus)
-    parts = [f"{report['passages']} passages in {report['passage_shards']} shards match the manifest's fingerprint",
-             f"FAISS {report['faiss']['ntotal']} x {report['faiss']['dim']}"]
+    parts = [
+        f"{report['passages']} passages in {report['passage_shards']} shards match the manifest's fingerprint",
+        f"FAISS {report['faiss']['ntotal']} x {report['faiss']['dim']}",
+    ]
     if "embeddings" in report:
         parts.append(f"embeddings {report['embeddings']['rows']} rows ({report['embeddings']['dtype']})")
     if "bm25" in report:
@@ -153,8 +243,15 @@ def _verify(directory: str, corpus: str | None) -> int:
     return 0
 
 
-def _differences(out: Path, corpus: str, spec: IndexSpec, encoder: EncoderConfig, split: SplitConfig,
-                 bm25: BM25Config | bool, save_embeddings: str | None) -> list[str]:  # fmt: skip
+def _differences(
+    out: Path,
+    corpus: str,
+    spec: IndexSpec,
+    encoder: EncoderConfig,
+    split: SplitConfig,
+    bm25: BM25Config | bool,
+    save_embeddings: str | None,
+) -> list[str]:
     """What this command would build differently from the index already in `out` (what its manifest records)."""
     from cbqa.core.io import fingerprint
     from retrieval_baseline.encoders import canonical_name

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cbqa.core.formats.jsonl import parse_json, write_jsonl
 from cbqa.core.errors import CbqaError, DataError
+from cbqa.core.formats.jsonl import parse_json, write_jsonl
 from cbqa.core.io import fingerprint
 
 FORMATS = ("jsonl", "txt", "tsv", "parquet", "hf")
@@ -278,11 +278,17 @@ def read_corpus_slice(path: str | Path, shard: CorpusShard) -> list[Document]:
             if len(out) == shard.count:
                 break
     else:
-        rows = _parquet_rows(path, shard.start, shard.count) if fmt == "parquet" else _hf_rows(path, shard.start, shard.count)
+        rows = (
+            _parquet_rows(path, shard.start, shard.count)
+            if fmt == "parquet"
+            else _hf_rows(path, shard.start, shard.count)
+        )
         out = list(rows)
     if len(out) != shard.count:
-        raise CbqaError(f"{path}: shard {shard.index} holds {len(out)} documents, expected {shard.count}; "
-                        "did the corpus change during the run?")  # fmt: skip
+        raise CbqaError(
+            f"{path}: shard {shard.index} holds {len(out)} documents, expected {shard.count}; "
+            "did the corpus change during the run?"
+        )
     return out
 
 

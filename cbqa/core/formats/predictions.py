@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cbqa.core.formats.jsonl import read_jsonl, write_jsonl
 from cbqa.core.errors import DataError
+from cbqa.core.formats.jsonl import read_jsonl, write_jsonl
 
 
 @dataclass

@@ -6,15 +6,14 @@ Every reader returns `QAExample`s; training uses the first answer, evaluation us
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cbqa.core.formats.jsonl import BOM, parse_json, read_jsonl, read_text_lines, write_jsonl
 from cbqa.core.errors import DataError
+from cbqa.core.formats.jsonl import BOM, parse_json, read_jsonl, read_text_lines, write_jsonl
 
 
 @dataclass
