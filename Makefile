@@ -39,10 +39,12 @@ test: venv lint
 test-fast: venv lint
 	$(BIN)/python -m pytest -m "not gpu and not slow" -q -n 2 --dist loadfile
 
-# Style and layers, checked by tools before the tests: ruff (format and lint, [tool.ruff] in pyproject.toml).
+# Style and layers, checked by tools before the tests: ruff (format and lint, [tool.ruff] in pyproject.toml) and
+# import-linter (the layers, [tool.importlinter]; its report is printed only when a contract is broken).
 lint: venv
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/ruff check --quiet .
+	@$(BIN)/lint-imports --no-cache >/dev/null || $(BIN)/lint-imports --no-cache
 
 # docs/img from the demo run (make demo first): every page in headless Debian Chromium (never downloads a browser)
 screenshots: venv

@@ -46,9 +46,9 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     args = ap.parse_args()
 
-    from cbqa.model.loading import load_pretrained
+    from cbqa.reader.copy_head import load
 
-    net, tok = load_pretrained(args.model)
+    net, tok = load(args.model)  # (a reader's copy head, if it has one, loads with it)
     net.config._attn_implementation = "eager"  # (sdpa returns no attention weights)
     for module in net.modules():
         if hasattr(module, "config"):

@@ -27,10 +27,9 @@ READER=fid
 [ "$POINTER" = 1 ] && READER+=_pointer
 [ "$ANONYMISE" = 1 ] && READER+=_anon
 READER+=_len$MAX_INPUT_LEN
-reader_args=(); record_args=()
+reader_args=()
 [ "$POINTER" = 1 ] && reader_args+=(--model.pointer true --model.copy_window "[4, 1]")
-[ "$ANONYMISE" = 1 ] && { reader_args+=(--data.anonymise true --data.anonymise_numbering order)
-                          record_args+=(--anonymise --anonymise-numbering order); }
+[ "$ANONYMISE" = 1 ] && reader_args+=(--data.reader.anonymise true --data.reader.numbering order)
 CBQA=${CBQA:-.venv/bin/cbqa}
 mkdir -p "$OUT"
 start=$(date +%s)
@@ -56,12 +55,10 @@ if [ ! -f "$OUT/closed_book/summary.json" ]; then
 fi
 if [ ! -f "$OUT/$READER/summary.json" ]; then
   step "FiD reader finetune ($READER)"
-  $CBQA finetune --run_dir "$OUT/$READER" "${common[@]}" --model.reader fid --data.passages "$PASSAGES" \
+  $CBQA reader finetune --run_dir "$OUT/$READER" "${common[@]}" --data.reader.passages "$PASSAGES" \
     --data.max_input_len "$MAX_INPUT_LEN" --data.val_file "$OUT/retrieved/dev.jsonl" "${reader_args[@]}" \
     --data.tasks "[{\"name\": \"reading\", \"kind\": \"reading\", \"file\": \"$OUT/retrieved/reading.jsonl\"},
                    {\"name\": \"qa\", \"kind\": \"reader\", \"file\": \"$OUT/retrieved/train.jsonl\"}]"
-  $CBQA reader record --run-dir "$OUT/$READER" --reader fid --passages "$PASSAGES" --max-input-len "$MAX_INPUT_LEN" \
-    "${record_args[@]}"
 fi
 step predict
 P=$OUT/predictions

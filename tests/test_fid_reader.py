@@ -118,7 +118,8 @@ def world(tmp_path_factory) -> dict:
 def test_fid_forward_equals_t5_on_one_passage_and_ignores_padding_slots() -> None:
     from transformers import T5Config, T5ForConditionalGeneration
 
-    from cbqa.reader.fid import fid_forward, fid_generate, pad_passages
+    from cbqa.reader.fid import fid_forward, fid_generate
+    from cbqa.training.stream import pad_passages
 
     torch.manual_seed(0)
     t5 = T5ForConditionalGeneration(
@@ -321,6 +322,7 @@ def test_novel_entities_keep_the_shape_of_the_span() -> None:
 def test_fid_batches_are_batch_by_passages_by_tokens(world) -> None:
     from cbqa.model.tokenizer import load_tokenizer
     from cbqa.reader.tasks import reader_example
+    from cbqa.reader.training import ReaderCollator
     from cbqa.training.datamodule import Seq2SeqCollator
     from cbqa.training.tasks import Example
 
@@ -337,12 +339,10 @@ def test_fid_batches_are_batch_by_passages_by_tokens(world) -> None:
     assert batch["input_ids"][0, 0, -1].item() == tok.eos_token_id  # cut keeps EOS
     assert batch["attention_mask"][1, 1].sum() == 0 and batch["attention_mask"][2, 1].sum() == 0  # padding slots
     assert batch["stats"][3].item() >= 1  # the cut example is counted
-    # validation decodes an anonymised reader's sentinel answers only when its batches say so (the DataModule's
-    # collator does when it anonymises)
-    assert (
-        batch["keep_sentinels"] is False
-        and Seq2SeqCollator(tok, 12, 8, keep_sentinels=True)([fid])["keep_sentinels"] is True
-    )
+    # validation decodes an anonymised reader's sentinel answers only when its batches say so (the reader's
+    # collator does when it anonymises); the generic collator knows nothing of it
+    assert "keep_sentinels" not in batch
+    assert ReaderCollator(tok, 12, 8, keep_sentinels=True)([fid])["keep_sentinels"] is True
 
 
 def test_fid_reader_trains_predicts_and_is_checked(world, tmp_path: Path, monkeypatch) -> None:
@@ -368,7 +368,7 @@ def test_fid_reader_trains_predicts_and_is_checked(world, tmp_path: Path, monkey
         str(root / "tok"),
         "--data.tasks",
         json.dumps(tasks),
-        "--data.passages",
+        "--data.reader.passages",
         "2",
         "--data.max_input_len",
         "48",
@@ -388,19 +388,19 @@ def test_fid_reader_trains_predicts_and_is_checked(world, tmp_path: Path, monkey
         str(run),
         *TINY,
     ]
-    with pytest.raises(CbqaError, match="add --model.reader fid"):
-        run_training(argv, "cbqa finetune", str(run))
+    # reader tasks are the reader command's: `cbqa finetune` says so in one line
+    with pytest.raises(
+        CbqaError, match="kind 'reading' trains a reader over retrieved passages: `cbqa reader finetune`"
+    ):
+        run_training([a.replace("data.reader.passages", "data.batch_size") for a in argv], "cbqa finetune", str(run))
     # with a copy head (cbqa.reader.copy_head): trained, exported with it, and read back with it by predict / counterfactual
-    assert (
-        run_training(
-            [*argv, "--model.reader", "fid", "--model.pointer", "true", "--resume", "never"], "cbqa finetune", str(run)
-        )
-        == 0
-    )
+    assert reader_cmd.main(["finetune", *argv, "--model.pointer", "true", "--resume", "never"]) == 0
     from cbqa.model.loading import load_pretrained
-    from cbqa.reader.copy_head import is_pointer
+    from cbqa.reader.copy_head import is_pointer, load
 
-    assert is_pointer(load_pretrained(str(run))[0])
+    assert is_pointer(load(str(run))[0])
+    with pytest.raises(CbqaError, match="a reader with a copy head"):  # the closed-book loader never drops the head
+        load_pretrained(str(run))
     summary = json.loads((run / "summary.json").read_text())
     assert summary["global_step"] == 4 and summary["best_val_em"] is not None and summary["data"]["examples"] == 32
     assert (
@@ -543,12 +543,12 @@ def test_question_overlap_defaults_follow_the_papers_definition() -> None:
 
 
 def test_anonymised_reader_trains_on_placeholders_and_answers_with_names(world, tmp_path: Path, monkeypatch) -> None:
+    from cbqa.commands import finetune
     from cbqa.commands import reader as reader_cmd
     from cbqa.model.inference import Candidate
     from cbqa.reader.anonymise import PLACEHOLDER
     from cbqa.reader.answering import Reader
     from cbqa.reader.inputs import ReaderInput, read_reader_input
-    from cbqa.training.cli import run_training
     from retrieval_baseline.retrieved import hits_of
 
     root, run, nlp = world["root"], tmp_path / "anon", str(world["nlp"])
@@ -558,15 +558,13 @@ def test_anonymised_reader_trains_on_placeholders_and_answers_with_names(world, 
         str(root / "tok"),
         "--data.tasks",
         json.dumps(tasks),
-        "--data.passages",
+        "--data.reader.passages",
         "2",
-        "--model.reader",
-        "fid",
-        "--data.anonymise",
+        "--data.reader.anonymise",
         "true",
-        "--data.anonymise_numbering",
+        "--data.reader.numbering",
         "order",
-        "--data.spacy_model",
+        "--data.reader.spacy_model",
         nlp,
         "--data.max_input_len",
         "48",
@@ -588,7 +586,8 @@ def test_anonymised_reader_trains_on_placeholders_and_answers_with_names(world, 
         str(run),
         *TINY,
     ]
-    assert run_training(argv, "cbqa finetune", str(run)) == 0
+    assert reader_cmd.main(["finetune", *argv]) == 0
+    assert read_reader_input(run) == ReaderInput(2, 48, "fid", True, nlp, "order")  # recorded by the run itself
     traced = [json.loads(line) for f in (tmp_path / "trace").glob("*.jsonl") for line in f.read_text().splitlines()]
     names = CITIES + ORGS + PEOPLE
     assert len(traced) >= 16 and all(PLACEHOLDER.fullmatch(t["target"]) for t in traced)
@@ -596,10 +595,11 @@ def test_anonymised_reader_trains_on_placeholders_and_answers_with_names(world, 
     assert not any(name in text for t in traced for text in [t["input"], *t["passages"]] for name in names)
     # numbered in order of first mention: every example's first person is <extra_id_1>
     assert all("<extra_id_1>" in t["passages"][0] for t in traced)
-    with pytest.raises(CbqaError, match="add --data.passages"):
-        from cbqa.training.datamodule import Seq2SeqDataModule
-
-        Seq2SeqDataModule(anonymise=True)
+    # the options' old keys: one line naming the new key (reader command) or the reader command (finetune)
+    with pytest.raises(CbqaError, match="^--data.anonymise is now --data.reader.anonymise$"):
+        reader_cmd.main(["finetune", *argv, "--data.anonymise", "true"])
+    with pytest.raises(CbqaError, match=r"^--data.passages moved: .*`cbqa reader finetune` \(--data.reader.passages\)"):
+        finetune.main(["--data.passages", "2", "--run_dir", str(run)])
 
     assert (
         reader_cmd.main(

@@ -5,8 +5,9 @@ Same Lightning CLI as `cbqa finetune`; the tasks list selects `kind: masked` tas
 
 from __future__ import annotations
 
+from cbqa.commands.finetune import READER_OPTIONS_MOVED
 from cbqa.training.cli import run_training
 
 
 def main(argv: list[str]) -> int:
-    return run_training(argv, prog="cbqa pretrain", default_run_dir="runs/pretrain")
+    return run_training(argv, "cbqa pretrain", "runs/pretrain", moved=READER_OPTIONS_MOVED)

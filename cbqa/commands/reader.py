@@ -3,11 +3,10 @@
 Fusion-in-Decoder reader (each of the top K passages encoded with the question, one decoder over all of them):
 
   cbqa reader reading-examples --spans SPANS --qa train.jsonl --index INDEX --out reading.jsonl
-  cbqa finetune --run_dir RUN_DIR --model.reader fid --data.passages 3 --data.max_input_len 128 \\
+  cbqa reader finetune --run_dir RUN_DIR --data.reader.passages 3 --data.max_input_len 128 \\
       --data.tasks '[{"name": "reading", "kind": "reading", "file": "reading.jsonl"},
                      {"name": "reader", "kind": "reader", "file": "train_retrieved.jsonl"}]' \\
-      --data.val_file dev_retrieved.jsonl ...        (the same Lightning module as closed-book QA)
-  cbqa reader record --run-dir RUN_DIR --reader fid --passages 3 --max-input-len 128
+      --data.val_file dev_retrieved.jsonl ...        (`cbqa finetune`'s Lightning CLI, for a reader)
   cbqa reader predict --model RUN_DIR --retrieved test_retrieved.jsonl --out predictions.jsonl
 
 One-string reader (the question and its top passages in one input; `--passages 1`: the one-passage reader):
@@ -21,9 +20,9 @@ Checks: `cbqa reader floor` (the extractive floor: the best-scoring entity of th
 question; no training) and `cbqa reader counterfactual` (swap the answer entity in the passages for another entity
 of its type: how often does the reader output the substitute?).
 
-`prepare --run-dir` and `record` write the input format (reader, passages, input length, and `--anonymise` for a reader
-trained with `--data.anonymise true`) to RUN_DIR/reader_input.json;
-`predict`, `counterfactual` and the app read it from there, so the reader answers from inputs built as it was trained.
+`finetune` records the input format it trains on (reader, passages, input length, anonymisation) in
+RUN_DIR/reader_input.json (`prepare --run-dir` and `record` write it for a one-string reader); `predict`,
+`counterfactual` and the app read it from there, so the reader answers from inputs built as it was trained.
 """
 
 from __future__ import annotations
@@ -76,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cbqa reader", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = ap.add_subparsers(dest="action", required=True)
+    sub.add_parser("finetune", help="train a Fusion-in-Decoder reader (`cbqa reader finetune --help`)", add_help=False)
     p = sub.add_parser("prepare", help="write a one-string reader's training/validation QA file")
     p.add_argument("--retrieved", required=True, help="`cbqa retrieve` output JSONL")
     p.add_argument("--out", required=True)
@@ -134,7 +134,31 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+# `cbqa reader finetune` options under the keys they had in `cbqa finetune`.
+MOVED = {
+    "model.reader": "is gone: `cbqa reader finetune` trains a Fusion-in-Decoder reader",
+    "data.passages": "is now --data.reader.passages",
+    "data.anonymise": "is now --data.reader.anonymise",
+    "data.spacy_model": "is now --data.reader.spacy_model",
+    "data.anonymise_numbering": "is now --data.reader.numbering",
+}
+
+
+def finetune(argv: list[str]) -> int:
+    """`cbqa reader finetune`: `cbqa finetune`'s Lightning CLI with the reader's module and data module."""
+    from cbqa.reader.inputs import write_reader_input
+    from cbqa.reader.training import ReaderDataModule, ReaderModule
+    from cbqa.training.cli import run_training
+
+    def record(cli, run_dir) -> None:  # how this reader reads, for `cbqa reader predict` and the app
+        write_reader_input(run_dir, cli.datamodule.reader_input())
+
+    return run_training(argv, "cbqa reader finetune", "runs/reader", ReaderModule, ReaderDataModule, MOVED, record)
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["finetune"]:
+        return finetune(argv[1:])
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     if args.action == "prepare":

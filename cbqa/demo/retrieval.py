@@ -125,8 +125,6 @@ def _reader_args(cfg: DemoConfig, out: Path, reader: Path, tasks: list[dict], mo
 
 def fid_reader(cfg: DemoConfig, out: Path, stages: Stages, models: dict[str, str]) -> Path:
     from cbqa.commands import reader as reader_cmd
-    from cbqa.reader.inputs import ReaderInput, write_reader_input
-    from cbqa.training.cli import run_training
 
     rd, reading = out / "retrieval", out / "retrieval" / "reading.jsonl"
     tasks: list[dict] = [{"name": "qa", "kind": "reader", "file": str(rd / "train.jsonl")}]
@@ -157,26 +155,19 @@ def fid_reader(cfg: DemoConfig, out: Path, stages: Stages, models: dict[str, str
 
     reader = out / "models" / "reader"
     args = _reader_args(cfg, out, reader, tasks, models)
-    args += ["--model.reader", "fid", "--data.passages", str(cfg.reader_passages)]
+    args += ["--data.reader.passages", str(cfg.reader_passages)]
     if cfg.reader_anonymise:
-        args += ["--data.anonymise", "true", "--data.anonymise_numbering", cfg.reader_numbering]
+        args += ["--data.reader.anonymise", "true", "--data.reader.numbering", cfg.reader_numbering]
     if cfg.reader_pointer:
         args += ["--model.pointer", "true", "--model.copy_window", json.dumps(list(cfg.reader_copy_window))]
-    fmt = ReaderInput(
-        cfg.reader_passages,
-        cfg.reader_max_input_len,
-        "fid",
-        cfg.reader_anonymise,
-        numbering=cfg.reader_numbering if cfg.reader_anonymise else "random",
-    )
+    # (the reader run records its input format, reader_input.json, itself)
     stages.run(
         "reader finetune",
         reader / "summary.json",
-        lambda: _train_reader(args, reader, fmt, run_training),
-        ["cbqa finetune", *args, json.dumps(asdict(fmt))],
+        lambda: reader_cmd.finetune(args),
+        ["cbqa reader finetune", *args],
         [reader],
     )
-    write_reader_input(reader, fmt)  # (again: a run finished by an earlier demo version may lack it)
     return reader
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -25,8 +26,11 @@ def pick_device(device: str = "auto") -> torch.device:
 class Answerer:
     """Holds a model + tokenizer on a device; answers lists of questions in batches."""
 
-    def __init__(self, model: str, device: str = "auto", prefix: str = "question: ", max_input_len: int = 128) -> None:
-        self.net, self.tok = load_pretrained(model)
+    def __init__(
+        self, model: str | tuple[Any, Any], device: str = "auto", prefix: str = "question: ", max_input_len: int = 128
+    ) -> None:
+        """`model`: a hub name, HF directory or run directory, or an already loaded (network, tokenizer)."""
+        self.net, self.tok = load_pretrained(model) if isinstance(model, str) else model
         self.device = pick_device(device)
         self.net.to(self.device).eval()
         self.prefix, self.max_input_len = prefix, max_input_len

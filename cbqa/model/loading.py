@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cbqa.core.errors import CbqaError
 from cbqa.model.tokenizer import load_tokenizer
@@ -41,33 +41,31 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
-def load_pretrained(model: str, pointer: bool = False, copy_window: tuple[int, int] | None = None):
-    """(model, tokenizer) from a hub name, a local HF directory, or a cbqa run directory. A model saved with a copy
-    head (`cbqa.reader.copy_head`) loads with it; `pointer=True` adds a fresh one to a model without (its keys
-    see `copy_window` = (tokens before, tokens after) each position; None: `cbqa.reader.copy_head.DEFAULT_WINDOW`)."""
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM
+# A config flag that a T5 with the reader's copy head carries (`cbqa.reader.copy_head` sets it). Such a checkpoint is
+# not a plain T5 (its copy head would be dropped on load), so this layer refuses it and points at the reader.
+COPY_HEAD_FLAG = "cbqa_pointer"
 
-    from cbqa.reader.copy_head import CONFIG_FLAG, PointerT5, with_copy_head
+
+def load_pretrained(model: str):
+    """(model, tokenizer) from a hub name, a local HF directory, or a cbqa run directory."""
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
     path = resolve_model_path(model)
     tok = load_tokenizer(path)
     try:
         config = AutoConfig.from_pretrained(path)
-        net = (PointerT5 if getattr(config, CONFIG_FLAG, False) else AutoModelForSeq2SeqLM).from_pretrained(
-            path, config=config
-        )
+        if getattr(config, COPY_HEAD_FLAG, False):
+            raise CbqaError(f"{model}: a reader with a copy head; answer with `cbqa reader predict` (cbqa.reader)")
+        net = AutoModelForSeq2SeqLM.from_pretrained(path, config=config)
     except (OSError, ValueError) as e:
         raise CbqaError(f"cannot load model {model!s}: {str(e).splitlines()[0]}") from None
-    return (with_copy_head(net, copy_window) if pointer else net), tok
+    return net, tok
 
 
-def build_from_config(
-    tokenizer_dir: str, arch: T5Arch, pointer: bool = False, copy_window: tuple[int, int] | None = None
-):
-    """A randomly initialised T5 sized by `arch`, with a vocabulary matching the tokenizer (and a copy head)."""
+def build_from_config(tokenizer_dir: str, arch: T5Arch, model_class: Any = None, **config: Any):
+    """A randomly initialised T5 sized by `arch`, with a vocabulary matching the tokenizer. `model_class` (default
+    `T5ForConditionalGeneration`) and extra `config` attributes let a caller build a T5 variant the same way."""
     from transformers import T5Config, T5ForConditionalGeneration
-
-    from cbqa.reader.copy_head import DEFAULT_WINDOW, WINDOW_FLAG, PointerT5, check_window
 
     tok = load_tokenizer(tokenizer_dir)
     vocab = len(tok)
@@ -79,9 +77,9 @@ def build_from_config(
         decoder_start_token_id=tok.pad_token_id,
         **asdict(arch),
     )
-    if pointer:
-        setattr(cfg, WINDOW_FLAG, list(check_window(copy_window if copy_window is not None else DEFAULT_WINDOW)))
-    net = (PointerT5 if pointer else T5ForConditionalGeneration)(cfg)
+    for key, value in config.items():
+        setattr(cfg, key, value)
+    net = (model_class or T5ForConditionalGeneration)(cfg)
     if not arch.tie_word_embeddings:
         untie_lm_head(net)
     return net, tok
@@ -100,15 +98,9 @@ def untie_lm_head(net) -> None:
     net.lm_head.weight = head
 
 
-def load_model(
-    model: str | None,
-    tokenizer: str | None,
-    arch: T5Arch,
-    pointer: bool = False,
-    copy_window: tuple[int, int] | None = None,
-):
+def load_model(model: str | None, tokenizer: str | None, arch: T5Arch):
     if model:
-        return load_pretrained(model, pointer, copy_window)
+        return load_pretrained(model)
     if not tokenizer:
         raise CbqaError("give either --model (hub name, HF dir or run dir) or --tokenizer to build a T5 from a config")
-    return build_from_config(tokenizer, arch, pointer, copy_window)
+    return build_from_config(tokenizer, arch)

@@ -26,7 +26,7 @@ Why the project needs it: a small reader trained on a few hundred questions lear
 reads the real names of held-out entities badly (README, "The retrieval arm": renaming the test passages' entities
 lifted a span reader's `no_overlap` EM from 3.6 to 25.8; anonymising lifted it to 32.9-42.9).
 
-The same `Anonymiser` is used to train (`--data.anonymise true`), to validate, and to predict (the reader run records
+The same `Anonymiser` is used to train (`--data.reader.anonymise true`), to validate, and to predict (the reader run records
 `anonymise` in `reader_input.json`), so training and test inputs look alike.
 """
 

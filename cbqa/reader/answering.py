@@ -4,7 +4,7 @@ Two readers, as the reader run recorded (`reader_input.json`, `cbqa.reader.input
 `concat` (the question and its top passages in one input string; with one passage, the one-passage reader) and `fid`
 (Fusion-in-Decoder: each of the top K passages encoded with the question, one decoder over all of them).
 
-A reader trained on anonymised passages (`--data.anonymise true`, recorded as `anonymise` in `reader_input.json`)
+A reader trained on anonymised passages (`--data.reader.anonymise true`, recorded as `anonymise` in `reader_input.json`)
 reads its test passages anonymised the same way (`cbqa.reader.anonymise`: entities as per-question placeholders, numbered by
 the question's text) and its answer's placeholders are mapped back to the names they stand for.
 
@@ -25,6 +25,7 @@ from cbqa.core.formats import Prediction, write_predictions
 from cbqa.model.inference import Answerer, Candidate
 from cbqa.model.tokenizer import EXTRA_IDS, sentinel_ids
 from cbqa.reader.anonymise import Anonymised, Anonymiser, decode_keeping_sentinels, example_rng
+from cbqa.reader.copy_head import load
 from cbqa.reader.copying import occurs_in
 from cbqa.reader.inputs import ReaderInput, fid_inputs, format_reader_input, read_reader_input
 from retrieval_baseline.hits import Hit
@@ -42,7 +43,7 @@ class Reader:
     def __init__(self, model: str, cfg: ReaderInput | None = None, device: str = "auto") -> None:
         self.cfg = cfg or reader_input_of(model)
         # The concat reader's input already starts with `question:` (format_reader_input): no prefix.
-        self.answerer = Answerer(model, device=device, prefix="", max_input_len=self.cfg.max_input_len)
+        self.answerer = Answerer(load(model), device=device, prefix="", max_input_len=self.cfg.max_input_len)
         self.net, self.tok = self.answerer.net, self.answerer.tok
         self._anonymiser: Anonymiser | None = None
 
@@ -123,7 +124,8 @@ class Reader:
     ) -> list[list[Candidate]]:
         from transformers import LogitsProcessorList
 
-        from cbqa.reader.fid import fid_generate, pad_passages
+        from cbqa.reader.fid import fid_generate
+        from cbqa.training.stream import pad_passages
 
         if num_return > max(num_beams, 1):
             raise ValueError(f"num_return ({num_return}) cannot exceed num_beams ({num_beams})")
@@ -171,7 +173,8 @@ class Reader:
         from transformers.modeling_outputs import BaseModelOutput
 
         from cbqa.reader.copy_head import is_pointer
-        from cbqa.reader.fid import fid_encode, pad_passages
+        from cbqa.reader.fid import fid_encode
+        from cbqa.training.stream import pad_passages
 
         if not answers:
             return []

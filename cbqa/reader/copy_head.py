@@ -24,7 +24,8 @@ the plain pointer (and what a model saved before windows existed loads as).
 
 The model is a `T5ForConditionalGeneration` with one extra module (`copy_head`: 2 d^2 + 2 d + 1 parameters, and
 (before + 1 + after) d more for a window) and
-`cbqa_pointer: true` in its config; `save_pretrained` / `cbqa.model.loading.load_pretrained` keep both. `forward`
+`cbqa_pointer: true` in its config; `save_pretrained` / `load` keep both (the model layer's `load_pretrained` refuses
+such a checkpoint rather than drop its head). `forward`
 returns the log of the mixture as `logits` (they already sum to one, so `generate`'s greedy and beam search,
 `compute_transition_scores` and cross-entropy all work unchanged) and the mixture's negative log-likelihood as `loss`.
 The tokens it copies from are `source_ids` (the encoder's input ids, (batch, source length)); they default to
@@ -44,7 +45,11 @@ from transformers import T5ForConditionalGeneration
 from transformers.modeling_outputs import Seq2SeqLMOutput
 from transformers.utils import ModelOutput
 
-CONFIG_FLAG = "cbqa_pointer"
+from cbqa.core.errors import CbqaError
+from cbqa.model.loading import COPY_HEAD_FLAG, T5Arch, build_from_config, load_pretrained, resolve_model_path
+from cbqa.model.tokenizer import load_tokenizer
+
+CONFIG_FLAG = COPY_HEAD_FLAG
 WINDOW_FLAG = "cbqa_copy_window"  # config: [tokens before, tokens after] each position that its copy key sees
 DEFAULT_WINDOW = (4, 1)
 
@@ -199,3 +204,31 @@ def check_window(window: Sequence[int]) -> tuple[int, int]:
     if len(window) != 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in window):
         raise ValueError(f"a copy window is (tokens before, tokens after), two integers >= 0; got {list(window)}")
     return int(window[0]), int(window[1])
+
+
+def load(model: str, pointer: bool = False, window: tuple[int, int] | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer) of a reader from a hub name, HF directory or run directory: a checkpoint with a copy head
+    loads with it; `pointer=True` adds a fresh head (keys seeing `window`) to one without."""
+    from transformers import AutoConfig
+
+    path = resolve_model_path(model)
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise CbqaError(f"cannot load model {model!s}: {str(e).splitlines()[0]}") from None
+    if not getattr(config, CONFIG_FLAG, False):
+        net, tok = load_pretrained(model)
+        return (with_copy_head(net, window) if pointer else net), tok
+    return PointerT5.from_pretrained(path, config=config), load_tokenizer(path)
+
+
+def build(tokenizer_dir: str, arch: T5Arch, pointer: bool = False, window: tuple[int, int] | None = None):
+    """A randomly initialised reader sized by `arch` (with a copy head whose keys see `window`)."""
+    if not pointer:
+        return build_from_config(tokenizer_dir, arch)
+    return build_from_config(
+        tokenizer_dir,
+        arch,
+        PointerT5,
+        **{WINDOW_FLAG: list(check_window(window if window is not None else DEFAULT_WINDOW))},
+    )

@@ -6,13 +6,12 @@ self-attention costs K x L^2 instead of (K x L)^2, and the answer can combine ev
 
 FiD adds no parameters: a FiD reader is a plain T5 checkpoint (or one with a copy head, `cbqa.reader.copy_head`, which then
 copies from the tokens of all K passages) (`save_pretrained` / `from_pretrained` as usual) whose
-inputs are shaped (batch, K, L). Padding slots (an example with fewer than K passages) are fully masked, so the
-decoder never attends to them.
+inputs are shaped (batch, K, L) (`cbqa.training.stream.pad_passages` pads them). Padding slots (an example with fewer
+than K passages) are fully masked, so the decoder never attends to them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -52,23 +51,3 @@ def _copy_source(t5: Any, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
     from cbqa.reader.copy_head import is_pointer
 
     return {"source_ids": input_ids.reshape(input_ids.shape[0], -1)} if is_pointer(t5) else {}
-
-
-def pad_passages(
-    examples: Sequence[Sequence[Sequence[int]]], pad_id: int, k: int | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids of each example's passage inputs -> (input_ids, attention_mask) of shape (B, K, L).
-
-    K is the most passages of any example (or `k`), L the longest passage input; missing passages are padding
-    slots with an all-zero mask."""
-    k = k or max(len(p) for p in examples)
-    length = max((len(ids) for p in examples for ids in p), default=1)
-    ids = torch.full((len(examples), k, length), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(examples), k, length), dtype=torch.long)
-    for i, passages in enumerate(examples):
-        if len(passages) > k:
-            raise ValueError(f"example {i} has {len(passages)} passages, more than {k}")
-        for j, seq in enumerate(passages):
-            ids[i, j, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-            mask[i, j, : len(seq)] = 1
-    return ids, mask

@@ -1,7 +1,7 @@
-"""Open-book T5 reader inputs: the question plus its top retrieved passages, as a QA file that cbqa's Lightning
-module trains on (`cbqa finetune` with an empty prefix), and the input format a reader run records
-(`reader_input.json`), so whoever answers with the reader later (`cbqa reader predict`, the app) builds the same
-inputs. Answering itself needs a model and lives above this package (`cbqa.reader.answering`).
+"""Open-book T5 reader inputs: the question plus its top retrieved passages (one string, or one input per passage for
+FiD), a one-string reader's QA training file (`cbqa finetune` with an empty prefix), and the input format a reader run
+records (`reader_input.json`), so whoever answers with the reader later (`cbqa reader predict`, the app) builds the same
+inputs.
 
 Two readers: `concat` (one input string: the question and its top passages, cut at `max_input_len` tokens; with one
 passage, the one-passage reader) and `fid` (Fusion-in-Decoder: the top `max_passages` passages, each encoded with
@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from cbqa.core.errors import CbqaError, DataError
 from cbqa.core.formats.jsonl import write_json, write_jsonl
@@ -24,7 +25,8 @@ READER_INPUT_FILE = "reader_input.json"
 
 READERS = ("concat", "fid")
 # How an anonymised reader's placeholders are numbered (`cbqa.reader.anonymise`): drawn per example | in order of first mention
-NUMBERINGS = ("random", "order")
+Numbering = Literal["random", "order"]
+NUMBERINGS: tuple[str, ...] = get_args(Numbering)
 
 
 def check_numbering(numbering: str) -> str:
@@ -39,7 +41,7 @@ class ReaderInput:
     max_input_len: int = 256  # tokens: of the whole input (concat; the tail passages are cut) or of each passage (fid)
     reader: str = "concat"  # concat | fid
     # fid: entities of the passages replaced by per-question placeholders, mapped back in the answer (`cbqa.reader.anonymise`),
-    # found by this spaCy pipeline (None: the project's default), as the reader was trained (`--data.anonymise`)
+    # found by this spaCy pipeline (None: the project's default), as the reader was trained (`--data.reader.anonymise`)
     anonymise: bool = False
     spacy_model: str | None = None
     numbering: str = "random"  # fid + anonymise: how placeholders are numbered (NUMBERINGS)

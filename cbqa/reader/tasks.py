@@ -1,7 +1,7 @@
 """Fusion-in-Decoder training tasks: questions read over their retrieved passages.
 
 - `reader`: a `cbqa retrieve` output (question, answers, top passages); the example is the question with its top-K
-  passages (`--data.passages K`), target the first answer. Option `swap: P`: with probability P the answer is
+  passages (`--data.reader.passages K`), target the first answer. Option `swap: P`: with probability P the answer is
   replaced, in the passages shown and in the target, by the answer of another training question of the same kind
   (`answer_kind`: "which town", "what year", "who", and digits or not) that no passage shown holds. A few hundred questions then give a fresh reading example at every draw instead of a few
   hundred answers to memorise; a reader started from a closed-book model cannot answer a swapped one from memory.
@@ -18,7 +18,7 @@
   Knowledge Conflicts in Question Answering"): a model that has stored the corpus (a reader started from an SSM
   model) can answer an unswapped cloze from memory, a swapped one only by reading.
 
-Both tasks take an `Anonymiser` (`--data.anonymise true`, `cbqa.reader.anonymise`): every spaCy entity of the passages shown,
+Both tasks take an `Anonymiser` (`--data.reader.anonymise true`, `cbqa.reader.anonymise`): every spaCy entity of the passages shown,
 and its mentions in the question, becomes a placeholder numbered for each draw (`<extra_id_7>`; `anonymise_numbering`), and so does the target
 when it is one of them: the reader learns where an answer sits, not which strings are answers.
 """
@@ -72,7 +72,7 @@ class ReaderTask:
         draw_from = cfg.policy_options.get("draw_from", passages)
         if isinstance(draw_from, bool) or not isinstance(draw_from, int) or draw_from < passages:
             raise CbqaError(
-                f"task {cfg.name!r}: option 'draw_from' must be an integer >= --data.passages ({passages}), got {draw_from!r}"
+                f"task {cfg.name!r}: option 'draw_from' must be an integer >= --data.reader.passages ({passages}), got {draw_from!r}"
             )
         self.draw_from = draw_from
         self.swap = _probability(cfg, cfg.policy_options.get("swap", 0.0))
@@ -233,7 +233,7 @@ def build_passage_task(
     if passages < 1:
         raise CbqaError(
             f"task {cfg.name!r}: kind {cfg.kind!r} reads retrieved passages with Fusion-in-Decoder; "
-            "give --data.passages K (and --model.reader fid)"
+            "give --data.reader.passages K (`cbqa reader finetune`)"
         )
     return (ReaderTask if cfg.kind == "reader" else ReadingTask)(cfg, passages, anonymiser)
 

@@ -3,16 +3,17 @@
 
 A rerun resumes only a run made with the same config and data (`run_record`): otherwise it stops with the differing
 keys (exit 2) before anything in the run directory is touched; `--resume never` starts over, `--force` continues.
-A bad config file or option is one `file:line: reason` line, never a usage screen or a traceback.
+A bad config file or option is one `file:line: reason` line, never a usage screen or a traceback
+(`cbqa.training.options` checks each option against the classes' own types before jsonargparse parses).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from argparse import ArgumentError
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from cbqa.training import run_record
 from cbqa.training.callbacks import BestCheckpoint, DataStats, HFExport, Throughput, refuse_sharded
 from cbqa.training.datamodule import Seq2SeqDataModule
 from cbqa.training.module import T5Seq2Seq
+from cbqa.training.options import check_config_files, check_options, config_files, option_types
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "max_steps": 1000,
@@ -62,7 +64,11 @@ class CbqaCLI(LightningCLI):
         )
 
     def parse_arguments(self, parser, args) -> None:
-        super().parse_arguments(parser, args)
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as e:  # what the typed check let through: jsonargparse's own words, on one line
+            files = config_files(list(args or []))
+            raise CbqaError(f"{files[-1] + ': ' if len(files) == 1 else ''}{' '.join(str(e).split())}") from None
         # Right after parsing, before seeding or loading a model: a sharded strategy would export one rank's shard.
         refuse_sharded((self.config.get("trainer") or {}).get("strategy") or "auto")
 
@@ -140,8 +146,19 @@ _QUIET = [
 ]
 
 
-def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
-    """Parse, train (resuming if asked), export, and write RUN_DIR/summary.json. Returns an exit code."""
+def run_training(
+    argv: list[str],
+    prog: str,
+    default_run_dir: str,
+    module_class: type = T5Seq2Seq,
+    datamodule_class: type = Seq2SeqDataModule,
+    moved: dict[str, str] | None = None,
+    on_ready: Callable[[Any, Path], None] | None = None,
+) -> int:
+    """Parse, train (resuming if asked), export, and write RUN_DIR/summary.json. Returns an exit code.
+
+    `moved`: option keys that are no longer options of this command -> where they went (one-line error).
+    `on_ready(cli, run_dir)`: called in the launching process once the run directory is set up, before training."""
     import logging
     import warnings
 
@@ -149,21 +166,19 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
         warnings.filterwarnings("ignore", message=pattern)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)  # GPU/TPU availability lines
     check_config_files(argv)
-    try:
-        cli = CbqaCLI(
-            T5Seq2Seq,
-            Seq2SeqDataModule,
-            args=argv,
-            run=False,
-            save_config_callback=None,
-            trainer_defaults=TRAINER_DEFAULTS,
-            parser_kwargs={"prog": prog, "default_env": False, "exit_on_error": False},
-            seed_everything_default=0,
-            auto_configure_optimizers=False,
-            default_run_dir=default_run_dir,
-        )
-    except ArgumentError as e:
-        raise CbqaError(option_error(argv, e)) from None
+    check_options(argv, option_types(module_class, datamodule_class), moved or {})
+    cli = CbqaCLI(
+        module_class,
+        datamodule_class,
+        args=argv,
+        run=False,
+        save_config_callback=None,
+        trainer_defaults=TRAINER_DEFAULTS,
+        parser_kwargs={"prog": prog, "default_env": False, "exit_on_error": False},
+        seed_everything_default=0,
+        auto_configure_optimizers=False,
+        default_run_dir=default_run_dir,
+    )
     run_dir = Path(cli.config["run_dir"])
     check: ResumeCheck = cli.run_check
     ckpt = check.checkpoint
@@ -180,6 +195,8 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
             note["forced_differences"] = check.forced
         history = check.old.get("history", []) if check.old and ckpt else []
         run_record.write_record(run_dir, check.record, note, history)
+        if on_ready is not None:
+            on_ready(cli, run_dir)
     if ckpt:
         print(f"resuming from {ckpt}", file=sys.stderr)
     # Lightning's CSVLogger rewrites metrics.csv on every run, so a resumed run would lose the earlier curve.
@@ -219,17 +236,6 @@ def run_training(argv: list[str], prog: str, default_run_dir: str) -> int:
         print(json.dumps(summary, indent=2))
         print(f"wrote {run_dir}/: config.yaml, checkpoints/, logs/metrics.csv, hf/ (best model), summary.json")
     return 0
-
-
-def one_line_parse_error(message: str) -> str:
-    """jsonargparse's multi-line error as one line: `--model.optimizer: 'adamx' is not one of adamw, adafactor`."""
-    keys = re.findall(r'Parser key "([^"]+)"', message)
-    literal = re.search(r"Expected a typing\.Literal\[(.*?)\]\. Got value: (.*)", message)
-    if keys and literal:
-        choices = ", ".join(c.strip().strip("'\"") for c in literal.group(1).split(","))
-        return f"--{'.'.join(keys)}: {literal.group(2).strip()!r} is not one of {choices}"
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return " ".join(lines) + " (run with --help for the options)"
 
 
 def merge_metrics(metrics_csv: Path, earlier: str) -> None:
@@ -287,72 +293,3 @@ def check_resume(run_dir: Path, resume: str, force: bool, config: dict[str, Any]
             "--force to continue anyway, or another --run_dir."
         )
     return ResumeCheck(ckpt, record, old, diffs)
-
-
-def check_config_files(argv: list[str]) -> None:
-    """Every `-c/--config FILE` exists and is a YAML mapping; otherwise one `file:line: reason` error."""
-    for path in config_files(argv):
-        p = Path(path)
-        if not p.is_file():
-            raise CbqaError(f"{p}: {'is a directory, expected a YAML file' if p.is_dir() else 'no such config file'}")
-        raw = p.read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            line = raw[: e.start].count(b"\n") + 1
-            raise CbqaError(f"{p}:{line}: not valid UTF-8 ({e.reason})") from None
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"{p}:{mark.line + 1}" if mark is not None else f"{p}"
-            reason = getattr(e, "problem", None) or str(e).splitlines()[0]
-            raise CbqaError(f"{where}: invalid YAML ({reason})") from None
-        except RecursionError:
-            raise CbqaError(f"{p}: invalid YAML (nested too deeply)") from None
-        if doc is not None and not isinstance(doc, dict):
-            raise CbqaError(f"{p}: expected a mapping of options (key: value) at the top, got a {type(doc).__name__}")
-
-
-def config_files(argv: list[str]) -> list[str]:
-    out = []
-    for i, arg in enumerate(argv):
-        if arg in {"-c", "--config"} and i + 1 < len(argv):
-            out.append(argv[i + 1])
-        elif arg.startswith("--config="):
-            out.append(arg.split("=", 1)[1])
-    return out
-
-
-def option_error(argv: list[str], error: ArgumentError) -> str:
-    """jsonargparse's (multi-line) complaint as one line (a bad choice as `--key: 'x' is not one of a, b`), at the
-    config file and line that set the key if any."""
-    message = one_line_parse_error(str(error))
-    found = re.search(
-        r"""(?:Parser key|Option|[Kk]ey) ["']([\w.\[\]]+)["']""", " ".join(str(error).split())
-    ) or re.match(r"--([\w.]+):", message)
-    if found:
-        key = found.group(1).split("[")[0]
-        for path in reversed(config_files(argv)):
-            line = _key_line(Path(path), key)
-            if line is not None:
-                return f"{path}:{line}: {message}"
-    files = config_files(argv)
-    return f"{files[-1]}: {message}" if len(files) == 1 else message
-
-
-def _key_line(path: Path, dotted: str) -> int | None:
-    """1-based line of `a.b.c` in a YAML file, or of its deepest existing parent."""
-    try:
-        node = yaml.compose(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
-        return None
-    line = None
-    for part in dotted.split("."):
-        if not isinstance(node, yaml.MappingNode):
-            break
-        match = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part), None)
-        if match is None:
-            break
-        line, node = match[0].start_mark.line + 1, match[1]
-    return line

@@ -8,26 +8,24 @@ validation is a plain list of QA examples.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
-from cbqa.core.errors import CbqaError
+from cbqa.core.formats import QAExample
+from cbqa.core.options import NonNegativeInt, PositiveFloat, PositiveInt
 from cbqa.training.mixing import mixing_rates
 from cbqa.training.stream import Encoder, MixtureStream, StreamPlan, collate
-from cbqa.training.tasks import PASSAGE_KINDS, Example, TaskConfig, build_task, qa_example
-
-if TYPE_CHECKING:
-    from cbqa.reader.anonymise import Anonymiser
+from cbqa.training.tasks import Example, TaskConfig, build_task, qa_example
 
 
 @dataclass
 class Mixing:
-    method: str = "proportional"  # proportional | temperature
-    limit: int | None = None  # K, the artificial dataset-size limit of examples-proportional mixing
-    temperature: float = 1.0  # T for temperature-scaled mixing
-    samples_per_epoch: int | None = None  # default: sum of the (capped) task sizes
+    method: Literal["proportional", "temperature"] = "proportional"
+    limit: PositiveInt | None = None  # K, the artificial dataset-size limit of examples-proportional mixing
+    temperature: PositiveFloat = 1.0  # T for temperature-scaled mixing
+    samples_per_epoch: PositiveInt | None = None  # default: sum of the (capped) task sizes
 
 
 class ListDataset(Dataset):
@@ -44,14 +42,12 @@ class ListDataset(Dataset):
 class Seq2SeqCollator:
     """Tokenise a batch of Examples; pad dynamically; label padding is -100 so the loss ignores it."""
 
-    def __init__(self, tokenizer, max_input_len: int, max_target_len: int, keep_sentinels: bool = False) -> None:
+    def __init__(self, tokenizer, max_input_len: int, max_target_len: int) -> None:
         self.tok = tokenizer
         self.encoder = Encoder(tokenizer, max_input_len, max_target_len)
-        # an anonymised reader answers with a sentinel placeholder (cbqa.reader.anonymise): the batch tells validation to keep it
-        self.keep_sentinels = keep_sentinels
 
     def __call__(self, batch: list[Example]) -> dict[str, Any]:
-        return {**collate(self.encoder.encoded(batch), self.tok.pad_token_id), "keep_sentinels": self.keep_sentinels}
+        return collate(self.encoder.encoded(batch), self.tok.pad_token_id)
 
 
 class StreamLoader(DataLoader):
@@ -86,20 +82,16 @@ class Seq2SeqDataModule(L.LightningDataModule):
         val_file: str | None = None,
         val_split: str | None = None,
         val_prefix: str = "question: ",
-        val_max_examples: int | None = None,
+        val_max_examples: PositiveInt | None = None,
         mixing: Mixing | None = None,
-        batch_size: int = 64,
-        eval_batch_size: int = 128,
-        max_input_len: int = 128,
-        max_target_len: int = 32,
-        num_workers: int = 0,
+        batch_size: PositiveInt = 64,
+        eval_batch_size: PositiveInt = 128,
+        max_input_len: PositiveInt = 128,
+        max_target_len: PositiveInt = 32,
+        num_workers: NonNegativeInt = 0,
         seed: int = 0,
-        bucket_window: int = 32,
+        bucket_window: PositiveInt = 32,
         trace_dir: str | None = None,
-        passages: int = 0,
-        anonymise: bool = False,
-        spacy_model: str | None = None,
-        anonymise_numbering: str = "random",
     ) -> None:
         """
         Args:
@@ -117,16 +109,6 @@ class Seq2SeqDataModule(L.LightningDataModule):
             seed: seed of the data order and the masks.
             bucket_window: batches per length-bucketing window (1 turns bucketing off).
             trace_dir: write every training example (rank, epoch, task, item, input, target) as JSONL here.
-            passages: K, the retrieved passages each example of a `reader` / `reading` task (and each validation
-                question, from the `passages` of a `cbqa retrieve` output) is read over, with `--model.reader fid`
-                (Fusion-in-Decoder: each passage encoded with the question in `max_input_len` tokens). 0: none.
-            anonymise: with `passages`, replace the spaCy entities of the passages shown (and their mentions in the
-                question and the target) by placeholders numbered per example (see anonymise_numbering), `<extra_id_7>` (`cbqa.reader.anonymise`,
-                Hermann et al. 2015); validation questions too, numbered by their text. Record it for prediction
-                with `cbqa reader record --anonymise`.
-            spacy_model: the spaCy pipeline that finds the entities (default: the project's, en_core_web_sm).
-            anonymise_numbering: random (numbers drawn afresh per example) | order (in order of first mention);
-                record it with `cbqa reader record --anonymise-numbering`.
         """
         super().__init__()
         self.task_cfgs = tasks or [TaskConfig()]
@@ -137,17 +119,6 @@ class Seq2SeqDataModule(L.LightningDataModule):
         self.max_input_len, self.max_target_len = max_input_len, max_target_len
         self.num_workers, self.seed = num_workers, seed
         self.bucket_window, self.trace_dir = bucket_window, trace_dir
-        self.passages = passages
-        if passages < 0:
-            raise CbqaError(f"passages must be >= 0, got {passages}")
-        if anonymise and not passages:
-            raise CbqaError("--data.anonymise replaces the entities of retrieved passages: add --data.passages K")
-        self.anonymise, self.spacy_model, self.anonymise_numbering = anonymise, spacy_model, anonymise_numbering
-        self._anonymiser = None
-        if bucket_window < 1:
-            raise CbqaError(f"bucket_window must be >= 1, got {bucket_window}")
-        if batch_size < 1:
-            raise CbqaError(f"batch_size must be >= 1, got {batch_size}")
         self.tokenizer = None  # taken from the LightningModule in setup(), or set by the caller
         self.tasks: list = []
         self.val_examples: list[Example] = []
@@ -155,65 +126,23 @@ class Seq2SeqDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.tokenizer is None:
             self.tokenizer = self.trainer.lightning_module.tokenizer
-            self.check_reader(getattr(self.trainer.lightning_module.hparams, "reader", "concat"))
         if not self.tasks:
             self.tasks = [self.build(cfg) for cfg in self.task_cfgs]
         if self.val_file and not self.val_examples:
             from cbqa.core.formats import read_qa
 
             rows = read_qa(self.val_file, split=self.val_split)[: self.val_max_examples]
-            if self.passages:
-                self.val_examples = [self.val_reader_example(r) for r in rows]
-            else:
-                self.val_examples = [qa_example(r.question, r.answers, self.val_prefix) for r in rows]
+            self.val_examples = [self.val_example(r) for r in rows]
 
     def build(self, cfg: TaskConfig):
-        if cfg.kind in PASSAGE_KINDS:
-            from cbqa.reader.tasks import build_passage_task
-
-            return build_passage_task(cfg, self.passages, self.anonymiser())
+        """The task a config describes (the reader's data module adds its passage tasks)."""
         return build_task(cfg, self.tokenizer, self.max_input_len, self.max_target_len)
 
-    def anonymiser(self) -> Anonymiser | None:
-        """The one `Anonymiser` (one spaCy pipeline) of every task and the validation set, or None."""
-        if self.anonymise and self._anonymiser is None:
-            from cbqa.reader.anonymise import Anonymiser
-
-            self._anonymiser = Anonymiser(spacy_model=self.spacy_model, numbering=self.anonymise_numbering)
-        return self._anonymiser
-
-    def check_reader(self, reader: str) -> None:
-        """`--data.passages K` and `--model.reader fid` go together."""
-        if self.passages and reader != "fid":
-            raise CbqaError(
-                f"--data.passages {self.passages} reads passages with Fusion-in-Decoder: add --model.reader fid"
-            )
-        if reader == "fid" and not self.passages:
-            raise CbqaError("--model.reader fid reads K retrieved passages per question: add --data.passages K")
-
-    def val_reader_example(self, row) -> Example:
-        from cbqa.reader.tasks import reader_example
-        from retrieval_baseline.hits import Hit
-
-        passages = row.extra.get("passages")
-        if not isinstance(passages, list):
-            raise CbqaError(
-                f"{self.val_file}: question {row.id!r} has no 'passages'; with --data.passages the "
-                "validation file is a `cbqa retrieve` output"
-            )
-        try:
-            hits = [Hit.from_json(p) for p in passages]
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise CbqaError(f"{self.val_file}: question {row.id!r}: bad 'passages' ({e})") from None
-        anonymiser = self.anonymiser()
-        if anonymiser is None:
-            return reader_example(row.question, row.answers, hits, self.passages)
-        from cbqa.reader.anonymise import example_rng
-
-        return reader_example(row.question, row.answers, hits, self.passages, anonymiser, example_rng(row.question))
+    def val_example(self, row: QAExample) -> Example:
+        return qa_example(row.question, row.answers, self.val_prefix)
 
     def collator(self) -> Seq2SeqCollator:
-        return Seq2SeqCollator(self.tokenizer, self.max_input_len, self.max_target_len, keep_sentinels=self.anonymise)
+        return Seq2SeqCollator(self.tokenizer, self.max_input_len, self.max_target_len)
 
     def plan(self, world_size: int = 1, rank: int = 0) -> StreamPlan:
         sizes = [len(t) for t in self.tasks]

@@ -1,8 +1,8 @@
-"""LightningModule for T5 text-to-text training (closed-book QA, masked pretraining, mixtures, open-book readers).
+"""LightningModule for T5 text-to-text training (closed-book QA, masked pretraining, mixtures).
 
 The module owns the model and tokenizer; the DataModule owns the data. Validation greedily decodes the validation
-questions and logs EM / F1 over all gold aliases (the same definitions as `cbqa evaluate`). With `reader: fid` the
-batches hold K passages per question, shaped (batch, K, tokens), read with Fusion-in-Decoder (`cbqa.reader.fid`).
+questions and logs EM / F1 over all gold aliases (the same definitions as `cbqa evaluate`). The open-book reader
+extends it (`cbqa.reader.training.ReaderModule`: Fusion-in-Decoder batches, a copy head).
 """
 
 from __future__ import annotations
@@ -17,16 +17,12 @@ import numpy as np
 import torch
 
 from cbqa.core.metrics import max_em, max_f1
+from cbqa.core.options import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from cbqa.model.loading import T5Arch, load_model
-from cbqa.reader.anonymise import decode_keeping_sentinels
-from cbqa.reader.fid import fid_forward, fid_generate
 
 # Literal types: jsonargparse rejects a typo at parse time and lists the choices.
 Optimizer = Literal["adamw", "adafactor"]
 Schedule = Literal["constant", "linear", "inverse_sqrt"]
-# concat: one input string per example (closed-book QA, masked objectives, or a question with its passages in one
-# string: the one-passage reader); fid: Fusion-in-Decoder over --data.passages K passages.
-Reader = Literal["concat", "fid"]
 
 
 class T5Seq2Seq(L.LightningModule):
@@ -36,17 +32,14 @@ class T5Seq2Seq(L.LightningModule):
         tokenizer: str | None = None,
         arch: T5Arch | None = None,
         optimizer: Optimizer = "adamw",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        warmup_steps: int = 0,
+        lr: PositiveFloat = 1e-3,
+        weight_decay: NonNegativeFloat = 0.0,
+        warmup_steps: NonNegativeInt = 0,
         schedule: Schedule = "constant",
         compile: bool = False,
         compile_backend: str = "inductor",
-        num_beams: int = 1,
-        max_new_tokens: int = 32,
-        reader: Reader = "concat",
-        pointer: bool = False,
-        copy_window: tuple[int, int] | None = None,
+        num_beams: PositiveInt = 1,
+        max_new_tokens: PositiveInt = 32,
     ) -> None:
         """
         Args:
@@ -63,22 +56,13 @@ class T5Seq2Seq(L.LightningModule):
             compile_backend: torch.compile's backend (inductor; aot_eager traces without building kernels).
             num_beams: beams for validation decoding.
             max_new_tokens: longest generated answer.
-            reader: concat (one input string per example) | fid (Fusion-in-Decoder: each of the --data.passages K
-                retrieved passages encoded with the question, the encodings concatenated for one decoder).
-            pointer: add a copy head (`cbqa.reader.copy_head`, pointer-generator): each output token is generated from the
-                vocabulary or copied from the encoder's input (with fid, from any of the K passages).
-            copy_window: (tokens before, tokens after) each encoder position that a new copy head's key reads
-                (`cbqa.reader.copy_head`: "studied at" before an answer tells it from "works for"); None: [4, 1]
-                (`cbqa.reader.copy_head.DEFAULT_WINDOW`); [0, 0]: the position alone.
         """
         super().__init__()
-        arch = arch or T5Arch()
-        self.save_hyperparameters(
-            {**{k: v for k, v in locals().items() if k not in {"self", "arch", "__class__"}}, "arch": asdict(arch)}
-        )
-        self.t5, self.tokenizer = load_model(
-            model, tokenizer, arch, pointer, None if copy_window is None else tuple(copy_window)
-        )
+        # every init argument, a subclass's included (Lightning collects them from the calling frames); the
+        # architecture as a plain dict, so checkpoints and hparams.yaml hold no dataclass
+        self.save_hyperparameters(ignore=["arch"])
+        self.hparams["arch"] = asdict(arch or T5Arch())
+        self.t5, self.tokenizer = self.load_network()
         # from_pretrained returns a model in eval mode, and Lightning keeps submodule modes: without this a run started
         # from a checkpoint (T5's have dropout 0.1) would train with dropout off. Validation switches to eval and back.
         self.t5.train()
@@ -90,11 +74,18 @@ class T5Seq2Seq(L.LightningModule):
         if self.hparams.compile and self._compiled is None:
             self.__dict__["_compiled"] = torch.compile(self.t5, backend=self.hparams.compile_backend)
 
+    def load_network(self) -> tuple[Any, Any]:
+        """(model, tokenizer) as the hyperparameters say: a checkpoint, or a T5 built from `arch` + `tokenizer`."""
+        hp = self.hparams
+        return load_model(hp.model, hp.tokenizer, T5Arch(**hp.arch))
+
+    @property
+    def net(self) -> Any:
+        """The network forward passes run through: the compiled one when `compile` is on."""
+        return self._compiled if self._compiled is not None else self.t5
+
     def forward(self, **batch: torch.Tensor):
-        net = self._compiled if self._compiled is not None else self.t5
-        if batch["input_ids"].dim() == 3:
-            return fid_forward(net, **batch)
-        return net(**batch)
+        return self.net(**batch)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # Dropout draws from torch's global generator. Seeding it from (run seed, training batch, rank) makes a
@@ -112,28 +103,20 @@ class T5Seq2Seq(L.LightningModule):
             self.log("train_loss", out.loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return out.loss
 
+    def generation_options(self) -> dict[str, Any]:
+        return {"max_new_tokens": self.hparams.max_new_tokens, "num_beams": self.hparams.num_beams, "do_sample": False}
+
     @torch.no_grad()
-    def generate_texts(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, keep_sentinels: bool = False
-    ) -> list[str]:
-        kwargs = {
-            "max_new_tokens": self.hparams.max_new_tokens,
-            "num_beams": self.hparams.num_beams,
-            "do_sample": False,
-        }
-        if input_ids.dim() == 3:
-            ids = fid_generate(self.t5, input_ids, attention_mask, **kwargs)
-        else:
-            ids = self.t5.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        if keep_sentinels:  # an anonymised reader answers with a sentinel placeholder (cbqa.reader.anonymise)
-            return decode_keeping_sentinels(self.tokenizer, ids)
+    def generate_texts(self, batch: dict[str, Any]) -> list[str]:
+        """Greedy (or beam) answers to a validation batch, decoded."""
+        ids = self.t5.generate(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **self.generation_options()
+        )
         return [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         out = self(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-        preds = self.generate_texts(
-            batch["input_ids"], batch["attention_mask"], bool(batch.get("keep_sentinels", False))
-        )
+        preds = self.generate_texts(batch)
         em = sum(max_em(p, g) for p, g in zip(preds, batch["answers"])) / len(preds)
         f1 = sum(max_f1(p, g) for p, g in zip(preds, batch["answers"])) / len(preds)
         n = len(preds)

@@ -221,12 +221,30 @@ def pad_batch(inputs: Sequence[list[int]], targets: Sequence[list[int]], pad_id:
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
+def pad_passages(
+    examples: Sequence[Sequence[Sequence[int]]], pad_id: int, k: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids of each example's passage inputs -> (input_ids, attention_mask) of shape (B, K, L).
+
+    K is the most passages of any example (or `k`), L the longest passage input; missing passages are padding
+    slots with an all-zero mask."""
+    k = k or max(len(p) for p in examples)
+    length = max((len(ids) for p in examples for ids in p), default=1)
+    ids = torch.full((len(examples), k, length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(examples), k, length), dtype=torch.long)
+    for i, passages in enumerate(examples):
+        if len(passages) > k:
+            raise ValueError(f"example {i} has {len(passages)} passages, more than {k}")
+        for j, seq in enumerate(passages):
+            ids[i, j, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[i, j, : len(seq)] = 1
+    return ids, mask
+
+
 def collate(encoded: Sequence[Encoded], pad_id: int, fallbacks: int = 0) -> dict[str, Any]:
     """A padded batch: input_ids (B, L), or (B, K, L) when an example reads passages (Fusion-in-Decoder; a plain
     example in such a batch reads its own input as its one passage)."""
     if any(e.passages is not None for e in encoded):
-        from cbqa.reader.fid import pad_passages
-
         input_ids, attention = pad_passages([e.encoder_inputs() for e in encoded], pad_id)
         targets = [e.labels for e in encoded]
         lt = max(map(len, targets))

@@ -5,16 +5,15 @@ A task turns item `i` into `Example(input_text, target_text, answers, passages)`
 - `masked`: a masking policy from `ner_masking` applied to one document of a spans store, afresh each epoch. The
   store stays memory-mapped; the task holds only the numpy array of the rows its policy can mask (found from the
   store's per-document label bits, not by a Python pass over the documents), so set-up does not grow with the corpus;
-- `reader` and `reading` (Fusion-in-Decoder, `cbqa.reader.tasks`): a question with its top-K retrieved passages,
-  each encoded with the question (`passages`), target the answer; `reading` makes the question a cloze over a
-  sentence of a spans-store document, with a salient span as target, drawn afresh each epoch.
+- `reader` and `reading`: Fusion-in-Decoder reader tasks (a question over its retrieved passages), built by the
+  reader's data module (`cbqa.reader.training`, `cbqa reader finetune`), not here.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -24,6 +23,9 @@ from ner_masking.masked import unmask
 # How far a masked task looks for another document when its policy finds nothing to mask in the drawn one (e.g.
 # SSM with `title: true` where every span is shown by the title); each such substitution is counted.
 _FALLBACK_TRIES = 64
+
+
+TaskKind = Literal["qa", "masked", "reader", "reading"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class TaskConfig:
     """One task of a (possibly multi-task) training mixture."""
 
     name: str = "qa"
-    kind: str = "qa"  # qa | masked | reader | reading
+    kind: TaskKind = "qa"
     # qa: QA file (any format cbqa reads); reader: `cbqa retrieve` output (questions, answers, passages);
     # reading: `cbqa reader reading-examples` output (sentences of a spans store with their retrieved passages)
     file: str | None = None
@@ -149,8 +151,7 @@ class MaskedTask:
         )
 
 
-KINDS = ("qa", "masked", "reader", "reading")
-PASSAGE_KINDS = ("reader", "reading")  # Fusion-in-Decoder tasks: built by cbqa.reader.tasks
+PASSAGE_KINDS = ("reader", "reading")  # Fusion-in-Decoder tasks: built by the reader's data module
 
 
 def build_task(
@@ -160,4 +161,8 @@ def build_task(
         return QATask(cfg)
     if cfg.kind == "masked":
         return MaskedTask(cfg, tokenizer, max_input_len, max_target_len)
-    raise CbqaError(f"task {cfg.name!r}: unknown kind {cfg.kind!r} ({' | '.join(KINDS)})")
+    if cfg.kind in PASSAGE_KINDS:
+        raise CbqaError(
+            f"task {cfg.name!r}: kind {cfg.kind!r} trains a reader over retrieved passages: `cbqa reader finetune`"
+        )
+    raise CbqaError(f"task {cfg.name!r}: unknown kind {cfg.kind!r} ({' | '.join(get_args(TaskKind))})")
