@@ -1,7 +1,8 @@
 """The `cbqa` console script: a thin dispatcher to one module per subcommand.
 
 Each subcommand module exposes `main(argv: list[str]) -> int | None` and owns its own argument parser,
-so `cbqa SUB --help` is that module's help. A `CbqaError` anywhere becomes one line on stderr and exit 2.
+so `cbqa SUB --help` is that module's help. A `CbqaError` (or an OSError: a full disk, a read-only directory)
+anywhere becomes one line on stderr and its exit status (cbqa.core.errors: 2 bad input, 3 environment, 4 busy).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import importlib
 import importlib.util
 import sys
 
-from cbqa.core.errors import CbqaError
+from cbqa.core.errors import CbqaError, from_os_error
 
 # name -> (module, one-line description). Kept in workflow order for `cbqa --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -72,9 +73,15 @@ def main(argv: list[str] | None = None) -> None:
         module = importlib.import_module(COMMANDS[name][0])
         code = module.main(rest)
     except CbqaError as e:
-        print(f"cbqa {name}: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        _fail(name, e)
+    except OSError as e:  # the machine refused a read or write: one line, not a traceback
+        _fail(name, from_os_error(e))
     except KeyboardInterrupt:
         print(f"cbqa {name}: interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)
+
+
+def _fail(name: str, e: CbqaError) -> None:
+    print(f"cbqa {name}: error: {e}", file=sys.stderr)
+    sys.exit(e.exit_code)

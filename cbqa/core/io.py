@@ -10,10 +10,15 @@
 - `remove_tree(path)`: remove a file or directory, a `replace_dir`-published one with its version.
 - `fingerprint(path)`: sha256 of a file's bytes (or of every file under a directory, in sorted path order), the one
   corpus fingerprint the spans store, the retrieval index and run directories record.
+
+Fault injection, for tests: with `CBQA_FAULT=ENOSPC` (or EROFS, EACCES, ... any errno name) in the environment,
+every write through this module raises that OSError; `CBQA_FAULT=ENOSPC:part` only for paths containing `part`.
+(Tests run as root, where chmod does not make a directory read-only, and a full disk is hard to arrange.)
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -43,6 +48,7 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     process's host and pid, so the temporary file a killed writer of `path` left behind is removed here.
     """
     path = Path(path)
+    injected_fault(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale_temps(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.{_owner()}-", suffix=suffix, dir=path.parent)
@@ -56,6 +62,18 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def injected_fault(path: Path) -> None:
+    """Raise the OSError that `CBQA_FAULT` asks for when it concerns `path` (see the module doc); else nothing."""
+    spec = os.environ.get("CBQA_FAULT")
+    if not spec:
+        return
+    name, _, part = spec.partition(":")
+    if part and part not in str(path):
+        return
+    code = getattr(errno, name, errno.EIO)
+    raise OSError(code, os.strerror(code), str(path))
 
 
 _TEMP = re.compile(r"(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-[A-Za-z0-9_]+(?:\.[A-Za-z0-9]+)?")
@@ -111,6 +129,7 @@ def _owner() -> str:
 def staging_dir(target: str | Path) -> Path:
     """A new empty directory next to `target`, to build its next version in (then `replace_dir`)."""
     target = Path(target)
+    injected_fault(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{target.name}.stage-{_owner()}-", suffix=".tmp", dir=target.parent))
 
@@ -128,6 +147,7 @@ def replace_dir(staging: str | Path, target: str | Path) -> Path:
     aside first; that one-time migration is the only moment without `target`.
     """
     staging, target = Path(staging), Path(target)
+    injected_fault(target)
     mask = _umask()
     for p in [staging, *staging.rglob("*")]:  # mkdtemp/mkstemp create private entries; publish usual permissions
         if not p.is_symlink():

@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from cbqa.core.errors import CbqaError
+from cbqa.core.errors import Busy, CbqaError
+from cbqa.core.locks import writer_of
 from cbqa.model.tokenizer import load_tokenizer
 
 # T5's feed-forward blocks: relu (original T5, t5-base), gated-gelu (T5.1.1, google/t5-v1_1-*, flan-t5), and the rest
@@ -30,9 +31,16 @@ class T5Arch:
 
 
 def resolve_model_path(model: str) -> str:
-    """A cbqa run directory resolves to its exported `hf/` model; anything else is passed through (hub name or dir)."""
+    """A cbqa run directory resolves to its exported `hf/` model; anything else is passed through (hub name or dir).
+    A run that is still training is refused (its hf/ is the best model so far, not the run's result): `Busy`."""
     p = Path(model)
     if p.is_dir() and not (p / "config.json").exists():
+        writer = writer_of(p)
+        if writer is not None:
+            raise Busy(
+                f"{model} is still training ({writer}); wait for it to finish, or pass {p / 'hf'} to use "
+                "the best model it has exported so far"
+            )
         if (p / "hf" / "config.json").exists():
             return str(p / "hf")
         raise CbqaError(

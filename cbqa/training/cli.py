@@ -14,6 +14,7 @@ import sys
 import time
 from argparse import ArgumentError
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,10 @@ from lightning.pytorch.cli import LightningCLI
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats.jsonl import write_json
 from cbqa.core.io import atomic_writer
+from cbqa.core.locks import writer_lock
 from cbqa.training import run_record
 from cbqa.training.callbacks import BestCheckpoint, DataStats, HFExport, Throughput, refuse_sharded
+from cbqa.training.checkpoints import AtomicCheckpointIO, ExceptionCheckpoint, resolve_resume
 from cbqa.training.datamodule import Seq2SeqDataModule
 from cbqa.training.module import T5Seq2Seq
 from cbqa.training.options import check_config_files, check_options, config_files, option_types
@@ -42,8 +45,9 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 
 
 class CbqaCLI(LightningCLI):
-    def __init__(self, *args: Any, default_run_dir: str = "runs/train", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, default_run_dir: str = "runs/train", lock: ExitStack, **kwargs: Any) -> None:
         self.default_run_dir = default_run_dir
+        self.lock = lock  # holds the run directory's writer lock once parsed; the caller closes it, however it ends
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -73,8 +77,10 @@ class CbqaCLI(LightningCLI):
         refuse_sharded((self.config.get("trainer") or {}).get("strategy") or "auto")
 
     def before_instantiate_classes(self) -> None:
-        """Make the config's paths absolute and refuse to resume a run made differently, before any model is built
-        and before anything in the run directory is written."""
+        """Take the run directory's one-writer lock, make the config's paths absolute and refuse to resume a run made
+        differently, before any model is built and before anything in the run directory is written."""
+        if run_record.is_launching_process():  # (a DDP launcher's extra ranks run under the launcher's lock)
+            self.lock.enter_context(writer_lock(self.config["run_dir"], self.parser.prog))
         run_record.absolute_paths(self.config)
         resolved = yaml.safe_load(self.parser.dump(self.config, skip_validation=True))
         self.run_check = check_resume(
@@ -82,7 +88,7 @@ class CbqaCLI(LightningCLI):
         )
 
     def instantiate_trainer(self, **kwargs: Any):
-        from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint, RichProgressBar
+        from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
         from lightning.pytorch.loggers import CSVLogger
 
         run_dir = Path(self.config_init["run_dir"])
@@ -126,11 +132,16 @@ class CbqaCLI(LightningCLI):
             ),
             # Ctrl-C or a crash still leaves a checkpoint to resume from.
             # (it deletes its file again after a clean finish, hence a name of its own).
-            OnExceptionCheckpoint(dirpath=ckpt_dir, filename="interrupted"),
+            ExceptionCheckpoint(dirpath=ckpt_dir, filename="interrupted"),
         ]
         configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
+        plugins = trainer_cfg.get("plugins") or []
         return super().instantiate_trainer(
-            default_root_dir=str(run_dir), logger=loggers, callbacks=list(configured) + ours, **kwargs
+            default_root_dir=str(run_dir),
+            logger=loggers,
+            callbacks=list(configured) + ours,
+            plugins=[AtomicCheckpointIO(), *(plugins if isinstance(plugins, list) else [plugins])],
+            **kwargs,
         )
 
 
@@ -167,21 +178,31 @@ def run_training(
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)  # GPU/TPU availability lines
     check_config_files(argv)
     check_options(argv, option_types(module_class, datamodule_class), moved or {})
-    cli = CbqaCLI(
-        module_class,
-        datamodule_class,
-        args=argv,
-        run=False,
-        save_config_callback=None,
-        trainer_defaults=TRAINER_DEFAULTS,
-        parser_kwargs={"prog": prog, "default_env": False, "exit_on_error": False},
-        seed_everything_default=0,
-        auto_configure_optimizers=False,
-        default_run_dir=default_run_dir,
-    )
+    with ExitStack() as lock:  # (released when training ends or fails; by the kernel if the process dies)
+        cli = CbqaCLI(
+            module_class,
+            datamodule_class,
+            args=argv,
+            run=False,
+            save_config_callback=None,
+            trainer_defaults=TRAINER_DEFAULTS,
+            parser_kwargs={"prog": prog, "default_env": False, "exit_on_error": False},
+            seed_everything_default=0,
+            auto_configure_optimizers=False,
+            default_run_dir=default_run_dir,
+            lock=lock,
+        )
+        return _train(cli, prog, on_ready)
+
+
+def _train(cli: CbqaCLI, prog: str, on_ready: Callable[[Any, Path], None] | None) -> int:
     run_dir = Path(cli.config["run_dir"])
     check: ResumeCheck = cli.run_check
     ckpt = check.checkpoint
+    # Every input is read and checked (tasks built, validation questions read) before the run directory is touched:
+    # a run that fails on its input leaves nothing behind, and the corrected rerun starts cleanly.
+    cli.datamodule.tokenizer = cli.model.tokenizer
+    cli.datamodule.setup("fit")
     if run_record.is_launching_process():
         run_dir.mkdir(parents=True, exist_ok=True)
         if ckpt is None:
@@ -252,17 +273,6 @@ def merge_metrics(metrics_csv: Path, earlier: str) -> None:
         merged = merged.drop_duplicates().sort_values("step", kind="stable")
     with atomic_writer(metrics_csv) as f:
         merged.to_csv(f, index=False)
-
-
-def resolve_resume(resume: str, run_dir: Path) -> str | None:
-    if resume == "never":
-        return None
-    if resume == "auto":
-        found = [p for p in (run_dir / "checkpoints").glob("*.ckpt") if p.stem in {"last", "interrupted"}]
-        return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
-    if not Path(resume).exists():
-        raise CbqaError(f"--resume {resume}: no such checkpoint")
-    return resume
 
 
 @dataclass

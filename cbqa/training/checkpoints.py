@@ -1,0 +1,94 @@
+"""Checkpoints that are never half-written, and a resume that never trusts one that is.
+
+- `AtomicCheckpointIO`: a checkpoint is serialised in memory, written to a temporary file in the checkpoint's own
+  directory, fsynced and renamed over the old one (`cbqa.core.io.atomic_path`). Lightning's own save writes through
+  a temporary file in the system temp dir and moves it; when the run dir is on another file system that move is a
+  copy, which a kill or a full disk cuts short, leaving a truncated `last.ckpt` that then blocks every resume.
+- `ExceptionCheckpoint`: Lightning's `OnExceptionCheckpoint` (a crash or Ctrl-C still leaves `interrupted.ckpt` to
+  resume from), except when nothing was trained yet or the error is the input's or the machine's: a step-0
+  checkpoint would make the corrected rerun "resume" a run that never started (and, on a full disk, fail again).
+- `resolve_resume`: the newest of `last.ckpt` / `interrupted.ckpt` (then the best checkpoint) that is a complete
+  checkpoint file; one that is not (empty, truncated, not a checkpoint) is named on one line and passed over, and
+  when none is usable the command stops instead of silently starting over.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.callbacks import OnExceptionCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import atomic_path
+
+RESUMABLE = ("last", "interrupted")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(buffer.getbuffer())
+
+
+class ExceptionCheckpoint(OnExceptionCheckpoint):
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        if trainer.global_step == 0 or isinstance(exception, (CbqaError, OSError)):
+            return
+        super().on_exception(trainer, pl_module, exception)
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why `path` is not a complete checkpoint file (torch's zip format, its data record present), or None."""
+    try:
+        if path.stat().st_size == 0:
+            return "empty"
+        with zipfile.ZipFile(path) as archive:
+            if not any(name.endswith("/data.pkl") or name == "data.pkl" for name in archive.namelist()):
+                return "not a torch checkpoint"
+    except zipfile.BadZipFile:
+        return "truncated or not a checkpoint"
+    except OSError as e:
+        return f"unreadable ({e.strerror or e})"
+    return None
+
+
+def resolve_resume(resume: str, run_dir: Path) -> str | None:
+    """The checkpoint a run resumes from: None to start over (`never`, or no checkpoint yet), the newest usable one
+    of the run dir (`auto`), or the given path (which must be usable)."""
+    if resume == "never":
+        return None
+    if resume != "auto":
+        path = Path(resume)
+        if not path.exists():
+            raise CbqaError(f"--resume {resume}: no such checkpoint")
+        problem = checkpoint_problem(path)
+        if problem:
+            raise CbqaError(f"--resume {resume}: {problem}")
+        return resume
+    ckpts = run_dir / "checkpoints"
+    found = sorted(
+        (p for p in ckpts.glob("*.ckpt") if p.stem in RESUMABLE), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    found += sorted(ckpts.glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
+    passed_over = []
+    for path in found:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            if passed_over:
+                print(f"{'; '.join(passed_over)}: resuming from {path.name} instead", file=sys.stderr)
+            return str(path)
+        passed_over.append(f"{path} is {problem}")
+    if passed_over:
+        raise CbqaError(
+            f"no usable checkpoint to resume from in {ckpts} ({'; '.join(passed_over)}); "
+            "pass --resume never to start over"
+        )
+    return None
