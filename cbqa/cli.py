@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retrieval-eval": ("retrieval_baseline.commands.retrieval_eval", "top-k answer recall of retrievers"),
     "reader": ("cbqa.commands.reader", "train / run the open-book T5 reader"),
     "demo": ("cbqa.commands.demo", "run the whole study on the toy world, end to end"),
+    "reproduce": ("cbqa.commands.reproduce", "re-check the numbers the docs state against the results registry"),
     "app": ("cbqa.commands.app", "start the Streamlit app"),
 }
 

@@ -1,0 +1,2 @@
+"""The results registry (`registry.yaml`: every published number, as data), the pages drawn from it, and the
+re-check behind `cbqa reproduce`."""
