@@ -25,15 +25,34 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import numpy as np
+from pydantic import AfterValidator, StrictStr
 
+from cbqa.core.contracts import Contract, Count
 from cbqa.core.errors import CbqaError
 from cbqa.core.io import atomic_path
 
 SHARD_SUFFIX = ".arrow"
 SHARD_FILE = re.compile(r"shard-\d{5,}\.arrow")
+
+
+def _shard_file(name: str) -> str:
+    if not SHARD_FILE.fullmatch(name):
+        raise ValueError(f"must be a shard file name (shard-NNNNN.arrow), got {name[:40]!r}")
+    return name
+
+
+ShardFile = Annotated[StrictStr, AfterValidator(_shard_file)]  # a shard's file name in a manifest
+
+
+class RowShard(Contract):
+    """A manifest's entry for one shard of a table: its file (in the table's directory) and its number of rows."""
+
+    file: ShardFile
+    rows: Count
+
 
 T = TypeVar("T")
 # Python >= 3.13 can map without keeping a descriptor (`trackfd=False`); older ones keep a duplicate of it inside the
