@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cbqa.core.contracts import write_contract
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats.corpus import CorpusScan, CorpusShard, Document, read_corpus_slice, scan_corpus
-from cbqa.core.formats.jsonl import write_json
 from ner_masking.labels import DEFAULT_LABELS
 from ner_masking.pipeline import DEFAULT_SPACY_MODEL, build_pipeline, doc_to_span_doc, ner_labels, pipeline_info
 from ner_masking.store import (
@@ -30,6 +30,8 @@ from ner_masking.store import (
     SHARD_SUFFIX,
     STORE_FORMAT,
     SpanDoc,
+    SpansManifest,
+    SpansShard,
     read_manifest,
     read_shard_stats,
     shard_index,
@@ -82,13 +84,13 @@ def _identity(config: AnnotateConfig, pipeline: dict[str, Any], corpus_fingerpri
     }
 
 
-def _identity_of(manifest: dict[str, Any]) -> dict[str, Any]:
-    p = manifest["pipeline"]
+def _identity_of(manifest: SpansManifest) -> dict[str, Any]:
+    p = manifest.pipeline
     return {
-        "pipeline": {"name": p["name"], "version": p["version"], "components": p["components"]},
-        "labels": manifest["labels"],
-        "options": manifest["options"],
-        "corpus_fingerprint": manifest["corpus"]["fingerprint"],
+        "pipeline": {"name": p.name, "version": p.version, "components": p.components},
+        "labels": manifest.labels,
+        "options": manifest.options,
+        "corpus_fingerprint": manifest.corpus.fingerprint,
     }
 
 
@@ -105,36 +107,40 @@ def _clear_store(out_dir: Path) -> None:
 
 def _new_manifest(
     config: AnnotateConfig, pipeline: dict[str, Any], scan: CorpusScan, known: tuple[str, ...]
-) -> dict[str, Any]:
-    return {
-        "format": STORE_FORMAT,
-        "complete": False,
-        "pipeline": pipeline,
-        "labels": list(config.labels),
-        "labels_not_in_pipeline": [lab for lab in config.labels if known and lab not in known],
-        "options": {k: getattr(config, k) for k in IDENTITY_OPTIONS},
-        "text_field": "text (the corpus document's text; the title is stored but not annotated)",
-        "offsets": "character (code point) offsets into text, end exclusive",
-        "corpus": {
+) -> SpansManifest:
+    return SpansManifest(
+        format=STORE_FORMAT,
+        complete=False,
+        pipeline=pipeline,
+        labels=list(config.labels),
+        labels_not_in_pipeline=[lab for lab in config.labels if known and lab not in known],
+        options={k: getattr(config, k) for k in IDENTITY_OPTIONS},
+        text_field="text (the corpus document's text; the title is stored but not annotated)",
+        offsets="character (code point) offsets into text, end exclusive",
+        corpus={
             "path": scan.path,
             "format": scan.format,
             "fingerprint": scan.fingerprint,
             "docs": scan.docs,
             "words": scan.words,
         },
-        "shards": [],
-        "docs": 0,
-        "spans": 0,
-        "label_counts": {},
-        "run": {"engine": config.engine, "n_process": config.n_process, "batch_size": config.batch_size},
-        "wall_time_s": 0.0,
-        "runs": 0,
-    }
+        shards=[],
+        docs=0,
+        spans=0,
+        label_counts={},
+        run=_run_info(config),
+        wall_time_s=0.0,
+        runs=0,
+    )
+
+
+def _run_info(config: AnnotateConfig) -> dict[str, Any]:
+    return {"engine": config.engine, "n_process": config.n_process, "batch_size": config.batch_size}
 
 
 def _prepare_store(
-    out_dir: Path, config: AnnotateConfig, identity: dict[str, Any], fresh: dict[str, Any]
-) -> dict[str, Any]:
+    out_dir: Path, config: AnnotateConfig, identity: dict[str, Any], fresh: SpansManifest
+) -> SpansManifest:
     """The manifest to continue from: a fresh one, or the existing one when it matches."""
     if out_dir.exists() and not out_dir.is_dir():
         raise CbqaError(f"{out_dir}: exists and is not a directory")
@@ -168,14 +174,14 @@ def _finished_shards(out_dir: Path, scan: CorpusScan) -> dict[int, dict[str, Any
     return done
 
 
-def _finish_manifest(manifest: dict[str, Any], shards: dict[int, dict[str, Any]]) -> None:
-    manifest["shards"] = [shards[i] for i in sorted(shards)]
+def _finish_manifest(manifest: SpansManifest, shards: dict[int, dict[str, Any]]) -> None:
+    manifest.shards = [SpansShard(**shards[i]) for i in sorted(shards)]
     totals: Counter[str] = Counter()
-    for shard in manifest["shards"]:
-        totals.update(shard["label_counts"])
-    manifest["docs"] = sum(s["docs"] for s in manifest["shards"])
-    manifest["spans"] = sum(totals.values())
-    manifest["label_counts"] = dict(totals.most_common())
+    for shard in manifest.shards:
+        totals.update(shard.label_counts)
+    manifest.docs = sum(s.docs for s in manifest.shards)
+    manifest.spans = sum(totals.values())
+    manifest.label_counts = dict(totals.most_common())
 
 
 # -- engines ---------------------------------------------------------------------------------------------------------
@@ -253,12 +259,11 @@ def annotate_corpus(corpus_path: str | Path, out_dir: str | Path, config: Annota
     manifest = _prepare_store(out_dir, config, identity, _new_manifest(config, pipeline, scan, ner_labels(nlp)))
     done = _finished_shards(out_dir, scan)
     pending = [s for s in scan.shards if s.index not in done]
-    if manifest["complete"] and not pending:
+    if manifest.complete and not pending:
         return out_dir  # same corpus, pipeline and options: nothing to do
-    manifest.update(complete=False, runs=manifest["runs"] + 1)  # counted at the start: an interrupted run shows
-    manifest["corpus"]["path"] = scan.path
-    manifest["run"] = {"engine": config.engine, "n_process": config.n_process, "batch_size": config.batch_size}
-    write_json(out_dir / MANIFEST, manifest)
+    manifest.complete, manifest.runs = False, manifest.runs + 1  # counted at the start: an interrupted run shows
+    manifest.corpus.path, manifest.run = scan.path, _run_info(config)
+    write_contract(out_dir / MANIFEST, manifest)
 
     todo = sum(s.count for s in pending)
     started, seen = time.perf_counter(), 0
@@ -273,10 +278,7 @@ def annotate_corpus(corpus_path: str | Path, out_dir: str | Path, config: Annota
         raise CbqaError(f"{corpus_path}: shards {missing[:5]} were not written; run the same command again")
     elapsed = time.perf_counter() - started
     _finish_manifest(manifest, done)
-    manifest.update(
-        complete=True,
-        wall_time_s=round(float(manifest["wall_time_s"]) + elapsed, 3),
-        docs_per_s_last_run=round(todo / max(elapsed, 1e-9), 1),
-    )
-    write_json(out_dir / MANIFEST, manifest)
+    manifest.complete, manifest.wall_time_s = True, round(manifest.wall_time_s + elapsed, 3)
+    manifest.docs_per_s_last_run = round(todo / max(elapsed, 1e-9), 1)
+    write_contract(out_dir / MANIFEST, manifest)
     return out_dir

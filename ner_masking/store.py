@@ -25,13 +25,15 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import StrictBool, StrictStr
 
+from cbqa.core.contracts import Contract, Count, Number, read_contract
 from cbqa.core.errors import CbqaError
 from cbqa.core.io import fingerprint
-from cbqa.core.shards import SHARD_FILE, SHARD_SUFFIX, MappedShard, ShardedRows, read_metadata, shard_index, shard_name  # noqa: F401 - the store's shard file names
+from cbqa.core.shards import SHARD_SUFFIX, MappedShard, ShardedRows, ShardFile, read_metadata, shard_index, shard_name  # noqa: F401 - the store's shard file names
 from cbqa.core.shards import write_shard as write_arrow_shard
 from ner_masking.titles import shown_by_title, words_key
 
@@ -172,88 +174,68 @@ def read_shard(path: Path) -> list[SpanDoc]:
     return [view.doc(i) for i in range(view.rows)]
 
 
-def read_manifest(store_dir: Path) -> dict[str, Any] | None:
-    """The store's manifest (None when there is none), checked field by field: anything malformed is one
-    `CbqaError` line naming the file, never a KeyError later."""
+class SpansPipeline(Contract):
+    model: StrictStr | None = None  # the spaCy pipeline cbqa ner was given
+    name: StrictStr
+    version: StrictStr
+    components: list[StrictStr]
+
+
+class SpansCorpus(Contract):
+    path: StrictStr | None = None
+    format: StrictStr | None = None
+    fingerprint: StrictStr
+
+
+class SpansShard(Contract):
+    file: ShardFile
+    docs: Count
+    spans: Count | None = None
+    label_counts: dict[str, Count]
+
+
+class SpansManifest(Contract):
+    """`manifest.json` of a spans store: the fields annotation, resuming and loading read are checked; the others
+    (corpus docs and words, per-run timing) are kept as they are."""
+
+    FORMAT: ClassVar[dict[str, Any]] = {"format": STORE_FORMAT}
+    WHAT = "spans store manifest"
+    HINT = "run `cbqa ner ... --overwrite` to rebuild it"
+    format: StrictStr
+    complete: StrictBool
+    pipeline: SpansPipeline
+    labels: list[StrictStr]
+    labels_not_in_pipeline: list[StrictStr]
+    options: dict[str, Any]
+    text_field: StrictStr | None = None
+    offsets: StrictStr | None = None
+    corpus: SpansCorpus
+    shards: list[SpansShard]
+    docs: Count
+    spans: Count
+    label_counts: dict[str, Count]
+    run: dict[str, Any] | None = None
+    wall_time_s: Number
+    runs: Count
+    docs_per_s_last_run: Number | None = None
+
+
+def read_manifest(store_dir: Path) -> SpansManifest | None:
+    """The store's manifest (None when there is none); anything malformed is one `CbqaError` line naming the file."""
     path = Path(store_dir) / MANIFEST
-    if not path.exists():
-        return None
-    try:
-        raw = path.read_bytes()
-        manifest = json.loads(raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw)
-    except OSError as e:
-        raise CbqaError(f"{path}: cannot read ({e.strerror or e})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-        raise CbqaError(
-            f"{path}: not a valid manifest ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-        ) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != STORE_FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else None
-        hint = "; it was made by an older cbqa: run `cbqa ner ... --overwrite` to rebuild it" if found else ""
-        raise CbqaError(f"{path}: not a spans store manifest (expected format {STORE_FORMAT!r}, found {found!r}){hint}")
-    for key, kinds in _MANIFEST_FIELDS:
-        value = manifest
-        for part in key.split("."):
-            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
-        if value is _MISSING or isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            got = "nothing" if value is _MISSING else type(value).__name__
-            raise CbqaError(f"{path}: field {key!r} must be {' or '.join(k.__name__ for k in kinds)}, got {got}")
-    if not all(isinstance(x, str) for x in manifest["labels"]):
-        raise CbqaError(f"{path}: field 'labels' must be a list of strings")
-    for i, shard in enumerate(manifest["shards"]):
-        ok = (
-            isinstance(shard, dict)
-            and isinstance(shard.get("file"), str)
-            and _SHARD_FILE.fullmatch(shard["file"])
-            and type(shard.get("docs")) is int
-            and shard["docs"] >= 0
-            and isinstance(shard.get("label_counts"), dict)
-            and all(type(n) is int for n in shard["label_counts"].values())
-        )
-        if not ok:
-            raise CbqaError(
-                f"{path}: shards[{i}] must be {{file: shard-NNNNN.arrow, docs: int, label_counts: {{label: int}}}}"
-            )
-    return manifest
-
-
-_MISSING = object()
-_SHARD_FILE = SHARD_FILE
-# Fields that annotation, resuming and loading read (dotted key, allowed types).
-_MANIFEST_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
-    ("complete", (bool,)),
-    ("pipeline", (dict,)),
-    ("pipeline.name", (str,)),
-    ("pipeline.version", (str,)),
-    ("pipeline.components", (list,)),
-    ("labels", (list,)),
-    ("labels_not_in_pipeline", (list,)),
-    ("options", (dict,)),
-    ("corpus", (dict,)),
-    ("corpus.fingerprint", (str,)),
-    ("shards", (list,)),
-    ("docs", (int,)),
-    ("spans", (int,)),
-    ("label_counts", (dict,)),
-    ("wall_time_s", (int, float)),
-    ("runs", (int,)),
-)
+    return read_contract(SpansManifest, path) if path.exists() else None
 
 
 class SpanStore:
     """A finished spans store: `len`, random access `store[i]` / `store.doc(i)`, iteration shard by shard, and the
     per-document columns policies filter on (`label_mask()`, `n_words()`), all over memory-mapped shards."""
 
-    def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
+    def __init__(self, directory: Path, manifest: SpansManifest) -> None:
         self.directory = directory
-        self.manifest = manifest
-        self.labels: list[str] = list(manifest["labels"])
-        sizes = [int(s["docs"]) for s in manifest["shards"]]
-        self._rows: ShardedRows[ShardView] = ShardedRows(self.shard_paths, sizes, ShardView)
-
-    @property
-    def shard_paths(self) -> list[Path]:
-        return [self.directory / s["file"] for s in self.manifest["shards"]]
+        self.manifest = manifest.to_dict()  # as in the file
+        self.labels: list[str] = list(manifest.labels)
+        self.shard_paths = [directory / s.file for s in manifest.shards]
+        self._rows: ShardedRows[ShardView] = ShardedRows(self.shard_paths, [s.docs for s in manifest.shards], ShardView)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -274,8 +256,8 @@ class SpanStore:
     __getitem__ = doc
 
     def __iter__(self) -> Iterator[SpanDoc]:
-        for shard in range(len(self.manifest["shards"])):
-            view = ShardView(self.shard_paths[shard])
+        for path in self.shard_paths:
+            view = ShardView(path)
             for row in range(view.rows):
                 yield view.doc(row)
 
@@ -309,16 +291,16 @@ def load_span_store(store_dir: str | Path, corpus_path: str | Path | None = None
     manifest = read_manifest(store_dir)
     if manifest is None:
         raise CbqaError(f"{store_dir}: no {MANIFEST}; make a spans store with `cbqa ner --corpus FILE --out DIR`")
-    if not manifest.get("complete"):
+    if not manifest.complete:
         raise CbqaError(f"{store_dir}: annotation is unfinished; run the same `cbqa ner` command again to resume")
-    missing = [s["file"] for s in manifest["shards"] if not (store_dir / s["file"]).exists()]
+    missing = [s.file for s in manifest.shards if not (store_dir / s.file).exists()]
     if missing:
         raise CbqaError(f"{store_dir}: shard files missing: {', '.join(missing[:3])}")
     if corpus_path is not None:
         actual = fingerprint(corpus_path)
-        if actual != manifest["corpus"]["fingerprint"]:
+        if actual != manifest.corpus.fingerprint:
             raise CbqaError(
                 f"{store_dir}: made from a different corpus than {corpus_path} "
-                f"({manifest['corpus']['fingerprint'][:19]}... vs {actual[:19]}...); re-run `cbqa ner`"
+                f"({manifest.corpus.fingerprint[:19]}... vs {actual[:19]}...); re-run `cbqa ner`"
             )
     return SpanStore(store_dir, manifest)
