@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from cbqa.core.contracts import write_contract
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats.corpus import CorpusShard, Document, read_corpus_slice, scan_corpus
 from cbqa.core.formats.jsonl import write_json
@@ -51,6 +52,7 @@ from retrieval_baseline.index_dir import (
     FORMAT,
     MANIFEST,
     VERSION,
+    IndexManifest,
     embedding_shards,
     load_index,
     read_manifest,
@@ -329,7 +331,7 @@ def _ray_engine(
     kwargs = {
         "corpus": str(Path(plan.source).resolve()),
         "work": str(work.resolve()),
-        "split": split.to_json(),
+        "split": asdict(split),
         "encoder": asdict(replace(encoder, name=name, show_progress=False)),
         "dtype": dtype,
     }
@@ -383,7 +385,7 @@ def encode_corpus(
         "format": WORK_FORMAT,
         "corpus": plan.fingerprint,
         "shard_size": shard_size,
-        "split": split.to_json(),
+        "split": asdict(split),
         "encoder": encoder_identity(encoder) if encode else None,
         "dtype": dtype,
     }
@@ -507,43 +509,45 @@ def build_index(
         shutil.rmtree(work / EMBEDDINGS_DIR)
     else:
         _keep_embeddings(work, emb_paths, save_embeddings)
-    manifest = {
-        "format": FORMAT,
-        "version": VERSION,
-        "encoder": {"name": name, "dim": dim, "normalize": normalize},
-        "dimension": dim,
-        "metric": spec.metric,
-        "index": {
-            "type": spec.type,
-            "params": _resolved_params(spec, count, dim),
-            "factory": factory_string(spec, count, dim),
-            "built_on": built_on,
-            "build_seconds": round(build_s, 3),
-            "train_seconds": round(timings.get("train", 0.0), 3),
-            "add_seconds": round(timings.get("add", 0.0), 3),
-            "allocate_seconds": round(timings.get("allocate", 0.0), 3),
-        },
-        # The corpus fingerprint is the one a spans store of the same corpus records (cbqa.core.io.fingerprint); the
-        # passages fingerprint is that of the passages' JSON lines, which `--verify` and embedding reuse check.
-        "corpus": {
-            "source": plan.source,
-            "fingerprint": plan.fingerprint if plan.source else None,
-            "split": split.to_json(),
-            "shard_size": shard_size,
-        },
-        "passages": {
-            "dir": PASSAGES_DIR,
-            "fingerprint": passages_fp,
-            "shards": [{"file": n, "rows": r} for n, r in zip(names, sizes)],
-        },
-        "count": count,
-        "bm25": asdict(bm25_config) if bm25_config else None,
-        "embeddings": {"dir": EMBEDDINGS_DIR, "dtype": save_embeddings, "shards": [p.name for p in emb_paths]}
-        if save_embeddings
-        else None,
-        "versions": _versions(),
-    }
-    write_json(work / MANIFEST, manifest)
+    manifest = IndexManifest.model_validate(
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "encoder": {"name": name, "dim": dim, "normalize": normalize},
+            "dimension": dim,
+            "metric": spec.metric,
+            "index": {
+                "type": spec.type,
+                "params": _resolved_params(spec, count, dim),
+                "factory": factory_string(spec, count, dim),
+                "built_on": built_on,
+                "build_seconds": round(build_s, 3),
+                "train_seconds": round(timings.get("train", 0.0), 3),
+                "add_seconds": round(timings.get("add", 0.0), 3),
+                "allocate_seconds": round(timings.get("allocate", 0.0), 3),
+            },
+            # The corpus fingerprint is the one a spans store of the same corpus records (cbqa.core.io.fingerprint); the
+            # passages fingerprint is that of the passages' JSON lines, which `--verify` and embedding reuse check.
+            "corpus": {
+                "source": plan.source,
+                "fingerprint": plan.fingerprint if plan.source else None,
+                "split": asdict(split),
+                "shard_size": shard_size,
+            },
+            "passages": {
+                "dir": PASSAGES_DIR,
+                "fingerprint": passages_fp,
+                "shards": [{"file": n, "rows": r} for n, r in zip(names, sizes)],
+            },
+            "count": count,
+            "bm25": asdict(bm25_config) if bm25_config else None,
+            "embeddings": {"dir": EMBEDDINGS_DIR, "dtype": save_embeddings, "shards": [p.name for p in emb_paths]}
+            if save_embeddings
+            else None,
+            "versions": _versions(),
+        }
+    )
+    write_contract(work / MANIFEST, manifest)
     for leftover in (_BUILD, _PLAN):
         (work / leftover).unlink(missing_ok=True)
     replace_dir(work, out)
@@ -617,9 +621,9 @@ def _encoder_facts(encoder: EncoderConfig | Encoder, loaded: Encoder | None, dim
 def _reusable(source: str | Path, encoder: EncoderConfig | Encoder, passages_fp: str) -> EmbeddingShards:
     manifest = read_manifest(source)
     name = encoder_identity(encoder)["name"]
-    if manifest["encoder"]["name"] != name:
-        raise CbqaError(f"{source}: embeddings come from encoder {manifest['encoder']['name']!r}, not {name!r}")
-    if manifest["passages"]["fingerprint"] != passages_fp:
+    if manifest.encoder.name != name:
+        raise CbqaError(f"{source}: embeddings come from encoder {manifest.encoder.name!r}, not {name!r}")
+    if manifest.passages.fingerprint != passages_fp:
         raise CbqaError(f"{source}: embeddings are of a different corpus or passage split; cannot reuse them")
     return embedding_shards(source, manifest)
 

@@ -42,9 +42,6 @@ class SplitConfig:
         if self.stride is not None and self.words and self.stride > self.words:
             raise CbqaError(f"passage stride {self.stride} > words {self.words} would skip text")
 
-    def to_json(self) -> dict[str, Any]:
-        return {"words": self.words, "stride": self.stride}
-
 
 def split_document(doc: Document, config: SplitConfig = SplitConfig()) -> list[Passage]:
     words = doc.text.split()

@@ -263,22 +263,22 @@ def _differences(
     normalize = encoder.normalize if encoder.normalize is not None else not name.startswith("dpr:")
     want = {
         "corpus": fingerprint(corpus) if Path(corpus).exists() else None,
-        "passages": split.to_json(),
+        "passages": asdict(split),
         "encoder": name,
         "normalize": normalize,
         "metric": spec.metric,
-        "index": [spec.type, resolved(spec, m["count"], m["dimension"]).params()],
+        "index": [spec.type, resolved(spec, m.count, m.dimension).params()],
         "bm25": asdict(bm25) if isinstance(bm25, BM25Config) else None,
         "embeddings": save_embeddings,
     }
     have = {
-        "corpus": m["corpus"].get("fingerprint"),
-        "passages": m["corpus"]["split"],
-        "encoder": m["encoder"]["name"],
-        "normalize": m["encoder"]["normalize"],
-        "metric": m["metric"],
-        "index": [m["index"]["type"], m["index"]["params"]],
-        "bm25": m["bm25"],
-        "embeddings": (m["embeddings"] or {}).get("dtype"),
+        "corpus": m.corpus.fingerprint,
+        "passages": m.corpus.split.to_dict(),
+        "encoder": m.encoder.name,
+        "normalize": m.encoder.normalize,
+        "metric": m.metric,
+        "index": [m.index.type, m.index.params],
+        "bm25": m.bm25,
+        "embeddings": m.embeddings.dtype if m.embeddings else None,
     }
     return [f"{k}: index has {have[k]!r}, this command wants {want[k]!r}" for k in want if have[k] != want[k]]

@@ -74,8 +74,8 @@ def main(argv: list[str]) -> int:
     if args.k < 1:
         raise CbqaError(f"--k must be >= 1, got {args.k}")
     examples = read_qa(args.questions, split=args.split)
-    normalize = read_manifest(args.index)["encoder"]["normalize"]
-    name = args.encoder or read_manifest(args.index)["encoder"]["name"]
+    stored = read_manifest(args.index).encoder
+    name, normalize = args.encoder or stored.name, stored.normalize
     encoder = EncoderConfig(name=name, device=args.device, batch_size=args.batch_size, normalize=normalize)
     index = load_index(args.index, encoder=encoder, use_gpu=args.gpu, mmap=args.mmap)
     index.dense.set_search_params(nprobe=args.nprobe, ef_search=args.ef_search)
