@@ -214,7 +214,7 @@ def _train(cli: CbqaCLI, prog: str, on_ready: Callable[[Any, Path], None] | None
         note = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "resumed_from": ckpt}
         if check.forced:
             note["forced_differences"] = check.forced
-        history = check.old.get("history", []) if check.old and ckpt else []
+        history = check.old.history if check.old and ckpt else []
         run_record.write_record(run_dir, check.record, note, history)
         if on_ready is not None:
             on_ready(cli, run_dir)
@@ -278,8 +278,8 @@ def merge_metrics(metrics_csv: Path, earlier: str) -> None:
 @dataclass
 class ResumeCheck:
     checkpoint: str | None  # what to resume from (None: start over)
-    record: dict[str, Any]  # this run's config and data fingerprints
-    old: dict[str, Any] | None  # the run directory's record, if any
+    record: run_record.RunRecord  # this run's config and data fingerprints
+    old: run_record.RunRecord | None  # the run directory's record, if any
     forced: list[str] = field(default_factory=list)  # differences --force continued through
 
 

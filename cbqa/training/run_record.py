@@ -18,10 +18,13 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from pydantic import StrictStr
+
+from cbqa.core.contracts import Contract, read_contract, write_contract
 from cbqa.core.errors import CbqaError
-from cbqa.core.io import atomic_writer, fingerprint, fingerprint_chunks, remove_tree
+from cbqa.core.io import fingerprint, fingerprint_chunks, remove_tree
 
 RECORD = "run.json"
 RECORD_FORMAT = "cbqa-run/1"
@@ -107,9 +110,29 @@ def _stat(path: Path) -> list[list[Any]]:
     return [[str(p.relative_to(path)) if path.is_dir() else "", p.stat().st_size, p.stat().st_mtime_ns] for p in files]
 
 
-def data_fingerprints(config: dict[str, Any], cached: dict[str, Any] | None = None) -> dict[str, Any]:
-    """{config key: {"path", "fingerprint", "stat"}} of every input the config names; `cached` entries whose files
-    have the same sizes and modification times are reused instead of re-hashed."""
+class InputFingerprint(Contract):
+    path: StrictStr
+    fingerprint: StrictStr
+    stat: list[list[Any]]  # [file relative to path, size, mtime_ns] per file
+
+
+class RunRecord(Contract):
+    """`RUN_DIR/run.json`: the compared config, the fingerprints of its inputs, and a note per start (`history`)."""
+
+    FORMAT: ClassVar[dict[str, Any]] = {"format": RECORD_FORMAT}
+    WHAT = "cbqa run record"
+    HINT = "pass --resume never to start over"
+    format: StrictStr
+    config: dict[str, Any]
+    data: dict[str, InputFingerprint] = {}
+    history: list[dict[str, Any]] = []
+
+
+def data_fingerprints(
+    config: dict[str, Any], cached: dict[str, InputFingerprint] | None = None
+) -> dict[str, InputFingerprint]:
+    """The fingerprint of every input the config names, by config key; `cached` entries whose files have the same
+    sizes and modification times are reused instead of re-hashed."""
     out = {}
     for key, value in flatten(config):
         path = _input_path(key, value)
@@ -117,10 +140,10 @@ def data_fingerprints(config: dict[str, Any], cached: dict[str, Any] | None = No
             continue
         stat = _stat(path)
         old = (cached or {}).get(key)
-        if old and old.get("path") == str(path) and old.get("stat") == stat:
+        if old and old.path == str(path) and old.stat == stat:
             out[key] = old
         else:
-            out[key] = {"path": str(path), "fingerprint": content_fingerprint(path), "stat": stat}
+            out[key] = InputFingerprint(path=str(path), fingerprint=content_fingerprint(path), stat=stat)
     return out
 
 
@@ -132,57 +155,39 @@ def content_fingerprint(path: Path) -> str:
     """`cbqa.core.io.fingerprint`, except for a spans store: what its manifest says made it (corpus fingerprint, pipeline,
     labels, options) and holds (per-shard counts), not the time it took or where its corpus was — two stores of the
     same annotations fingerprint the same, and a store of Wikipedia (tens of GB) is not re-read at every start."""
-    from ner_masking.store import STORE_FORMAT
+    from ner_masking.store import read_manifest
 
-    manifest = path / "manifest.json"
-    if path.is_dir() and manifest.is_file():
-        try:
-            m = json.loads(manifest.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            m = None
-        if isinstance(m, dict) and m.get("format") == STORE_FORMAT and isinstance(m.get("corpus"), dict):
-            identity = {k: m.get(k) for k in _SPANS_CONTENT} | {"corpus_fingerprint": m["corpus"].get("fingerprint")}
-            return fingerprint_chunks([json.dumps(identity, sort_keys=True).encode()])
+    try:
+        m = read_manifest(path) if path.is_dir() else None
+    except CbqaError:  # not a spans store's manifest: the directory's bytes
+        m = None
+    if m is not None:
+        manifest = m.to_dict()
+        identity = {k: manifest[k] for k in _SPANS_CONTENT} | {"corpus_fingerprint": m.corpus.fingerprint}
+        return fingerprint_chunks([json.dumps(identity, sort_keys=True).encode()])
     return fingerprint(path)
 
 
-def make_record(config: dict[str, Any], cached: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "format": RECORD_FORMAT,
-        "config": compared_config(config),
-        "data": data_fingerprints(config, (cached or {}).get("data")),
-    }
+def make_record(config: dict[str, Any], cached: RunRecord | None = None) -> RunRecord:
+    data = data_fingerprints(config, cached.data if cached else None)
+    return RunRecord(format=RECORD_FORMAT, config=compared_config(config), data=data)
 
 
-def read_record(run_dir: Path) -> dict[str, Any] | None:
+def read_record(run_dir: Path) -> RunRecord | None:
     path = run_dir / RECORD
-    if not path.exists():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CbqaError(
-            f"{path}: unreadable run record ({type(e).__name__}); pass --resume never to start over"
-        ) from None
-    if (
-        not isinstance(record, dict)
-        or record.get("format") != RECORD_FORMAT
-        or not isinstance(record.get("config"), dict)
-    ):
-        raise CbqaError(f"{path}: not a {RECORD_FORMAT} run record; pass --resume never to start over")
-    return record
+    return read_contract(RunRecord, path) if path.exists() else None
 
 
-def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def differences(old: RunRecord, new: RunRecord) -> list[str]:
     """One short line per config key or input that differs between two records."""
     out = []
-    a, b = old.get("config", {}), new["config"]
+    a, b = old.config, new.config
     for key in sorted(set(a) | set(b)):
         if a.get(key, "<unset>") != b.get(key, "<unset>"):
             out.append(f"{key}: {_short(a.get(key, '<unset>'))} -> {_short(b.get(key, '<unset>'))}")
-    da, db = old.get("data", {}), new["data"]
+    da, db = old.data, new.data
     for key in sorted(set(da) | set(db)):
-        fa, fb = (da.get(key) or {}).get("fingerprint"), (db.get(key) or {}).get("fingerprint")
+        fa, fb = (da[key].fingerprint if key in da else None), (db[key].fingerprint if key in db else None)
         if fa != fb and key in da and key in db:
             out.append(f"{key} content: {str(fa)[:19]}... -> {str(fb)[:19]}...")
         elif fa != fb and key in da:
@@ -196,14 +201,10 @@ def _short(value: Any) -> str:
 
 
 def write_record(
-    run_dir: Path, record: dict[str, Any], note: dict[str, Any] | None = None, history: list | None = None
+    run_dir: Path, record: RunRecord, note: dict[str, Any] | None = None, history: list | None = None
 ) -> None:
-    entries = list(history or [])
-    if note:
-        entries.append(note)
-    with atomic_writer(run_dir / RECORD) as f:
-        json.dump({**record, "history": entries}, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+    entries = [*(history or []), *([note] if note else [])]
+    write_contract(run_dir / RECORD, record.model_copy(update={"history": entries}))
 
 
 def clear_artifacts(run_dir: Path) -> list[str]:
