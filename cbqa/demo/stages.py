@@ -13,10 +13,12 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import RootModel, StrictStr
 from rich.console import Console
 
+from cbqa.core.contracts import Contract, Number, read_contract, write_contract
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats.jsonl import write_json
 from cbqa.core.io import fingerprint, remove_tree
@@ -26,13 +28,29 @@ console = Console(stderr=False)
 RECORDS = "stages.json"
 
 
+class StageKey(Contract):
+    """What a stage ran with: its arguments (relative to OUT) and a fingerprint of each input they name."""
+
+    args: list[StrictStr]
+    inputs: dict[str, StrictStr]
+
+
+class StageRecord(Contract):
+    state: Literal["running", "done"]
+    key: StageKey
+    wall_s: Number | None = None  # when done
+
+
+StageRecords = RootModel[dict[str, StageRecord]]  # `OUT/stages.json`: stage name -> record
+
+
 class Stages:
     """Runs named stages, records what each was run with (`OUT/stages.json`) and its wall time."""
 
     def __init__(self, out: Path | None = None) -> None:
         self.out = out
         self.timings: dict[str, float] = {}
-        self.records: dict[str, Any] = _read_records(out / RECORDS) if out is not None else {}
+        self.records: dict[str, StageRecord] = _read_records(out / RECORDS) if out is not None else {}
 
     def run(
         self,
@@ -47,16 +65,10 @@ class Stages:
         owned = [Path(p) for p in (outputs or ([done] if done is not None else []))]
         key = self.key(args, owned)
         record = self.records.get(name)
-        if (
-            done is not None
-            and done.exists()
-            and record is not None
-            and record.get("state") == "done"
-            and record.get("key") == key
-        ):
+        if done is not None and done.exists() and record is not None and record.state == "done" and record.key == key:
             console.print(f"[dim]• {name}: already done ({done})[/dim]")
             return
-        if record is None or record.get("key") != key:
+        if record is None or record.key != key:
             stale = [p for p in owned if p.exists() or p.is_symlink()]
             if stale:
                 why = "made with other arguments or inputs" if record is not None else "of unknown origin"
@@ -64,16 +76,16 @@ class Stages:
                 for p in stale:
                     remove_tree(p)
         console.rule(f"[bold]{name}")
-        self._record(name, {"state": "running", "key": key})
+        self._record(name, StageRecord(state="running", key=key))
         t0 = time.perf_counter()
         code = fn()
         if code not in (None, 0):
             raise CbqaError(f"demo stage {name!r} failed (exit {code})")
         wall = round(time.perf_counter() - t0, 1)
         self.timings[name] = wall
-        self._record(name, {"state": "done", "key": key, "wall_s": wall})
+        self._record(name, StageRecord(state="done", key=key, wall_s=wall))
 
-    def key(self, args: Sequence[str], outputs: Sequence[Path]) -> dict[str, Any]:
+    def key(self, args: Sequence[str], outputs: Sequence[Path]) -> StageKey:
         """The stage's arguments (relative to OUT) and a fingerprint of each input path they name (outputs excluded)."""
         inputs: dict[str, str] = {}
         for path in _paths_in(args):
@@ -81,7 +93,7 @@ class Stages:
             if "/" not in path or p == self.out or not p.exists() or any(p == o or o in p.parents for o in outputs):
                 continue
             inputs[self._rel(str(p))] = fingerprint(p)
-        return {"args": [self._rel(a) for a in args], "inputs": inputs}
+        return StageKey(args=[self._rel(a) for a in args], inputs=inputs)
 
     def _rel(self, text: str) -> str:
         if self.out is None:
@@ -89,19 +101,18 @@ class Stages:
         root = str(self.out)
         return text.replace(root + "/", "").replace(root, ".")
 
-    def _record(self, name: str, record: dict[str, Any]) -> None:
+    def _record(self, name: str, record: StageRecord) -> None:
         self.records[name] = record
         if self.out is not None:
-            write_json(self.out / RECORDS, self.records)
+            write_contract(self.out / RECORDS, StageRecords(self.records))
 
 
-def _read_records(path: Path) -> dict[str, Any]:
+def _read_records(path: Path) -> dict[str, StageRecord]:
     """The stage records of an earlier run; unreadable ones count as none (every stage then reruns)."""
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return read_contract(StageRecords, path).root
+    except CbqaError:
         return {}
-    return records if isinstance(records, dict) else {}
 
 
 def _paths_in(args: Sequence[str]) -> list[str]:
@@ -219,7 +230,7 @@ def run_training_stage(argv: list[str], prog: str, run: Path) -> int:
 
 def write_timings(out: Path, stages: Stages, total_s: float) -> None:
     """Wall time of each stage's run that made its current output (earlier invocations included)."""
-    walls = {name: r.get("wall_s") for name, r in stages.records.items() if r.get("state") == "done"}
+    walls = {name: r.wall_s for name, r in stages.records.items() if r.state == "done"}
     write_json(
         out / "timings.json", {"stages_s": walls, "this_invocation_s": stages.timings, "total_s": round(total_s, 1)}
     )
