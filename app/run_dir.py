@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-MANIFEST = "manifest.json"
-# Manifest keys that hold one path each, and the mappings of name -> path.
-PATH_KEYS = ("train", "dev", "test", "corpus", "spans", "index", "overlap", "gold_overlap", "reader", "report")
-MAPPING_KEYS = ("models", "runs", "predictions")
+from cbqa.core.contracts import read_contract
+from cbqa.core.errors import CbqaError
+from cbqa.core.formats.run_manifest import MANIFEST, MAPPING_KEYS, PATH_KEYS, RunManifest
 
 
 @dataclass
@@ -60,31 +58,29 @@ def find_training_runs(root: Path, max_depth: int = 4) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-def _resolve(root: Path, value: Any) -> Path | None:
-    if not isinstance(value, str) or not value:
+def _resolve(root: Path, value: str | None) -> Path | None:
+    if not value:
         return None
     p = Path(value)
     return p if p.is_absolute() else root / p
 
 
 def read_run(root: Path) -> RunInfo:
-    """Read `root/manifest.json`; a missing or half-written manifest gives a RunInfo with `error` set."""
+    """Read `root/manifest.json`; a missing, half-written or malformed manifest gives a RunInfo with `error` set, a
+    path it names that is not there a line in `problems`."""
     info = RunInfo(root=root, name=root.name)
     manifest_path = root / MANIFEST
     if not manifest_path.exists():
         info.error = f"{manifest_path} does not exist: is this a run directory written by `cbqa demo --out DIR`?"
         return info
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        info.error = f"{manifest_path} is not valid JSON ({e}); is `cbqa demo` still writing it?"
+        manifest = read_contract(RunManifest, manifest_path)
+    except CbqaError as e:
+        info.error = str(e)
         return info
-    if not isinstance(manifest, dict):
-        info.error = f"{manifest_path}: expected a JSON object, got {type(manifest).__name__}"
-        return info
-    info.name = str(manifest.get("name") or root.name)
+    info.name = manifest.name or root.name
     for key in PATH_KEYS:
-        path = _resolve(root, manifest.get(key))
+        path = _resolve(root, getattr(manifest, key))
         if path is None:
             continue
         if path.exists():
@@ -92,15 +88,11 @@ def read_run(root: Path) -> RunInfo:
         else:
             info.problems.append(f"{key}: {path} is missing")
     for key in MAPPING_KEYS:
-        mapping = manifest.get(key) or {}
-        if not isinstance(mapping, dict):
-            info.problems.append(f"{key}: expected a mapping of name -> path, got {type(mapping).__name__}")
-            continue
         target: dict[str, Path] = getattr(info, key)
-        for name, value in mapping.items():
+        for name, value in (getattr(manifest, key) or {}).items():
             path = _resolve(root, value)
             if path is not None and path.exists():
-                target[str(name)] = path
+                target[name] = path
             else:
                 info.problems.append(f"{key}.{name}: {path or value!r} is missing")
     return info

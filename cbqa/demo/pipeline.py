@@ -16,8 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from cbqa.core.contracts import read_contract, write_contract
 from cbqa.core.errors import CbqaError
-from cbqa.core.formats.jsonl import write_json
+from cbqa.core.formats.run_manifest import MANIFEST, RunManifest
 from cbqa.demo.config import VARIANTS, DemoConfig
 from cbqa.demo.retrieval import run_retrieval_stages
 from cbqa.demo.stages import Stages, console, run_training_stage, train_args, variant_recipe, write_timings
@@ -149,23 +150,23 @@ class Demo:
             "report": str(report),
             "config": asdict(self.cfg),
         }
-        write_json(self.out / "manifest.json", _relative(manifest, self.out))
+        write_contract(self.out / MANIFEST, RunManifest.model_validate(_relative(manifest, self.out)))
         wall = time.perf_counter() - t_start
         write_timings(self.out, self.stages, wall)
-        return {"manifest": self.out / "manifest.json", "report": report, "wall_s": wall}
+        return {"manifest": self.out / MANIFEST, "report": report, "wall_s": wall}
 
     def forget_other_run(self) -> None:
         """Remove a manifest.json that describes a run with other settings: from here on the directory holds a
         mix until this run finishes and writes its own, and the app must not present that mix as the old run."""
-        path = self.out / "manifest.json"
+        path = self.out / MANIFEST
         if not path.exists():
             return
         try:
-            old = json.loads(path.read_text(encoding="utf-8")).get("config")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            old = read_contract(RunManifest, path).config
+        except CbqaError:
             old = None
         mine = _comparable(asdict(self.cfg))
-        if not isinstance(old, dict) or _comparable(old) != mine:
+        if old is None or _comparable(old) != mine:
             if self.out.is_dir() and not path.is_file():
                 raise CbqaError(f"{path}: is not a file")
             path.unlink()
