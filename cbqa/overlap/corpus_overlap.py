@@ -39,21 +39,22 @@ files by the hash's top bits, and each bucket is then sorted alone.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
+from pydantic import StrictStr
 
+from cbqa.core.contracts import Contract, Count, read_contract, write_contract
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats.corpus import Document
 from cbqa.core.io import atomic_path, replace_dir, staging_dir
 from cbqa.core.metrics import normalize_answer
-from cbqa.core.shards import MappedShard, ShardedRows, shard_name, write_shard
+from cbqa.core.shards import MappedShard, RowShard, ShardedRows, shard_name, write_shard
 from ner_masking.sentences import split_sentences
 from ner_masking.store import SpanStore
 
@@ -314,18 +315,17 @@ def _build(docs: Iterable[DocSentences], out: Path, source: dict[str, Any], show
     for name, appender in (("terms", terms), ("offsets", offsets), ("postings", postings), ("doc_start", doc_start)):
         appender.save(out / f"{name}.npy")
     shutil.rmtree(work)
-    manifest = {
-        "format": INDEX_FORMAT,
-        "source": source,
-        "docs": n_doc,
-        "sentences": n_sent,
-        "terms": terms.n,
-        "postings": postings.n,
-        "sentence_shards": sent_shards,
-        "doc_shards": doc_shards,
-    }
-    with atomic_path(out / MANIFEST) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    manifest = CorpusIndexManifest(
+        format=INDEX_FORMAT,
+        source=source,
+        docs=n_doc,
+        sentences=n_sent,
+        terms=terms.n,
+        postings=postings.n,
+        sentence_shards=sent_shards,
+        doc_shards=doc_shards,
+    )
+    write_contract(out / MANIFEST, manifest)
 
 
 class _Column(Sequence[str]):
@@ -342,27 +342,31 @@ class _Column(Sequence[str]):
         return self._rows.view(shard).strings(self._name)[row]
 
 
-def _sharded(directory: Path, shards: list[dict[str, Any]]) -> ShardedRows[MappedShard]:
+def _sharded(directory: Path, shards: list[RowShard]) -> ShardedRows[MappedShard]:
     return ShardedRows(
-        [directory / s["file"] for s in shards],
-        [s["rows"] for s in shards],
-        lambda p: MappedShard(p, "corpus index shard"),
+        [directory / s.file for s in shards], [s.rows for s in shards], lambda p: MappedShard(p, "corpus index shard")
     )
 
 
-def read_corpus_index_manifest(directory: str | Path) -> dict[str, Any] | None:
+class CorpusIndexManifest(Contract):
+    """`manifest.json` of a corpus index: what it was built from (`source`), its counts and its shards."""
+
+    FORMAT: ClassVar[dict[str, Any]] = {"format": INDEX_FORMAT}
+    WHAT = "corpus index"
+    HINT = "rebuild it with cbqa overlap --corpus"
+    format: StrictStr
+    source: dict[str, Any]
+    docs: Count
+    sentences: Count
+    terms: Count
+    postings: Count
+    sentence_shards: list[RowShard]
+    doc_shards: list[RowShard]
+
+
+def read_corpus_index_manifest(directory: str | Path) -> CorpusIndexManifest | None:
     path = Path(directory) / MANIFEST
-    if not path.exists():
-        return None
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise CbqaError(f"{path}: cannot read ({e})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != INDEX_FORMAT:
-        raise CbqaError(
-            f"{path}: not a corpus index (expected format {INDEX_FORMAT!r}); rebuild it with cbqa overlap --corpus"
-        )
-    return manifest
+    return read_contract(CorpusIndexManifest, path) if path.exists() else None
 
 
 class CorpusIndex:
@@ -399,7 +403,7 @@ class CorpusIndex:
         manifest = read_corpus_index_manifest(directory)
         if manifest is None:
             raise CbqaError(f"{directory}: no corpus index here; build one with `cbqa overlap --corpus FILE ...`")
-        self.directory, self.manifest = directory, manifest
+        self.directory, self.manifest = directory, manifest.to_dict()
         self._stop = _stopwords()
         try:
             self._terms, self._offsets, self._postings, self._doc_start = (
@@ -408,13 +412,13 @@ class CorpusIndex:
             )
         except (OSError, ValueError) as e:
             raise CbqaError(f"{directory}: corpus index files unreadable ({e}); rebuild it") from None
-        self._sent_rows = _sharded(directory / "sentences", manifest["sentence_shards"])
-        self._doc_rows = _sharded(directory / "docs", manifest["doc_shards"])
+        self._sent_rows = _sharded(directory / "sentences", manifest.sentence_shards)
+        self._doc_rows = _sharded(directory / "docs", manifest.doc_shards)
         self.sentences: Sequence[str] = _Column(self._sent_rows, "text")
         self._norm: Sequence[str] = _Column(self._sent_rows, "norm")  # " normalised text ", padded
         self.doc_ids: Sequence[str] = _Column(self._doc_rows, "id")
         self.doc_titles: Sequence[str] = _Column(self._doc_rows, "title")
-        if len(self._doc_start) != len(self.doc_ids) + 1 or len(self.sentences) != manifest["sentences"]:
+        if len(self._doc_start) != len(self.doc_ids) + 1 or len(self.sentences) != manifest.sentences:
             raise CbqaError(f"{directory}: corpus index files disagree with its manifest; rebuild it")
 
     def __len__(self) -> int:
@@ -613,7 +617,7 @@ def open_or_build_corpus_index(
 
     directory = Path(directory)
     manifest = read_corpus_index_manifest(directory) if directory.exists() else None
-    if manifest is not None and manifest.get("source") == source:
+    if manifest is not None and manifest.source == source:
         clean_stale(directory)  # what a build killed before this run left next to it
         return CorpusIndex.open(directory), False
     build_corpus_index(make_docs() if docs is None else docs, directory, source, show_progress)
