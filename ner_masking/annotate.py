@@ -75,16 +75,8 @@ class AnnotateConfig:
 # -- store identity and manifest -------------------------------------------------------------------------------------
 
 
-def _identity(config: AnnotateConfig, pipeline: dict[str, Any], corpus_fingerprint: str) -> dict[str, Any]:
-    return {
-        "pipeline": {"name": pipeline["name"], "version": pipeline["version"], "components": pipeline["components"]},
-        "labels": list(config.labels),
-        "options": {k: getattr(config, k) for k in IDENTITY_OPTIONS},
-        "corpus_fingerprint": corpus_fingerprint,
-    }
-
-
-def _identity_of(manifest: SpansManifest) -> dict[str, Any]:
+def _identity(manifest: SpansManifest) -> dict[str, Any]:
+    """What decides a store's content: a store is resumed or reused only when this is the same."""
     p = manifest.pipeline
     return {
         "pipeline": {"name": p.name, "version": p.version, "components": p.components},
@@ -138,9 +130,7 @@ def _run_info(config: AnnotateConfig) -> dict[str, Any]:
     return {"engine": config.engine, "n_process": config.n_process, "batch_size": config.batch_size}
 
 
-def _prepare_store(
-    out_dir: Path, config: AnnotateConfig, identity: dict[str, Any], fresh: SpansManifest
-) -> SpansManifest:
+def _prepare_store(out_dir: Path, config: AnnotateConfig, fresh: SpansManifest) -> SpansManifest:
     """The manifest to continue from: a fresh one, or the existing one when it matches."""
     if out_dir.exists() and not out_dir.is_dir():
         raise CbqaError(f"{out_dir}: exists and is not a directory")
@@ -151,7 +141,7 @@ def _prepare_store(
             raise CbqaError(f"{out_dir}: exists and is not a spans store; refusing to overwrite it")
     old = read_manifest(out_dir) if out_dir.exists() else None
     if old is not None:
-        diffs = _differences(_identity_of(old), identity)
+        diffs = _differences(_identity(old), _identity(fresh))
         if diffs:
             raise CbqaError(
                 f"{out_dir}: holds a spans store made differently ({'; '.join(diffs)}); "
@@ -254,9 +244,8 @@ def annotate_corpus(corpus_path: str | Path, out_dir: str | Path, config: Annota
     scan = scan_corpus(corpus_path, config.shard_size)
     nlp = build_pipeline(config.spacy_model, config.labels, config.merge_adjacent, config.drop_cross_sentence)
     nlp.max_length = max(nlp.max_length, scan.max_chars + 1)
-    pipeline = pipeline_info(nlp, config.spacy_model)
-    identity = _identity(config, pipeline, scan.fingerprint)
-    manifest = _prepare_store(out_dir, config, identity, _new_manifest(config, pipeline, scan, ner_labels(nlp)))
+    fresh = _new_manifest(config, pipeline_info(nlp, config.spacy_model), scan, ner_labels(nlp))
+    manifest = _prepare_store(out_dir, config, fresh)
     done = _finished_shards(out_dir, scan)
     pending = [s for s in scan.shards if s.index not in done]
     if manifest.complete and not pending:
