@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from cbqa.world.entities import Entities, format_date, format_date_alt
 
@@ -16,16 +15,6 @@ class Fact:
     relation: str
     answers: tuple[str, ...]  # canonical answer first, then aliases
     group: str  # "train" | "dev" | "test": which split may ask about the subject
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "subject_id": self.subject_id,
-            "subject": self.subject,
-            "subject_kind": self.subject_kind,
-            "relation": self.relation,
-            "answers": list(self.answers),
-            "group": self.group,
-        }
 
 
 def read_facts(ents: Entities) -> list[Fact]:

@@ -12,7 +12,6 @@ import random
 import string
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 from cbqa.core.formats import Document
 from cbqa.world.entities import Entities, Organization, Person, format_date, format_date_alt
@@ -29,15 +28,6 @@ class Mention:
     end: int
     text: str
     relation: str  # the relation whose answer this is, or person_name / org_name for a subject's name
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "doc_id": self.doc_id,
-            "start": self.start,
-            "end": self.end,
-            "text": self.text,
-            "relation": self.relation,
-        }
 
 
 # Slot name -> relation it states; other slots (pronouns, names of others) are plain text.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from cbqa.core.errors import CbqaError
@@ -30,19 +30,6 @@ class GoldLabel:
     answer_in_corpus: bool
     subject: str
     relation: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "split": self.split,
-            "category": self.category,
-            "labels": list(self.labels),
-            "paraphrase_of": self.paraphrase_of,
-            "answer_in_train": self.answer_in_train,
-            "answer_in_corpus": self.answer_in_corpus,
-            "subject": self.subject,
-            "relation": self.relation,
-        }
 
 
 @dataclass(frozen=True)
@@ -71,7 +58,7 @@ class World:
             "seen_answer_rate_used": self.seen_answer_rate,
             "counts": self.counts(),
             **self.entities.to_json(),
-            "facts": [f.to_json() for f in self.facts],
+            "facts": [asdict(f) for f in self.facts],
         }
 
 

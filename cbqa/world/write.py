@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from cbqa.core.formats.jsonl import write_json, write_jsonl
@@ -24,7 +25,7 @@ def write_world(world: World, out_dir: str | Path) -> dict[str, Path]:
     write_jsonl(paths["qa"], qa)
     for split in SPLITS:
         write_jsonl(paths[split], (row for row in qa if row["split"] == split))
-    write_jsonl(paths["overlap_gold"], (g.to_json() for g in world.gold))
-    write_jsonl(paths["mentions"], (m.to_json() for m in world.mentions))
+    write_jsonl(paths["overlap_gold"], (asdict(g) for g in world.gold))
+    write_jsonl(paths["mentions"], (asdict(m) for m in world.mentions))
     write_json(paths["world"], world.to_json())
     return paths
