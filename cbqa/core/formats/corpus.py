@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, StrictStr
+
 from cbqa.core.errors import CbqaError, DataError
-from cbqa.core.formats.jsonl import parse_json, write_jsonl
+from cbqa.core.formats.jsonl import expect_file, read_rows, record_id, write_jsonl
 from cbqa.core.io import fingerprint
 
 FORMATS = ("jsonl", "txt", "tsv", "parquet", "hf")
@@ -41,12 +43,18 @@ class Document:
         return row
 
 
+class DocumentRow(BaseModel):
+    """A corpus JSONL line (other keys are ignored)."""
+
+    id: Any = None
+    text: StrictStr
+    title: StrictStr | None = None
+
+
 def parse_document(obj: dict[str, Any], path: Path | str, line: int | None) -> Document:
-    did, text, title = obj.get("id"), obj.get("text"), obj.get("title", "")
-    if did is None:
-        raise DataError(path, line, "missing 'id'")
-    if not isinstance(did, (str, int)) or isinstance(did, bool):
-        raise DataError(path, line, f"'id' must be a string, got {type(did).__name__}")
+    """A columnar corpus row (Parquet, a Hugging Face dataset) checked by hand: `DocumentRow.model_validate` on a dict
+    costs more than these checks (bench/readers.py, "pydantic (dict)"), and a corpus can have tens of millions."""
+    did, text, title = record_id(obj.get("id"), path, line), obj.get("text"), obj.get("title", "")
     if text is None:
         raise DataError(path, line, "missing 'text'")
     if not isinstance(text, str):
@@ -55,7 +63,7 @@ def parse_document(obj: dict[str, Any], path: Path | str, line: int | None) -> D
         title = ""
     if not isinstance(title, str):
         raise DataError(path, line, f"'title' must be a string, got {type(title).__name__}")
-    return Document(id=str(did), text=text, title=title)
+    return Document(id=did, text=text, title=title)
 
 
 def corpus_format(path: str | Path) -> str:
@@ -73,10 +81,7 @@ def corpus_format(path: str | Path) -> str:
 
 def _raw_lines(path: Path, offset: int = 0, first_line: int = 1) -> Iterator[tuple[int, int, str]]:
     """(line number, byte offset of the line, text) from `offset` on; a decoding error names the line."""
-    if not path.exists():
-        raise DataError(path, None, "no such file")
-    if path.is_dir():
-        raise DataError(path, None, "is a directory, expected a file")
+    expect_file(path)
     with path.open("rb") as f:
         f.seek(offset)
         pos, lineno = offset, first_line
@@ -91,13 +96,8 @@ def _raw_lines(path: Path, offset: int = 0, first_line: int = 1) -> Iterator[tup
 
 
 def _jsonl_records(path: Path, offset: int, first_line: int) -> Iterator[tuple[int, int, Document]]:
-    for lineno, pos, line in _raw_lines(path, offset, first_line):
-        if not line.strip():
-            continue
-        obj = parse_json(line, path, lineno)
-        if not isinstance(obj, dict):
-            raise DataError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
-        yield lineno, pos, parse_document(obj, path, lineno)
+    for lineno, pos, row in read_rows(path, DocumentRow, offset, first_line):
+        yield lineno, pos, Document(record_id(row.id, path, lineno), row.text, row.title or "")
 
 
 def _txt_records(path: Path, offset: int, first_line: int) -> Iterator[tuple[int, int, Document]]:

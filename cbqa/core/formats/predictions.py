@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, StrictStr
+
 from cbqa.core.errors import DataError
-from cbqa.core.formats.jsonl import read_jsonl, write_jsonl
+from cbqa.core.formats.jsonl import read_rows, record_id, write_jsonl
 
 
 @dataclass
@@ -27,32 +29,28 @@ class Prediction:
         return row
 
 
+class PredictionRow(BaseModel):
+    """A predictions JSONL line; other keys are kept as `Prediction.extra`."""
+
+    model_config = ConfigDict(extra="allow")
+    id: Any = None
+    question: StrictStr = ""
+    prediction: StrictStr
+    answers: list[StrictStr] | None = None
+    answer: list[StrictStr] | None = None
+
+
 def read_predictions(path: str | Path) -> list[Prediction]:
     out: list[Prediction] = []
     seen: set[str] = set()
-    for line, obj in read_jsonl(path):
-        pid, pred = obj.get("id"), obj.get("prediction")
-        if pid is None:
-            raise DataError(path, line, "missing 'id'")
-        if not isinstance(pid, (str, int)) or isinstance(pid, bool):
-            raise DataError(path, line, f"'id' must be a string or integer, got {type(pid).__name__}")
-        question = obj.get("question", "")
-        if not isinstance(question, str):
-            raise DataError(path, line, f"'question' must be a string, got {type(question).__name__}")
-        if pred is None:
-            raise DataError(path, line, "missing 'prediction'")
-        if not isinstance(pred, str):
-            raise DataError(path, line, f"'prediction' must be a string, got {type(pred).__name__}")
-        answers = obj.get("answers", obj.get("answer"))
-        if answers is not None and (
-            not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers)
-        ):
+    for line, _, row in read_rows(path, PredictionRow):
+        pid, answers = record_id(row.id, path, line), row.answers if "answers" in row.model_fields_set else row.answer
+        if answers == []:
             raise DataError(path, line, "'answers' must be a non-empty list of strings")
-        if str(pid) in seen:
-            raise DataError(path, line, f"duplicate id {pid!r}")
-        seen.add(str(pid))
-        extra = {k: v for k, v in obj.items() if k not in {"id", "question", "prediction", "answers", "answer"}}
-        out.append(Prediction(str(pid), question, pred, answers, extra))
+        if pid in seen:
+            raise DataError(path, line, f"duplicate id {row.id!r}")
+        seen.add(pid)
+        out.append(Prediction(pid, row.question, row.prediction, answers, dict(row.model_extra or {})))
     return out
 
 

@@ -12,8 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, StrictStr
+
 from cbqa.core.errors import DataError
-from cbqa.core.formats.jsonl import BOM, parse_json, read_jsonl, read_text_lines, write_jsonl
+from cbqa.core.formats.jsonl import (
+    BOM,
+    expect_file,
+    parse_json,
+    parse_row,
+    read_rows,
+    read_text_lines,
+    record_id,
+    write_jsonl,
+)
 
 
 @dataclass
@@ -32,54 +43,37 @@ class QAExample:
         return row
 
 
-_KNOWN = {"id", "question", "answers", "answer", "split"}
+class QARow(BaseModel):
+    """A QA JSONL line, ours or NQ-open's (`answer` for `answers`); other keys are kept as `QAExample.extra`."""
+
+    model_config = ConfigDict(extra="allow")
+    id: Any = None  # a string or an integer; absent: the row number
+    question: StrictStr
+    answers: list[StrictStr] = None  # type: ignore[assignment]  # absent is None, null is refused
+    answer: list[StrictStr] = None  # type: ignore[assignment]
+    split: StrictStr | None = None
 
 
-def _check_answers(value: Any, key: str, path: Path, line: int) -> list[str]:
-    if not isinstance(value, list):
-        raise DataError(path, line, f"'{key}' must be a list of strings, got {type(value).__name__}")
-    if not value:
-        raise DataError(path, line, f"'{key}' is an empty list")
-    for a in value:
-        if not isinstance(a, str):
-            raise DataError(path, line, f"'{key}' must hold strings, found {type(a).__name__}")
-        if not a.strip():
-            raise DataError(path, line, f"'{key}' holds an empty answer")
-    return list(value)
-
-
-def parse_qa_record(obj: dict[str, Any], path: Path, line: int, row: int, require_answers: bool = True) -> QAExample:
-    """Validate one JSON object in our format or NQ-open's (`answer` instead of `answers`).
-    With `require_answers=False` (questions to predict), a row may have no answers at all."""
-    q = obj.get("question")
-    if q is None:
-        raise DataError(path, line, "missing 'question'")
-    if not isinstance(q, str):
-        raise DataError(path, line, f"'question' must be a string, got {type(q).__name__}")
-    if not q.strip():
+def qa_example(row: QARow, path: Path, line: int, index: int, require_answers: bool = True) -> QAExample:
+    """The example of a checked row. With `require_answers=False` (questions to predict), it may have no answers."""
+    if not row.question.strip():
         raise DataError(path, line, "'question' is empty")
-    if "answers" in obj:
-        answers = _check_answers(obj["answers"], "answers", path, line)
-    elif "answer" in obj:
-        answers = _check_answers(obj["answer"], "answer", path, line)
-    elif not require_answers:
-        answers = []
-    else:
+    key = "answers" if row.answers is not None else "answer" if row.answer is not None else None
+    if key is None and require_answers:
         raise DataError(path, line, "missing 'answers' (or NQ-open 'answer')")
-    qid = obj.get("id", str(row))
-    if not isinstance(qid, (str, int)) or isinstance(qid, bool):
-        raise DataError(path, line, f"'id' must be a string or integer, got {type(qid).__name__}")
-    split = obj.get("split")
-    if split is not None and not isinstance(split, str):
-        raise DataError(path, line, f"'split' must be a string, got {type(split).__name__}")
-    extra = {k: v for k, v in obj.items() if k not in _KNOWN}
-    return QAExample(id=str(qid), question=q, answers=answers, split=split, extra=extra)
+    answers = getattr(row, key) if key else []
+    if key and not answers:
+        raise DataError(path, line, f"'{key}' is an empty list")
+    if not all(a.strip() for a in answers):
+        raise DataError(path, line, f"'{key}' holds an empty answer")
+    qid = record_id(row.id, path, line) if "id" in row.model_fields_set else str(index)
+    return QAExample(id=qid, question=row.question, answers=answers, split=row.split, extra=dict(row.model_extra or {}))
 
 
 def _read_our_jsonl(path: Path, require_answers: bool = True) -> Iterator[QAExample]:
     seen: dict[str, int] = {}
-    for row, (line, obj) in enumerate(read_jsonl(path)):
-        ex = parse_qa_record(obj, path, line, row, require_answers)
+    for index, (line, _, row) in enumerate(read_rows(path, QARow)):
+        ex = qa_example(row, path, line, index, require_answers)
         if ex.id in seen:
             raise DataError(path, line, f"duplicate id {ex.id!r} (first on line {seen[ex.id]})")
         seen[ex.id] = line
@@ -104,7 +98,7 @@ def _read_dpr_tsv(path: Path) -> Iterator[QAExample]:
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             # TypeError: an unhashable set/dict key; MemoryError/RecursionError: nesting too deep for the parser
             raise DataError(path, line, "answers column is not a list literal") from None
-        yield parse_qa_record({"id": str(row), "question": q, "answers": answers}, path, line, row)
+        yield qa_example(parse_row(QARow, {"question": q, "answers": answers}, path, line), path, line, row)
 
 
 _WEBQ_DESC = re.compile(r'\(description (?:"((?:[^"\\]|\\.)*)"|([^()\s]+))\)')
@@ -117,10 +111,7 @@ def _webquestions_answers(target: str) -> list[str]:
 
 def _read_json_document(path: Path) -> Iterator[QAExample]:
     """TriviaQA (`{"Data": [...]}`) and WebQuestions (`[{"utterance", "targetValue"}]`) originals."""
-    if not path.exists():
-        raise DataError(path, None, "no such file")
-    if path.is_dir():
-        raise DataError(path, None, "is a directory, expected a file")
+    expect_file(path)
     raw = path.read_bytes()
     body = raw[len(BOM) :] if raw.startswith(BOM) else raw
     try:
