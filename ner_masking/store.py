@@ -25,7 +25,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from pydantic import StrictBool, StrictStr
@@ -198,7 +198,7 @@ class SpansManifest(Contract):
     """`manifest.json` of a spans store: the fields annotation, resuming and loading read are checked; the others
     (corpus docs and words, per-run timing) are kept as they are."""
 
-    FORMAT: ClassVar[dict[str, Any]] = {"format": STORE_FORMAT}
+    FORMAT = {"format": STORE_FORMAT}
     WHAT = "spans store manifest"
     HINT = "run `cbqa ner ... --overwrite` to rebuild it"
     format: StrictStr

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
@@ -86,7 +86,7 @@ class IndexEmbeddings(Contract):
 class IndexManifest(Contract):
     """`manifest.json` of an index directory; what loading reads is checked, build facts and versions are kept."""
 
-    FORMAT: ClassVar[dict[str, Any]] = {"format": FORMAT, "version": VERSION}
+    FORMAT = {"format": FORMAT, "version": VERSION}
     WHAT = "retrieval index manifest"
     format: StrictStr
     version: StrictInt

@@ -44,7 +44,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO
 
 import numpy as np
 from pydantic import StrictStr
@@ -351,7 +351,7 @@ def _sharded(directory: Path, shards: list[RowShard]) -> ShardedRows[MappedShard
 class CorpusIndexManifest(Contract):
     """`manifest.json` of a corpus index: what it was built from (`source`), its counts and its shards."""
 
-    FORMAT: ClassVar[dict[str, Any]] = {"format": INDEX_FORMAT}
+    FORMAT = {"format": INDEX_FORMAT}
     WHAT = "corpus index"
     HINT = "rebuild it with cbqa overlap --corpus"
     format: StrictStr

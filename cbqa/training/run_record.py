@@ -18,7 +18,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import StrictStr
 
@@ -119,7 +119,7 @@ class InputFingerprint(Contract):
 class RunRecord(Contract):
     """`RUN_DIR/run.json`: the compared config, the fingerprints of its inputs, and a note per start (`history`)."""
 
-    FORMAT: ClassVar[dict[str, Any]] = {"format": RECORD_FORMAT}
+    FORMAT = {"format": RECORD_FORMAT}
     WHAT = "cbqa run record"
     HINT = "pass --resume never to start over"
     format: StrictStr
