@@ -23,7 +23,8 @@ def stamp(path: Path) -> float:
 
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=8)
-def answerer(model: str, mtime: float = 0.0, prefix: str = "question: ", max_input_len: int = 128):
+def answerer(model: str, mtime: float = 0.0, prefix: str | None = None, max_input_len: int = 128):
+    """A closed-book model; `prefix` None: the input prefix the model was trained with (`cbqa.model.inputs`)."""
     from cbqa.model.inference import Answerer
 
     return Answerer(model, device="auto", prefix=prefix, max_input_len=max_input_len)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats import Prediction, read_qa, write_predictions
+from cbqa.core.formats.jsonl import write_json
 from cbqa.core.metrics import score
 
 
@@ -24,16 +26,26 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--top-k", type=int, default=1, help="also store this many beam candidates with scores (<= beams)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--max-new-tokens", type=int, default=32)
-    ap.add_argument("--prefix", default="question: ", help="input prefix the model was trained with")
+    ap.add_argument(
+        "--prefix",
+        default=None,
+        help="input prefix (default: the one the model was trained with, recorded in its export; else 'question: ')",
+    )
+    ap.add_argument("--task", help="with a model trained on several QA tasks: the task whose prefix to use")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     args = ap.parse_args(argv)
     if args.top_k > max(args.num_beams, 1):
         raise CbqaError(f"--top-k {args.top_k} needs at least as many --num-beams")
 
     from cbqa.model.inference import Answerer  # torch and transformers: not needed for --help or a bad argument
+    from cbqa.model.inputs import recorded_prefix
 
     examples = read_qa(args.questions, split=args.split, require_answers=False)
-    answerer = Answerer(args.model, args.device, args.prefix)
+    recorded = recorded_prefix(args.model, args.task)
+    prefix = recorded if args.prefix is None else args.prefix
+    if recorded is not None and prefix != recorded:
+        print(f"note: --prefix {prefix!r} differs from the {recorded!r} the model was trained with", file=sys.stderr)
+    answerer = Answerer(args.model, args.device, prefix)
     t0 = time.perf_counter()
     with Progress(TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("predict", total=len(examples))
@@ -51,6 +63,8 @@ def main(argv: list[str]) -> int:
         extra = {"candidates": [{"text": x.text, "score": x.score} for x in c]} if args.top_k > 1 else {}
         preds.append(Prediction(e.id, e.question, c[0].text, e.answers or None, extra))
     write_predictions(args.out, preds)
+    meta = {"model": args.model, "questions": args.questions, "prefix": prefix, "trained_prefix": recorded}
+    write_json(f"{args.out}.meta.json", meta)
     msg = f"wrote {len(preds)} predictions to {args.out} ({len(preds) / secs:.1f} questions/s)"
     gold = [p for p in preds if p.answers]
     if gold:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from cbqa.model.loading import load_pretrained
+from cbqa.model.inputs import DEFAULT_PREFIX, input_prefix
+from cbqa.model.loading import load_pretrained, resolve_model_path
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,14 @@ class Answerer:
     """Holds a model + tokenizer on a device; answers lists of questions in batches."""
 
     def __init__(
-        self, model: str | tuple[Any, Any], device: str = "auto", prefix: str = "question: ", max_input_len: int = 128
+        self, model: str | tuple[Any, Any], device: str = "auto", prefix: str | None = None, max_input_len: int = 128
     ) -> None:
-        """`model`: a hub name, HF directory or run directory, or an already loaded (network, tokenizer)."""
+        """`model`: a hub name, HF directory or run directory, or an already loaded (network, tokenizer). `prefix`:
+        the input prefix; None takes the one the model was trained with (`cbqa.model.inputs`), else `question: `."""
         self.net, self.tok = load_pretrained(model) if isinstance(model, str) else model
+        if prefix is None:
+            local = isinstance(model, str) and Path(model).exists()
+            prefix = input_prefix(resolve_model_path(model)) if local else DEFAULT_PREFIX
         self.device = pick_device(device)
         self.net.to(self.device).eval()
         self.prefix, self.max_input_len = prefix, max_input_len

@@ -109,7 +109,7 @@ class ReaderDataModule(Seq2SeqDataModule):
             self._anonymiser = Anonymiser(spacy_model=self.reader.spacy_model, numbering=self.reader.numbering)
         return self._anonymiser
 
-    def val_example(self, row: QAExample) -> Example:
+    def val_example(self, row: QAExample, prefix: str) -> Example:
         passages = row.extra.get("passages")
         if not isinstance(passages, list):
             raise CbqaError(

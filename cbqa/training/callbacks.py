@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from cbqa.core.errors import CbqaError
 from cbqa.core.io import replace_dir, staging_dir
+from cbqa.model.inputs import INPUTS_FILE, InputRecord
 
 # Strategies that shard parameters across ranks: rank 0's `t5` then holds a shard, so `save_pretrained` on it would
 # write a wrong model. Not supported until a GPU test covers a gathered export.
@@ -59,6 +60,7 @@ class HFExport(L.Callback):
         self.best_tie_value: float | None = None
         self.tied: list[dict[str, Any]] = []  # validations scoring exactly `best`: {"step", tie_break}
         self.improved = False  # whether the latest validation made a new best (BestCheckpoint follows this)
+        self.inputs: InputRecord | None = None  # set by the CLI once the data is read: exported with the model
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         refuse_sharded(trainer.strategy)
@@ -85,11 +87,13 @@ class HFExport(L.Callback):
         if self.improved:
             self.best, self.best_step, self.best_tie_value = value, step, second
             if trainer.is_global_zero:
-                export(pl_module, self.out_dir, {"step": step, self.monitor: value, self.tie_break: second})
+                export(
+                    pl_module, self.out_dir, {"step": step, self.monitor: value, self.tie_break: second}, self.inputs
+                )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.best is None and trainer.is_global_zero:  # nothing validated: export the final weights
-            export(pl_module, self.out_dir, {"step": trainer.global_step})
+            export(pl_module, self.out_dir, {"step": trainer.global_step}, self.inputs)
 
     def tie(self) -> dict[str, Any] | None:
         """The validations that tied on the best score and how the exported one was chosen; None without a tie."""
@@ -130,12 +134,16 @@ class BestCheckpoint(ModelCheckpoint):
         return trainer.strategy.reduce_boolean_decision(bool(self._export.improved))
 
 
-def export(pl_module: L.LightningModule, out_dir: Path, info: dict[str, Any]) -> None:
+def export(
+    pl_module: L.LightningModule, out_dir: Path, info: dict[str, Any], inputs: InputRecord | None = None
+) -> None:
     staging = staging_dir(out_dir)
     try:
         pl_module.t5.save_pretrained(staging)
         pl_module.tokenizer.save_pretrained(staging)
         (staging / "cbqa_export.json").write_text(json.dumps(info, indent=2) + "\n")
+        if inputs is not None:  # the prefixes and lengths the model was trained on (cbqa.model.inputs)
+            (staging / INPUTS_FILE).write_text(inputs.model_dump_json(indent=2) + "\n")
         replace_dir(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -93,7 +93,8 @@ class CbqaCLI(LightningCLI):
 
         run_dir = Path(self.config_init["run_dir"])
         ckpt_dir = run_dir / "checkpoints"
-        has_val = bool(self.config_init["data"].val_file)
+        data = self.config_init["data"]
+        has_val = bool(data.val_file or any(c.val_file for c in data.task_cfgs))
         loggers: list = [CSVLogger(run_dir, name="logs", version="")]
         try:
             import tensorboard  # noqa: F401  (optional)
@@ -203,6 +204,8 @@ def _train(cli: CbqaCLI, prog: str, on_ready: Callable[[Any, Path], None] | None
     # a run that fails on its input leaves nothing behind, and the corrected rerun starts cleanly.
     cli.datamodule.tokenizer = cli.model.tokenizer
     cli.datamodule.setup("fit")
+    inputs = cli.datamodule.input_record()  # what the model reads: recorded in run.json and with every hf/ export
+    cli.export.inputs = inputs
     if run_record.is_launching_process():
         run_dir.mkdir(parents=True, exist_ok=True)
         if ckpt is None:
@@ -215,7 +218,8 @@ def _train(cli: CbqaCLI, prog: str, on_ready: Callable[[Any, Path], None] | None
         if check.forced:
             note["forced_differences"] = check.forced
         history = check.old.history if check.old and ckpt else []
-        run_record.write_record(run_dir, check.record, note, history)
+        record = check.record.model_copy(update={"inputs": inputs.model_dump()})
+        run_record.write_record(run_dir, record, note, history)
         if on_ready is not None:
             on_ready(cli, run_dir)
     if ckpt:

@@ -13,8 +13,10 @@ from typing import Any, Literal
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+from cbqa.core.errors import CbqaError
 from cbqa.core.formats import QAExample
 from cbqa.core.options import NonNegativeInt, PositiveFloat, PositiveInt
+from cbqa.model.inputs import InputRecord, TaskInput, ValidationInput
 from cbqa.training.mixing import mixing_rates
 from cbqa.training.stream import Encoder, MixtureStream, StreamPlan, collate
 from cbqa.training.tasks import Example, TaskConfig, build_task, qa_example
@@ -81,7 +83,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         tasks: list[TaskConfig] | None = None,
         val_file: str | None = None,
         val_split: str | None = None,
-        val_prefix: str = "question: ",
+        val_prefix: str | None = None,
         val_max_examples: PositiveInt | None = None,
         mixing: Mixing | None = None,
         batch_size: PositiveInt = 64,
@@ -96,9 +98,9 @@ class Seq2SeqDataModule(L.LightningDataModule):
         """
         Args:
             tasks: the training tasks (mixed when several).
-            val_file: QA file for validation EM/F1.
+            val_file: QA file for validation EM/F1 (a QA task can also have its own: `val_file` in its config).
             val_split: keep only validation rows with this `split`.
-            val_prefix: input prefix of validation questions.
+            val_prefix: input prefix of val_file's questions (default: the QA tasks' prefix, 'question: ' without one).
             val_max_examples: validate on at most this many questions.
             mixing: how tasks are mixed (rates are kept in every batch).
             batch_size: training examples per batch (per rank).
@@ -121,25 +123,63 @@ class Seq2SeqDataModule(L.LightningDataModule):
         self.bucket_window, self.trace_dir = bucket_window, trace_dir
         self.tokenizer = None  # taken from the LightningModule in setup(), or set by the caller
         self.tasks: list = []
-        self.val_examples: list[Example] = []
+        self.val_sets: dict[str, list[Example]] = {}  # validation set name -> examples, in the order given
 
     def setup(self, stage: str | None = None) -> None:
         if self.tokenizer is None:
             self.tokenizer = self.trainer.lightning_module.tokenizer
         if not self.tasks:
             self.tasks = [self.build(cfg) for cfg in self.task_cfgs]
-        if self.val_file and not self.val_examples:
+        if not self.val_sets:
             from cbqa.core.formats import read_qa
 
-            rows = read_qa(self.val_file, split=self.val_split)[: self.val_max_examples]
-            self.val_examples = [self.val_example(r) for r in rows]
+            for name, file, split, prefix in self.validation():
+                rows = read_qa(file, split=split)[: self.val_max_examples]
+                self.val_sets[name] = [self.val_example(r, prefix) for r in rows]
+
+    def validation(self) -> list[tuple[str, str, str | None, str]]:
+        """The validation sets: (name, file, split, input prefix), `val_file` first (named `val`), then each task's
+        own. A task's set is read with its prefix, so the checkpoint is chosen on the inputs the task trains on."""
+        sets = [(c.name, c.val_file, c.val_split, c.input_prefix()) for c in self.task_cfgs if c.val_file]
+        if self.val_file:
+            sets.insert(0, ("val", self.val_file, self.val_split, self.val_file_prefix()))
+        names = [s[0] for s in sets]
+        if len(set(names)) < len(names):
+            raise CbqaError(f"validation sets need distinct names, got {names} (task names; `val` is --data.val_file)")
+        return sets
+
+    def val_file_prefix(self) -> str:
+        if self.val_prefix is not None:
+            return self.val_prefix
+        qa = list(dict.fromkeys(c.input_prefix() for c in self.task_cfgs if c.kind == "qa"))
+        if len(qa) > 1:
+            raise CbqaError(
+                f"--data.val_file: the QA tasks have different prefixes {qa}; give --data.val_prefix, or "
+                "each task its own val_file"
+            )
+        return qa[0] if qa else "question: "
+
+    def input_record(self) -> InputRecord:
+        """What the model is trained to read, recorded with its export (`cbqa.model.inputs`)."""
+        tasks = [
+            TaskInput(
+                name=c.name,
+                kind=c.kind,
+                prefix=c.input_prefix(),
+                max_input_len=self.max_input_len,
+                max_target_len=self.max_target_len,
+            )
+            for c in self.task_cfgs
+        ]
+        val = [ValidationInput(name=n, file=f, prefix=p) for n, f, _, p in self.validation()]
+        return InputRecord(format="cbqa-inputs/1", tasks=tasks, validation=val)
 
     def build(self, cfg: TaskConfig):
         """The task a config describes (the reader's data module adds its passage tasks)."""
         return build_task(cfg, self.tokenizer, self.max_input_len, self.max_target_len)
 
-    def val_example(self, row: QAExample) -> Example:
-        return qa_example(row.question, row.answers, self.val_prefix)
+    def val_example(self, row: QAExample, prefix: str) -> Example:
+        return qa_example(row.question, row.answers, prefix)
 
     def collator(self) -> Seq2SeqCollator:
         return Seq2SeqCollator(self.tokenizer, self.max_input_len, self.max_target_len)
@@ -170,11 +210,14 @@ class Seq2SeqDataModule(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> DataLoader | list:
-        if not self.val_examples:
-            return []
-        return DataLoader(
-            ListDataset(self.val_examples),
-            batch_size=self.eval_batch_size,
-            collate_fn=self.collator(),
-            num_workers=self.num_workers,
-        )
+        """One loader per validation set (none without one)."""
+        loaders = [
+            DataLoader(
+                ListDataset(examples),
+                batch_size=self.eval_batch_size,
+                collate_fn=self.collator(),
+                num_workers=self.num_workers,
+            )
+            for examples in self.val_sets.values()
+        ]
+        return loaders[0] if len(loaders) == 1 else loaders

@@ -114,15 +114,43 @@ class T5Seq2Seq(L.LightningModule):
         )
         return [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         out = self(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
         preds = self.generate_texts(batch)
-        em = sum(max_em(p, g) for p, g in zip(preds, batch["answers"])) / len(preds)
-        f1 = sum(max_f1(p, g) for p, g in zip(preds, batch["answers"])) / len(preds)
         n = len(preds)
-        self.log("val_loss", out.loss, batch_size=n, sync_dist=True)
-        self.log("val_em", 100.0 * em, prog_bar=True, batch_size=n, sync_dist=True)
-        self.log("val_f1", 100.0 * f1, batch_size=n, sync_dist=True)
+        em = sum(max_em(p, g) for p, g in zip(preds, batch["answers"]))
+        f1 = sum(max_f1(p, g) for p, g in zip(preds, batch["answers"]))
+        names = self.val_names()
+        if len(names) <= 1:  # one validation set: val_loss / val_em / val_f1
+            self.log("val_loss", out.loss, batch_size=n, sync_dist=True)
+            self.log("val_em", 100.0 * em / n, prog_bar=True, batch_size=n, sync_dist=True)
+            self.log("val_f1", 100.0 * f1 / n, batch_size=n, sync_dist=True)
+            return
+        sums = self._val_sums.setdefault(names[dataloader_idx], torch.zeros(4, dtype=torch.float64))
+        sums += torch.tensor([em, f1, float(out.loss) * n, n], dtype=torch.float64)
+
+    def val_names(self) -> list[str]:
+        """The validation sets' names (the data module's `val_sets`; one unnamed set without a data module)."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        return list(getattr(datamodule, "val_sets", {}) or {})
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums: dict[str, torch.Tensor] = {}
+
+    def on_validation_epoch_end(self) -> None:
+        """Several validation sets (a multi-task run): val_em/NAME per set, and val_em (the checkpoint's criterion),
+        val_f1 and val_loss as their unweighted means, so each task counts alike whatever its size."""
+        if not getattr(self, "_val_sums", None):
+            return
+        means = {}
+        for name, sums in self._val_sums.items():
+            em, f1, loss, n = self.trainer.strategy.reduce(sums.to(self.device), reduce_op="sum").tolist()
+            means[name] = (100.0 * em / n, 100.0 * f1 / n, loss / n)
+            self.log(f"val_em/{name}", means[name][0], add_dataloader_idx=False)
+            self.log(f"val_f1/{name}", means[name][1], add_dataloader_idx=False)
+        for i, key in enumerate(("val_em", "val_f1", "val_loss")):
+            self.log(key, sum(m[i] for m in means.values()) / len(means), prog_bar=key == "val_em")
+        self._val_sums = {}
 
     def configure_optimizers(self):
         hp = self.hparams

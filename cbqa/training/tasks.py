@@ -52,6 +52,9 @@ class TaskConfig:
     policy: str = "ssm"  # masked: ssm | span_corruption | typed_ssm | ssm_all | mixture, or a preset
     policy_options: dict[str, Any] = field(default_factory=dict)
     prefix: str | None = None  # default: "question: " for qa, "" for masked (T5's unsupervised objective has none)
+    # qa: this task's own validation set (any QA format), read with this task's prefix; EM logged as val_em/NAME
+    val_file: str | None = None
+    val_split: str | None = None  # keep val_file rows with this `split`
 
     def input_prefix(self) -> str:
         if self.prefix is not None:
