@@ -85,7 +85,13 @@ class BM25Index:
             config, count = BM25Config(**meta["config"]), int(meta["count"])
         except (OSError, ValueError, TypeError, KeyError) as e:
             raise CbqaError(f"{meta_path}: not a BM25 index description ({type(e).__name__}: {e})") from None
-        retriever = bm25s.BM25.load(str(directory), allow_pickle=False, mmap=mmap, show_progress=False)
+        try:
+            retriever = bm25s.BM25.load(str(directory), allow_pickle=False, mmap=mmap, show_progress=False)
+        except (OSError, ValueError, KeyError) as e:  # a file of it missing or cut short
+            what = f"{Path(e.filename).name} is missing" if isinstance(e, FileNotFoundError) else f"unreadable ({e})"
+            raise CbqaError(
+                f"{directory}: BM25 index incomplete: {what}; rebuild it with `cbqa index ... --bm25`"
+            ) from None
         return cls(retriever, config, count)
 
     def search_arrays(self, questions: Sequence[str], k: int) -> list[tuple[np.ndarray, np.ndarray]]:

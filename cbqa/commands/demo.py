@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from cbqa.core.locks import writer_lock
 from cbqa.demo import VARIANTS, Demo, DemoConfig
 
 
@@ -73,6 +74,11 @@ def main(argv: list[str]) -> int:
         cfg.people, cfg.pretrain_steps, cfg.steps, cfg.reader_steps, cfg.val_every = 20, 6, 6, 6, 3
         cfg.vocab_size = 300
         cfg.arch = {"d_model": 32, "d_ff": 64, "num_heads": 2, "d_kv": 16, "num_layers": 1, "num_decoder_layers": 1}
+    with writer_lock(cfg.out, "cbqa demo"):  # one demo per output directory at a time
+        return _run(cfg, args)
+
+
+def _run(cfg: DemoConfig, args: argparse.Namespace) -> int:
     if args.memorisation:
         from cbqa.demo.memorisation import MemorisationDemo
 

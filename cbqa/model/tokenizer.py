@@ -30,22 +30,13 @@ def train_tokenizer(
     with tempfile.TemporaryDirectory() as tmp:
         prefix = Path(tmp) / "spiece"
         model = io.BytesIO()  # not model_prefix: the model would record that (random) temp path, and differ per run
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=_non_empty(texts),
-            model_writer=model,
-            vocab_size=vocab_size,
-            model_type="unigram",
-            pad_id=0,
-            eos_id=1,
-            unk_id=2,
-            bos_id=-1,
-            character_coverage=1.0,
-            # No byte_fallback: transformers' T5 converter drops it, so byte pieces would only waste vocabulary.
-            # A small corpus may not support the requested size; take what it supports instead of failing.
-            hard_vocab_limit=False,
-            num_threads=1,  # deterministic output for a given corpus
-            minloglevel=2,
-        )
+        feed = _Feed(texts)
+        try:
+            _train(spm, feed, model, vocab_size)
+        except RuntimeError:
+            if feed.error is not None:  # sentencepiece wraps what the corpus reader raised: give the reader's line
+                raise feed.error from None
+            raise
         (prefix.parent / "spiece.model").write_bytes(model.getvalue())
         tok = T5Tokenizer(
             **T5Tokenizer.convert_to_native_format(vocab_file=str(prefix) + ".model", extra_ids=extra_ids)
@@ -59,6 +50,40 @@ def train_tokenizer(
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return out_dir
+
+
+def _train(spm, feed: _Feed, model: io.BytesIO, vocab_size: int) -> None:
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(feed),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        character_coverage=1.0,
+        # No byte_fallback: transformers' T5 converter drops it, so byte pieces would only waste vocabulary.
+        # A small corpus may not support the requested size; take what it supports instead of failing.
+        hard_vocab_limit=False,
+        num_threads=1,  # deterministic output for a given corpus
+        minloglevel=2,
+    )
+
+
+class _Feed:
+    """The non-empty texts, stripped; an error the texts' reader raised is kept (`error`), since sentencepiece
+    wraps it into a RuntimeError that has lost its type."""
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        self.texts, self.error = texts, None
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            yield from _non_empty(self.texts)
+        except Exception as e:
+            self.error = e
+            raise
 
 
 def _non_empty(texts: Iterable[str]) -> Iterator[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cbqa.core.errors import CbqaError
 from cbqa.core.io import clean_stale
+from cbqa.core.locks import writer_lock
 from retrieval_baseline.bm25 import BM25Config
 from retrieval_baseline.encoders import EncoderConfig
 from retrieval_baseline.faiss_index import INDEX_TYPES, IndexSpec
@@ -144,10 +145,7 @@ def main(argv: list[str]) -> int:
         return _verify(args.verify, args.corpus)
     if not args.corpus or not args.out:
         raise CbqaError("--corpus and --out are required (or --verify DIR)")
-    from retrieval_baseline.index_build import (
-        build_index,
-        encode_corpus,
-    )  # heavy imports only after --help / arg errors
+    from retrieval_baseline.index_build import encode_corpus  # heavy imports only after --help / arg errors
 
     spec = IndexSpec(
         type=args.index_type,
@@ -186,6 +184,14 @@ def main(argv: list[str]) -> int:
         )
         print("when every machine has finished, run the same command without --shard to build the index")
         return 0
+    # One writer per index directory (a second `cbqa index` into it stops at once, naming the first).
+    with writer_lock(args.out, "cbqa index"):
+        return _build(args, spec, encoder, split, bm25, engine)
+
+
+def _build(args: argparse.Namespace, spec, encoder, split, bm25, engine) -> int:
+    from retrieval_baseline.index_build import build_index
+
     if not args.overwrite and (Path(args.out) / "manifest.json").exists():
         # A rerun of the same command (e.g. after a kill just after publishing) finds its index done.
         diffs = _differences(Path(args.out), args.corpus, spec, encoder, split, bm25, args.save_embeddings)
