@@ -23,6 +23,7 @@ from typing import Any
 from cbqa.core.contracts import write_contract
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats.corpus import CorpusScan, CorpusShard, Document, read_corpus_slice, scan_corpus
+from cbqa.core.progress import progress_bar
 from ner_masking.labels import DEFAULT_LABELS
 from ner_masking.pipeline import DEFAULT_SPACY_MODEL, build_pipeline, doc_to_span_doc, ner_labels, pipeline_info
 from ner_masking.store import (
@@ -214,29 +215,6 @@ def _engine(config: AnnotateConfig):
     return _local_engine
 
 
-def _progress(enabled: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]} docs/s"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
-
-
 def annotate_corpus(corpus_path: str | Path, out_dir: str | Path, config: AnnotateConfig | None = None) -> Path:
     """Annotate `corpus_path` into the store `out_dir`, resuming finished shards; returns `out_dir`."""
     config = config or AnnotateConfig()
@@ -256,12 +234,12 @@ def annotate_corpus(corpus_path: str | Path, out_dir: str | Path, config: Annota
 
     todo = sum(s.count for s in pending)
     started, seen = time.perf_counter(), 0
-    with _progress(config.progress) as bar:
-        task = bar.add_task(f"cbqa ner ({config.engine})", total=todo, rate="-")
+    with progress_bar(f"cbqa ner ({config.engine}) - docs/s", total=todo, enabled=config.progress) as advance:
         for stats in _engine(config)(corpus_path, pending, out_dir, config, nlp):
             done[stats.pop("index")] = stats
             seen += stats["docs"]
-            bar.update(task, advance=stats["docs"], rate=f"{seen / max(time.perf_counter() - started, 1e-9):,.0f}")
+            rate = seen / max(time.perf_counter() - started, 1e-9)
+            advance(stats["docs"], description=f"cbqa ner ({config.engine}) {rate:,.0f} docs/s")
     missing = [s.index for s in scan.shards if s.index not in done]
     if missing:
         raise CbqaError(f"{corpus_path}: shards {missing[:5]} were not written; run the same command again")

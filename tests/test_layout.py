@@ -1,5 +1,6 @@
 """The layout of the design card, and what the import-linter contracts in pyproject.toml (the layers, run by
-`make test` as `lint-imports`) cannot state: no import cycles between files, and no private names used by the app.
+`make test` as `lint-imports`) cannot state: no import cycles between files, no private names used by the app, and progress bars from one helper
+(`cbqa.core.progress.progress_bar`: no other module imports `rich.progress`).
 Import statements are parsed everywhere, inside functions and `if TYPE_CHECKING:` blocks too.
 """
 
@@ -110,6 +111,24 @@ def test_top_level_is_the_design_cards() -> None:
 
 def test_no_import_cycles_between_files() -> None:
     assert cycles(module_sources()) == []
+
+
+def rich_progress_importers(sources: dict[str, str]) -> list[str]:
+    """Modules other than `cbqa.core.progress` that import `rich.progress` (they would build a bar of their own)."""
+    known = set(sources)
+    return [
+        f"{module}:{line}"
+        for module, source in sources.items()
+        if module != "cbqa.core.progress"
+        for target, _, line in imports_of(module, source, known)
+        if target == "rich.progress" or target.startswith("rich.progress.")
+    ]
+
+
+def test_progress_bars_come_from_one_helper() -> None:
+    assert rich_progress_importers(module_sources()) == []
+    sources = {**module_sources(), "cbqa.commands.predict": "from rich.progress import Progress\n"}
+    assert rich_progress_importers(sources) == ["cbqa.commands.predict:1"]
 
 
 def test_the_app_uses_no_private_names() -> None:

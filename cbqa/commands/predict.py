@@ -6,12 +6,11 @@ import argparse
 import sys
 import time
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats import Prediction, read_qa, write_predictions
 from cbqa.core.formats.jsonl import write_json
 from cbqa.core.metrics import score
+from cbqa.core.progress import progress_bar
 
 
 def main(argv: list[str]) -> int:
@@ -47,15 +46,14 @@ def main(argv: list[str]) -> int:
         print(f"note: --prefix {prefix!r} differs from the {recorded!r} the model was trained with", file=sys.stderr)
     answerer = Answerer(args.model, args.device, prefix)
     t0 = time.perf_counter()
-    with Progress(TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
-        task = bar.add_task("predict", total=len(examples))
+    with progress_bar("predict", total=len(examples)) as advance:
         cands = answerer.answer(
             [e.question for e in examples],
             num_beams=args.num_beams,
             num_return=args.top_k,
             max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size,
-            progress=lambda n: bar.advance(task, n),
+            progress=advance,
         )
     secs = time.perf_counter() - t0
     preds = []

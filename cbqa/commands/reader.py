@@ -206,16 +206,14 @@ def main(argv: list[str]) -> int:
 
 
 def _reading_examples(args: argparse.Namespace) -> None:
-    from rich.progress import Progress
-
     from cbqa.core.formats import read_qa
+    from cbqa.core.progress import progress_bar
     from cbqa.reader.reading_examples import write_reading_examples
     from retrieval_baseline import load_index
 
     train = read_qa(args.qa, split=args.split)
     index = load_index(args.index)
-    with Progress(transient=True) as bar:
-        task = bar.add_task("retrieving passages for sentences", total=None)
+    with progress_bar("retrieving passages for sentences", total=None) as advance:
         stats = write_reading_examples(
             args.spans,
             train,
@@ -226,7 +224,7 @@ def _reading_examples(args: argparse.Namespace) -> None:
             args.labels,
             args.max_sentences,
             args.seed,
-            progress=lambda n: bar.advance(task, n),
+            progress=advance,
         )
     print(
         f"wrote {stats.sentences} reading examples ({stats.spans} candidate spans; {stats.subject_documents} of "

@@ -117,14 +117,12 @@ def _summary(world: World) -> Table:
 
 
 def _ner_check(world: World, pipeline: str, out: Path, console: Console) -> Path:
-    from rich.progress import Progress
-
+    from cbqa.core.progress import progress_bar
     from cbqa.world.ner_check import load_spacy, run_spacy, tag_rates
 
     nlp = load_spacy(pipeline)
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("spaCy NER over the corpus", total=len(world.documents))
-        ents = run_spacy(nlp, list(world.documents), lambda n: progress.advance(task, n))
+    with progress_bar("spaCy NER over the corpus", total=len(world.documents)) as advance:
+        ents = run_spacy(nlp, list(world.documents), advance)
     rates = tag_rates(ents, world.mentions)
     t = Table(title=f"answers tagged by {pipeline} with exactly their span")
     for col in ("relation", "expected", "mentions", "exact span", "exact span + label"):

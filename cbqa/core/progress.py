@@ -1,16 +1,33 @@
-"""A rich progress bar as a context manager that yields an `advance(n)` callable (a no-op when disabled)."""
+"""The one progress bar of every long-running command (the only module that imports `rich.progress`).
+
+`progress_bar` is a context manager that shows a rich progress bar on stderr (stdout stays for what a command prints
+as its result), removed when the block ends, and yields an `advance` callable; disabled, it prints nothing and
+`advance` does nothing."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
+
+
+class Advance(Protocol):
+    def __call__(self, n: int = 1, description: str | None = None) -> None:
+        """Move the bar on by `n` (0: only redraw) and, if `description` is given, show it instead of the last one."""
+
+
+def _disabled(n: int = 1, description: str | None = None) -> None:
+    return None
 
 
 @contextmanager
-def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+def progress_bar(description: str, total: int | None, enabled: bool = True) -> Iterator[Advance]:
+    """A bar for `total` units: the description, the bar, units done of `total`, time elapsed and left. `total=None`
+    (not known in advance): the description, a pulsing bar and the time elapsed; a command that counts something
+    shows it in the description."""
     if not enabled:
-        yield lambda n: None
+        yield _disabled
         return
     from rich.console import Console
     from rich.progress import (
@@ -22,14 +39,23 @@ def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator
         TimeRemainingColumn,
     )
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    # stderr, so that stdout stays clean for whatever a command prints as its result
+    if total is None:
+        columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    else:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
     with Progress(*columns, console=Console(file=sys.stderr), transient=True) as progress:
         task = progress.add_task(description, total=total)
-        yield lambda n: progress.advance(task, n)
+
+        def advance(n: int = 1, description: str | None = None) -> None:
+            if description is None:
+                progress.advance(task, n)
+            else:
+                progress.update(task, advance=n, description=description)
+
+        yield advance

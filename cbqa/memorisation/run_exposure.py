@@ -41,8 +41,7 @@ def run_exposure(
     cfg: ExposureConfig = ExposureConfig(),
     progress: bool = True,
 ) -> dict[str, Any]:
-    from rich.progress import Progress
-
+    from cbqa.core.progress import progress_bar
     from cbqa.memorisation.scoring import target_log_likelihoods
     from cbqa.model.inference import pick_device
     from cbqa.model.loading import load_pretrained
@@ -57,8 +56,7 @@ def run_exposure(
     device = pick_device(cfg.device)
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("exposure", total=len(models) * len(cset.canaries))
+    with progress_bar("exposure", total=len(models) * len(cset.canaries), enabled=progress) as advance:
         for model in models:
             # A finished model's rows are kept under OUT/models/, so a rerun after an interruption scores only the
             # models it had not finished (same canaries, model and settings; see `_model_key`).
@@ -70,7 +68,7 @@ def run_exposure(
                     {**r, "salience": salience[r["canary"]][0], "labels": salience[r["canary"]][1]}
                     for r in cached["rows"]
                 ]
-                bar.advance(task, len(cset.canaries))
+                advance(len(cset.canaries))
                 continue
             net, tok = load_pretrained(model)
             net.to(device).eval()
@@ -82,7 +80,7 @@ def run_exposure(
             for c in cset.canaries:
                 e = canary_exposure(score, cset.format, c, cfg.exact_limit, cfg.samples, cfg.seed)
                 mine.append(exposure_row(model, c, *salience[c.id], e))
-                bar.advance(task)
+                advance()
             write_json(done, {"key": key, "rows": mine})
             rows += mine
     summary = summarise(rows)

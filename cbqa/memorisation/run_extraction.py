@@ -73,9 +73,8 @@ def generate(net, tok, prompt_texts: list[str], cfg: ExtractConfig, device, prog
 def run_extraction(
     model: str, corpus: str, spans: str, cfg: ExtractConfig = ExtractConfig(), progress: bool = True
 ) -> dict[str, Any]:
-    from rich.progress import Progress
-
     from cbqa.core.formats.corpus import iter_corpus
+    from cbqa.core.progress import progress_bar
     from cbqa.memorisation.scoring import pair_log_likelihoods
     from cbqa.model.inference import pick_device
     from cbqa.model.loading import load_pretrained
@@ -92,9 +91,8 @@ def run_extraction(
     device = pick_device(cfg.device)
     net, tok = load_pretrained(model)
     net.to(device).eval()
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("generating", total=cfg.samples)
-        samples = generate(net, tok, prompts(corpus, cfg), cfg, device, lambda n: bar.advance(task, n))
+    with progress_bar("generating", total=cfg.samples, enabled=progress) as advance:
+        samples = generate(net, tok, prompts(corpus, cfg), cfg, device, advance)
     distinct: dict[str, Sample] = {}
     for s in samples:
         distinct.setdefault(s.text, s)

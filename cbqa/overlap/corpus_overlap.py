@@ -54,6 +54,7 @@ from cbqa.core.errors import CbqaError
 from cbqa.core.formats.corpus import Document
 from cbqa.core.io import atomic_path, replace_dir, staging_dir
 from cbqa.core.metrics import normalize_answer
+from cbqa.core.progress import progress_bar
 from cbqa.core.shards import MappedShard, RowShard, ShardedRows, shard_name, write_shard
 from ner_masking.sentences import split_sentences
 from ner_masking.store import SpanStore
@@ -199,8 +200,6 @@ def build_corpus_index(
 
 def _build(docs: Iterable[DocSentences], out: Path, source: dict[str, Any], show_progress: bool) -> None:
     import pyarrow as pa
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     (out / "sentences").mkdir()
     (out / "docs").mkdir()
@@ -255,16 +254,10 @@ def _build(docs: Iterable[DocSentences], out: Path, source: dict[str, Any], show
         doc_ids.clear()
         doc_titles.clear()
 
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("indexing corpus sentences: {task.fields[docs]:,} documents, {task.fields[sents]:,} sentences"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not show_progress,
-        transient=True,
-    )
-    with progress:
-        task = progress.add_task("index", docs=0, sents=0)
+    def indexed() -> str:
+        return f"indexing corpus sentences: {n_doc:,} documents, {n_sent:,} sentences"
+
+    with progress_bar(indexed(), total=None, enabled=show_progress) as advance:
         for doc_id, title, sentences in docs:
             doc_start.add(np.array([n_sent]))
             doc_ids.append(doc_id)
@@ -286,7 +279,7 @@ def _build(docs: Iterable[DocSentences], out: Path, source: dict[str, Any], show
             if len(doc_ids) >= _CHUNK_SENTENCES:
                 flush_docs()
             if n_doc % 10_000 == 0:
-                progress.update(task, docs=n_doc, sents=n_sent)
+                advance(0, description=indexed())
         flush_sentences()
         flush_docs()
     doc_start.add(np.array([n_sent]))
