@@ -54,9 +54,9 @@ def tiny_qa(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def app_runs_template(tmp_path_factory) -> Path:
-    """A runs directory holding one tiny demo-like run (tests/app_run.py), made once per session; tests that change
+    """A runs directory holding one tiny demo-like run (tests/helpers/app_run.py), made once per session; tests that change
     it work on a copy."""
-    from app_run import make_run
+    from helpers.app_run import make_run
 
     root = tmp_path_factory.mktemp("app_runs")
     make_run(root)

@@ -25,7 +25,9 @@ def served(tmp_path_factory, app_runs_template) -> Iterator[dict]:
     from cbqa_app.screenshots import serve
 
     root = tmp_path_factory.mktemp("browser")
-    shutil.copytree(app_runs_template, root / "runs")  # the session's tiny run (tests/app_run.py), a copy to serve
+    shutil.copytree(
+        app_runs_template, root / "runs"
+    )  # the session's tiny run (tests/helpers/app_run.py), a copy to serve
     run = root / "runs" / "demo"
     test = [json.loads(line) for line in (run / "world" / "test.jsonl").read_text().splitlines()]
     results = json.loads((run / "report" / "results.json").read_text())

@@ -12,7 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from ruler_store import TINY_ARCH, ruler_store
+
+from helpers.ruler_store import TINY_ARCH, ruler_store
 
 ROOT = str(Path(__file__).resolve().parents[1])
 

@@ -7,9 +7,20 @@ import random
 from pathlib import Path
 
 import pytest
-from killing import cbqa, differing, files, hidden_leftovers, in_thread, kill_when, one_thread, stage_rules, start
 
 from cbqa.commands.demo import main
+
+from helpers.killing import (
+    cbqa,
+    differing,
+    files,
+    hidden_leftovers,
+    in_thread,
+    kill_when,
+    one_thread,
+    stage_rules,
+    start,
+)
 
 KILL_SEED = 15
 

@@ -410,9 +410,9 @@ def test_fuzz_spans_store_manifest(spans_store: Path, data) -> None:
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory) -> Path:
-    from test_retrieval_index_dir import DOCS, HashEncoder
-
     from retrieval_baseline import build_index
+
+    from helpers.retrieval import DOCS, HashEncoder
 
     d = tmp_path_factory.mktemp("index") / "idx"
     build_index(DOCS, d, encoder=HashEncoder(), bm25=True, show_progress=False, use_gpu=False)

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hub_layout import EXTRA_IDS, PIECES, VOCAB, write_hub_t5
 
 from cbqa.model.loading import untie_lm_head
 from cbqa.training.cli import run_training
+
+from helpers.hub_layout import EXTRA_IDS, PIECES, VOCAB, write_hub_t5
 
 CITIES = ["Paris", "Lyon", "Rome", "Oslo", "Lima", "Cairo"]
 ORGS = ["Acme Corp", "Globex", "Initech"]

@@ -12,12 +12,13 @@ import random
 from pathlib import Path
 
 import pytest
-from killing import cbqa, differing, hidden_leftovers, in_thread, kill_when, one_thread, start
-from ruler_store import TINY_ARCH, ruler_store
 
 from cbqa.commands.pretrain import main as pretrain_main
 from cbqa.core.formats import Document, write_corpus
 from retrieval_baseline.commands.index import main as index_main
+
+from helpers.killing import cbqa, differing, hidden_leftovers, in_thread, kill_when, one_thread, start
+from helpers.ruler_store import TINY_ARCH, ruler_store
 
 SEED = 15
 
@@ -151,10 +152,10 @@ def test_pretrain_sigkill_twice_then_rerun_gives_bitwise_identical_weights(tmp_p
 def test_index_rerun_on_its_finished_index_is_a_no_op_and_other_settings_refuse(tmp_path: Path, capsys) -> None:
     """What makes a kill just after publication harmless: the same command finds its index done (and removes what a
     killed run left next to it); a command with other settings is refused instead of silently reusing the index."""
-    from test_retrieval_index_dir import HashEncoder
-
     from cbqa.core.errors import CbqaError
     from retrieval_baseline import build_index
+
+    from helpers.retrieval import HashEncoder
 
     c, out = corpus(tmp_path / "corpus.jsonl", 12), tmp_path / "idx"
     build_index(c, out, encoder=HashEncoder(), bm25=True, show_progress=False, use_gpu=False)

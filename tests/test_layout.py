@@ -155,3 +155,16 @@ def test_pyproject_lists_every_package() -> None:
     }
     assert listed == on_disk
     assert config["package-dir"] == {"cbqa_app": "app"}
+
+
+def test_no_test_file_imports_another() -> None:
+    """What test files share lives in tests/helpers/ (imported as `helpers`), so each test file stands alone."""
+    tests = ROOT / "tests"
+    test_files = {p.stem for p in tests.glob("test_*.py")}
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: imports {target}"
+        for path in sorted(tests.rglob("*.py"))
+        for target, _, line in imports_of(path.stem, path.read_text(encoding="utf-8"), set())
+        if target.split(".")[0] in test_files
+    ]
+    assert found == []

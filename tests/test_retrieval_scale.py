@@ -9,7 +9,6 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
-from test_retrieval_index_dir import DOCS, HashEncoder
 
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats import Document, write_corpus
@@ -19,6 +18,8 @@ from retrieval_baseline.faiss_index import build_faiss_index, read_faiss_index, 
 from retrieval_baseline.hits import Hit, SearchResults
 from retrieval_baseline.passage_store import ListPassages
 from retrieval_baseline.passages import Passage
+
+from helpers.retrieval import DOCS, HashEncoder
 
 QUESTIONS = ["Brandenburg Gate, Germany", "longest rivers, Africa", "capital of Japan"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SRC = str(Path(__file__).resolve().parents[1])  # the repository root, which holds the packages
+SRC = str(Path(__file__).resolve().parents[2])  # the repository root, which holds the packages
 # One OpenMP thread: FAISS (and torch) results are then the same from run to run, bit for bit.
 ENV = {
     **os.environ,
