@@ -13,11 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ner_masking.policies import make_policy
 from ner_masking.store import SpanDoc, load_span_store

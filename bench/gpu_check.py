@@ -19,7 +19,8 @@ Stages, in order (the JSON file is rewritten after each one, so a run cut off by
 Prerequisites are checked first (torch, transformers, lightning, tokenizers, the cbqa modules, a CUDA GPU with bf16);
 a missing one stops the run with one line. Optional ones (faiss, faiss-gpu, a working torch.compile) are skipped with
 the reason recorded in the JSON under "skipped". Needs neither spaCy, FAISS, jsonargparse nor pyarrow: it imports
-only the model, module and collator code of cbqa, from the repository it sits in (no install needed).
+only the model, module and collator code of cbqa, installed or, without an install, from the repository root with
+`PYTHONPATH=. python bench/gpu_check.py ...`.
 Every throughput is printed with its ratio against the bare baseline measured in the same run.
 """
 
@@ -40,7 +41,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("env", "train_eager", "collator", "search", "train_compile")
 REQUIRED = ("torch", "transformers", "lightning", "tokenizers")
 SCHEMA = "cbqa-gpu-check/1"
@@ -211,13 +211,13 @@ def check_prerequisites(dry_run: bool) -> None:
     missing = [m for m in REQUIRED if importlib.util.find_spec(m) is None]
     if missing:
         raise Stop(f"missing Python package(s): {', '.join(missing)} (pip install {' '.join(missing)})")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     for module in ("cbqa.core.io", "cbqa.training.module"):
         try:
             importlib.import_module(module)
         except ImportError as e:
-            raise Stop(f"cannot import {module} from {ROOT}: {e}") from None
+            raise Stop(
+                f"cannot import {module}: {e} (install cbqa, or run from the repository root with PYTHONPATH=.)"
+            ) from None
     import torch
 
     if not dry_run:

@@ -12,12 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cbqa.core.formats import Document, read_corpus, write_corpus
 from ner_masking.annotate import AnnotateConfig, annotate_corpus

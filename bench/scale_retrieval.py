@@ -52,9 +52,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from cbqa.core.io import remove_tree  # noqa: E402
+from cbqa.core.io import remove_tree
 
 SHARD = 100_000
 WORDS = 2000  # synthetic vocabulary
@@ -257,7 +255,7 @@ def child_encoding(corpus: str, n: int, batch: int, device: str) -> dict[str, An
     from transformers import AutoTokenizer, DPRConfig, DPRContextEncoder, DPRQuestionEncoder
 
     from cbqa.core.formats.corpus import iter_corpus
-    from retrieval_baseline.encoders import EncoderConfig, _default_model_path, load_encoder
+    from retrieval_baseline.encoders import EncoderConfig, default_model_path, load_encoder
     from retrieval_baseline.passages import SplitConfig, split_corpus
 
     passages = list(islice(split_corpus(iter_corpus(corpus), SplitConfig()), n))
@@ -268,7 +266,7 @@ def child_encoding(corpus: str, n: int, batch: int, device: str) -> dict[str, An
         "device": device,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        tok = AutoTokenizer.from_pretrained(_default_model_path())
+        tok = AutoTokenizer.from_pretrained(default_model_path())
         torch.manual_seed(0)
         cfg = DPRConfig(vocab_size=tok.vocab_size)
         for sub, model in (("ctx_encoder", DPRContextEncoder(cfg)), ("question_encoder", DPRQuestionEncoder(cfg))):
@@ -290,7 +288,7 @@ def child_encoding(corpus: str, n: int, batch: int, device: str) -> dict[str, An
 
 
 def run_child(args: list[str], threads: int | None) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     out = subprocess.run(

@@ -82,10 +82,15 @@ def main() -> None:
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
 
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as work:  # the passage store, removed at the end
+        run(args, Path(work))
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
     rng = np.random.default_rng(0)
     db = synthetic(args.n, args.dim, clusters=max(args.n // 500, 8), rng=rng)
     queries = synthetic(args.queries, args.dim, clusters=max(args.n // 500, 8), rng=rng)
-    passages = passage_store(args.n, Path(tempfile.mkdtemp(prefix="bench-search-")))
+    passages = passage_store(args.n, work)
     print(
         f"{args.n} x {args.dim} vectors, {args.queries} queries, k={args.k}, faiss {faiss.__version__}, "
         f"{faiss.omp_get_max_threads()} threads"

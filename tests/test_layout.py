@@ -168,3 +168,19 @@ def test_no_test_file_imports_another() -> None:
         if target.split(".")[0] in test_files
     ]
     assert found == []
+
+
+def test_bench_scripts_import_the_installed_packages_public_names() -> None:
+    """bench/ measures the package as installed: no sys.path edits, and only public names of our packages."""
+    known = set(module_sources())
+    found = []
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        found += [
+            f"{path.name}:{n}: edits sys.path" for n, line in enumerate(source.splitlines(), 1) if "sys.path" in line
+        ]
+        for target, name, line in imports_of(f"bench.{path.stem}", source, known):
+            private = [p for p in [*target.split("."), name] if p.startswith("_") and not p.startswith("__")]
+            if _ours(target) and private:
+                found.append(f"{path.name}:{line}: imports {target}{'.' + name if name else ''}")
+    assert found == []
