@@ -1,9 +1,61 @@
 import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Temporary files: none in /tmp. pytest's numbered base directories (tmp_path, tmp_path_factory; it keeps the last
+# three runs') go in the repository's .tmp/ (git-ignored), and so does one scratch directory for the whole run,
+# .tmp/<pid of the pytest process>, removed when the run ends: TMPDIR and tempfile's default here and in every process
+# a test starts (xdist workers, commands, forkservers), so what libraries put in the system's temporary directory lands
+# there: Ray's session directories, torch inductor's cache, multiprocessing's sockets, spaCy's and sentencepiece's
+# files. Tests themselves write only under tmp_path / tmp_path_factory.
+TMP = Path(__file__).resolve().parents[1] / ".tmp"
+SCRATCH_VAR = "CBQA_TEST_SCRATCH"  # set by the process that made the scratch directory, for its workers
+
+
+def _scratch() -> tuple[Path, bool]:
+    """This run's scratch directory, and whether this process made it (xdist workers use their controller's)."""
+    inherited = os.environ.get(SCRATCH_VAR)
+    if inherited and Path(inherited).is_dir():
+        return Path(inherited), False
+    TMP.mkdir(exist_ok=True)
+    for old in TMP.iterdir():  # left by a run that was killed before it could remove it
+        if old.name.isdigit() and not _alive(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    scratch = TMP / str(os.getpid())  # short: Ray's socket paths under it must stay within AF_UNIX's 107 bytes
+    scratch.mkdir()
+    return scratch, True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+SCRATCH, OWN_SCRATCH = _scratch()
+os.environ[SCRATCH_VAR] = str(SCRATCH)
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", str(TMP))
+os.environ["TMPDIR"] = str(SCRATCH)
+tempfile.tempdir = str(SCRATCH)
+# Ray: <dir>/ray/session_<date>_<pid>/sockets/plasma_store has to fit in 107 bytes; a checkout too deep for that
+# leaves Ray's files where Ray puts them by default.
+os.environ["RAY_TMPDIR"] = str(SCRATCH) if len(str(SCRATCH)) <= 41 else "/tmp"
+os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(SCRATCH / "torchinductor")
+
+
+def pytest_unconfigure(config) -> None:
+    if OWN_SCRATCH:  # after the workers are gone: nothing uses it any more
+        shutil.rmtree(SCRATCH, ignore_errors=True)
+
 
 # One OpenMP thread for torch and FAISS, here and in every subprocess a test starts (unless the caller set one). The
 # tests' models are tiny: a second thread gains nothing, and on 2 cores shared with other work the two threads stall

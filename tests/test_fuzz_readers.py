@@ -16,7 +16,7 @@ import contextlib
 import io
 import json
 import re
-import tempfile
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -243,8 +243,18 @@ def neutral(clean: bytes) -> st.SearchStrategy[bytes]:
 
 
 # ---- checks -------------------------------------------------------------------------------------------------------
-def workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="cbqa-fuzz-"))
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Callable[[], Path]:
+    """An empty directory for one example's files, under pytest's temporary directory: each call empties the one
+    directory the examples share (they run one at a time), instead of leaving ~800 behind."""
+    case = tmp_path_factory.mktemp("fuzz") / "case"
+
+    def empty() -> Path:
+        shutil.rmtree(case, ignore_errors=True)
+        case.mkdir()
+        return case
+
+    return empty
 
 
 def read_or_clear_error(read: Callable[[Path], Any], path: Path, where: Path | None = None) -> Any:
@@ -274,9 +284,8 @@ def cli(argv: list[str], outputs: list[Path]) -> None:
         assert not list(p.parent.glob(f".{p.name}*")), f"temporary file of {p} left behind"
 
 
-def check_qa_file(data: bytes, suffix: str, name: str, clean: bytes | None = None) -> None:
+def check_qa_file(d: Path, data: bytes, suffix: str, name: str, clean: bytes | None = None) -> None:
     TRIED[name] += 1
-    d = workdir()
     path = d / f"qa{suffix}"
     path.write_bytes(data)
     got = read_or_clear_error(read_qa, path)
@@ -303,26 +312,26 @@ def check_qa_file(data: bytes, suffix: str, name: str, clean: bytes | None = Non
 # ---- the readers ----------------------------------------------------------------------------------------------------
 @fuzz(150)
 @given(mutated(QA, "jsonl"))
-def test_fuzz_qa_jsonl(data: bytes) -> None:
-    check_qa_file(data, ".jsonl", "QA JSONL")
+def test_fuzz_qa_jsonl(workdir, data: bytes) -> None:
+    check_qa_file(workdir(), data, ".jsonl", "QA JSONL")
 
 
 @fuzz(80)
 @given(mutated(TSV, "text"))
-def test_fuzz_dpr_tsv(data: bytes) -> None:
-    check_qa_file(data, ".tsv", "DPR TSV")
+def test_fuzz_dpr_tsv(workdir, data: bytes) -> None:
+    check_qa_file(workdir(), data, ".tsv", "DPR TSV")
 
 
 @fuzz(80)
 @given(mutated(TRIVIAQA, "json"))
-def test_fuzz_triviaqa_json(data: bytes) -> None:
-    check_qa_file(data, ".json", "TriviaQA JSON")
+def test_fuzz_triviaqa_json(workdir, data: bytes) -> None:
+    check_qa_file(workdir(), data, ".json", "TriviaQA JSON")
 
 
 @fuzz(80)
 @given(mutated(WEBQ, "json"))
-def test_fuzz_webquestions_json(data: bytes) -> None:
-    check_qa_file(data, ".json", "WebQuestions JSON")
+def test_fuzz_webquestions_json(workdir, data: bytes) -> None:
+    check_qa_file(workdir(), data, ".json", "WebQuestions JSON")
 
 
 @fuzz(30)
@@ -331,14 +340,14 @@ def test_fuzz_webquestions_json(data: bytes) -> None:
         lambda c: neutral(c[0]).map(lambda b: (b, c))
     )
 )
-def test_bom_crlf_and_blank_lines_read_like_the_clean_file(case) -> None:
+def test_bom_crlf_and_blank_lines_read_like_the_clean_file(workdir, case) -> None:
     data, (clean, suffix) = case
-    check_qa_file(data, suffix, "QA neutral changes (BOM, CRLF, blank lines)", clean)
+    check_qa_file(workdir(), data, suffix, "QA neutral changes (BOM, CRLF, blank lines)", clean)
 
 
 @fuzz(150)
 @given(mutated(PREDICTIONS, "jsonl"))
-def test_fuzz_predictions_jsonl(data: bytes) -> None:
+def test_fuzz_predictions_jsonl(workdir, data: bytes) -> None:
     TRIED["predictions JSONL"] += 1
     d = workdir()
     path = d / "p.jsonl"
@@ -352,7 +361,7 @@ def test_fuzz_predictions_jsonl(data: bytes) -> None:
 
 @fuzz(150)
 @given(st.one_of(mutated(CORPUS, "jsonl"), neutral(CORPUS).map(lambda b: b"NEUTRAL" + b)))
-def test_fuzz_corpus_jsonl(data: bytes) -> None:
+def test_fuzz_corpus_jsonl(workdir, data: bytes) -> None:
     TRIED["corpus JSONL"] += 1
     d = workdir()
     path = d / "corpus.jsonl"
@@ -393,9 +402,7 @@ def spans_store(tmp_path_factory) -> Path:
 
 @fuzz(120)
 @given(data=st.data())
-def test_fuzz_spans_store_manifest(spans_store: Path, data) -> None:
-    import shutil
-
+def test_fuzz_spans_store_manifest(workdir, spans_store: Path, data) -> None:
     from ner_masking.store import load_span_store
 
     TRIED["spans store manifest"] += 1
@@ -421,9 +428,7 @@ def index_dir(tmp_path_factory) -> Path:
 
 @fuzz(120)
 @given(data=st.data())
-def test_fuzz_index_manifest(index_dir: Path, data) -> None:
-    import shutil
-
+def test_fuzz_index_manifest(workdir, index_dir: Path, data) -> None:
     from retrieval_baseline import load_index
 
     TRIED["index manifest"] += 1
@@ -437,7 +442,7 @@ def test_fuzz_index_manifest(index_dir: Path, data) -> None:
 # ---- YAML training configs ------------------------------------------------------------------------------------------
 @fuzz(30)
 @given(st.one_of(mutated(CONFIG, "yaml"), neutral(CONFIG)))
-def test_fuzz_yaml_config(data: bytes) -> None:
+def test_fuzz_yaml_config(workdir, data: bytes) -> None:
     TRIED["YAML config (cbqa finetune -c FILE --print_config)"] += 1
     path = workdir() / "config.yaml"
     path.write_bytes(data)

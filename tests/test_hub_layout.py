@@ -60,8 +60,8 @@ def hub(tmp_path_factory) -> dict[str, Path]:
     (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
     (root / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     texts = [d["text"] for d in docs] + [r["question"] for r in rows]
-    write_hub_t5(root / "t5-v1_1", "t5-v1_1", texts)
-    write_hub_t5(root / "t5", "t5", texts)
+    write_hub_t5(root / "t5-v1_1", "t5-v1_1", texts, work=root / "work-t5-v1_1")
+    write_hub_t5(root / "t5", "t5", texts, work=root / "work-t5")
 
     nlp = English()
     patterns = [{"label": "GPE", "pattern": c} for c in CITIES] + [{"label": "ORG", "pattern": o} for o in ORGS]

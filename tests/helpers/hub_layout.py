@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -59,31 +58,32 @@ CONFIGS = {
 }
 
 
-def sentencepiece_32k(texts: Iterable[str], out_file: Path) -> None:
-    """A unigram sentencepiece model with T5's special ids and exactly 32,000 pieces.
+def sentencepiece_32k(texts: Iterable[str], out_file: Path, work: Path) -> None:
+    """A unigram sentencepiece model with T5's special ids and exactly 32,000 pieces (`work`: an empty directory for
+    the small model).
 
     A small model is trained on `texts` (its pieces tokenise them), then filler pieces with scores below every real
     piece are appended through the ModelProto, so they never win a segmentation but give the hub's ids."""
     import sentencepiece as spm
     from sentencepiece import sentencepiece_model_pb2 as pb
 
-    with tempfile.TemporaryDirectory() as tmp:
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(list(texts)),
-            model_prefix=f"{tmp}/sp",
-            vocab_size=300,
-            model_type="unigram",
-            pad_id=0,
-            eos_id=1,
-            unk_id=2,
-            bos_id=-1,
-            character_coverage=1.0,
-            hard_vocab_limit=False,
-            num_threads=1,
-            minloglevel=2,
-        )
-        proto = pb.ModelProto()
-        proto.ParseFromString(Path(f"{tmp}/sp.model").read_bytes())
+    work.mkdir(parents=True)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(list(texts)),
+        model_prefix=str(work / "sp"),
+        vocab_size=300,
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        character_coverage=1.0,
+        hard_vocab_limit=False,
+        num_threads=1,
+        minloglevel=2,
+    )
+    proto = pb.ModelProto()
+    proto.ParseFromString((work / "sp.model").read_bytes())
     assert [p.piece for p in proto.pieces[:3]] == ["<pad>", "</s>", "<unk>"]
     lowest = min(p.score for p in proto.pieces if p.type == pb.ModelProto.SentencePiece.NORMAL)
     for i in range(PIECES - len(proto.pieces)):
@@ -97,13 +97,14 @@ def sentencepiece_32k(texts: Iterable[str], out_file: Path) -> None:
     out_file.write_bytes(proto.SerializeToString())
 
 
-def write_hub_t5(out_dir: Path, flavour: str, texts: Iterable[str], seed: int = 0) -> Path:
-    """A randomly initialised tiny T5 in the hub layout of `flavour` ("t5-v1_1" or "t5")."""
+def write_hub_t5(out_dir: Path, flavour: str, texts: Iterable[str], work: Path, seed: int = 0) -> Path:
+    """A randomly initialised tiny T5 in the hub layout of `flavour` ("t5-v1_1" or "t5"); `work`: a directory that
+    does not exist yet, for the files made on the way."""
     import torch
     from transformers import T5Config, T5ForConditionalGeneration, T5Tokenizer
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    sentencepiece_32k(texts, out_dir / "spiece.model")
+    sentencepiece_32k(texts, out_dir / "spiece.model", work / "sentencepiece")
     specials = {"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
     if flavour == "t5-v1_1":
         (out_dir / "special_tokens_map.json").write_text(
@@ -124,10 +125,9 @@ def write_hub_t5(out_dir: Path, flavour: str, texts: Iterable[str], seed: int = 
         )
     elif flavour == "t5":
         # t5-base ships a tokenizer.json (the fast tokenizer's serialisation) next to spiece.model.
-        with tempfile.TemporaryDirectory() as tmp:
-            shutil.copy(out_dir / "spiece.model", f"{tmp}/spiece.model")
-            T5Tokenizer.from_pretrained(tmp, extra_ids=EXTRA_IDS).save_pretrained(f"{tmp}/saved")
-            shutil.copy(f"{tmp}/saved/tokenizer.json", out_dir / "tokenizer.json")
+        shutil.copy(out_dir / "spiece.model", work / "spiece.model")
+        T5Tokenizer.from_pretrained(str(work), extra_ids=EXTRA_IDS).save_pretrained(str(work / "saved"))
+        shutil.copy(work / "saved" / "tokenizer.json", out_dir / "tokenizer.json")
     else:
         raise ValueError(flavour)
     from cbqa.model.loading import untie_lm_head
