@@ -1,6 +1,7 @@
 """The demo pipeline end to end at smoke size (tiny model, few steps): every stage runs and writes its outputs, a rerun
 skips what is done, and a demo killed (SIGKILL) twice at seeded moments and rerun ends with what an uninterrupted demo
-writes. The uninterrupted run and the killed chain run side by side as subprocesses (one OpenMP thread each)."""
+writes. The uninterrupted run and the killed chain run side by side (one OpenMP thread each), the killed commands in processes
+of their own forked from a preloaded server (helpers/killing.py)."""
 
 import json
 import random
@@ -10,24 +11,14 @@ import pytest
 
 from cbqa.commands.demo import main
 
-from helpers.killing import (
-    cbqa,
-    differing,
-    files,
-    hidden_leftovers,
-    in_thread,
-    kill_when,
-    one_thread,
-    stage_rules,
-    start,
-)
+from helpers.killing import differing, files, hidden_leftovers, in_thread, kill_when, one_thread, stage_rules, start
 
 KILL_SEED = 15
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> dict:
-    """The uninterrupted demo (in this process, one thread) and, meanwhile, a demo killed twice and rerun (subprocesses)."""
+    """The uninterrupted demo (in this process, one thread) and, meanwhile, a demo killed twice and rerun (processes of its own)."""
     root = tmp_path_factory.mktemp("demo")
     # equal-length parents: paths recorded in binary files then compare byte for byte after replacing the root
     ref, got = root / "a-ref" / "demo", root / "b-kil" / "demo"
@@ -37,10 +28,10 @@ def smoke(tmp_path_factory) -> dict:
         kills = []
         for _ in range(2):
             n, delay = rng.randint(2, 9), rng.uniform(0.0, 1.5)
-            run = start(cbqa("demo", "--smoke", "--out", str(got)))
+            run = start("demo", "--smoke", "--out", str(got))
             outcome = kill_when(run, lambda: len(stage_rules(run)) >= n, delay)  # noqa: B023 (called within this iteration)
             kills.append((outcome, (stage_rules(run) or ["(start-up)"])[-1]))
-        final = start(cbqa("demo", "--smoke", "--out", str(got)))
+        final = start("demo", "--smoke", "--out", str(got))
         assert final.wait() == 0, final.output()[-3000:]
         return kills
 

@@ -1,9 +1,9 @@
-"""kill -9 anywhere, rerun the same command, get what an uninterrupted run gets: `cbqa index` and `cbqa pretrain` here;
-`cbqa demo --smoke`
-in test_demo.py (it shares the uninterrupted run with the demo's own test); `cbqa ner` in test_ner_real.py.
+"""kill -9 anywhere, rerun the same command, get what an uninterrupted run gets: `cbqa index`, `cbqa pretrain` and `cbqa
+ner` here; `cbqa demo --smoke` in test_demo.py (it shares the uninterrupted run with the demo's own test).
 
-The killed command (subprocesses) and the uninterrupted one (in the test process) run side by side with one OpenMP
-thread each, so FAISS files and weights compare byte for byte."""
+The killed commands (processes of their own, forked from one preloaded server: helpers/killing.py) and the
+uninterrupted one (in the test process) run side by side with one OpenMP thread each, so FAISS files and weights
+compare byte for byte."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from cbqa.commands.pretrain import main as pretrain_main
 from cbqa.core.formats import Document, write_corpus
 from retrieval_baseline.commands.index import main as index_main
 
-from helpers.killing import cbqa, differing, hidden_leftovers, in_thread, kill_when, one_thread, start
+from helpers.corpora import generated_corpus
+from helpers.killing import differing, hidden_leftovers, in_thread, kill_when, one_thread, start
 from helpers.ruler_store import TINY_ARCH, ruler_store
 
 SEED = 15
@@ -63,17 +64,17 @@ def test_index_sigkill_twice_then_rerun_equals_uninterrupted(tmp_path: Path) -> 
     def kill_chain() -> list[str]:
         outcomes = []
         # 1: a seeded moment once the first of the 6 embedding shards is written
-        first = start(cbqa(*args, "--out", str(out)))
+        first = start(*args, "--out", str(out))
         encoded = lambda: shards.is_dir() and any(shards.glob("shard-*.npy"))
         outcomes.append(kill_when(first, encoded, rng.uniform(0.0, 0.3)))
         done_before = len(list(shards.glob("shard-*.npy"))) if shards.is_dir() else 6
         # 2: a seeded moment once the index files are being written (index.faiss in the work dir) or published
-        second = start(cbqa(*args, "--out", str(out)))
+        second = start(*args, "--out", str(out))
         writing = lambda: (out.parent / ".idx.build" / "index.faiss").exists() or out.exists()
         outcomes.append(kill_when(second, writing, rng.uniform(0.0, 0.05)))
         if outcomes[0] == "killed" and done_before < 6:
             assert f"resuming {out.parent / '.idx.build'}: {done_before} of 6 shards already done" in second.output()
-        last = start(cbqa(*args, "--out", str(out)))
+        last = start(*args, "--out", str(out))
         assert last.wait() == 0, last.output()
         outcomes.append(f"{done_before} of 6 shards encoded at the first kill")
         return outcomes
@@ -130,9 +131,9 @@ def test_pretrain_sigkill_twice_then_rerun_gives_bitwise_identical_weights(tmp_p
     def kill_chain() -> list[str]:
         outcomes = []
         for _ in range(2):  # each time: a seeded moment after a checkpoint exists (the second run has resumed from it)
-            run = start(cbqa(*args, "--run_dir", str(got)))
+            run = start(*args, "--run_dir", str(got))
             outcomes.append(kill_when(run, last.exists, rng.uniform(0.0, 1.0)))
-        final = start(cbqa(*args, "--run_dir", str(got)))
+        final = start(*args, "--run_dir", str(got))
         assert final.wait() == 0, final.output()[-3000:]
         return outcomes
 
@@ -147,6 +148,48 @@ def test_pretrain_sigkill_twice_then_rerun_gives_bitwise_identical_weights(tmp_p
     assert summaries[1]["resumed_from"]
     assert (ref / "hf" / "model.safetensors").read_bytes() == (got / "hf" / "model.safetensors").read_bytes()
     print(f"cbqa pretrain kill moments: {outcomes}")
+
+
+@pytest.mark.slow
+def test_ner_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    """Killed once its second shard is written; the rerun writes the rest, and the store is the uninterrupted run's."""
+    from cbqa.cli import main as cbqa_main
+    from ner_masking.store import load_span_store, read_manifest
+
+    corpus = generated_corpus(tmp_path / "corpus.jsonl", 400)
+    out, full = tmp_path / "killed", tmp_path / "full"
+
+    def ner(store: Path) -> list[str]:
+        args = ["--corpus", str(corpus), "--out", str(store), "--shard-size", "10", "--batch-size", "10"]
+        return ["ner", *args, "--no-progress"]
+
+    def kill_chain() -> tuple[str, dict | None, int, str]:
+        first = start(*ner(out))
+        outcome = kill_when(first, lambda: len(list(out.glob("shard-*.arrow"))) >= 2, 0.0, timeout=120)
+        manifest, written = read_manifest(out), len(list(out.glob("shard-*.arrow")))
+        rerun = start(*ner(out))
+        assert rerun.wait() == 0, rerun.output()[-3000:]
+        return outcome, manifest, written, rerun.output()
+
+    chain = in_thread(kill_chain)
+    with pytest.raises(SystemExit) as e:  # the uninterrupted run, here, meanwhile
+        cbqa_main(ner(full))
+    assert e.value.code == 0
+    outcome, manifest, written, rerun_output = chain()
+
+    assert outcome == "killed" and manifest is not None and not manifest["complete"], (
+        "the run finished before it was killed"
+    )
+    assert written < 40
+    assert "wrote 40 shard(s)" in rerun_output
+    resumed, uninterrupted = load_span_store(out, corpus), load_span_store(full, corpus)
+    assert resumed.manifest["runs"] == 2 and uninterrupted.manifest["runs"] == 1
+    assert resumed.docs() == uninterrupted.docs()
+    volatile = {"wall_time_s", "runs", "docs_per_s_last_run", "corpus"}
+    assert {k: v for k, v in resumed.manifest.items() if k not in volatile} == {
+        k: v for k, v in uninterrupted.manifest.items() if k not in volatile
+    }
+    assert not list(out.glob(".*.tmp"))
 
 
 def test_index_rerun_on_its_finished_index_is_a_no_op_and_other_settings_refuse(tmp_path: Path, capsys) -> None:

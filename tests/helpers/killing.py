@@ -1,16 +1,25 @@
-"""Helpers of the kill tests: run a `cbqa` command as a subprocess, SIGKILL it at a chosen moment, and compare the
-output tree of a killed-then-rerun command with that of an uninterrupted one."""
+"""Helpers of the kill tests: run a `cbqa` command in a process of its own, SIGKILL it at a chosen moment, and compare
+the output tree of a killed-then-rerun command with that of an uninterrupted one.
+
+The commands are forked from a server process that has already imported what they use (a multiprocessing forkserver
+with those modules preloaded, one per test process): `python -m cbqa ...` would first spend 5-10 s of CPU importing
+torch, Lightning, transformers, spaCy and FAISS, three times per kill test. The child then does what `python -m cbqa
+ARGS` does, `cbqa.cli.main(ARGS)`, in the environment ENV, with stdout and stderr going to a file that a thread reads
+line by line; a SIGKILL ends it as it ends any process."""
 
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import json
+import multiprocessing
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -72,15 +81,90 @@ def in_thread(fn: Callable[[], Any]) -> Callable[[], Any]:
     return join
 
 
-def cbqa(*args: str) -> list[str]:
-    return [sys.executable, "-m", "cbqa", *args]
+# What the killed commands import, imported once by the forkserver (an ImportError is skipped: that import then
+# happens in each command, as it would anyway).
+PRELOAD = (
+    "torch",
+    "transformers",
+    "lightning.pytorch",
+    "jsonargparse",
+    "spacy",
+    "faiss",
+    "pyarrow",
+    "sentence_transformers",
+    "cbqa.cli",
+    "cbqa.commands.demo",
+    "cbqa.demo.pipeline",
+    "cbqa.training.cli",
+    "ner_masking.annotate",
+    "retrieval_baseline.commands.index",
+)
+
+
+def _forkserver() -> multiprocessing.context.BaseContext:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(PRELOAD))  # used when this process's forkserver starts (at the first command)
+    return ctx
+
+
+def _run_cbqa(args: tuple[str, ...], env: dict[str, str], cwd: str | None, log: str) -> None:
+    """In the forked child: `python -m cbqa ARGS` with environment `env` in `cwd`, stdout and stderr appended to
+    `log` unbuffered (PYTHONUNBUFFERED=1 in a real process); exits with the command's exit status."""
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout, sys.stderr = (
+        io.TextIOWrapper(io.FileIO(n, "w", closefd=False), encoding="utf-8", line_buffering=True, write_through=True)
+        for n in (1, 2)
+    )
+    os.environ.clear()
+    os.environ.update(env)
+    tempfile.tempdir = None  # read TMPDIR again
+    if cwd is not None:
+        os.chdir(cwd)
+    import cbqa.cli
+
+    sys.argv = [str(Path(cbqa.cli.__file__).with_name("__main__.py")), *args]
+    threads = int(env["OMP_NUM_THREADS"])  # read by torch and FAISS when first imported, in the forkserver
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    if "faiss" in sys.modules:
+        sys.modules["faiss"].omp_set_num_threads(threads)
+    try:
+        cbqa.cli.main(list(args))
+    finally:
+        atexit._run_exitfuncs()  # what an interpreter runs as it exits (a multiprocessing child exits without them)
+
+
+class Forked:
+    """A forked `cbqa` command, with the part of subprocess.Popen's interface the kill tests use. (A lock keeps two
+    threads from collecting its exit status at once: the second would read none and report 255.)"""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess) -> None:
+        self._process, self._lock, self.pid = process, threading.Lock(), process.pid
+
+    def poll(self) -> int | None:
+        with self._lock:
+            return self._process.exitcode  # -N: killed by signal N, as subprocess reports it
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"cbqa (pid {self.pid})", timeout)
+            time.sleep(0.01)
+        return code
+
+    def kill(self) -> None:
+        os.kill(self.pid, signal.SIGKILL)
 
 
 @dataclass
 class Watched:
-    """A running command whose stdout lines are collected (with arrival times) by a reader thread."""
+    """A running command whose output lines (stdout and stderr) are collected, with arrival times, by a thread."""
 
-    proc: subprocess.Popen
+    proc: Forked
     started: float
     lines: list[tuple[float, str]] = field(default_factory=list)
     _thread: threading.Thread | None = None
@@ -95,17 +179,33 @@ class Watched:
         return "".join(line for _, line in self.lines)
 
 
-def start(cmd: list[str], cwd: Path | None = None) -> Watched:
-    proc = subprocess.Popen(
-        cmd, env=ENV, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    )
-    w = Watched(proc, time.monotonic())
+def start(*args: str, cwd: Path | None = None) -> Watched:
+    """`cbqa ARGS` in a process of its own (forked from the forkserver), in ENV; returns at once."""
+    fd, log = tempfile.mkstemp(prefix="cbqa-", suffix=".log")  # in TMPDIR, removed once read to the end
+    os.close(fd)
+    process = _forkserver().Process(target=_run_cbqa, args=(args, ENV, None if cwd is None else str(cwd), log))
+    process.start()
+    w = Watched(Forked(process), time.monotonic())
 
-    def read() -> None:
-        for line in proc.stdout:
-            w.lines.append((time.monotonic(), line))
+    def follow() -> None:
+        pending = b""
+        with open(log, "rb") as f:
+            while True:
+                ended = w.proc.poll() is not None  # before reading: a read after the end gets all it wrote
+                chunk = f.read()
+                if chunk:
+                    *complete, pending = (pending + chunk).split(b"\n")
+                    now = time.monotonic()
+                    w.lines += [(now, line.decode("utf-8", "replace") + "\n") for line in complete]
+                elif ended:
+                    break
+                else:
+                    time.sleep(0.01)
+        if pending:
+            w.lines.append((time.monotonic(), pending.decode("utf-8", "replace")))
+        os.unlink(log)
 
-    w._thread = threading.Thread(target=read, daemon=True)
+    w._thread = threading.Thread(target=follow, daemon=True)
     w._thread.start()
     return w
 
@@ -127,7 +227,7 @@ def kill_when(w: Watched, ready: Callable[[], bool], delay: float, timeout: floa
         time.sleep(0.005)
     if w.proc.poll() is not None:
         return "finished"
-    os.kill(w.proc.pid, signal.SIGKILL)
+    w.proc.kill()
     w.wait()
     return "killed"
 
