@@ -113,3 +113,38 @@ def app_runs_template(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("app_runs")
     make_run(root)
     return root
+
+
+# The order files are handed out in. `make test` gives each of two xdist workers whole files (--dist loadfile), in
+# the order of the collection (xdist's own order, files with the most tests first, is turned off below): the longest
+# files first, then those with other slow tests, then the quick ones, so that the run ends with short files evening
+# out the two workers instead of one worker alone with a minute-long file. Seconds measured alone on the shared
+# 2-core machine; the order only needs to be roughly right.
+LONGEST_FIRST = (
+    "test_demo.py",  # ~85 s: an uninterrupted smoke demo beside a killed and rerun one
+    "test_ray_engines.py",  # ~55 s: a local Ray, spaCy and encoder actors
+    "test_app_browser.py",  # ~55 s: the app served to headless Chromium
+    "test_kill_resume.py",  # ~50 s: four commands killed and rerun beside uninterrupted runs
+    "test_gpu_check.py",  # ~45 s: bench/gpu_check.py --dry-run in a fresh interpreter, torch.compile
+    "test_ddp.py",  # ~25 s: a 2-process DDP pretraining
+)
+
+
+def pytest_configure(config) -> None:
+    if hasattr(config.option, "loadscopereorder"):  # pytest-xdist >= 3.6 reorders files by their number of tests
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    def rank(item) -> tuple[int, int]:
+        name = item.path.name
+        if name in LONGEST_FIRST:
+            return 0, LONGEST_FIRST.index(name)
+        return (1 if slow_files.get(name) else 2), 0
+
+    slow_files: dict[str, bool] = {}
+    for item in items:
+        slow_files[item.path.name] = (
+            slow_files.get(item.path.name, False) or item.get_closest_marker("slow") is not None
+        )
+    items.sort(key=rank)  # stable: files keep their own order, and tests theirs within each file
