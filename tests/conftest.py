@@ -115,16 +115,21 @@ def app_runs_template(tmp_path_factory) -> Path:
     return root
 
 
-# The order files are handed out in. `make test` gives each of two xdist workers whole files (--dist loadfile), in
-# the order of the collection (xdist's own order, files with the most tests first, is turned off below): the longest
-# files first, then those with other slow tests, then the quick ones, so that the run ends with short files evening
+# How `make test` shares the files between its two xdist workers (--dist loadfile: a file's tests on one worker, its
+# module fixtures built once). The files in SAME_WORKER go to one worker together (the scheduler below): test_demo.py
+# and test_kill_resume.py fork their killed commands from a server that imports torch, Lightning, spaCy and FAISS
+# once per worker (helpers/killing.py), so together they pay for it once. (Not --dist loadgroup with xdist_group
+# marks: pytest-xdist 3.8 sets the group on a node id attribute that pytest 9 no longer reads, so the marks are lost.)
+SAME_WORKER = {"test_demo.py": "killed commands", "test_kill_resume.py": "killed commands"}
+# Files are handed out in the order of the collection (xdist's own order, most tests first, is turned off below): the
+# longest first, then those with other slow tests, then the quick ones, so that the run ends with short files evening
 # out the two workers instead of one worker alone with a minute-long file. Seconds measured alone on the shared
 # 2-core machine; the order only needs to be roughly right.
 LONGEST_FIRST = (
     "test_demo.py",  # ~85 s: an uninterrupted smoke demo beside a killed and rerun one
+    "test_kill_resume.py",  # ~50 s: four commands killed and rerun beside uninterrupted runs
     "test_ray_engines.py",  # ~55 s: a local Ray, spaCy and encoder actors
     "test_app_browser.py",  # ~55 s: the app served to headless Chromium
-    "test_kill_resume.py",  # ~50 s: four commands killed and rerun beside uninterrupted runs
     "test_gpu_check.py",  # ~45 s: bench/gpu_check.py --dry-run in a fresh interpreter, torch.compile
     "test_ddp.py",  # ~25 s: a 2-process DDP pretraining
 )
@@ -135,16 +140,33 @@ def pytest_configure(config) -> None:
         config.option.loadscopereorder = False
 
 
-def pytest_collection_modifyitems(config, items) -> None:
-    def rank(item) -> tuple[int, int]:
-        name = item.path.name
-        if name in LONGEST_FIRST:
-            return 0, LONGEST_FIRST.index(name)
-        return (1 if slow_files.get(name) else 2), 0
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, called when it runs
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
 
+    class FileScheduling(LoadFileScheduling):
+        """--dist loadfile, but the files of SAME_WORKER count as one."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return SAME_WORKER.get(Path(file).name, file)
+
+    return FileScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
     slow_files: dict[str, bool] = {}
     for item in items:
         slow_files[item.path.name] = (
             slow_files.get(item.path.name, False) or item.get_closest_marker("slow") is not None
         )
+
+    def rank(item) -> tuple[int, int]:
+        name = item.path.name
+        if name in LONGEST_FIRST:
+            return 0, LONGEST_FIRST.index(name)
+        return (1 if slow_files[name] else 2), 0
+
     items.sort(key=rank)  # stable: files keep their own order, and tests theirs within each file
