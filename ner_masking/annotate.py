@@ -8,7 +8,10 @@ The corpus is scanned once (validated, shards planned: `cbqa.core.formats.corpus
   from the corpus and writing the shard file itself), on a local Ray started here or a cluster (`ray_address`).
 
 A rerun skips the shards whose files exist (each shard records its own counts), so a killed run resumes; the
-manifest is written when a run starts and when it finishes, not per shard.
+manifest is written when a run starts and when it finishes, not per shard. One process writes a store at a time
+(`cbqa.core.locks`). `overwrite` builds the new store beside the old one (`.NAME.rebuild`, resumable too) and swaps
+it in only when it is complete (`cbqa.core.io.replace_dir`): a failure part-way leaves the old store as it was.
+Documents longer than `piece_chars` are annotated in pieces cut at sentence starts (`pipeline.annotate_stream`).
 """
 
 from __future__ import annotations
@@ -16,16 +19,25 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from cbqa.core.contracts import write_contract
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats.corpus import CorpusScan, CorpusShard, Document, read_corpus_slice, scan_corpus
+from cbqa.core.io import replace_dir
+from cbqa.core.locks import writer_lock
 from cbqa.core.progress import progress_bar
 from ner_masking.labels import DEFAULT_LABELS
-from ner_masking.pipeline import DEFAULT_SPACY_MODEL, build_pipeline, doc_to_span_doc, ner_labels, pipeline_info
+from ner_masking.pipeline import (
+    DEFAULT_SPACY_MODEL,
+    PIECE_CHARS,
+    annotate_stream,
+    build_pipeline,
+    ner_labels,
+    pipeline_info,
+)
 from ner_masking.store import (
     MANIFEST,
     SHARD_SUFFIX,
@@ -42,7 +54,7 @@ from ner_masking.store import (
 
 # Options that change what a store holds: a store is resumed or reused only when they match. The rest
 # (engine, processes, batch size) change speed, not output.
-IDENTITY_OPTIONS = ("merge_adjacent", "drop_cross_sentence", "shard_size")
+IDENTITY_OPTIONS = ("merge_adjacent", "drop_cross_sentence", "shard_size", "piece_chars")
 ENGINES = ("local", "ray")
 
 
@@ -55,6 +67,7 @@ class AnnotateConfig:
     n_process: int = 1
     batch_size: int = 64
     shard_size: int = 1000
+    piece_chars: int = PIECE_CHARS  # longer documents are annotated in pieces cut at sentence starts
     overwrite: bool = False
     progress: bool = True
     engine: str = "local"
@@ -64,7 +77,7 @@ class AnnotateConfig:
         object.__setattr__(self, "labels", tuple(self.labels))
         if not self.labels:
             raise CbqaError("no entity labels selected")
-        for name in ("n_process", "batch_size", "shard_size"):
+        for name in ("n_process", "batch_size", "shard_size", "piece_chars"):
             if getattr(self, name) < 1:
                 raise CbqaError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.engine not in ENGINES:
@@ -182,26 +195,17 @@ def _local_engine(
     corpus: Path, pending: list[CorpusShard], out_dir: Path, config: AnnotateConfig, nlp: Any
 ) -> Iterator[dict[str, Any]]:
     """nlp.pipe over the pending shards' documents, in order; one shard file per finished shard."""
-    import itertools
 
     def docs() -> Iterator[tuple[int, Document]]:
         for shard in pending:
             for doc in read_corpus_slice(corpus, shard):
                 yield shard.index, doc
 
-    # Plain texts go to nlp.pipe and the (shard, document) contexts stay here, zipped back in order (pipe keeps it).
-    # spaCy's as_tuples=True would tokenize every text in this process and ship the contexts to the workers with each
-    # Doc, which cost ~20% of the throughput with 2 processes (bench/ner.py).
-    to_texts, to_contexts = itertools.tee(docs())
-    stream = zip(
-        nlp.pipe((d.text for _, d in to_texts), n_process=config.n_process, batch_size=config.batch_size),
-        to_contexts,
-        strict=True,
-    )
+    stream = annotate_stream(nlp, docs(), config.batch_size, config.n_process, config.piece_chars)
     sizes = {s.index: s.count for s in pending}
     buffer: list[SpanDoc] = []
-    for processed, (index, doc) in stream:
-        buffer.append(doc_to_span_doc(processed, doc.id, doc.title))
+    for index, doc in stream:
+        buffer.append(doc)
         if len(buffer) == sizes[index]:
             yield write_shard(out_dir / shard_name(index), buffer, config.labels) | {"index": index}
             buffer = []
@@ -219,10 +223,31 @@ def annotate_corpus(corpus_path: str | Path, out_dir: str | Path, config: Annota
     """Annotate `corpus_path` into the store `out_dir`, resuming finished shards; returns `out_dir`."""
     config = config or AnnotateConfig()
     corpus_path, out_dir = Path(corpus_path), Path(out_dir)
-    scan = scan_corpus(corpus_path, config.shard_size)
+    with writer_lock(out_dir, "cbqa ner"):
+        scan = scan_corpus(corpus_path, config.shard_size)
+        if scan.docs == 0:
+            raise CbqaError(f"{corpus_path}: no documents to annotate (an empty corpus)")
+        if config.overwrite and _holds_store(out_dir):  # the old store stays until the new one is complete
+            work = out_dir.with_name(f".{out_dir.name}.rebuild")
+            _annotate(corpus_path, work, replace(config, overwrite=False), scan, rebuild=True)
+            replace_dir(work, out_dir)
+            return out_dir
+        return _annotate(corpus_path, out_dir, config, scan)
+
+
+def _holds_store(out_dir: Path) -> bool:
+    return out_dir.is_dir() and (out_dir / MANIFEST).exists()
+
+
+def _annotate(
+    corpus_path: Path, out_dir: Path, config: AnnotateConfig, scan: CorpusScan, rebuild: bool = False
+) -> Path:
+    """Annotate into `out_dir` (a `rebuild` work directory is started afresh when it holds another store)."""
     nlp = build_pipeline(config.spacy_model, config.labels, config.merge_adjacent, config.drop_cross_sentence)
     nlp.max_length = max(nlp.max_length, scan.max_chars + 1)
     fresh = _new_manifest(config, pipeline_info(nlp, config.spacy_model), scan, ner_labels(nlp))
+    if rebuild and _holds_store(out_dir) and _identity(read_manifest(out_dir)) != _identity(fresh):
+        _clear_store(out_dir)
     manifest = _prepare_store(out_dir, config, fresh)
     done = _finished_shards(out_dir, scan)
     pending = [s for s in scan.shards if s.index not in done]

@@ -37,12 +37,14 @@ class SpacyShardActor:
         drop_cross_sentence: bool,
         batch_size: int,
         max_length: int,
+        piece_chars: int,
     ) -> None:
         from ner_masking.pipeline import build_pipeline
 
         self.corpus, self.out_dir, self.labels, self.batch_size = Path(corpus), Path(out_dir), labels, batch_size
         self.nlp = build_pipeline(spacy_model, labels, merge_adjacent, drop_cross_sentence)
         self.nlp.max_length = max(self.nlp.max_length, max_length)
+        self.piece_chars = piece_chars
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         from ner_masking.pipeline import annotate_docs
@@ -50,7 +52,9 @@ class SpacyShardActor:
         out: dict[str, list[Any]] = {"index": [], "file": [], "docs": [], "spans": [], "label_counts": []}
         for i in range(len(batch["index"])):
             shard = CorpusShard(**{k: int(batch[k][i]) for k in ("index", "start", "count", "offset", "line")})
-            docs = annotate_docs(self.nlp, read_corpus_slice(self.corpus, shard), self.batch_size)
+            docs = annotate_docs(
+                self.nlp, read_corpus_slice(self.corpus, shard), self.batch_size, piece_chars=self.piece_chars
+            )
             stats = write_shard(self.out_dir / shard_name(shard.index), docs, self.labels)
             for key in ("file", "docs", "spans"):
                 out[key].append(stats[key])
@@ -81,6 +85,7 @@ def ray_engine(
             "drop_cross_sentence": config.drop_cross_sentence,
             "batch_size": config.batch_size,
             "max_length": nlp.max_length,
+            "piece_chars": config.piece_chars,
         },
         concurrency=config.n_process,
     )

@@ -53,8 +53,12 @@ os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(SCRATCH / "torchinductor")
 
 
 def pytest_unconfigure(config) -> None:
-    if OWN_SCRATCH:  # after the workers are gone: nothing uses it any more
-        shutil.rmtree(SCRATCH, ignore_errors=True)
+    if OWN_SCRATCH:  # after the workers are gone: nothing uses it any more ...
+        from multiprocessing.util import Finalize
+
+        # ... but at exit multiprocessing removes its own temporary directory (pymp-*, here) first: a finaliser of a
+        # lower priority than its (-100) runs after it
+        Finalize(None, shutil.rmtree, args=(SCRATCH, True), exitpriority=-200)
 
 
 # One OpenMP thread for torch and FAISS, here and in every subprocess a test starts (unless the caller set one). The

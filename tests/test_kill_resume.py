@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,7 +164,7 @@ def test_ner_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path: Path) ->
         args = ["--corpus", str(corpus), "--out", str(store), "--shard-size", "10", "--batch-size", "10"]
         return ["ner", *args, "--no-progress"]
 
-    def kill_chain() -> tuple[str, dict | None, int, str]:
+    def kill_chain() -> tuple[str, Any, int, str]:
         first = start(*ner(out))
         outcome = kill_when(first, lambda: len(list(out.glob("shard-*.arrow"))) >= 2, 0.0, timeout=120)
         manifest, written = read_manifest(out), len(list(out.glob("shard-*.arrow")))
@@ -177,7 +178,7 @@ def test_ner_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path: Path) ->
     assert e.value.code == 0
     outcome, manifest, written, rerun_output = chain()
 
-    assert outcome == "killed" and manifest is not None and not manifest["complete"], (
+    assert outcome == "killed" and manifest is not None and not manifest.complete, (
         "the run finished before it was killed"
     )
     assert written < 40

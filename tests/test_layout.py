@@ -51,6 +51,10 @@ def imports_of(module: str, source: str, known: set[str]) -> list[tuple[str, str
     return out
 
 
+def _ours(target: str) -> bool:
+    return target.split(".")[0] in PACKAGES
+
+
 def private_names_used_by_the_app(sources: dict[str, str]) -> list[str]:
     """`module:line: imports X._y` for every private name the app imports from the packages below it (the app is
     UI only: it calls their public API)."""

@@ -75,7 +75,12 @@ def test_store_golden_contents_and_manifest(tmp_path, ruler_model):
     assert m["label_counts"] == {"GPE": 5, "PERSON": 3, "DATE": 3}  # Paris x3 (d0, d4, d8), Berlin x2
     assert m["spans"] == 11
     assert m["pipeline"]["components"] == ["rule_sentencizer", "entity_ruler", "salient_span_marker"]
-    assert m["options"] == {"merge_adjacent": False, "drop_cross_sentence": True, "shard_size": 3}
+    assert m["options"] == {
+        "merge_adjacent": False,
+        "drop_cross_sentence": True,
+        "shard_size": 3,
+        "piece_chars": 100_000,
+    }
     assert m["corpus"]["fingerprint"].startswith("sha256:") and m["corpus"]["docs"] == 10
     assert m["labels_not_in_pipeline"] == [
         "NORP",
@@ -190,11 +195,12 @@ def test_missing_pipeline_names_pip_package(tmp_path, monkeypatch):
         pipeline_mod.build_pipeline()
 
 
-def test_empty_corpus_makes_an_empty_complete_store(tmp_path, ruler_model):
+def test_an_empty_corpus_is_an_error_and_writes_nothing(tmp_path, ruler_model):
     corpus = tmp_path / "empty.jsonl"
     corpus.write_text("", encoding="utf-8")
-    store = load_span_store(annotate_corpus(corpus, tmp_path / "s", config(ruler_model)))
-    assert store.docs() == [] and store.manifest["complete"] and store.manifest["shards"] == []
+    with pytest.raises(CbqaError, match="empty.jsonl: no documents to annotate"):
+        annotate_corpus(corpus, tmp_path / "s", config(ruler_model))
+    assert not (tmp_path / "s").exists()
 
 
 def test_load_errors(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ner_masking.annotate import AnnotateConfig, annotate_corpus
 from ner_masking.labels import DEFAULT_LABELS, LABEL_GROUPS, expand_labels
-from ner_masking.pipeline import DEFAULT_SPACY_MODEL
+from ner_masking.pipeline import DEFAULT_SPACY_MODEL, PIECE_CHARS
 from ner_masking.store import load_span_store
 
 
@@ -60,7 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="documents per shard, the unit of resumption and of work per actor (default: %(default)s; "
         "10000 for corpora of millions)",
     )
-    p.add_argument("--overwrite", action="store_true", help="rebuild a store made with other settings or corpus")
+    p.add_argument(
+        "--piece-chars",
+        type=int,
+        default=PIECE_CHARS,
+        help="documents longer than this are annotated in pieces cut at sentence starts (default: %(default)s)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="rebuild a store made with other settings or corpus (beside it; swapped in when complete)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -75,6 +85,7 @@ def main(argv: list[str]) -> int:
         n_process=args.n_process,
         batch_size=args.batch_size,
         shard_size=args.shard_size,
+        piece_chars=args.piece_chars,
         overwrite=args.overwrite,
         progress=not args.no_progress,
         engine=args.engine,

@@ -28,8 +28,7 @@ class TaskInput(Contract):
 
 
 class ValidationInput(Contract):
-    name: StrictStr
-    file: StrictStr
+    name: StrictStr  # (which file it was: the run's config; an export carries no machine path)
     prefix: StrictStr
 
 

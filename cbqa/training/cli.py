@@ -176,7 +176,9 @@ def run_training(
 
     for pattern in _QUIET:
         warnings.filterwarnings("ignore", message=pattern)
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)  # GPU/TPU availability lines
+    # GPU/TPU availability lines, and "Seed set to N" (the seed is in the run's config.yaml)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     check_config_files(argv)
     check_options(argv, option_types(module_class, datamodule_class), moved or {})
     with ExitStack() as lock:  # (released when training ends or fails; by the kernel if the process dies)

@@ -171,7 +171,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
             )
             for c in self.task_cfgs
         ]
-        val = [ValidationInput(name=n, file=f, prefix=p) for n, f, _, p in self.validation()]
+        val = [ValidationInput(name=n, prefix=p) for n, _, _, p in self.validation()]
         return InputRecord(format="cbqa-inputs/1", tasks=tasks, validation=val)
 
     def build(self, cfg: TaskConfig):

@@ -322,9 +322,15 @@ def differing(ref: Path, got: Path, skip: Callable[[str], bool] = lambda rel: Fa
 
 
 def hidden_leftovers(directories: Iterable[Path]) -> list[str]:
-    """Hidden entries other than the live published versions: staging dirs, unpublished versions, temporary files."""
+    """Hidden entries other than the live published versions and the writer-lock files (`.NAME.lock`: the kernel
+    releases the lock with its holder, the empty file stays for the next writer): staging dirs, unpublished versions,
+    temporary files."""
     out = []
     for d in directories:
         live = {p.resolve() for p in d.iterdir() if p.is_symlink()}
-        out += [str(p) for p in d.iterdir() if p.name.startswith(".") and p.resolve() not in live]
+        out += [
+            str(p)
+            for p in d.iterdir()
+            if p.name.startswith(".") and not p.name.endswith(".lock") and p.resolve() not in live
+        ]
     return out
