@@ -1,8 +1,7 @@
 """The `cbqa` console script: a thin dispatcher to one module per subcommand.
 
 Each subcommand module exposes `main(argv: list[str]) -> int | None` and owns its own argument parser,
-so `cbqa SUB --help` is that module's help. A `CbqaError` (or an OSError: a full disk, a read-only directory)
-anywhere becomes one line on stderr and its exit status (cbqa.core.errors: 2 bad input, 3 environment, 4 busy).
+so `cbqa SUB --help` is that module's help; `cbqa.commands.run` turns errors into one line and an exit status.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import importlib
 import importlib.util
 import sys
 
-from cbqa.core.errors import CbqaError, from_os_error
+from cbqa.commands import run
 
 # name -> (module, one-line description). Kept in workflow order for `cbqa --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -36,7 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retrieve": ("retrieval_baseline.commands.retrieve", "retrieve top-k passages for questions"),
     "retrieval-eval": ("retrieval_baseline.commands.retrieval_eval", "top-k answer recall of retrievers"),
     "reader": ("cbqa.commands.reader", "train / run the open-book T5 reader"),
-    "demo": ("cbqa.commands.demo", "run the whole study on the toy world, end to end"),
+    "study": ("cbqa.commands.study", "the whole study on your corpus and questions, end to end"),
+    "demo": ("cbqa.commands.demo", "the whole study on the embedded toy world, end to end"),
     "reproduce": ("cbqa.commands.reproduce", "re-check the numbers the docs state against the results registry"),
     "app": ("cbqa.commands.app", "start the Streamlit app"),
 }
@@ -70,19 +70,4 @@ def main(argv: list[str] | None = None) -> None:
     if name not in COMMANDS or not _available(name):
         print(f"cbqa: error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         sys.exit(2)
-    try:
-        module = importlib.import_module(COMMANDS[name][0])
-        code = module.main(rest)
-    except CbqaError as e:
-        _fail(name, e)
-    except OSError as e:  # the machine refused a read or write: one line, not a traceback
-        _fail(name, from_os_error(e))
-    except KeyboardInterrupt:
-        print(f"cbqa {name}: interrupted", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(code or 0)
-
-
-def _fail(name: str, e: CbqaError) -> None:
-    print(f"cbqa {name}: error: {e}", file=sys.stderr)
-    sys.exit(e.exit_code)
+    run(COMMANDS[name][0], name, rest)

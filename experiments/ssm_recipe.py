@@ -20,7 +20,7 @@ from typing import Any
 from cbqa.commands import predict
 from cbqa.commands.fill_in import exact_match_percent, fill, fill_in_items
 from cbqa.core.metrics import max_em
-from cbqa.demo import VARIANTS, Demo, DemoConfig
+from cbqa.demo import VARIANTS, Study, StudyConfig
 from cbqa.training.cli import run_training
 from ner_masking.store import load_span_store
 
@@ -51,9 +51,9 @@ ROWS: dict[str, list[Stage]] = {
 }
 
 
-def train_row(demo: Demo, out: Path, stages: list[Stage]) -> Path:
+def train_row(demo: Study, out: Path, stages: list[Stage]) -> Path:
     """Train the row's stages in order, each starting from the previous; returns the last run dir."""
-    world, start = demo.world, None
+    world, start = (demo.out / "world"), None
     for i, st in enumerate(stages):
         run = out / f"stage{i}"
         tasks = (
@@ -68,7 +68,7 @@ def train_row(demo: Demo, out: Path, stages: list[Stage]) -> Path:
     return start
 
 
-def test_em(model: Path, demo: Demo, out: Path) -> dict[str, float]:
+def test_em(model: Path, demo: Study, out: Path) -> dict[str, float]:
     pred = out / "test_predictions.jsonl"
     if not pred.exists():
         predict.main(
@@ -76,7 +76,7 @@ def test_em(model: Path, demo: Demo, out: Path) -> dict[str, float]:
                 "--model",
                 str(model),
                 "--questions",
-                str(demo.world / "test.jsonl"),
+                str((demo.out / "world") / "test.jsonl"),
                 "--out",
                 str(pred),
                 "--num-beams",
@@ -84,7 +84,8 @@ def test_em(model: Path, demo: Demo, out: Path) -> dict[str, float]:
             ]
         )
     gold = {
-        r["id"]: r["category"] for r in map(json.loads, (demo.world / "overlap_gold.jsonl").read_text().splitlines())
+        r["id"]: r["category"]
+        for r in map(json.loads, ((demo.out / "world") / "overlap_gold.jsonl").read_text().splitlines())
     }
     by: dict[str, list[float]] = {}
     for row in map(json.loads, pred.read_text().splitlines()):
@@ -100,8 +101,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/ssm_recipe"))
     ap.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
     args = ap.parse_args()
-    demo = Demo(DemoConfig(out=str(args.demo)))
-    subjects = {json.loads(line)["subject"] for line in (demo.world / "train.jsonl").read_text().splitlines()}
+    demo = Study(StudyConfig(out=str(args.demo)))
+    subjects = {json.loads(line)["subject"] for line in ((demo.out / "world") / "train.jsonl").read_text().splitlines()}
     held_out = [d for d in load_span_store(demo.out / "spans").docs() if d.title not in subjects]
     items = fill_in_items(held_out, 300, 0)  # the same preset, fill-in's default
     table = []

@@ -1,4 +1,8 @@
-"""The demo's settings and its pretraining variants."""
+"""The study's settings and its pretraining variants.
+
+A study runs on the user's corpus and questions (`cbqa study`) or on the generated toy world (`cbqa demo`, where
+`corpus` is None): the same stages, outputs and report either way.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,11 @@ from typing import Any
 from cbqa.core.errors import CbqaError
 
 READERS = ("fid", "concat")
+# Sizes of a T5 built from a config (no checkpoint): the demo's ~1M-parameter model, and one of t5-small's size.
+ARCHS: dict[str, dict[str, Any]] = {
+    "tiny": {},  # cbqa.model.loading.T5Arch's defaults: d_model 128, 2+2 layers, 4 heads (~1M parameters)
+    "small": {"d_model": 512, "d_ff": 2048, "num_layers": 6, "num_decoder_layers": 6, "num_heads": 8, "d_kv": 64},
+}
 
 # Each variant's objective. The masked variants pretrain on it alone, then fine-tune on closed-book QA mixed with the
 # same objective in every batch (T5 multi-task fine-tuning, examples-proportional), so the facts stored during
@@ -15,22 +24,37 @@ READERS = ("fid", "concat")
 # number of steps. Why this recipe (and not pure mixing, or pretrain-then-QA): README, "Demo results".
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "none": None,  # closed-book QA only
-    # T5's objective (noise density 0.15, mean span 3) over a random 32-word window of the paragraph: T5 corrupts
-    # fixed-length chunks, and 32 words keeps this variant's inputs near the SSM inputs' length (and cost).
-    "span_corruption": {"policy": "span_corruption", "policy_options": {"max_units": 32}},
+    # T5's objective (noise density 0.15, mean span 3) over a random 16-word window of the paragraph: T5 corrupts
+    # fixed-length chunks, and 16 words keeps this variant's inputs as long as SSM's title + sentence (~21 tokens
+    # with the demo's tokenizer; 32 words made them 2.5 times as long, and its pretraining twice as slow).
+    "span_corruption": {"policy": "span_corruption", "policy_options": {"max_units": 16}},
     # The SSM recipe, defined once as a preset in ner_masking.policies.PRESETS.
     "ssm": {"policy": "ssm_title_sentence"},
 }
 
 
 @dataclass
-class DemoConfig:
+class StudyConfig:
     out: str = "runs/demo"
-    seed: int = 0
+    seed: int = 0  # the toy world's seed, and the training seed unless `train_seed` is given
+    train_seed: int | None = None  # training (data order, masks, initialisation, dropout) of every stage
     people: int = 100
+    # The user's data (`cbqa study`); None: generate the toy world. QA files: one with a `split` field (train / dev /
+    # test), or three files, or one split here by `split_seed` (`cbqa.demo.inputs`).
+    corpus: str | None = None
+    qa: tuple[str, ...] = ()
+    split_seed: int | None = None
+    gold_overlap: str | None = None  # overlap labels known to be true (the toy world's), by test question id
+    # Start every variant from this T5 (hub name or local directory: its tokenizer too); None: build one sized by
+    # `arch` with a tokenizer trained on the corpus.
+    model: str | None = None
     vocab_size: int = 800
+    # Stages that can run side by side do, in this many lanes; every training and prediction runs on `threads` torch
+    # threads whatever the lanes, so the results do not depend on them (docs/study.md).
+    lanes: int = 2
+    threads: int = 1
     variants: tuple[str, ...] = ("none", "span_corruption", "ssm")
-    # Every variant trains pretrain_steps + steps optimizer steps (sized so the demo stays under 10 minutes on 2 cores).
+    # Every variant trains pretrain_steps + steps optimizer steps.
     pretrain_steps: int = 800  # masked objective alone, lr `lr`
     steps: int = 400  # fine-tuning: QA + the objective, lr `finetune_lr`
     batch_size: int = 64
@@ -77,9 +101,19 @@ class DemoConfig:
     reading_keep_source: bool = True
     encoder: str = "default"
 
+    @property
+    def training_seed(self) -> int:
+        return self.seed if self.train_seed is None else self.train_seed
+
     def __post_init__(self) -> None:
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown:
             raise CbqaError(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
         if self.reader not in READERS:
             raise CbqaError(f"unknown reader {self.reader!r}; choose from {', '.join(READERS)}")
+        if self.corpus is None and (self.qa or self.gold_overlap):
+            raise CbqaError("QA files and gold overlap labels come with a corpus (--corpus)")
+        if self.corpus is not None and not self.qa:
+            raise CbqaError("a study of your corpus needs its questions: --qa FILE (with a split field) or three files")
+        if self.lanes < 1 or self.threads < 1:
+            raise CbqaError(f"lanes and threads must be >= 1, got {self.lanes} and {self.threads}")

@@ -20,14 +20,14 @@ from typing import Any
 
 from cbqa.core.formats.jsonl import write_json
 from cbqa.core.io import atomic_writer
-from cbqa.demo.config import DemoConfig
+from cbqa.demo.config import StudyConfig
 from cbqa.demo.stages import Stages, console, run_training_stage, variant_recipe, write_timings
 
 REPEATS = (1, 4, 16)
 
 
 class MemorisationDemo:
-    def __init__(self, cfg: DemoConfig, seeds: tuple[int, ...], canaries: int = 10, samples: int = 400) -> None:
+    def __init__(self, cfg: StudyConfig, seeds: tuple[int, ...], canaries: int = 10, samples: int = 400) -> None:
         self.cfg, self.seeds, self.count, self.samples = cfg, seeds, canaries, samples
         self.out = Path(cfg.out)
         self.stages = Stages(self.out)

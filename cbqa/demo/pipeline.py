@@ -1,11 +1,12 @@
-"""The whole study on the embedded toy world, end to end, as a sequence of the same commands a user runs.
+"""The whole study, end to end, as a sequence of the same commands a user runs: on the user's corpus and questions
+(`cbqa study`), or on the generated toy world (`cbqa demo`).
 
 Stages (each skipped when its output exists and was made with the same arguments and inputs, as `OUT/stages.json`
-records; rerun when any of them changed; an interrupted demo resumes where it stopped):
-world -> tokenizer -> ner spans -> per variant: [pretrain (span corruption | SSM)] -> closed-book fine-tune
-(QA + the objective) -> predict
--> retrieval baseline (index, retrieve, reading examples, FiD reader, extractive floor, counterfactual check)
--> overlap labels + nearest-neighbour baselines -> evaluate -> report.
+records; rerun when any of them changed; an interrupted study resumes where it stopped):
+inputs (world | data) -> tokenizer (unless --model) -> ner spans -> overlap labels + nearest-neighbour baselines ->
+in lanes, side by side: per variant [pretrain (span corruption | SSM)] -> closed-book fine-tune (QA + the
+objective) -> predict; the retrieval arm (index, retrieve, FiD reader started from the SSM model, extractive floor,
+counterfactual check) after the SSM variant -> evaluate -> report (results.json, summary.json) -> manifest (the app's).
 """
 
 from __future__ import annotations
@@ -18,142 +19,140 @@ from typing import Any
 
 from cbqa.core.contracts import read_contract, write_contract
 from cbqa.core.errors import CbqaError
+from cbqa.core.formats.jsonl import write_json
 from cbqa.core.formats.run_manifest import MANIFEST, RunManifest
-from cbqa.demo.config import VARIANTS, DemoConfig
-from cbqa.demo.retrieval import run_retrieval_stages
-from cbqa.demo.stages import Stages, console, run_training_stage, train_args, variant_recipe, write_timings
+from cbqa.demo.config import VARIANTS, StudyConfig
+from cbqa.demo.inputs import StudyInputs, split_own_data
+from cbqa.demo.retrieval import retrieval_arm
+from cbqa.demo.stages import Stages, console, flags, run_stage, variant_recipe, write_timings
 
 
-class Demo:
-    def __init__(self, cfg: DemoConfig) -> None:
+class Study:
+    def __init__(self, cfg: StudyConfig) -> None:
         self.cfg = cfg
         self.out = Path(cfg.out)
-        self.world = self.out / "world"
         self.stages = Stages(self.out)
 
-    def stage(self, name: str, done: Path | None, fn, args: list[str], outputs: list[Path] | None = None) -> None:
-        self.stages.run(name, done, fn, args, outputs or [])
-
     def command(self, name: str, done: Path, main, argv: list[str], outputs: list[Path] | None = None) -> None:
-        """A stage that runs one `cbqa` subcommand's `main(argv)`; the argv is what the stage records."""
-        self.stage(name, done, lambda: main(argv), [name.split()[0], *argv], outputs)
+        """A stage that runs one `cbqa` subcommand's `main(argv)` in this process; the argv is what it records."""
+        self.stages.run(name, done, lambda: main(argv), [name.split()[0], *argv], outputs or [])
 
-    def training(self, name: str, run: Path, argv: list[str], prog: str) -> None:
-        self.stage(name, run / "summary.json", lambda: run_training_stage(argv, prog, run), [prog, *argv], [run])
-
-    def train_args(
-        self,
-        run_dir: Path,
-        tasks: list[dict[str, Any]],
-        steps: int,
-        lr: float,
-        model: Path | None,
-        val_file: Path | None,
-    ) -> list[str]:
-        return train_args(self.cfg, self.out, run_dir, tasks, steps, lr, model, val_file)
+    def child(self, name: str, done: Path, argv: list[str], outputs: list[Path]) -> None:
+        """A training stage: `cbqa ARGV` in a process of its own when lanes run side by side (`stages.in_child`),
+        else in this one (on the same number of torch threads: the same result)."""
+        self.stages.run(
+            name, done, lambda: run_stage(argv, self.stages.log(name), self.cfg), [f"cbqa {argv[0]}", *argv], outputs
+        )
 
     # -- stages --------------------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        from cbqa.commands import ner as ner_cmd
-        from cbqa.commands import predict, tokenizer, world
+        import torch
 
-        c, w = self.cfg, self.world
-        t_start = time.perf_counter()
+        torch.set_num_threads(self.cfg.threads)  # what this process computes (prediction, encoding) as its children
+        c, t_start = self.cfg, time.perf_counter()
         self.forget_other_run()
-        self.command(
-            "world",
-            w / "world.json",
-            world.main,
-            ["--out", str(w), "--seed", str(c.seed), "--people", str(c.people), "--orgs", str(max(2, c.people // 5))],
-            [w],
-        )
-        tok = self.out / "tokenizer"
-        self.command(
-            "tokenizer",
-            tok / "tokenizer.json",
-            tokenizer.main,
-            [
-                "--corpus",
-                str(w / "corpus.jsonl"),
-                "--qa",
-                str(w / "train.jsonl"),
-                "--out",
-                str(tok),
-                "--vocab-size",
-                str(c.vocab_size),
-            ],
-            [tok],
-        )
-        # The masked variants train on the spans store; the FiD reader's reading examples are made from it.
-        needs_spans = any(VARIANTS[v] for v in c.variants) or (c.retrieval and c.reader == "fid")
-        if needs_spans:
-            spans = self.out / "spans"
-            self.command(
-                "ner",
-                spans / "manifest.json",
-                ner_cmd.main,
-                ["--corpus", str(w / "corpus.jsonl"), "--out", str(spans)],
-                [spans],
-            )
-        qa_task = {"name": "qa", "kind": "qa", "file": str(w / "train.jsonl")}
-        models: dict[str, str] = {}
-        runs: dict[str, str] = {}
+        inputs = self.inputs()
+        if c.model is None:  # a T5 built from a config, with a tokenizer of the corpus
+            self.tokenizer(inputs)
+        # The masked variants train on the spans store, the reader's clozes come from it, and the overlap labels read
+        # its sentences (else the corpus's, split by the same rule).
+        needs_spans = any(VARIANTS[v] for v in c.variants) or (c.retrieval and c.reader == "fid" and c.reader_clozes)
+        spans = self.ner(inputs) if needs_spans else None
         predictions: dict[str, str] = {}
-        for v in c.variants:
-            run = self.out / "models" / v
-            for stage, run_dir, argv in variant_recipe(
-                c, self.out, v, qa_task, self.out / "spans", self.out / "pretrain" / v, run, w / "dev.jsonl"
-            ):
-                self.training(f"{stage} {v}", run_dir, argv, "cbqa pretrain")
-            models[v], runs[v] = str(run / "hf"), str(run)
-            pred = self.out / "predictions" / f"closed_book_{v}.jsonl"
-            self.command(
-                f"predict {v}",
-                pred,
-                predict.main,
-                [
-                    "--model",
-                    str(run),
-                    "--questions",
-                    str(w / "test.jsonl"),
-                    "--out",
-                    str(pred),
-                    "--num-beams",
-                    "4",
-                    "--top-k",
-                    "4",
-                ],
-            )
-            predictions[f"closed_book_{v}"] = str(pred)
-
-        index, reader = None, None
-        if c.retrieval:
-            index, reader, rpreds, rruns = self.retrieval(models)
-            predictions.update(rpreds)
-            runs.update(rruns)
-        predictions.update(self.overlap_and_neighbours(self.out / "spans" if needs_spans else None))
-        report = self.report(predictions)
+        overlap = self.overlap_labels(inputs, spans)
+        predictions.update(self.neighbours(inputs))
+        models = {v: self.out / "models" / v for v in c.variants}
+        closed = {f"closed_book_{v}": self.out / "predictions" / f"closed_book_{v}.jsonl" for v in c.variants}
+        arm: dict[str, Any] = {}
+        chains = {v: (lambda v=v: self.variant(v, inputs, spans)) for v in c.variants}
+        if c.retrieval:  # after the SSM variant (the reader starts from its model), else on its own
+            start = "ssm" if "ssm" in c.variants else None
+            gold = inputs.gold_overlap or overlap
+            arm_chain = lambda: arm.update(retrieval_arm(c, self.out, self.stages, inputs, models.get(start), gold))
+            if start is None:
+                chains["retrieval"] = arm_chain
+            else:
+                variant_chain = chains[start]
+                chains[start] = lambda: (variant_chain(), arm_chain())
+        self.stages.parallel(longest_first(chains, c), c.lanes)
+        predictions = {**{k: str(v) for k, v in closed.items()}, **arm.get("predictions", {}), **predictions}
+        report = self.report(predictions, inputs, overlap)
         manifest = {
             "name": self.out.name,
-            "train": str(w / "train.jsonl"),
-            "dev": str(w / "dev.jsonl"),
-            "test": str(w / "test.jsonl"),
-            "corpus": str(w / "corpus.jsonl"),
-            "spans": str(self.out / "spans") if needs_spans else None,
-            "index": index,
-            "overlap": str(self.out / "overlap" / "test_overlap.jsonl"),
-            "gold_overlap": str(w / "overlap_gold.jsonl"),
-            "models": models,
-            "runs": runs,
+            "train": str(inputs.train),
+            "dev": str(inputs.dev),
+            "test": str(inputs.test),
+            "corpus": str(inputs.corpus),
+            "spans": str(spans) if spans else None,
+            "index": arm.get("index"),
+            "overlap": str(overlap),
+            "gold_overlap": str(inputs.gold_overlap) if inputs.gold_overlap else None,
+            "models": {v: str(m / "hf") for v, m in models.items()},
+            "runs": {
+                **{v: str(m) for v, m in models.items()},
+                **({"reader": arm["reader"]} if "reader" in arm else {}),
+            },
             "predictions": predictions,
-            "reader": reader,
+            "reader": arm.get("reader"),
             "report": str(report),
-            "config": asdict(self.cfg),
+            "config": asdict(c),
         }
         write_contract(self.out / MANIFEST, RunManifest.model_validate(_relative(manifest, self.out)))
         wall = time.perf_counter() - t_start
         write_timings(self.out, self.stages, wall)
+        write_summary(self.out, c)
         return {"manifest": self.out / MANIFEST, "report": report, "wall_s": wall}
+
+    def inputs(self) -> StudyInputs:
+        """The generated world (demo) or the user's corpus and QA splits (OUT/data/)."""
+        c, data = self.cfg, self.out / "data"
+        if c.corpus is None:
+            from cbqa.commands import world
+
+            w = self.out / "world"
+            argv = flags(out=w, seed=c.seed, people=c.people, orgs=max(2, c.people // 5))
+            self.command("world", w / "world.json", world.main, argv, [w])
+            return StudyInputs(
+                w / "corpus.jsonl", w / "train.jsonl", w / "dev.jsonl", w / "test.jsonl", w / "overlap_gold.jsonl"
+            )
+        corpus = Path(c.corpus).resolve()
+        if not corpus.exists():
+            raise CbqaError(f"{c.corpus}: no such corpus")
+        args = ["data", *[str(Path(q).resolve()) for q in c.qa], f"split_seed={c.split_seed}"]
+        self.stages.run(
+            "data", data / "split.json", lambda: print(split_own_data(c.qa, data, c.split_seed)), args, [data]
+        )
+        gold = Path(c.gold_overlap).resolve() if c.gold_overlap else None
+        return StudyInputs(corpus, data / "train.jsonl", data / "dev.jsonl", data / "test.jsonl", gold)
+
+    def tokenizer(self, inputs: StudyInputs) -> Path:
+        from cbqa.commands import tokenizer
+
+        tok = self.out / "tokenizer"
+        argv = flags(corpus=inputs.corpus, qa=inputs.train, out=tok, vocab_size=self.cfg.vocab_size)
+        self.command("tokenizer", tok / "tokenizer.json", tokenizer.main, argv, [tok])
+        return tok
+
+    def ner(self, inputs: StudyInputs) -> Path:
+        from cbqa.commands import ner
+
+        spans = self.out / "spans"
+        self.command("ner", spans / "manifest.json", ner.main, flags(corpus=inputs.corpus, out=spans), [spans])
+        return spans
+
+    def variant(self, v: str, inputs: StudyInputs, spans: Path | None) -> None:
+        """One variant's chain: its training stages (each in a child process), then its test predictions."""
+        from cbqa.commands import predict
+
+        c, run = self.cfg, self.out / "models" / v
+        qa_task = {"name": "qa", "kind": "qa", "file": str(inputs.train)}
+        for stage, run_dir, argv in variant_recipe(
+            c, self.out, v, qa_task, spans, self.out / "pretrain" / v, run, inputs.dev
+        ):
+            self.child(f"{stage} {v}", run_dir / "summary.json", ["pretrain", *argv], [run_dir])
+        pred = self.out / "predictions" / f"closed_book_{v}.jsonl"
+        argv = flags(model=run, questions=inputs.test, out=pred, num_beams=4, top_k=4)
+        self.command(f"predict {v}", pred, predict.main, argv, [pred, Path(f"{pred}.meta.json")])
 
     def forget_other_run(self) -> None:
         """Remove a manifest.json that describes a run with other settings: from here on the directory holds a
@@ -174,115 +173,90 @@ class Demo:
                 f"[yellow]• {path}: described a run with other settings; removed until this run finishes[/yellow]"
             )
 
-    def retrieval(self, models: dict[str, str]) -> tuple[str | None, str | None, dict[str, str], dict[str, str]]:
-        """Dense + BM25 index over the corpus, hybrid retrieval for every split, and an open-book T5 reader."""
-        return run_retrieval_stages(self.cfg, self.out, self.stages, models)
-
-    def overlap_and_neighbours(self, spans: Path | None) -> dict[str, str]:
-        from cbqa.commands import nn_baseline, overlap
+    def overlap_labels(self, inputs: StudyInputs, spans: Path | None) -> Path:
+        """Lewis et al.'s categories for the test questions, by the detector (compared with the gold labels when the
+        study has them); the corpus's sentences from the spans store (the sentences SSM masks in)."""
+        from cbqa.commands import overlap
         from cbqa.overlap.labeller import DEFAULT_THRESHOLDS
 
-        w, od = self.world, self.out / "overlap"
-        # The corpus's sentences come from the spans store when there is one (the sentences SSM masks in).
-        sentences = ["--spans", str(spans)] if spans is not None else []
-        self.command(
-            "overlap labels",
-            od / "test_overlap.jsonl",
-            overlap.main,
-            [
-                "--train",
-                str(w / "train.jsonl"),
-                "--test",
-                str(w / "test.jsonl"),
-                "--corpus",
-                str(w / "corpus.jsonl"),
-                *sentences,
-                # the detector's defaults, spelled out so that the stage reruns if they change (docs/overlap.md)
-                "--method",
-                "dense",
-                "--threshold",
-                str(DEFAULT_THRESHOLDS["dense"]),
-                "--require-shared-answer",
-                "--gold-labels",
-                str(w / "overlap_gold.jsonl"),
-                "--comparison-json",
-                str(od / "gold_comparison.json"),
-                "--summary-json",
-                str(od / "summary.json"),
-                "--out",
-                str(od / "test_overlap.jsonl"),
-            ],
-            [od],
+        od = self.out / "overlap"
+        # the detector's defaults spelled out, so that the stage reruns if they change (docs/overlap.md)
+        argv = flags(train=inputs.train, test=inputs.test, corpus=inputs.corpus, method="dense")
+        argv += flags(
+            threshold=DEFAULT_THRESHOLDS["dense"], summary_json=od / "summary.json", out=od / "test_overlap.jsonl"
         )
+        argv += ["--require-shared-answer", *(flags(spans=spans) if spans else [])]
+        if inputs.gold_overlap is not None:
+            argv += flags(gold_labels=inputs.gold_overlap, comparison_json=od / "gold_comparison.json")
+        self.command("overlap labels", od / "test_overlap.jsonl", overlap.main, argv, [od])
+        return od / "test_overlap.jsonl"
+
+    def neighbours(self, inputs: StudyInputs) -> dict[str, str]:
+        from cbqa.commands import nn_baseline
+
         out = {}
         for method in ("tfidf", "dense"):
             p = self.out / "predictions" / f"nearest_neighbour_{method}.jsonl"
-            self.command(
-                f"nearest-neighbour baseline ({method})",
-                p,
-                nn_baseline.main,
-                [
-                    "--train",
-                    str(w / "train.jsonl"),
-                    "--test",
-                    str(w / "test.jsonl"),
-                    "--method",
-                    method,
-                    "--out",
-                    str(p),
-                ],
-            )
+            argv = flags(train=inputs.train, test=inputs.test, method=method, out=p)
+            self.command(f"nearest-neighbour baseline ({method})", p, nn_baseline.main, argv)
             out[f"nearest_neighbour_{method}"] = str(p)
         return out
 
-    def report(self, predictions: dict[str, str]) -> Path:
+    def report(self, predictions: dict[str, str], inputs: StudyInputs, detected: Path) -> Path:
+        """results.json by the true overlap categories where the study has them (the toy world), else by the
+        detector's; results_detected.json always by the detector's."""
         from cbqa.commands import evaluate
 
         rd = self.out / "report"
         preds = [f"{name}={path}" for name, path in predictions.items()]
-        w = self.world
-        # By the generator's gold categories (true by construction) ...
-        console.rule("[bold]test EM/F1 by gold overlap category")
-        evaluate.main(
-            [
-                "--predictions",
-                *preds,
-                "--gold",
-                str(w / "test.jsonl"),
-                "--overlap",
-                str(w / "overlap_gold.jsonl"),
-                "--json",
-                str(rd / "results.json"),
-                "--markdown",
-                str(rd / "results.md"),
-                "--plot",
-                str(rd / "results.png"),
-            ]
-        )
-        # ... and by the labels our detector computed from the data alone, as on a real dataset.
-        console.rule("[bold]test EM/F1 by detected overlap category")
-        evaluate.main(
-            [
-                "--predictions",
-                *preds,
-                "--gold",
-                str(w / "test.jsonl"),
-                "--overlap",
-                str(self.out / "overlap" / "test_overlap.jsonl"),
-                "--json",
-                str(rd / "results_detected.json"),
-                "--markdown",
-                str(rd / "results_detected.md"),
-                "--plot",
-                str(rd / "results_detected.png"),
-            ]
-        )
+        for stem, labels, what in (
+            ("results", inputs.gold_overlap or detected, "gold" if inputs.gold_overlap else "detected"),
+            ("results_detected", detected, "detected"),
+        ):
+            console.rule(f"[bold]test EM/F1 by {what} overlap category")
+            files = flags(json=rd / f"{stem}.json", markdown=rd / f"{stem}.md", plot=rd / f"{stem}.png")
+            evaluate.main(["--predictions", *preds, *flags(gold=inputs.test, overlap=labels), *files])
         return rd / "results.json"
 
 
+def longest_first(chains: dict[str, Any], cfg: StudyConfig) -> list[Any]:
+    """The chains, longest first (so the lanes end together): a variant's cost is its steps; the retrieval arm's,
+    three times the reader's steps (a FiD step reads K passages of 128 tokens)."""
+    cost = dict.fromkeys(cfg.variants, cfg.pretrain_steps + cfg.steps)
+    arm = 3 * cfg.reader_steps if cfg.retrieval else 0
+    cost["retrieval"] = arm
+    if cfg.retrieval and "ssm" in cost:
+        cost["ssm"] += arm
+    return [chains[k] for k in sorted(chains, key=lambda k: -cost.get(k, 0))]
+
+
+def write_summary(out: Path, cfg: StudyConfig) -> None:
+    """OUT/report/summary.json: the study's headline figures in one place (what the results registry reads): EM by
+    system and category, the differences the study's conclusions rest on, the counterfactual check, the time."""
+    results = json.loads((out / "report" / "results.json").read_text())
+    em = {name: {cat: s["em"] for cat, s in per.items()} for name, per in results.items()}
+    summary: dict[str, Any] = {"em": em, "differences": {}}
+    d = summary["differences"]
+    for cat in ("total", "answer_overlap_only", "no_overlap"):
+        for other in ("none", "span_corruption"):
+            if "closed_book_ssm" in em and f"closed_book_{other}" in em:
+                d[f"ssm_minus_{other}_{cat}"] = em["closed_book_ssm"][cat] - em[f"closed_book_{other}"][cat]
+    reader = next((n for n in em if n.startswith("retrieval_")), None)
+    if reader is not None:
+        for floor in ("extractive_floor", "extractive_floor_sentence"):
+            if floor in em:
+                d[f"reader_minus_{floor}_no_overlap"] = em[reader]["no_overlap"] - em[floor]["no_overlap"]
+    cf = out / "retrieval" / "counterfactual.json"
+    if cf.is_file():
+        summary["counterfactual"] = {k: v for k, v in json.loads(cf.read_text()).items() if isinstance(v, (int, float))}
+    timings = json.loads((out / "timings.json").read_text())
+    summary["wall_s"] = {"total": timings["total_s"], **timings["stages_s"]}
+    write_json(out / "report" / "summary.json", summary)
+
+
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """A demo config as JSON, without where it was written (a moved run directory is the same run)."""
-    return json.loads(json.dumps({k: v for k, v in config.items() if k != "out"}))
+    """A study config as JSON, without where it was written or how many lanes ran it (neither changes a result)."""
+    return json.loads(json.dumps({k: v for k, v in config.items() if k not in ("out", "lanes")}))
 
 
 def _relative(obj: Any, base: Path) -> Any:

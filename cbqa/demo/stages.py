@@ -1,15 +1,27 @@
-"""The demo's stage runner and the training arguments every demo training stage shares.
+"""The study's stage runner and the training arguments every study training stage shares.
 
 Each stage records what it was run with in `OUT/stages.json`: its arguments (paths inside OUT written relative to
 it) and the fingerprints of the inputs they name. A stage is skipped only when its output exists and was made with
 exactly that; when anything differs (another flag, an earlier stage that was rerun), its outputs are removed and it
 runs again. A stage that was interrupted (kill, Ctrl-C, an error) is rerun with the same record, so the command it
 wraps resumes where it stopped (`cbqa ner` from its finished shards, training from its last checkpoint).
+
+Independent chains of stages (one variant's pretraining, fine-tuning and prediction; the retrieval arm) run side
+by side in lanes (`Stages.parallel`). Every training stage runs as `cbqa pretrain` / `cbqa reader finetune` in a
+process of its own (`in_child`: forked from a server that has imported torch and Lightning once, on a fixed number
+of torch threads, its output in `OUT/logs/STAGE.log`, killed with the study), so a stage computes the same whether
+it ran alone or beside another: on 2 cores, two one-thread trainings side by side take ~1.5x less time than one
+after the other with two threads each.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +34,7 @@ from cbqa.core.contracts import Contract, Number, read_contract, write_contract
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats.jsonl import write_json
 from cbqa.core.io import fingerprint, remove_tree
-from cbqa.demo.config import VARIANTS, DemoConfig
+from cbqa.demo.config import VARIANTS, StudyConfig
 
 console = Console(stderr=False)
 RECORDS = "stages.json"
@@ -51,6 +63,39 @@ class Stages:
         self.out = out
         self.timings: dict[str, float] = {}
         self.records: dict[str, StageRecord] = _read_records(out / RECORDS) if out is not None else {}
+        self._lock = threading.Lock()  # records and stages.json, written from the lanes' threads
+
+    def parallel(self, chains: list[Callable[[], Any]], lanes: int) -> None:
+        """Run the chains (each a function running its stages in order), at most `lanes` at a time, in threads; the
+        first failure is raised once every started chain has ended (a killed study leaves nothing running: its
+        training children die with it)."""
+        if lanes <= 1 or len(chains) <= 1:
+            for chain in chains:
+                chain()
+            return
+        errors: list[BaseException] = []
+        todo = list(chains)
+        lock = threading.Lock()
+
+        def lane() -> None:
+            while True:
+                with lock:
+                    if not todo or errors:
+                        return
+                    chain = todo.pop(0)
+                try:
+                    chain()
+                except BaseException as e:  # (re-raised below, in the main thread)
+                    with lock:
+                        errors.append(e)
+
+        threads = [threading.Thread(target=lane, name=f"lane-{i}") for i in range(min(lanes, len(chains)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
 
     def run(
         self,
@@ -75,15 +120,32 @@ class Stages:
                 console.print(f"[yellow]• {name}: rerunning; removing its earlier outputs ({why})[/yellow]")
                 for p in stale:
                     remove_tree(p)
-        console.rule(f"[bold]{name}")
+        if threading.current_thread() is threading.main_thread():
+            console.rule(f"[bold]{name}")
+        else:  # a lane: one line per stage, not a rule that would cut through the other lane's output
+            console.print(f"[bold]• {name}[/bold]")
         self._record(name, StageRecord(state="running", key=key))
         t0 = time.perf_counter()
         code = fn()
         if code not in (None, 0):
-            raise CbqaError(f"demo stage {name!r} failed (exit {code})")
+            raise CbqaError(f"study stage {name!r} failed (exit {code}){self._log_tail(name)}")
         wall = round(time.perf_counter() - t0, 1)
         self.timings[name] = wall
         self._record(name, StageRecord(state="done", key=key, wall_s=wall))
+        if threading.current_thread() is not threading.main_thread():
+            console.print(f"[green]• {name}: done in {wall:.0f} s[/green]")
+
+    def log(self, name: str) -> Path:
+        """Where a stage run in a child process writes its output."""
+        assert self.out is not None
+        return self.out / "logs" / f"{name.replace(' ', '_')}.log"
+
+    def _log_tail(self, name: str) -> str:
+        path = self.log(name) if self.out is not None else None
+        if path is None or not path.is_file():
+            return ""
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        return f": {lines[-1][:300]} (whole output: {path})" if lines else f" (output: {path})"
 
     def key(self, args: Sequence[str], outputs: Sequence[Path]) -> StageKey:
         """The stage's arguments (relative to OUT) and a fingerprint of each input path they name (outputs excluded)."""
@@ -102,9 +164,10 @@ class Stages:
         return text.replace(root + "/", "").replace(root, ".")
 
     def _record(self, name: str, record: StageRecord) -> None:
-        self.records[name] = record
-        if self.out is not None:
-            write_contract(self.out / RECORDS, StageRecords(self.records))
+        with self._lock:
+            self.records[name] = record
+            if self.out is not None:
+                write_contract(self.out / RECORDS, StageRecords(dict(self.records)))
 
 
 def _read_records(path: Path) -> dict[str, StageRecord]:
@@ -139,8 +202,18 @@ def _strings(obj: Any) -> list[str]:
     return []
 
 
+def flags(**options: Any) -> list[str]:
+    """Command-line options from keywords: `passage_words=0` -> `--passage-words 0` (a cbqa command's own options),
+    `data__batch_size=8` -> `--data.batch_size 8` (a training option, dotted)."""
+    out: list[str] = []
+    for key, value in options.items():
+        name = key.replace("__", ".") if "__" in key else key.replace("_", "-")
+        out += [f"--{name}", str(value)]
+    return out
+
+
 def train_args(
-    cfg: DemoConfig,
+    cfg: StudyConfig,
     out: Path,
     run_dir: Path,
     tasks: list[dict[str, Any]],
@@ -149,12 +222,12 @@ def train_args(
     model: Path | None,
     val_file: Path | None,
 ) -> list[str]:
-    """`cbqa pretrain` / `cbqa finetune` arguments of one demo training stage."""
+    """`cbqa pretrain` / `cbqa finetune` arguments of one study training stage."""
     a = [
         "--run_dir",
         str(run_dir),
         "--seed_everything",
-        str(cfg.seed),
+        str(cfg.training_seed),
         "--data.tasks",
         json.dumps(tasks),
         "--data.batch_size",
@@ -175,8 +248,8 @@ def train_args(
     ]
     if val_file is not None:
         a += ["--data.val_file", str(val_file)]
-    if model is not None:
-        a += ["--model.model", str(model)]
+    if model is not None or cfg.model is not None:  # a run to continue, or the study's starting checkpoint
+        a += ["--model.model", str(model or cfg.model)]
     else:
         a += ["--model.tokenizer", str(out / "tokenizer")]
         for k, v in cfg.arch.items():
@@ -185,7 +258,7 @@ def train_args(
 
 
 def variant_recipe(
-    cfg: DemoConfig,
+    cfg: StudyConfig,
     out: Path,
     variant: str,
     qa_task: dict[str, Any],
@@ -194,7 +267,7 @@ def variant_recipe(
     run_dir: Path,
     val_file: Path,
 ) -> list[tuple[str, Path, list[str]]]:
-    """The demo's training stages for one variant, in order: (stage, run dir, `cbqa pretrain` arguments). A masked
+    """The study's training stages for one variant, in order: (stage, run dir, `cbqa pretrain` arguments). A masked
     variant pretrains on its objective alone, then trains on QA mixed with it; `none` trains on QA alone for the
     same total number of steps (why: config.VARIANTS)."""
     spec = VARIANTS[variant]
@@ -221,8 +294,59 @@ def variant_recipe(
     ]
 
 
+# What the child processes' server imports once (forkserver preload): each stage then starts in milliseconds.
+PRELOAD = [
+    "torch",
+    "lightning",
+    "transformers",
+    "cbqa.commands.pretrain",
+    "cbqa.commands.reader",
+    "cbqa.reader.training",
+]
+
+
+def run_stage(argv: list[str], log: Path, cfg: StudyConfig) -> int:
+    """`cbqa ARGV` for a study: in a child process when lanes run side by side, else here."""
+    if cfg.lanes > 1:
+        return in_child(argv, log, cfg.threads)
+    import importlib
+
+    module = importlib.import_module(f"cbqa.commands.{argv[0]}")
+    return module.main(argv[1:]) or 0
+
+
+def in_child(argv: list[str], log: Path, threads: int) -> int:
+    """`cbqa ARGV` in a child process on `threads` torch threads, its output (stdout and stderr) in `log`; returns
+    its exit status. The child dies with the study (Linux: PR_SET_PDEATHSIG), so a killed study leaves no training
+    running on its own."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    child = context.Process(target=_child, args=(argv, str(log), threads), name=f"cbqa {argv[0]}")
+    child.start()
+    child.join()
+    return child.exitcode if child.exitcode is not None else 1
+
+
+def _child(argv: list[str], log: str, threads: int) -> None:
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die when the parent (the server) dies
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    from cbqa.commands import run
+
+    run(f"cbqa.commands.{argv[0]}", argv[0], argv[1:])  # (exits with the command's status)
+
+
 def run_training_stage(argv: list[str], prog: str, run: Path) -> int:
-    """Run `cbqa pretrain` / `cbqa finetune` with `argv` into `run` (a demo training stage)."""
+    """Run `cbqa pretrain` / `cbqa finetune` with `argv` into `run` in this process (a memorisation-demo stage)."""
     from cbqa.training.cli import run_training  # Lightning is imported only when a training stage runs
 
     return run_training(argv, prog, str(run))
