@@ -39,13 +39,14 @@ def test_per_category_scores_match_a_hand_count() -> None:
     # right, right (alias), wrong, half right (F1 of "sky" vs "blue sky" = 2*1*0.5/1.5 = 2/3)
     result = evaluate_systems({"s": _preds("the Paris", "tolstoy", "six", "sky")}, GOLD, OVERLAP)["s"]
     assert set(result) == set(LABELS)
-    assert result["total"] == {"em": 50.0, "f1": pytest.approx(100 * (1 + 1 + 0 + 2 / 3) / 4), "n": 4}
-    assert result["question_overlap"] == {"em": 100.0, "f1": 100.0, "n": 1}  # q1
+    squad = {"normaliser": "squad"}  # every entry says which normaliser made it
+    assert result["total"] == {"em": 50.0, "f1": pytest.approx(100 * (1 + 1 + 0 + 2 / 3) / 4), "n": 4, **squad}
+    assert result["question_overlap"] == {"em": 100.0, "f1": 100.0, "n": 1, **squad}  # q1
     assert result["no_question_overlap"]["n"] == 2 and result["no_question_overlap"]["em"] == 50.0  # q2, q3
     assert result["answer_overlap"]["n"] == 3 and result["answer_overlap"]["em"] == pytest.approx(200 / 3)
-    assert result["no_answer_overlap"] == {"em": 0.0, "f1": 0.0, "n": 1}
-    assert result["answer_overlap_only"] == {"em": 100.0, "f1": 100.0, "n": 1}
-    assert result["no_overlap"] == {"em": 0.0, "f1": 0.0, "n": 1}
+    assert result["no_answer_overlap"] == {"em": 0.0, "f1": 0.0, "n": 1, **squad}
+    assert result["answer_overlap_only"] == {"em": 100.0, "f1": 100.0, "n": 1, **squad}
+    assert result["no_overlap"] == {"em": 0.0, "f1": 0.0, "n": 1, **squad}
 
 
 def test_join_errors_and_allow_missing() -> None:
@@ -54,7 +55,7 @@ def test_join_errors_and_allow_missing() -> None:
     with pytest.raises(CbqaError, match="3 of 4 gold questions have no prediction"):
         evaluate_systems({"s": _preds("Paris")}, GOLD)
     partial = evaluate_systems({"s": _preds("Paris")}, GOLD, allow_missing=True)["s"]
-    assert partial == {"total": {"em": 100.0, "f1": 100.0, "n": 1}}
+    assert partial == {"total": {"em": 100.0, "f1": 100.0, "n": 1, "normaliser": "squad"}}
     with pytest.raises(CbqaError, match="no overlap label row"):
         evaluate_systems({"s": _preds("a", "b", "c", "d")}, GOLD, OVERLAP[:2])
 
@@ -74,8 +75,27 @@ def test_cli_basic_json_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str
     )
     out = tmp_path / "s.json"
     assert evaluate_cmd.main(["--predictions", str(preds), "--json", str(out)]) == 0
-    assert json.loads(out.read_text()) == {"em": 50.0, "f1": 50.0, "n": 2}
-    assert "sys: EM 50.00  F1 50.00  n 2" in capsys.readouterr().out
+    assert json.loads(out.read_text()) == {"em": 50.0, "f1": 50.0, "n": 2, "normaliser": "squad"}
+    assert "sys: EM 50.00  F1 50.00  n 2  (squad normaliser)" in capsys.readouterr().out
+
+
+def test_cli_normaliser_choice_changes_the_score_and_is_recorded(tmp_path: Path) -> None:
+    preds = _jsonl(
+        tmp_path / "tqa.jsonl",
+        [
+            {"id": "1", "question": "q", "prediction": "Mary Kate and Ashley", "answers": ["Mary-Kate and Ashley"]},
+            {"id": "2", "question": "q", "prediction": "hero", "answers": ["‘Hero’"]},
+        ],
+    )
+    for name, em in (("squad", 0.0), ("triviaqa", 100.0)):
+        out = tmp_path / f"{name}.json"
+        assert evaluate_cmd.main(["--predictions", str(preds), "--normaliser", name, "--json", str(out)]) == 0
+        assert json.loads(out.read_text()) == {
+            "em": em,
+            "f1": json.loads(out.read_text())["f1"],
+            "n": 2,
+            "normaliser": name,
+        }
 
 
 def test_cli_systems_with_overlap_writes_json_markdown_plot(tmp_path: Path) -> None:
@@ -105,10 +125,11 @@ def test_cli_systems_with_overlap_writes_json_markdown_plot(tmp_path: Path) -> N
     assert list(result) == ["a", "zero"]
     for per in result.values():
         assert list(per) == list(LABELS)
-        assert all(set(v) == {"em", "f1", "n"} for v in per.values())
+        assert all(set(v) == {"em", "f1", "n", "normaliser"} for v in per.values())
     assert result["zero"]["total"]["em"] == 0.0 and result["a"]["total"]["em"] == 75.0
     assert md.read_text().startswith("| system | total (n=4) | question_overlap (n=1) |")
     assert "| zero | 0.00 / 0.00 |" in md.read_text()
+    assert "after the squad normaliser" in md.read_text()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

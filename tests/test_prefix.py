@@ -24,8 +24,9 @@ TINY = [
 ]
 
 
-def task(name: str, qa: Path, prefix: str) -> dict:
+def task(name: str, qa: Path, prefix: str, **extra: str) -> dict:
     return {
+        **extra,
         "name": name,
         "kind": "qa",
         "file": str(qa),
@@ -121,17 +122,38 @@ def test_generic_val_file_reads_with_the_tasks_prefix(tiny_qa) -> None:
     assert {e.input_text.split(":")[0] for e in dm.val_sets["val"]} == {"wq question"}
 
 
+def test_each_validation_set_is_scored_with_its_tasks_normaliser(tiny_qa) -> None:
+    from cbqa.training.datamodule import Seq2SeqDataModule
+    from cbqa.training.tasks import TaskConfig
+
+    qa = str(tiny_qa["qa"])
+    tqa = TaskConfig(name="tqa", kind="qa", file=qa, split="train", val_file=qa, val_split="dev", normaliser="triviaqa")
+    wq = TaskConfig(name="wq", kind="qa", file=qa, split="train", val_file=qa, val_split="dev")
+    dm = Seq2SeqDataModule(tasks=[tqa, wq], val_file=qa, val_split="dev", val_prefix="question: ")
+    dm.tokenizer = object()
+    dm.setup("fit")
+    assert dm.val_normalisers == {"val": "squad", "tqa": "triviaqa", "wq": "squad"}
+    assert [v.normaliser for v in dm.input_record().validation] == ["squad", "triviaqa", "squad"]
+    only_tqa = Seq2SeqDataModule(tasks=[tqa], val_file=qa, val_split="dev")
+    assert only_tqa.val_file_normaliser() == "triviaqa"  # the generic val_file follows the one QA task's
+
+
 def test_two_tasks_validate_each_with_its_own_prefix_and_em(tiny_qa, tmp_path: Path) -> None:
     import pandas as pd
 
     run = tmp_path / "two"
-    train(tiny_qa, run, [task("wq", tiny_qa["qa"], "wq question: "), task("nq", tiny_qa["qa"], "nq question: ")])
+    tasks = [
+        task("wq", tiny_qa["qa"], "wq question: "),
+        task("nq", tiny_qa["qa"], "nq question: ", normaliser="triviaqa"),
+    ]
+    train(tiny_qa, run, tasks)
     metrics = pd.read_csv(run / "logs" / "metrics.csv")
     assert {"val_em/wq", "val_em/nq", "val_em"} <= set(metrics.columns)
     row = metrics.dropna(subset=["val_em"]).iloc[-1]
     assert row["val_em"] == pytest.approx((row["val_em/wq"] + row["val_em/nq"]) / 2)
     record = json.loads((run / "hf" / "cbqa_inputs.json").read_text())
     assert [v["prefix"] for v in record["validation"]] == ["wq question: ", "nq question: "]
+    assert [v["normaliser"] for v in record["validation"]] == ["squad", "triviaqa"]  # each set's EM, as recorded
     from cbqa.core.errors import CbqaError
     from cbqa.model.inputs import recorded_inputs
 

@@ -11,6 +11,7 @@ from cbqa.core.errors import CbqaError, DataError
 from cbqa.core.formats.jsonl import read_jsonl, write_json
 from cbqa.core.formats.qa import read_qa
 from cbqa.core.io import atomic_writer
+from cbqa.core.metrics import DEFAULT_NORMALISER, NORMALISERS
 from cbqa.overlap.categories import TOTAL
 from cbqa.overlap.evaluation import coverage, evaluate_systems, load_predictions
 
@@ -35,6 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --gold, score only predicted questions instead of failing on missing ones",
     )
     p.add_argument("--overlap", help="overlap labels JSONL (cbqa overlap --out), joined by id")
+    p.add_argument(
+        "--normaliser",
+        choices=NORMALISERS,
+        default=DEFAULT_NORMALISER,
+        help="how answers are normalised before EM/F1: squad (delete punctuation; NQ, WebQuestions) or triviaqa "
+        "(punctuation and curly quotes become spaces; TriviaQA), as T5's closed-book tasks score them "
+        f"(default {DEFAULT_NORMALISER}); every results file says which one made it",
+    )
     p.add_argument("--json", metavar="OUT", help="write scores as JSON")
     p.add_argument("--markdown", metavar="OUT", help="write the table as markdown")
     p.add_argument("--plot", metavar="OUT.png", help="write a grouped bar chart of EM per category")
@@ -70,7 +79,7 @@ def main(argv: list[str]) -> int:
     gold = read_qa(args.gold) if args.gold else None
     preds = {name: load_predictions(path, need_answers=gold is None) for name, path in systems.items()}
     overlap = _read_overlap(args.overlap) if args.overlap else None
-    result = evaluate_systems(preds, gold, overlap, allow_missing=args.allow_missing)
+    result = evaluate_systems(preds, gold, overlap, allow_missing=args.allow_missing, normaliser=args.normaliser)
     out, err = Console(), Console(stderr=True)
     basic = len(result) == 1 and overlap is None
     if basic:
@@ -78,7 +87,7 @@ def main(argv: list[str]) -> int:
         s = per[TOTAL]
         em = "-" if s["em"] is None else f"{s['em']:.2f}"
         f1 = "-" if s["f1"] is None else f"{s['f1']:.2f}"
-        out.print(f"{name}: EM {em}  F1 {f1}  n {s['n']}")
+        out.print(f"{name}: EM {em}  F1 {f1}  n {s['n']}  ({args.normaliser} normaliser)")
     else:
         from cbqa.overlap.report import copying_table, results_table
 

@@ -9,7 +9,7 @@ import time
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats import Prediction, read_qa, write_predictions
 from cbqa.core.formats.jsonl import write_json
-from cbqa.core.metrics import score
+from cbqa.core.metrics import DEFAULT_NORMALISER, NORMALISERS, score
 from cbqa.core.progress import progress_bar
 
 
@@ -32,6 +32,12 @@ def main(argv: list[str]) -> int:
     )
     ap.add_argument("--task", help="with a model trained on several QA tasks: the task whose prefix to use")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    ap.add_argument(
+        "--normaliser",
+        choices=NORMALISERS,
+        default=DEFAULT_NORMALISER,
+        help="normaliser of the EM/F1 printed for questions with answers (squad | triviaqa; recorded in .meta.json)",
+    )
     args = ap.parse_args(argv)
     if args.top_k > max(args.num_beams, 1):
         raise CbqaError(f"--top-k {args.top_k} needs at least as many --num-beams")
@@ -61,12 +67,18 @@ def main(argv: list[str]) -> int:
         extra = {"candidates": [{"text": x.text, "score": x.score} for x in c]} if args.top_k > 1 else {}
         preds.append(Prediction(e.id, e.question, c[0].text, e.answers or None, extra))
     write_predictions(args.out, preds)
-    meta = {"model": args.model, "questions": args.questions, "prefix": prefix, "trained_prefix": recorded}
+    meta = {
+        "model": args.model,
+        "questions": args.questions,
+        "prefix": prefix,
+        "trained_prefix": recorded,
+        "normaliser": args.normaliser,
+    }
     write_json(f"{args.out}.meta.json", meta)
     msg = f"wrote {len(preds)} predictions to {args.out} ({len(preds) / secs:.1f} questions/s)"
     gold = [p for p in preds if p.answers]
     if gold:
-        s = score([p.prediction for p in gold], [p.answers for p in gold])
-        msg += f"; EM {s.em:.2f} F1 {s.f1:.2f} on the {s.n} questions with answers"
+        s = score([p.prediction for p in gold], [p.answers for p in gold], args.normaliser)
+        msg += f"; EM {s.em:.2f} F1 {s.f1:.2f} ({args.normaliser}) on the {s.n} questions with answers"
     print(msg)
     return 0

@@ -2,7 +2,7 @@
 
 Training writes `cbqa_inputs.json` into every `hf/` export (and the same into the run's `run.json`): per task its
 kind, input prefix (`question: `, `nq question: `, ...) and token lengths, and the validation sets with the prefix
-each was read with. Whoever asks the model later (`cbqa predict`, the app, `cbqa benchmark`) builds its input with the
+each was read with (and the normaliser of its EM). Whoever asks the model later (`cbqa predict`, the app, `cbqa benchmark`) builds its input with the
 recorded prefix instead of assuming `question: ` — a model trained on `wq question: ` inputs answers worse without it.
 """
 
@@ -30,6 +30,7 @@ class TaskInput(Contract):
 class ValidationInput(Contract):
     name: StrictStr  # (which file it was: the run's config; an export carries no machine path)
     prefix: StrictStr
+    normaliser: StrictStr = "squad"  # the answer normaliser of its EM (cbqa.core.metrics); absent in older records
 
 
 class InputRecord(Contract):

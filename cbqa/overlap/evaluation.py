@@ -7,6 +7,9 @@ Joining rules (documented in docs/overlap.md):
 - Without gold, every prediction must carry its own `answers`.
 - Overlap label rows join by `id`; every scored question must have a row.
 
+Answers are compared after a normaliser (`cbqa.core.metrics`: squad, the default, or triviaqa), and every entry of
+the result says which one made it (`normaliser`), so a results file is never read with the wrong one in mind.
+
 For a system whose predictions carry the passages it read (readers and the extractive floor: `passages`, `read`),
 each entry also says where its exact matches come from (`cbqa.reader.copying.copy_breakdown`): `em_copied` and
 `em_not_in_passages` (EM points) and `copied_share` (percent of its EM copied from the passages read).
@@ -23,11 +26,11 @@ from cbqa.core.errors import CbqaError, DataError
 from cbqa.core.formats.jsonl import read_jsonl
 from cbqa.core.formats.predictions import Prediction, read_predictions
 from cbqa.core.formats.qa import QAExample
-from cbqa.core.metrics import score
+from cbqa.core.metrics import DEFAULT_NORMALISER, score
 from cbqa.overlap.categories import LABELS, TOTAL
 from cbqa.reader.copying import copy_breakdown, passages_read
 
-Result = dict[str, dict[str, dict[str, float | int | None]]]  # system -> category -> {em, f1, n}
+Result = dict[str, dict[str, dict[str, float | int | str | None]]]  # system -> category -> {em, f1, n, normaliser}
 
 
 @dataclass(frozen=True)
@@ -82,13 +85,17 @@ def _labels_by_id(overlap_labels: Sequence[Mapping[str, Any]]) -> dict[str, set[
 
 
 def _entry(
-    preds: Sequence[str], golds: Sequence[Sequence[str]], passages: Sequence[Sequence[str]] | None = None
-) -> dict[str, float | int | None]:
+    preds: Sequence[str],
+    golds: Sequence[Sequence[str]],
+    passages: Sequence[Sequence[str]] | None = None,
+    normaliser: str = DEFAULT_NORMALISER,
+) -> dict[str, float | int | str | None]:
     if not preds:
-        return {"em": None, "f1": None, "n": 0}
-    entry: dict[str, float | int | None] = dict(score(preds, golds).to_json())
+        return {"em": None, "f1": None, "n": 0, "normaliser": normaliser}
+    entry: dict[str, float | int | str | None] = dict(score(preds, golds, normaliser).to_json())
+    entry["normaliser"] = normaliser
     if passages is not None:
-        entry.update(copy_breakdown(preds, golds, passages))
+        entry.update(copy_breakdown(preds, golds, passages, normaliser))
     return entry
 
 
@@ -103,15 +110,17 @@ def evaluate_systems(
     gold: Sequence[QAExample] | None = None,
     overlap_labels: Sequence[Mapping[str, Any]] | None = None,
     allow_missing: bool = False,
+    normaliser: str = DEFAULT_NORMALISER,
 ) -> Result:
-    """{system: {category: {"em", "f1", "n"}}} in percent; categories are `total` alone without labels."""
+    """{system: {category: {"em", "f1", "n", "normaliser"}}} in percent; categories are `total` alone without
+    labels. `normaliser`: squad | triviaqa (`cbqa.core.metrics`)."""
     labels = _labels_by_id(overlap_labels) if overlap_labels is not None else None
     result: Result = {}
     for system, preds in preds_by_system.items():
         kept, golds, _ = _gold_answers(system, preds, gold, allow_missing)
         passages = _passages(kept)
         if labels is None:
-            result[system] = {TOTAL: _entry([p.prediction for p in kept], golds, passages)}
+            result[system] = {TOTAL: _entry([p.prediction for p in kept], golds, passages, normaliser)}
             continue
         unlabelled = [p.id for p in kept if p.id not in labels]
         if unlabelled:
@@ -126,6 +135,7 @@ def evaluate_systems(
                 [kept[i].prediction for i in sel],
                 [golds[i] for i in sel],
                 None if passages is None else [passages[i] for i in sel],
+                normaliser,
             )
         result[system] = per
     return result

@@ -63,6 +63,9 @@ def results_markdown(result: Result) -> str:
     for system, per in result.items():
         cells = [system] + [f"{_fmt(per[c]['em'])} / {_fmt(per[c]['f1'])}" for c in cats]
         lines.append("| " + " | ".join(cells) + " |")
+    names = sorted({str(v["normaliser"]) for per in result.values() for v in per.values() if v.get("normaliser")})
+    if names:
+        lines.append(f"\nAnswers compared after the {' / '.join(names)} normaliser (cbqa.core.metrics).")
     return "\n".join(lines) + "\n" + copying_markdown(result)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from cbqa.core.metrics import max_em, normalize_answer
+from cbqa.core.metrics import DEFAULT_NORMALISER, max_em, normalize_answer
 
 
 def occurs_in(answer: str, texts: Iterable[str]) -> bool:
@@ -34,12 +34,16 @@ def passages_read(extra: Mapping[str, Any]) -> list[str] | None:
 
 
 def copy_breakdown(
-    predictions: Sequence[str], golds: Sequence[Sequence[str]], passages: Sequence[Sequence[str]]
+    predictions: Sequence[str],
+    golds: Sequence[Sequence[str]],
+    passages: Sequence[Sequence[str]],
+    normaliser: str = DEFAULT_NORMALISER,
 ) -> dict[str, float | int | None]:
     """EM points (percent of n) from answers copied from the passages read and from answers not in them, and the
-    copied share of the EM (percent; None without a right answer)."""
+    copied share of the EM (percent; None without a right answer). A right answer is one `normaliser`'s EM calls
+    right (the EM it splits); whether it occurs in a passage is always tested SQuAD-normalised."""
     n = len(predictions)
-    right = [max_em(p, g) > 0 for p, g in zip(predictions, golds, strict=True)]
+    right = [max_em(p, g, normaliser) > 0 for p, g in zip(predictions, golds, strict=True)]
     copied = [r and occurs_in(p, texts) for r, p, texts in zip(right, predictions, passages, strict=True)]
     n_right, n_copied = sum(right), sum(copied)
     return {

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats import QAExample
+from cbqa.core.metrics import DEFAULT_NORMALISER, Normaliser
 from cbqa.core.options import NonNegativeInt, PositiveFloat, PositiveInt
 from cbqa.model.inputs import InputRecord, TaskInput, ValidationInput
 from cbqa.training.mixing import mixing_rates
@@ -84,6 +85,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         val_file: str | None = None,
         val_split: str | None = None,
         val_prefix: str | None = None,
+        val_normaliser: Normaliser | None = None,
         val_max_examples: PositiveInt | None = None,
         mixing: Mixing | None = None,
         batch_size: PositiveInt = 64,
@@ -101,6 +103,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
             val_file: QA file for validation EM/F1 (a QA task can also have its own: `val_file` in its config).
             val_split: keep only validation rows with this `split`.
             val_prefix: input prefix of val_file's questions (default: the QA tasks' prefix, 'question: ' without one).
+            val_normaliser: answer normaliser of val_file's EM (squad | triviaqa; default: the QA tasks' one, squad).
             val_max_examples: validate on at most this many questions.
             mixing: how tasks are mixed (rates are kept in every batch).
             batch_size: training examples per batch (per rank).
@@ -115,6 +118,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         super().__init__()
         self.task_cfgs = tasks or [TaskConfig()]
         self.val_file, self.val_split, self.val_prefix = val_file, val_split, val_prefix
+        self.val_normaliser = val_normaliser
         self.val_max_examples = val_max_examples
         self.mixing = mixing or Mixing()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
@@ -124,6 +128,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         self.tokenizer = None  # taken from the LightningModule in setup(), or set by the caller
         self.tasks: list = []
         self.val_sets: dict[str, list[Example]] = {}  # validation set name -> examples, in the order given
+        self.val_normalisers: dict[str, str] = {}  # validation set name -> the normaliser of its EM
 
     def setup(self, stage: str | None = None) -> None:
         if self.tokenizer is None:
@@ -133,16 +138,22 @@ class Seq2SeqDataModule(L.LightningDataModule):
         if not self.val_sets:
             from cbqa.core.formats import read_qa
 
-            for name, file, split, prefix in self.validation():
+            for name, file, split, prefix, normaliser in self.validation():
                 rows = read_qa(file, split=split)[: self.val_max_examples]
                 self.val_sets[name] = [self.val_example(r, prefix) for r in rows]
+                self.val_normalisers[name] = normaliser
 
-    def validation(self) -> list[tuple[str, str, str | None, str]]:
-        """The validation sets: (name, file, split, input prefix), `val_file` first (named `val`), then each task's
-        own. A task's set is read with its prefix, so the checkpoint is chosen on the inputs the task trains on."""
-        sets = [(c.name, c.val_file, c.val_split, c.input_prefix()) for c in self.task_cfgs if c.val_file]
+    def validation(self) -> list[tuple[str, str, str | None, str, str]]:
+        """The validation sets: (name, file, split, input prefix, answer normaliser), `val_file` first (named `val`),
+        then each task's own. A task's set is read with its prefix and scored with its normaliser, so the checkpoint
+        is chosen on the inputs the task trains on, by the EM the dataset is scored with."""
+        sets = [
+            (c.name, c.val_file, c.val_split, c.input_prefix(), c.answer_normaliser())
+            for c in self.task_cfgs
+            if c.val_file
+        ]
         if self.val_file:
-            sets.insert(0, ("val", self.val_file, self.val_split, self.val_file_prefix()))
+            sets.insert(0, ("val", self.val_file, self.val_split, self.val_file_prefix(), self.val_file_normaliser()))
         names = [s[0] for s in sets]
         if len(set(names)) < len(names):
             raise CbqaError(f"validation sets need distinct names, got {names} (task names; `val` is --data.val_file)")
@@ -159,6 +170,12 @@ class Seq2SeqDataModule(L.LightningDataModule):
             )
         return qa[0] if qa else "question: "
 
+    def val_file_normaliser(self) -> str:
+        if self.val_normaliser is not None:
+            return self.val_normaliser
+        qa = list(dict.fromkeys(c.answer_normaliser() for c in self.task_cfgs if c.kind == "qa"))
+        return qa[0] if len(qa) == 1 else DEFAULT_NORMALISER
+
     def input_record(self) -> InputRecord:
         """What the model is trained to read, recorded with its export (`cbqa.model.inputs`)."""
         tasks = [
@@ -171,7 +188,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
             )
             for c in self.task_cfgs
         ]
-        val = [ValidationInput(name=n, prefix=p) for n, _, _, p in self.validation()]
+        val = [ValidationInput(name=n, prefix=p, normaliser=z) for n, _, _, p, z in self.validation()]
         return InputRecord(format="cbqa-inputs/1", tasks=tasks, validation=val)
 
     def build(self, cfg: TaskConfig):

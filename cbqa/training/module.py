@@ -1,7 +1,8 @@
 """LightningModule for T5 text-to-text training (closed-book QA, masked pretraining, mixtures).
 
 The module owns the model and tokenizer; the DataModule owns the data. Validation greedily decodes the validation
-questions and logs EM / F1 over all gold aliases (the same definitions as `cbqa evaluate`). The open-book reader
+questions and logs EM / F1 over all gold aliases (the same definitions as `cbqa evaluate`), each set with its task's
+answer normaliser (squad, or triviaqa for a TriviaQA task). The open-book reader
 extends it (`cbqa.reader.training.ReaderModule`: Fusion-in-Decoder batches, a copy head).
 """
 
@@ -16,7 +17,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from cbqa.core.metrics import max_em, max_f1
+from cbqa.core.metrics import DEFAULT_NORMALISER, max_em, max_f1
 from cbqa.core.options import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from cbqa.model.loading import T5Arch, load_model
 
@@ -118,9 +119,10 @@ class T5Seq2Seq(L.LightningModule):
         out = self(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
         preds = self.generate_texts(batch)
         n = len(preds)
-        em = sum(max_em(p, g) for p, g in zip(preds, batch["answers"]))
-        f1 = sum(max_f1(p, g) for p, g in zip(preds, batch["answers"]))
         names = self.val_names()
+        norm = self.val_normaliser(names[dataloader_idx] if dataloader_idx < len(names) else None)
+        em = sum(max_em(p, g, norm) for p, g in zip(preds, batch["answers"]))
+        f1 = sum(max_f1(p, g, norm) for p, g in zip(preds, batch["answers"]))
         if len(names) <= 1:  # one validation set: val_loss / val_em / val_f1
             self.log("val_loss", out.loss, batch_size=n, sync_dist=True)
             self.log("val_em", 100.0 * em / n, prog_bar=True, batch_size=n, sync_dist=True)
@@ -133,6 +135,11 @@ class T5Seq2Seq(L.LightningModule):
         """The validation sets' names (the data module's `val_sets`; one unnamed set without a data module)."""
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         return list(getattr(datamodule, "val_sets", {}) or {})
+
+    def val_normaliser(self, name: str | None) -> str:
+        """The answer normaliser of validation set `name` (its task's `normaliser`; squad without a data module)."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        return (getattr(datamodule, "val_normalisers", {}) or {}).get(name, DEFAULT_NORMALISER)
 
     def on_validation_epoch_start(self) -> None:
         self._val_sums: dict[str, torch.Tensor] = {}

@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from cbqa.core.errors import CbqaError
+from cbqa.core.metrics import DEFAULT_NORMALISER, Normaliser
 from ner_masking.masked import unmask
 
 # How far a masked task looks for another document when its policy finds nothing to mask in the drawn one (e.g.
@@ -55,6 +56,12 @@ class TaskConfig:
     # qa: this task's own validation set (any QA format), read with this task's prefix; EM logged as val_em/NAME
     val_file: str | None = None
     val_split: str | None = None  # keep val_file rows with this `split`
+    # qa: how this task's validation answers are normalised for val_em/NAME (squad | triviaqa; default squad), as the
+    # dataset is scored: TriviaQA's checkpoint is chosen by TriviaQA's EM
+    normaliser: Normaliser | None = None
+
+    def answer_normaliser(self) -> str:
+        return self.normaliser or DEFAULT_NORMALISER
 
     def input_prefix(self) -> str:
         if self.prefix is not None:
