@@ -110,6 +110,40 @@ def test_dpr_tsv_triviaqa_and_webquestions_originals(tmp_path: Path) -> None:
         read_qa(write(tmp_path, "x.json", "{}"))
 
 
+def test_entityquestions_brmson_webquestions_efficientqa_and_triviaqa_without_answers(tmp_path: Path) -> None:
+    # EntityQuestions (Sciavolino et al. 2021): one JSON list per relation and split, e.g. test/P17.test.json
+    eq = [
+        {"question": "Which country is Lyon located in?", "answers": ["France"]},
+        {"question": "Q2?", "answers": ["A", "B"]},
+    ]
+    qa = read_qa(write(tmp_path, "P17.test.json", json.dumps(eq)))
+    assert [(e.id, e.answers) for e in qa] == [("0", ["France"]), ("1", ["A", "B"])]
+    with pytest.raises(DataError, match=r"P17\.bad\.json: \[1\]: 'answers' must be a list of strings"):
+        read_qa(write(tmp_path, "P17.bad.json", json.dumps([eq[0], {"question": "Q", "answers": "A"}])))
+    # brmson's re-packaging of WebQuestions: qId / qText / answers
+    brmson = [{"qId": "wqr000001", "answers": ["Padmé Amidala"], "qText": "what character did natalie portman play?"}]
+    assert read_qa(write(tmp_path, "val.json", json.dumps(brmson))) == [
+        QAExample("wqr000001", "what character did natalie portman play?", ["Padmé Amidala"])
+    ]
+    # EfficientQA: NQ-open JSONL with its annotation fields kept as extras
+    eff = {
+        "question": "how many 5 star generals are there in the us",
+        "answer": ["Nine"],
+        "def_correct_predictions": [],
+    }
+    (ex,) = read_qa(write(tmp_path, "NQ-open.efficientqa.test.1.1.jsonl", json.dumps(eff) + "\n"))
+    assert ex.answers == ["Nine"] and ex.extra == {"def_correct_predictions": []}
+    # TriviaQA's test without answers reads only for prediction
+    hidden = write(
+        tmp_path,
+        "unfiltered-web-test-without-answers.json",
+        json.dumps({"Data": [{"Question": "Q?", "QuestionId": "t1"}]}),
+    )
+    with pytest.raises(DataError, match=r"Data\[0\]: expected an object with 'Question' and 'Answer'"):
+        read_qa(hidden)
+    assert read_qa(hidden, require_answers=False) == [QAExample("t1", "Q?", [])]
+
+
 def test_corpus_formats_and_errors(tmp_path: Path) -> None:
     p = write(tmp_path, "c.jsonl", '{"id": "d1", "title": "T", "text": "Body."}\n{"id": 2, "text": "Two."}\n')
     assert read_corpus(p) == [Document("d1", "Body.", "T"), Document("2", "Two.", "")]

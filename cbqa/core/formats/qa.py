@@ -1,6 +1,9 @@
-"""QA files: our JSONL, NQ-open JSONL, DPR-style TSV, TriviaQA and WebQuestions original JSON.
+"""QA files: our JSONL, NQ-open JSONL (EfficientQA's too), DPR-style TSV, and the original JSON of TriviaQA,
+WebQuestions (Berant et al.'s `utterance`/`targetValue`, or brmson's `qId`/`qText`/`answers`) and EntityQuestions
+(a per-relation list of `question`/`answers`).
 
-Every reader returns `QAExample`s; training uses the first answer, evaluation uses all of them.
+Every reader returns `QAExample`s; training uses the first answer, evaluation uses all of them. Ids are the file's
+(`QuestionId`, `qId`, `id`) where it has them, else the row number.
 """
 
 from __future__ import annotations
@@ -109,8 +112,10 @@ def _webquestions_answers(target: str) -> list[str]:
     return [(a or b).replace('\\"', '"') for a, b in _WEBQ_DESC.findall(target)]
 
 
-def _read_json_document(path: Path) -> Iterator[QAExample]:
-    """TriviaQA (`{"Data": [...]}`) and WebQuestions (`[{"utterance", "targetValue"}]`) originals."""
+def _read_json_document(path: Path, require_answers: bool = True) -> Iterator[QAExample]:
+    """TriviaQA (`{"Data": [...]}`), WebQuestions (`[{"utterance", "targetValue"}]`, brmson's `[{"qId", "qText",
+    "answers"}]`) and EntityQuestions (`[{"question", "answers"}]`) originals. `require_answers=False` reads a file
+    without answers (TriviaQA's test-without-answers); its examples have `answers` []."""
     expect_file(path)
     raw = path.read_bytes()
     body = raw[len(BOM) :] if raw.startswith(BOM) else raw
@@ -120,12 +125,24 @@ def _read_json_document(path: Path) -> Iterator[QAExample]:
         raise DataError(path, body[: e.start].count(b"\n") + 1, f"not valid UTF-8 ({e.reason})") from None
     doc = parse_json(text, path, None)
     if isinstance(doc, dict) and isinstance(doc.get("Data"), list):
-        yield from _triviaqa(path, doc["Data"])
+        yield from _triviaqa(path, doc["Data"], require_answers)
         return
-    if isinstance(doc, list) and (not doc or isinstance(doc[0], dict) and "utterance" in doc[0]):
+    first = doc[0] if isinstance(doc, list) and doc and isinstance(doc[0], dict) else {}
+    if isinstance(doc, list) and (not doc or "utterance" in first):
         yield from _webquestions(path, doc)
         return
-    raise DataError(path, None, "unrecognised JSON: expected TriviaQA {'Data': [...]} or a WebQuestions list")
+    if isinstance(doc, list) and "qText" in first:
+        yield from _listed(path, doc, "qText", "answers", "qId")
+        return
+    if isinstance(doc, list) and "question" in first:
+        yield from _listed(path, doc, "question", "answers", "id")
+        return
+    raise DataError(
+        path,
+        None,
+        "unrecognised JSON: expected TriviaQA {'Data': [...]}, a WebQuestions list ('utterance' or 'qText') or an "
+        "EntityQuestions list ('question', 'answers')",
+    )
 
 
 def _text_field(path: Path, where: str, item: dict[str, Any], key: str) -> str:
@@ -137,13 +154,23 @@ def _text_field(path: Path, where: str, item: dict[str, Any], key: str) -> str:
     return value
 
 
-def _triviaqa(path: Path, data: list[Any]) -> Iterator[QAExample]:
+def _triviaqa(path: Path, data: list[Any], require_answers: bool = True) -> Iterator[QAExample]:
     seen: set[str] = set()
     for row, item in enumerate(data):
         where = f"Data[{row}]"
-        if not isinstance(item, dict) or "Question" not in item or "Answer" not in item:
-            raise DataError(path, None, f"{where}: expected an object with 'Question' and 'Answer'")
+        needed = ("Question", "Answer") if require_answers else ("Question",)
+        if not isinstance(item, dict) or any(k not in item for k in needed):
+            raise DataError(path, None, f"{where}: expected an object with {' and '.join(map(repr, needed))}")
         question = _text_field(path, where, item, "Question")
+        qid = item.get("QuestionId", row)
+        if not isinstance(qid, (str, int)) or isinstance(qid, bool):
+            raise DataError(path, None, f"{where}: 'QuestionId' must be a string, got {type(qid).__name__}")
+        if str(qid) in seen:
+            raise DataError(path, None, f"{where}: duplicate QuestionId {str(qid)!r}")
+        seen.add(str(qid))
+        if "Answer" not in item:  # a test file without answers
+            yield QAExample(str(qid), question, [])
+            continue
         ans = item["Answer"]
         if not isinstance(ans, dict):
             raise DataError(path, None, f"{where}: 'Answer' must be an object, got {type(ans).__name__}")
@@ -153,12 +180,6 @@ def _triviaqa(path: Path, data: list[Any]) -> Iterator[QAExample]:
         answers = list(dict.fromkeys(a for a in [value, *aliases] if a.strip()))
         if not answers:
             raise DataError(path, None, f"{where}: answer has no value or aliases")
-        qid = item.get("QuestionId", row)
-        if not isinstance(qid, (str, int)) or isinstance(qid, bool):
-            raise DataError(path, None, f"{where}: 'QuestionId' must be a string, got {type(qid).__name__}")
-        if str(qid) in seen:
-            raise DataError(path, None, f"{where}: duplicate QuestionId {str(qid)!r}")
-        seen.add(str(qid))
         yield QAExample(str(qid), question, answers)
 
 
@@ -175,13 +196,37 @@ def _webquestions(path: Path, data: list[Any]) -> Iterator[QAExample]:
         yield QAExample(str(row), question, answers)
 
 
+def _listed(path: Path, data: list[Any], question_key: str, answers_key: str, id_key: str) -> Iterator[QAExample]:
+    """A JSON list of `{question_key, answers_key: [str, ...], id_key (optional)}` objects (brmson's WebQuestions,
+    EntityQuestions)."""
+    seen: set[str] = set()
+    for row, item in enumerate(data):
+        where = f"[{row}]"
+        if not isinstance(item, dict) or question_key not in item or answers_key not in item:
+            raise DataError(path, None, f"{where}: expected an object with {question_key!r} and {answers_key!r}")
+        question = _text_field(path, where, item, question_key)
+        answers = item[answers_key]
+        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+            raise DataError(path, None, f"{where}: {answers_key!r} must be a list of strings")
+        answers = [a for a in answers if a.strip()]
+        if not answers:
+            raise DataError(path, None, f"{where}: {answers_key!r} holds no answer")
+        qid = item.get(id_key, row)
+        if not isinstance(qid, (str, int)) or isinstance(qid, bool):
+            raise DataError(path, None, f"{where}: {id_key!r} must be a string, got {type(qid).__name__}")
+        if str(qid) in seen:
+            raise DataError(path, None, f"{where}: duplicate {id_key} {str(qid)!r}")
+        seen.add(str(qid))
+        yield QAExample(str(qid), question, answers)
+
+
 def iter_qa(path: str | Path, require_answers: bool = True) -> Iterator[QAExample]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in {".csv", ".tsv"}:
         return _read_dpr_tsv(path)
     if suffix == ".json":
-        return _read_json_document(path)
+        return _read_json_document(path, require_answers)
     return _read_our_jsonl(path, require_answers)
 
 
