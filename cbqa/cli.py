@@ -15,6 +15,10 @@ from cbqa.commands import run
 # name -> (module, one-line description). Kept in workflow order for `cbqa --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "world": ("cbqa.commands.world", "generate the embedded toy world (corpus, QA splits, gold overlap labels)"),
+    "data": (
+        "cbqa.commands.data",
+        "prepare a standard QA benchmark (NQ, WebQuestions, TriviaQA, ...) with its protocol",
+    ),
     "tokenizer": ("cbqa.commands.tokenizer", "train a sentencepiece T5 tokenizer on a corpus"),
     "ner": ("cbqa.commands.ner", "annotate a corpus with spaCy salient spans (resumable)"),
     "mask": ("cbqa.commands.mask", "preview what a masking policy makes of stored spans"),
