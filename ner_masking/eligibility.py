@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from ner_masking.span_corruption import SpanCorruption
-from ner_masking.ssm import SSM, SSMAll
-from ner_masking.store import SpanStore
+from ner_masking.ssm import SSM, SSMT5CBQA, SSMAll
+from ner_masking.store import ShardView, SpanStore
 
 
-def _candidate_labels(policy: SSM | SSMAll, store: SpanStore) -> list[str]:
+def _candidate_labels(policy: SSM | SSMAll | SSMT5CBQA, store: SpanStore) -> list[str]:
     labels = store.labels if policy.labels is None else [lab for lab in store.labels if lab in policy.labels]
     return [lab for lab in labels if lab not in policy.exclude_labels]
 
@@ -43,7 +43,7 @@ def eligible_mask(policy: Any, columns: _Columns) -> np.ndarray:
     from ner_masking.policies import Mixture
 
     store = columns.store
-    if isinstance(policy, (SSM, SSMAll)):
+    if isinstance(policy, (SSM, SSMAll, SSMT5CBQA)):
         bits = np.uint64(store.mask_of(_candidate_labels(policy, store)))
         masks = columns.untitled_mask if policy.title else columns.label_mask  # with a title, only spans it hides
         return (masks & bits) != 0
@@ -61,3 +61,18 @@ def eligible_rows(policy: Any, store: SpanStore) -> np.ndarray:
     """Store rows `policy` can mask, as the smallest integer array that holds them (int32 below 2**31 rows)."""
     rows = np.flatnonzero(eligible_mask(policy, _Columns(store)))
     return rows.astype(np.int32 if len(store) < 2**31 else np.int64)
+
+
+def span_counts(policy: SSMT5CBQA, store: SpanStore) -> np.ndarray:
+    """Candidate spans per document for a per-span policy (`ssm_t5cbqa`): the length of `policy.spans(doc)` for every
+    row, from the shards' span columns with numpy (a cumulative sum over the spans, no Python pass)."""
+    parts = []
+    for path in store.shard_paths:
+        view = ShardView(path)
+        wanted = set(_candidate_labels(policy, store))
+        codes = np.array([i for i, lab in enumerate(view.labels) if lab in wanted], dtype=view.span_label.dtype)
+        hit = np.isin(view.span_label, codes) & (view.span_end > view.span_start)
+        cum = np.concatenate([[0], np.cumsum(hit, dtype=np.int64)])
+        offsets = np.asarray(view.span_offsets, dtype=np.int64)
+        parts.append(cum[offsets[1:]] - cum[offsets[:-1]])
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

@@ -3,12 +3,15 @@
     policy = make_policy("ssm", exclude_labels=["PERSON"])
     example = policy(span_doc, random.Random(seed))        # MaskedExample or None
 
-Policies: ssm, typed_ssm, ssm_all, span_corruption, mixture. All are pure functions of the document
-and the rng, so the collator re-masks each epoch by calling them afresh.
+Policies: ssm, typed_ssm, ssm_all, ssm_t5cbqa, span_corruption, mixture. All are pure functions of the document
+and the rng, so the collator re-masks each epoch by calling them afresh. `ssm_t5cbqa` is Roberts et al.'s own format
+(`nem: ` + the sentence with `_X_` for the span; the span as the target), one training item per salient span.
 
 Presets name a policy with options, defined once here: `ssm_title_sentence` is the SSM recipe of the demo
 (`cbqa demo`, configs/pretrain_ssm.yaml, `cbqa fill-in`'s default), so `policy: ssm_title_sentence` in a config
-and `make_policy("ssm_title_sentence")` mean exactly that. Options given with a preset override its own.
+and `make_policy("ssm_title_sentence")` mean exactly that; `span_corruption_t5cbqa` is T5 span corruption of one
+sentence at a time, the baseline t5_closed_book_qa runs over the sentences SSM reads. Options given with a preset
+override its own.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from cbqa.core.errors import CbqaError
 from ner_masking.masked import MaskedExample, Policy, sentinel
 from ner_masking.span_corruption import SpanCorruption
-from ner_masking.ssm import SSM, SSMAll, TypedSSM
+from ner_masking.ssm import SSM, SSMT5CBQA, SSMAll, TypedSSM
 from ner_masking.store import SpanDoc
 
 __all__ = [
@@ -106,6 +109,7 @@ _REGISTRY: dict[str, type] = {
     "ssm": SSM,
     "typed_ssm": TypedSSM,
     "ssm_all": SSMAll,
+    "ssm_t5cbqa": SSMT5CBQA,
     "span_corruption": SpanCorruption,
     "mixture": Mixture,
 }
@@ -119,7 +123,8 @@ PRESETS: Mapping[str, tuple[str, Mapping[str, Any]]] = MappingProxyType(
         "ssm_title_sentence": (
             "ssm",
             MappingProxyType({"exclude_labels": ("PERSON",), "context": "sentence", "title": True}),
-        )
+        ),
+        "span_corruption_t5cbqa": ("span_corruption", MappingProxyType({"context": "sentence"})),
     }
 )
 POLICY_NAMES: tuple[str, ...] = (*_REGISTRY, *PRESETS)

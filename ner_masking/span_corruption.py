@@ -90,6 +90,10 @@ class SpanCorruption:
     tokenizer's offsets) to corrupt subword pieces instead. Text between units is kept as is.
     `random_roll` rotates the mask by a random offset (T5's later option), so that short texts, which
     T5's arithmetic gives a single noise span at their very end, are not masked the same way each epoch.
+    `context="sentence"` corrupts one sentence of the document (drawn uniformly among those of two units or more; the
+    whole text when the document has no sentences) instead of the document: T5 span corruption over the same
+    sentences salient span masking reads, as t5_closed_book_qa's `span_corrupted_wikipedia` (preset
+    `span_corruption_t5cbqa`). The input is then that sentence alone.
     `max_tokens` (with `tokens_of`, both set by training from the model's tokenizer) cuts a window whose text would take
     more tokens than the model reads, from its end, before masking: corrupting only shortens the text, so the input
     then fits with every sentinel; with `max_target_tokens`, a target that would be longer (dense text) is made again
@@ -100,6 +104,7 @@ class SpanCorruption:
     mean_noise_span_length: float = 3.0
     max_units: int | None = None
     random_roll: bool = False
+    context: str = "document"
     tokenize: Tokenize | None = None
     max_tokens: int | None = None
     max_target_tokens: int | None = None
@@ -114,6 +119,8 @@ class SpanCorruption:
             raise CbqaError(f"noise_density must be in (0, 1), got {self.noise_density}")
         if self.mean_noise_span_length < 1.0:
             raise CbqaError(f"mean_noise_span_length must be >= 1, got {self.mean_noise_span_length}")
+        if self.context not in ("document", "sentence"):
+            raise CbqaError(f"context must be one of document, sentence, got {self.context!r}")
         if self.max_units is not None and int(self.max_units) < 2:
             raise CbqaError(f"max_units must be >= 2, got {self.max_units}")
         if (self.max_tokens is not None or self.max_target_tokens is not None) and self.tokens_of is None:
@@ -148,8 +155,20 @@ class SpanCorruption:
             rng.setstate(state)
         return example
 
+    def _units(self, text: str, lo: int, hi: int) -> list[tuple[int, int]]:
+        piece = text[lo:hi]
+        units = self.tokenize(piece) if self.tokenize is not None else word_offsets(piece)
+        return [(lo + a, lo + b) for a, b in units]
+
     def _corrupt(self, doc: SpanDoc, rng: random.Random, cap: int | None) -> tuple[MaskedExample | None, int]:
-        units = self.tokenize(doc.text) if self.tokenize is not None else word_offsets(doc.text)
+        if self.context == "sentence":
+            sentences = doc.sentences or [(0, len(doc.text))]
+            choices = [u for u in (self._units(doc.text, a, b) for a, b in sentences) if len(u) >= 2]
+            if not choices:
+                return None, 0
+            units = choices[rng.randrange(len(choices))]
+        else:
+            units = self.tokenize(doc.text) if self.tokenize is not None else word_offsets(doc.text)
         if self.max_units is not None and len(units) > int(self.max_units):
             first = rng.randrange(len(units) - int(self.max_units) + 1)
             units = units[first : first + int(self.max_units)]

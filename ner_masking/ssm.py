@@ -1,4 +1,5 @@
-"""Salient span masking policies: `ssm`, `typed_ssm` and `ssm_all` (REALM; Roberts et al. 2020)."""
+"""Salient span masking policies: `ssm`, `typed_ssm`, `ssm_all` (REALM; Roberts et al. 2020) and `ssm_t5cbqa` (the
+format of Roberts et al.'s own code: `nem: ` ... `_X_` ..., the span as the target, one example per span)."""
 
 from __future__ import annotations
 
@@ -192,3 +193,57 @@ class SSMAll:
             label="+".join(labels),
             policy=self.name,
         )
+
+
+@dataclass(frozen=True)
+class SSMT5CBQA:
+    """Salient span masking in the format of Roberts et al. (2020), t5_closed_book_qa's `mask_salient_spans`:
+    input `nem: ` + the span's sentence with the span replaced by `_X_`, target the span's text (no sentinels), one
+    example per salient span of a sentence.
+
+    "One example per span" is the training task's doing: for a policy with `per_span` (this one), `cbqa pretrain`'s
+    masked task expands each document into one item per candidate span (`spans(doc)`, in order), so an epoch makes
+    every (sentence, span) example exactly once, as T5's preprocessor does, and the data path still draws items, not
+    documents. Called as a plain policy (`policy(doc, rng)`: previews, mixtures), it draws one candidate span of the
+    document uniformly. `labels` / `exclude_labels` limit the candidates as for `ssm`; `max_tokens` + `tokens_of`
+    (set by training) narrow a sentence too long for the model around its span, as `ssm` does.
+    """
+
+    labels: tuple[str, ...] | None = None
+    exclude_labels: tuple[str, ...] = ()
+    prefix: str = "nem: "
+    mask: str = "_X_"
+    max_tokens: int | None = None
+    tokens_of: Tokenize | None = field(default=None, compare=False, repr=False)
+
+    name = "ssm_t5cbqa"
+    per_span = True  # training makes one item per candidate span (see the class doc)
+    title = False  # (no title before the sentence: the paper's inputs are the sentence alone)
+
+    def __post_init__(self) -> None:
+        _labels_fields(self)
+        _check_budget(self)
+
+    def spans(self, doc: SpanDoc) -> list[tuple[int, int, str]]:
+        """The document's candidate spans, in stored order: item k of a document is its k-th."""
+        return candidate_spans(doc, self.labels, self.exclude_labels)
+
+    def example_for(self, doc: SpanDoc, span: tuple[int, int, str], rng: random.Random) -> MaskedExample:
+        start, end, label = span
+        lo, hi = sentence_bounds(doc, start, end)
+        if self.max_tokens is not None:
+            lo, hi = fit_to_tokens(
+                doc.text, lo, hi, [(start, end)], [self.mask], self.prefix, self.max_tokens, self.tokens_of, rng
+            )
+        return MaskedExample(
+            input_text=self.prefix + replace_spans(doc.text, lo, hi, [(start, end)], [self.mask]),
+            target_text=doc.text[start:end],
+            label=label,
+            policy=self.name,
+        )
+
+    def __call__(self, doc: SpanDoc, rng: random.Random) -> MaskedExample | None:
+        spans = self.spans(doc)
+        if not spans:
+            return None
+        return self.example_for(doc, spans[rng.randrange(len(spans))], rng)

@@ -77,6 +77,73 @@ def test_ssm_masks_one_span_in_its_sentence_and_each_is_sampled():
     }
 
 
+def test_ssm_t5cbqa_is_the_papers_format():
+    """t5_closed_book_qa's mask_salient_spans: `nem: ` + sentence[:start] + `_X_` + sentence[limit:], target the span."""
+    policy = make_policy("ssm_t5cbqa")
+    assert [policy.example_for(DOC, span, random.Random(0)) for span in policy.spans(DOC)] == [
+        MaskedExample("nem: _X_ was born in Paris in 1900.", "Zoë Ångström", "PERSON", "ssm_t5cbqa"),
+        MaskedExample("nem: Zoë Ångström was born in _X_ in 1900.", "Paris", "GPE", "ssm_t5cbqa"),
+        MaskedExample("nem: Zoë Ångström was born in Paris in _X_.", "1900", "DATE", "ssm_t5cbqa"),
+        MaskedExample("nem: She moved to _X_.", "Berlin", "GPE", "ssm_t5cbqa"),
+    ]
+    assert policy.per_span  # training makes one item per span (next test)
+    # as a plain policy it draws one of those four, each of them
+    assert {(x, t) for x, t, _ in outputs(policy)} == {
+        (e.input_text, e.target_text) for e in (policy.example_for(DOC, s, None) for s in policy.spans(DOC))
+    }
+    no_people = make_policy("ssm_t5cbqa", exclude_labels=["PERSON"])
+    assert [s[2] for s in no_people.spans(DOC)] == ["GPE", "DATE", "GPE"]
+    assert make_policy("ssm_t5cbqa")(NO_SPANS, random.Random(0)) is None
+    assert make_policy("ssm_t5cbqa", prefix="fill: ", mask="<M>")(
+        SpanDoc("x", "In 1900.", [(0, 8)], [(3, 7, "DATE")]), random.Random(0)
+    ) == MaskedExample("fill: In <M>.", "1900", "DATE", "ssm_t5cbqa")
+
+
+def test_ssm_t5cbqa_training_task_makes_one_item_per_span(tmp_path):
+    from ruler_store import ruler_store
+
+    from cbqa.training.tasks import MaskedTask, TaskConfig
+    from ner_masking.store import load_span_store
+
+    spans = ruler_store(tmp_path, n_docs=5)
+    store = load_span_store(spans)
+    task = MaskedTask(TaskConfig(name="ssm", kind="masked", spans=str(spans), policy="ssm_t5cbqa"))
+    docs = store.docs()
+    assert len(task) == sum(len(d.spans) for d in docs) == 30  # two names, two places, two years per document
+    made = [task.example(i, random.Random(i)) for i in range(len(task))]
+    expected = [
+        ("nem: " + d.text[lo:s] + "_X_" + d.text[e:hi], d.text[s:e])
+        for d in docs
+        for s, e, _ in d.spans
+        for lo, hi in [next((a, b) for a, b in d.sentences if a <= s and e <= b)]
+    ]
+    assert [(m.input_text, m.target_text) for m in made] == expected  # every (sentence, span) once, in order
+    assert made[0].answers == (made[0].target_text,)
+    dates = MaskedTask(
+        TaskConfig(name="d", kind="masked", spans=str(spans), policy="ssm_t5cbqa", policy_options={"labels": ["DATE"]})
+    )
+    assert len(dates) == 10 and all(
+        re.fullmatch(r"\d{4}", dates.example(i, random.Random(0)).target_text) for i in range(10)
+    )
+
+
+def test_span_corruption_over_one_sentence():
+    policy = make_policy("span_corruption_t5cbqa")
+    sentences = {TEXT[a:b] for a, b in DOC.sentences}
+    for seed in range(50):
+        ex = policy(DOC, random.Random(seed))
+        restored = ex.input_text
+        pieces = re.split(r"<extra_id_\d+>", ex.target_text)[1:]
+        for i, piece in enumerate(pieces):
+            restored = restored.replace(f"<extra_id_{i}>", piece.strip(), 1)
+        assert restored in sentences  # one sentence of the document, corrupted; never the whole text
+    assert (
+        make_policy("span_corruption", context="sentence")(SpanDoc("x", "One.", [(0, 4)], []), random.Random(0)) is None
+    )
+    with pytest.raises(CbqaError, match="context must be one of document, sentence"):
+        make_policy("span_corruption", context="page")
+
+
 def test_ssm_label_options():
     assert {lab for *_, lab in outputs(make_policy("ssm", exclude_labels=["PERSON"]))} == {"GPE", "DATE"}
     assert {lab for *_, lab in outputs(make_policy("ssm", labels="DATE,PERSON"))} == {"DATE", "PERSON"}

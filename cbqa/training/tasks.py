@@ -4,7 +4,10 @@ A task turns item `i` into `Example(input_text, target_text, answers, passages)`
 - `qa`: closed-book QA, input `question: ...`, target the first answer (evaluation uses all answers);
 - `masked`: a masking policy from `ner_masking` applied to one document of a spans store, afresh each epoch. The
   store stays memory-mapped; the task holds only the numpy array of the rows its policy can mask (found from the
-  store's per-document label bits, not by a Python pass over the documents), so set-up does not grow with the corpus;
+  store's per-document label bits, not by a Python pass over the documents), so set-up does not grow with the corpus.
+  A per-span policy (`ssm_t5cbqa`, Roberts et al.'s format) makes one item per candidate span instead: item i is the
+  k-th span of a document, found by bisecting the cumulative span counts of the rows (one integer per row, counted
+  with numpy), so an epoch masks every (sentence, span) once;
 - `reader` and `reading`: Fusion-in-Decoder reader tasks (a question over its retrieved passages), built by the
   reader's data module (`cbqa.reader.training`, `cbqa reader finetune`), not here.
 """
@@ -138,9 +141,14 @@ class MaskedTask:
         if not len(self.rows):
             raise CbqaError(f"task {cfg.name!r}: policy {cfg.policy!r} finds nothing to mask in {cfg.spans}")
         self.fallbacks = 0
+        self.span_ends: np.ndarray | None = None  # per-span policy: cumulative candidate spans of `rows`
+        if getattr(self.policy, "per_span", False):
+            from ner_masking.eligibility import span_counts
+
+            self.span_ends = np.cumsum(span_counts(self.policy, self.store)[self.rows], dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return int(self.span_ends[-1]) if self.span_ends is not None else len(self.rows)
 
     def example(self, i: int, rng: random.Random) -> Example:
         return self._example(self.policy, i, rng)
@@ -150,6 +158,12 @@ class MaskedTask:
         return self._example(self.fitted_policy, i, rng)
 
     def _example(self, policy: Any, i: int, rng: random.Random) -> Example:
+        if self.span_ends is not None:  # item i: the k-th candidate span of row j
+            j = int(np.searchsorted(self.span_ends, i, side="right"))
+            k = i - (int(self.span_ends[j - 1]) if j else 0)
+            doc = self.store.doc(int(self.rows[j]))
+            m = policy.example_for(doc, policy.spans(doc)[k], rng)
+            return Example(self.prefix + m.input_text, m.target_text, (unmask(m.target_text),))
         for k in range(_FALLBACK_TRIES):
             m = policy(self.store.doc(int(self.rows[(i + k) % len(self.rows)])), rng)
             if m is not None:
