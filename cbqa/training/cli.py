@@ -104,6 +104,11 @@ class CbqaCLI(LightningCLI):
         except ImportError:
             pass
         every = self._get(self.config_init, "trainer", default={}).get("val_check_interval")
+        # val_check_interval counts training batches, checkpoints count optimizer steps: with gradient accumulation,
+        # last.ckpt is written at each validation only when the interval is divided by the batches per step
+        accumulate = self._get(self.config_init, "trainer", default={}).get("accumulate_grad_batches") or 1
+        if isinstance(every, int) and isinstance(accumulate, int) and accumulate > 1:
+            every = max(1, every // accumulate)
 
         self.throughput = Throughput()
         self.data_stats = DataStats()
