@@ -66,8 +66,8 @@ def verdict(prediction: str, golds: Sequence[str] | None) -> str:
     return f":orange[**partly right** (F1 {100 * partial:.0f})]" if partial > 0 else ":red[**wrong**]"
 
 
-def is_right(prediction: str, golds: Sequence[str] | None) -> bool | None:
-    return None if not golds else bool(max_em(prediction, golds))
+def is_right(prediction: str, golds: Sequence[str] | None, normaliser: str = "squad") -> bool | None:
+    return None if not golds else bool(max_em(prediction, golds, normaliser))
 
 
 def highlight(text: str, marks: Mapping[str, str]) -> str:

@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("cbqa.commands.extract", "sample from a model, rank by perplexity / zlib, count memorised samples"),
     "predict": ("cbqa.commands.predict", "answer questions with a trained model, write predictions JSONL"),
     "evaluate": ("cbqa.commands.evaluate", "score prediction files: EM/F1, overall and per overlap category"),
+    "benchmark": (
+        "cbqa.commands.benchmark",
+        "a model on a prepared benchmark: fine-tune, answer, EM/F1 per overlap category, one results row",
+    ),
     "overlap": ("cbqa.commands.overlap", "label test questions by test-train overlap (Lewis et al. 2021)"),
     "nn-baseline": ("cbqa.commands.nn_baseline", "nearest-neighbour QA baselines (TF-IDF / dense)"),
     "index": ("retrieval_baseline.commands.index", "split a corpus into passages and build a FAISS index"),

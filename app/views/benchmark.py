@@ -1,5 +1,6 @@
-"""Benchmark: closed-book vs retrieval per overlap category (Lewis et al. 2021, Table 3), EM/F1 of every system of a
-run per category, and where systems disagree."""
+"""Benchmark: a `cbqa benchmark` row beside the published rows (the results registry's Roberts et al. 2020, REALM and
+Lewis et al. 2021 entries), closed-book vs retrieval per overlap category (Lewis et al. 2021, Table 3), EM/F1 of every
+system of a run per category, and where systems disagree."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from cbqa.core.metrics import normalize_answer
+from cbqa.benchmarks.row import PUBLISHED_TABLES, BenchmarkRow
+from cbqa.core.contracts import read_contract
+from cbqa.core.metrics import normaliser as normaliser_of
 from cbqa.overlap.categories import LABELS, TOTAL
+from cbqa.results.registry import Published, Registry, registry
 from cbqa_app import loaders
 from cbqa_app.colors import color_scale
 from cbqa_app.context import AppContext
@@ -28,6 +32,7 @@ def render(ctx: AppContext) -> None:
     if run is None:
         st.info("Choose a run directory in the sidebar to see its benchmark.")
         return
+    _beside_published(run, ctx)
     result, gold_based = _results(run, ctx)
     if not result:
         return
@@ -45,7 +50,89 @@ def render(ctx: AppContext) -> None:
     st.altair_chart(chart, width="stretch")
     downloads(f"benchmark_{metric}", long, chart)
     st.divider()
-    _disagreements(run, ctx, gold_based)
+    norm = next((v.get("normaliser") for per in result.values() for v in per.values() if v.get("normaliser")), None)
+    _disagreements(run, ctx, gold_based, norm or "squad")
+
+
+# Lewis et al.'s category names in the published table -> ours
+LEWIS_COLUMNS = {
+    "total": "total",
+    "question overlap": "question_overlap",
+    "answer overlap only": "answer_overlap_only",
+    "no overlap": "no_overlap",
+}
+
+
+def published_frame(row: BenchmarkRow, reg: Registry) -> tuple[pd.DataFrame, list[str]]:
+    """The published rows this run compares with (Roberts et al.'s column of its dataset and protocol; REALM's masking
+    ablation beside an NQ run) and the run's own row last, with their sources."""
+    column = row.published_column
+    rows: list[dict[str, Any]] = []
+    sources: list[str] = []
+    for e in reg.table(PUBLISHED_TABLES["roberts"]):
+        if isinstance(e, Published) and column is not None and e.column == column:
+            rows.append({"system": e.row, "EM": e.value, "what": f"published, {column} EM"})
+            sources.append(e.source)
+    if row.dataset == "natural_questions_open":
+        for e in reg.table(PUBLISHED_TABLES["realm"]):
+            if isinstance(e, Published):
+                rows.append({"system": f"REALM: {e.row}", "EM": e.value, "what": "published, NQ dev EM (retrieval)"})
+                sources.append(e.source)
+    em = row.total.em if row.total is not None else None
+    mine = f"this run: {row.system}" + (f" (first {row.max_questions} questions)" if row.max_questions else "")
+    rows.append({"system": mine, "EM": em, "what": f"{row.protocol} protocol, {row.normaliser} normaliser"})
+    return pd.DataFrame(rows), list(dict.fromkeys(sources))
+
+
+def lewis_frame(row: BenchmarkRow, reg: Registry) -> tuple[pd.DataFrame, list[str]] | None:
+    """Lewis et al.'s NQ rows by overlap category, and the run's; None for another dataset or a run without them."""
+    if row.dataset != "natural_questions_open" or "no_overlap" not in row.categories:
+        return None
+    entries = [e for e in reg.table(PUBLISHED_TABLES["lewis"]) if isinstance(e, Published)]
+    table: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        table.setdefault(e.row or "", {})[e.column or ""] = e.value
+    mine = {title: (row.category(ours) or {}).get("em") for title, ours in LEWIS_COLUMNS.items()}
+    table[f"this run: {row.system}"] = mine
+    frame = pd.DataFrame.from_dict(table, orient="index")
+    frame.columns = [f"{c} (n={(row.category(LEWIS_COLUMNS[c]) or {}).get('n')})" for c in frame.columns]
+    return frame, list(dict.fromkeys(e.source for e in entries))
+
+
+def _beside_published(run: RunInfo, ctx: AppContext) -> None:
+    path = run.path("benchmark")
+    if path is None:
+        return
+    with reported(f"Reading {shown_path(path, ctx.runs_root)}"):
+        row = read_contract(BenchmarkRow, path)
+        st.subheader("This run beside the published rows")
+        scored = "a hidden test set: not scored" if row.total is None else f"{row.total.n:,} questions"
+        asked = (
+            "answers from a given predictions file"
+            if row.prefix_from == "predictions"
+            else f"asked with the {row.prefix_from} prefix `{row.prefix}`"
+        )
+        st.caption(
+            f"{row.title}, {row.protocol} protocol ({scored}); model `{row.model}`"
+            f"{' fine-tuned' if row.finetuned else ''}, {asked}; answers compared after the {row.normaliser} "
+            f"normaliser; overlap categories: {row.overlap or 'none'}."
+        )
+        frame, sources = published_frame(row, registry())
+        shown = frame.copy()
+        shown["EM"] = shown["EM"].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.1f}")
+        st.table(shown.set_index("system"))
+        lewis = lewis_frame(row, registry())
+        if lewis is not None:
+            st.markdown("**By overlap category** (EM), as Lewis et al. (2021) break NQ down:")
+            st.table(lewis[0].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.1f}"))
+            sources += lewis[1]
+        for source in dict.fromkeys(sources):
+            st.caption(f"Published: {source}.")
+        if row.max_questions:
+            st.warning(
+                f"Only the first {row.max_questions} test questions were answered: not comparable with the rows."
+            )
+        st.divider()
 
 
 def _results(run: RunInfo, ctx: AppContext) -> tuple[dict[str, Any] | None, bool]:
@@ -65,10 +152,8 @@ def _results(run: RunInfo, ctx: AppContext) -> tuple[dict[str, Any] | None, bool
         with reported(f"Reading {shown_path(path, ctx.runs_root)}"):
             result = json.loads(path.read_text(encoding="utf-8"))
             gold_based = "detected" not in path.name and run.path("gold_overlap") is not None
-            st.caption(
-                f"from `{shown_path(path, ctx.runs_root)}`, by the {'gold' if gold_based else 'detected'} "
-                "overlap categories"
-            )
+            kind = "gold" if gold_based else "benchmark's (above)" if run.path("benchmark") else "detected"
+            st.caption(f"from `{shown_path(path, ctx.runs_root)}`, by the {kind} overlap categories")
             return result, gold_based
         return None, False
     if not run.predictions:
@@ -228,7 +313,7 @@ def _is_retrieval(preds) -> bool:
     return bool(preds) and "passages" in preds[0].extra
 
 
-def _disagreements(run: RunInfo, ctx: AppContext, gold_based: bool) -> None:
+def _disagreements(run: RunInfo, ctx: AppContext, gold_based: bool, normaliser: str = "squad") -> None:
     st.subheader("Where two systems disagree")
     if len(run.predictions) < 2:
         st.info(
@@ -268,8 +353,9 @@ def _disagreements(run: RunInfo, ctx: AppContext, gold_based: bool) -> None:
         if b is None or (category != TOTAL and category not in labels.get(a.id, ())):
             continue
         answers = gold.get(a.id) or a.answers or []
-        ra, rb = is_right(a.prediction, answers), is_right(b.prediction, answers)
-        differ = normalize_answer(a.prediction) != normalize_answer(b.prediction)
+        ra, rb = is_right(a.prediction, answers, normaliser), is_right(b.prediction, answers, normaliser)
+        norm = normaliser_of(normaliser)
+        differ = norm(a.prediction) != norm(b.prediction)
         keep = {FILTERS[0]: differ, FILTERS[1]: bool(ra and not rb), FILTERS[2]: bool(rb and not ra), FILTERS[3]: True}
         if keep[which]:
             rows.append(

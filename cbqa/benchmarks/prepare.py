@@ -11,7 +11,7 @@ Everything is read and checked before anything is written (a bad or unexpected f
 error, exit 2, and the output is untouched); the directory is built in a staging directory and published in one
 swap (`cbqa.core.io.replace_dir`).
 
-    OUT/train.jsonl  OUT/validation.jsonl  OUT/test.jsonl  OUT/manifest.json
+    OUT/train.jsonl  OUT/validation.jsonl  OUT/test.jsonl  OUT/dataset.json (the manifest; not manifest.json, which names a run the app opens)
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from cbqa.core.formats.jsonl import write_jsonl
 from cbqa.core.formats.qa import QAExample, read_qa
 from cbqa.core.io import fingerprint, fingerprint_chunks, remove_tree, replace_dir, staging_dir
 
-MANIFEST = "manifest.json"
+MANIFEST = "dataset.json"
 FORMAT = "cbqa-prepared-qa/1"
 SPLITS = ("train", "validation", "test")
 

@@ -58,6 +58,7 @@ class HubSource:
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
+    short: str  # the task's name in training (val_em/SHORT), as configs/paper names it
     title: str
     prefix: str
     normaliser: str
@@ -87,6 +88,7 @@ DATASETS: dict[str, DatasetSpec] = {
     for spec in (
         DatasetSpec(
             name="natural_questions_open",
+            short="nq",
             title="Natural Questions (open)",
             prefix="nq question: ",
             normaliser="squad",
@@ -101,6 +103,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="web_questions",
+            short="wq",
             title="WebQuestions",
             prefix="wq question: ",
             normaliser="squad",
@@ -118,6 +121,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="trivia_qa",
+            short="tqa",
             title="TriviaQA (unfiltered, no context)",
             prefix="trivia_qa question: ",
             normaliser="triviaqa",
@@ -145,6 +149,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="entity_questions",
+            short="eq",
             title="EntityQuestions",
             prefix="question: ",
             normaliser="squad",
@@ -157,6 +162,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="efficientqa",
+            short="eqa",
             title="EfficientQA",
             prefix="nq question: ",
             normaliser="squad",

@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         "prepare",
         prog="cbqa data prepare",
         help="write train / validation / test QA JSONL of a benchmark, split by its protocol, with a manifest",
-        description="Write OUT/{train,validation,test}.jsonl and OUT/manifest.json: the dataset split as Roberts et al. "
+        description="Write OUT/{train,validation,test}.jsonl and OUT/dataset.json (the manifest): the dataset split as Roberts et al. "
         "(2020) split it (t5_closed_book_qa's tasks), in the source's order, with every answer kept; the manifest "
         "records the sources' fingerprints, the protocol, counts, input prefix, normaliser and a fingerprint of the "
         "held-out ids.",
@@ -56,5 +56,5 @@ def main(argv: list[str]) -> int:
     print(f"{manifest.title} ({manifest.protocol}): {counts}; prefix {manifest.prefix!r}, {manifest.normaliser} EM")
     if manifest.heldout_ids_fingerprint:
         print(f"held-out ids: {manifest.heldout_ids_fingerprint[:23]}... ({manifest.splits['validation'].parts[0]})")
-    print(f"wrote {out}/: train.jsonl, validation.jsonl, test.jsonl, manifest.json", file=sys.stderr)
+    print(f"wrote {out}/: train.jsonl, validation.jsonl, test.jsonl, dataset.json", file=sys.stderr)
     return 0

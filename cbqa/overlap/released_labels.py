@@ -53,3 +53,30 @@ def released_overlap_rows(annotations: str | Path, test: Sequence[QAExample], te
             {**overlap_row(ex.id, ex.question, ex.answers, answer_overlap, question_overlap), "source": "released"}
         )
     return out
+
+
+def question_key(question: str) -> str:
+    """A question with everything but letters and digits dropped, lowercased: the same question in NQ-open's and in
+    DPR's tokenisation ("what 's" / "what's") has one key."""
+    return "".join(ch for ch in question.lower() if ch.isalnum())
+
+
+def join_by_question(rows: Sequence[dict], test: Sequence[QAExample], labels_path: str | Path) -> list[dict]:
+    """`rows` (overlap rows of another copy of the test set, e.g. released labels joined to `nq-test.qa.csv`) given the
+    ids of `test`, matched by `question_key`; questions that occur several times match in order. Every question of
+    `test` must find a row (a `test` that is a part of the labelled set is fine)."""
+    by_key: dict[str, list[dict]] = {}
+    for row in rows:
+        by_key.setdefault(question_key(row["question"]), []).append(row)
+    out = []
+    for ex in test:
+        candidates = by_key.get(question_key(ex.question))
+        if not candidates:
+            raise DataError(
+                labels_path,
+                None,
+                f"no label for test question {ex.id!r} ({ex.question[:60]!r}); are the labels for this test set?",
+            )
+        row = candidates.pop(0)
+        out.append({**row, "id": ex.id, "question": ex.question, "answers": ex.answers, "labelled_as": row["id"]})
+    return out

@@ -1,4 +1,5 @@
-"""`RUN/manifest.json`: what `cbqa demo --out RUN` writes when it finishes and the app reads (`cbqa_app.run_dir`).
+"""`RUN/manifest.json`: what `cbqa demo --out RUN` (and `cbqa benchmark --out RUN`) writes when it finishes and the app
+reads (`cbqa_app.run_dir`).
 
 It names the run's data files, models, training runs, prediction files, retrieval index, reader and report, by paths
 relative to RUN (or absolute), and the demo's settings. Every key may be missing (a run still being written, or made
@@ -15,7 +16,19 @@ from pydantic import StrictStr
 from cbqa.core.contracts import Contract
 
 MANIFEST = "manifest.json"
-PATH_KEYS = ("train", "dev", "test", "corpus", "spans", "index", "overlap", "gold_overlap", "reader", "report")
+PATH_KEYS = (
+    "train",
+    "dev",
+    "test",
+    "corpus",
+    "spans",
+    "index",
+    "overlap",
+    "gold_overlap",
+    "reader",
+    "report",
+    "benchmark",
+)
 MAPPING_KEYS = ("models", "runs", "predictions")  # name -> path
 
 
@@ -35,4 +48,5 @@ class RunManifest(Contract):
     predictions: dict[str, StrictStr] | None = None
     reader: StrictStr | None = None
     report: StrictStr | None = None
+    benchmark: StrictStr | None = None  # `cbqa benchmark`'s results row (benchmark.json)
     config: dict[str, Any] | None = None  # the demo's DemoConfig
