@@ -47,6 +47,7 @@ def fake_predictions(test: Path, out: Path) -> Path:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not WEBQ.is_dir(), reason="../shared/data/webquestions absent (developer data only)")
 def test_cpu_path_prepare_finetune_benchmark_on_webquestions(tmp_path: Path) -> None:
     from hub_layout import write_hub_t5
@@ -170,6 +171,9 @@ def test_app_shows_the_row_beside_the_published_rows(tmp_path: Path, monkeypatch
     jsonl(src / "test.jsonl", [item(i, "s") for i in range(6)])
     prepare(small("web_questions", at=9), tmp_path / "wq", str(src))
     preds = fake_predictions(tmp_path / "wq" / "test.jsonl", tmp_path / "p.jsonl")
+    with pytest.raises(SystemExit) as e:  # no model, and no fine-tuning config to name one: one line, exit 2
+        main(["benchmark", "--data", str(tmp_path / "wq"), "--out", str(tmp_path / "x")])
+    assert e.value.code == 2 and not (tmp_path / "x" / "benchmark.json").exists()
     cbqa(
         "benchmark",
         "--data",

@@ -36,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Options after `--` are passed to `cbqa finetune` (e.g. -- --trainer.max_steps 100).",
     )
     p.add_argument("--data", required=True, help="a prepared dataset directory (cbqa data prepare NAME --out DIR)")
-    p.add_argument("--model", required=True, help="hub name, HF model directory or cbqa run directory")
+    p.add_argument(
+        "--model",
+        help="hub name, HF model directory or cbqa run directory; with --finetune it may be left out: the training "
+        "config's model (model.model, or a T5 it builds from model.tokenizer + model.arch)",
+    )
     p.add_argument(
         "--finetune",
         nargs="+",
@@ -75,6 +79,8 @@ def main(argv: list[str]) -> int:
 
     if extra and not args.finetune:
         raise CbqaError("options after `--` are for fine-tuning; give --finetune CONFIG")
+    if args.model is None and not args.finetune:
+        raise CbqaError("--model is required (it may be left out only with --finetune, whose config names the model)")
     if args.max_questions is not None and args.max_questions < 1:
         raise CbqaError(f"--max-questions {args.max_questions}: must be >= 1")
     out = Path(args.out)
@@ -113,7 +119,8 @@ def run(args: argparse.Namespace, extra: list[str], out: Path):
     if not test:
         raise CbqaError(f"{data / 'test.jsonl'}: no test questions")
     normaliser = args.normaliser or manifest.normaliser
-    system = "closed_book_" + re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(args.model.rstrip("/")).name or args.model)
+    named = Path(args.model.rstrip("/")).name or args.model if args.model else Path(args.finetune[-1]).stem
+    system = "closed_book_" + re.sub(r"[^A-Za-z0-9_.-]+", "-", named)
     out.mkdir(parents=True, exist_ok=True)
 
     model, finetune_s = args.model, None
@@ -161,7 +168,7 @@ def run(args: argparse.Namespace, extra: list[str], out: Path):
         data=str(data),
         test_fingerprint=manifest.splits["test"].fingerprint,
         heldout_ids_fingerprint=manifest.heldout_ids_fingerprint,
-        model=args.model,
+        model=args.model or "the fine-tuning config's",
         finetuned=bool(args.finetune),
         finetune_configs=[str(Path(c).resolve()) for c in args.finetune or []],
         answered_by=str(model),
@@ -207,7 +214,8 @@ def finetune(args, extra: list[str], data: Path, manifest, run_dir: Path, task_n
     if manifest.splits["validation"].rows:
         task["val_file"] = str(data / "validation.jsonl")
     argv = [a for c in args.finetune for a in ("-c", c)]
-    argv += ["--model.model", args.model, "--run_dir", str(run_dir), "--data.tasks", json.dumps([task])]
+    argv += ["--model.model", args.model] if args.model else []
+    argv += ["--run_dir", str(run_dir), "--data.tasks", json.dumps([task])]
     code = run_training(argv + extra, "cbqa finetune", str(run_dir), moved=READER_OPTIONS_MOVED)
     if code != 0:
         raise CbqaError(f"fine-tuning stopped (exit {code}); rerun the same command to resume from {run_dir}")
