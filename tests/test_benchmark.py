@@ -196,4 +196,5 @@ def test_app_shows_the_row_beside_the_published_rows(tmp_path: Path, monkeypatch
     assert table.loc["this run: closed_book_t5-small", "EM"] == "33.3"  # 2 of 6 right
     captions = "\n".join(str(c.value) for c in at.caption)
     assert "Published: Roberts, Raffel & Shazeer 2020" in captions and "arXiv:2002.08910v4, Table 1" in captions
-    assert "squad normaliser" in captions and str(tmp_path) not in captions
+    assert "answers from a given predictions file" in captions and "squad normaliser" in captions
+    assert str(tmp_path) not in captions

@@ -102,6 +102,24 @@ def test_hub_source_web_questions_in_the_hubs_schema(tmp_path: Path, monkeypatch
     assert m.source == "hf" and m.sources[0].hub == "stanfordnlp/web_questions:train" and m.sources[0].fingerprint
 
 
+def test_unreachable_hub_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    import datasets
+
+    def offline(*args, **kwargs):
+        raise ConnectionError(
+            "Couldn't reach 'stanfordnlp/web_questions' on the Hub (LocalEntryNotFoundError)\ndetails"
+        )
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(CbqaError) as e:
+        prepare(DATASETS["web_questions"], tmp_path / "wq", "hf")
+    assert str(e.value) == (
+        "cannot load stanfordnlp/web_questions from the Hugging Face hub (Couldn't reach 'stanfordnlp/web_questions' "
+        "on the Hub (LocalEntryNotFoundError)); pass --source DIR with the original files"
+    )
+    assert not (tmp_path / "wq").exists()
+
+
 def test_hub_source_trivia_qa_aliases_hidden_test_and_wrong_sizes(tmp_path: Path, monkeypatch) -> None:
     def row(i: int, split: str, hidden: bool = False) -> dict:
         answer = {"aliases": [] if hidden else [f"A{i}", f"Alias {i}"], "value": "<unk>" if hidden else f"A{i}"}

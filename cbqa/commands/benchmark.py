@@ -130,12 +130,9 @@ def run(args: argparse.Namespace, extra: list[str], out: Path):
         finetune_s = time.perf_counter() - t
         system += "_finetuned"
     if args.predictions:
-        preds, prefix, prefix_from, predict_s = (
-            read_given(args.predictions, full_test, test),
-            args.prefix or "",
-            "option",
-            None,
-        )
+        preds, predict_s = read_given(args.predictions, full_test, test), None
+        # the prefix a given predictions file was made with is not known here (unless --prefix says it)
+        prefix, prefix_from = (args.prefix, "option") if args.prefix is not None else ("", "predictions")
     else:
         t = time.perf_counter()
         prefix, prefix_from = input_prefix(model, args.prefix, manifest.prefix, spec.short if spec else None)
