@@ -32,6 +32,10 @@ from retrieval_baseline.hits import Hit
 
 
 class ReaderModule(T5Seq2Seq):
+    # FiD encodes the passages by calling the encoder directly, outside the model's forward where FSDP gathers the
+    # shared embedding: `--trainer.strategy fsdp` is refused for readers (use ddp)
+    supports_fsdp = False
+
     def __init__(self, pointer: bool = False, copy_window: tuple[int, int] | None = None, **kwargs: Any) -> None:
         """
         Args:

@@ -11,41 +11,16 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from cbqa.core.errors import CbqaError
 from cbqa.core.io import replace_dir, staging_dir
 from cbqa.model.inputs import INPUTS_FILE, InputRecord
-
-# Strategies that shard parameters across ranks: rank 0's `t5` then holds a shard, so `save_pretrained` on it would
-# write a wrong model. Not supported until a GPU test covers a gathered export.
-SHARDED_STRATEGIES = ("fsdp", "deepspeed", "model_parallel", "modelparallel")
-
-
-def sharded_strategy(strategy: Any) -> str | None:
-    """The name of `strategy` if it shards parameters (a registry name, a class path or a Strategy), else None."""
-    if isinstance(strategy, str):
-        name = strategy
-    elif isinstance(strategy, dict) or hasattr(strategy, "class_path"):
-        name = str(strategy.get("class_path") if isinstance(strategy, dict) else strategy.class_path)
-    else:
-        name = type(strategy).__name__
-    flat = name.rsplit(".", 1)[-1].lower().replace("strategy", "")
-    return name if any(flat.startswith(s) for s in SHARDED_STRATEGIES) else None
-
-
-def refuse_sharded(strategy: Any) -> None:
-    name = sharded_strategy(strategy)
-    if name:
-        raise CbqaError(
-            f"--trainer.strategy {name}: sharded strategies (FSDP, DeepSpeed, model parallel) are not supported yet "
-            "(the hf/ export would save one rank's shard, and no test covers them); use ddp (configs/ddp.yaml)"
-        )
 
 
 class HFExport(L.Callback):
     """Keeps `run_dir/hf` equal to the best model by `monitor` (or the last one when nothing is validated).
 
     The export goes to a staging directory first and is swapped in by `cbqa.core.io.replace_dir`, so `hf/` is never
-    half-written or missing.
+    half-written or missing. Under FSDP every rank takes part in gathering the whole model onto rank 0's CPU, and rank 0
+    alone writes it (`export`).
     A tie on `monitor` (common: EM over a small dev set moves in steps of 100/n) is broken by `tie_break` (lower is
     better), and every validation that tied with the best is listed in `tie()` for the run's summary.
     The best score is part of the callback state, so a resumed run keeps comparing against it.
@@ -61,9 +36,6 @@ class HFExport(L.Callback):
         self.tied: list[dict[str, Any]] = []  # validations scoring exactly `best`: {"step", tie_break}
         self.improved = False  # whether the latest validation made a new best (BestCheckpoint follows this)
         self.inputs: InputRecord | None = None  # set by the CLI once the data is read: exported with the model
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        refuse_sharded(trainer.strategy)
 
     def _strictly_better(self, value: float) -> bool:
         if self.best is None:
@@ -84,16 +56,19 @@ class HFExport(L.Callback):
         elif value == self.best:
             self.tied.append({"step": step, self.tie_break: second})
             self.improved = second is not None and (self.best_tie_value is None or second < self.best_tie_value)
-        if self.improved:
+        if self.improved:  # (the same decision on every rank: the metrics are synced)
             self.best, self.best_step, self.best_tie_value = value, step, second
-            if trainer.is_global_zero:
-                export(
-                    pl_module, self.out_dir, {"step": step, self.monitor: value, self.tie_break: second}, self.inputs
-                )
+            export(
+                pl_module,
+                self.out_dir,
+                {"step": step, self.monitor: value, self.tie_break: second},
+                trainer,
+                self.inputs,
+            )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.best is None and trainer.is_global_zero:  # nothing validated: export the final weights
-            export(pl_module, self.out_dir, {"step": trainer.global_step}, self.inputs)
+        if self.best is None:  # nothing validated: export the final weights
+            export(pl_module, self.out_dir, {"step": trainer.global_step}, trainer, self.inputs)
 
     def tie(self) -> dict[str, Any] | None:
         """The validations that tied on the best score and how the exported one was chosen; None without a tie."""
@@ -135,11 +110,28 @@ class BestCheckpoint(ModelCheckpoint):
 
 
 def export(
-    pl_module: L.LightningModule, out_dir: Path, info: dict[str, Any], inputs: InputRecord | None = None
+    pl_module: L.LightningModule,
+    out_dir: Path,
+    info: dict[str, Any],
+    trainer: L.Trainer | None = None,
+    inputs: InputRecord | None = None,
 ) -> None:
+    """Write `pl_module`'s T5 and tokenizer as a Hugging Face directory at `out_dir`, from rank 0 (call it on every rank:
+    a sharded model is first gathered, which takes them all), with the input record it was trained on."""
+    from cbqa.training.sharding import full_state_dict, is_sharded, unsharded_copy
+
+    net = pl_module.t5
+    if is_sharded(net):
+        state = full_state_dict(net)  # collective; the whole model on rank 0's CPU, nothing elsewhere
+        if trainer is not None and not trainer.is_global_zero:
+            return
+        net = unsharded_copy(net, state)
+        del state
+    elif trainer is not None and not trainer.is_global_zero:
+        return
     staging = staging_dir(out_dir)
     try:
-        pl_module.t5.save_pretrained(staging)
+        net.save_pretrained(staging)
         pl_module.tokenizer.save_pretrained(staging)
         (staging / "cbqa_export.json").write_text(json.dumps(info, indent=2) + "\n")
         if inputs is not None:  # the prefixes and lengths the model was trained on (cbqa.model.inputs)

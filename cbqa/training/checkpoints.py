@@ -10,6 +10,10 @@
 - `resolve_resume`: the newest of `last.ckpt` / `interrupted.ckpt` (then the best checkpoint) that is a complete
   checkpoint file; one that is not (empty, truncated, not a checkpoint) is named on one line and passed over, and
   when none is usable the command stops instead of silently starting over.
+
+Under FSDP (`cbqa.training.sharding`) a checkpoint is a directory (a torch distributed checkpoint: a shard file per
+rank, its index `.metadata`, and `meta.pt` with the loops' and callbacks' state), published whole by a symlink swap;
+the same names, the same resume rules.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from lightning.pytorch.callbacks import OnExceptionCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from cbqa.core.errors import CbqaError
-from cbqa.core.io import atomic_path
+from cbqa.core.io import atomic_path, remove_tree
 
 RESUMABLE = ("last", "interrupted")
 
@@ -37,6 +41,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         with atomic_path(path) as tmp:
             tmp.write_bytes(buffer.getbuffer())
 
+    def remove_checkpoint(self, path: Any) -> None:
+        remove_tree(path)  # a file, or a published (symlinked) directory checkpoint with its version
+
 
 class ExceptionCheckpoint(OnExceptionCheckpoint):
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
@@ -46,7 +53,15 @@ class ExceptionCheckpoint(OnExceptionCheckpoint):
 
 
 def checkpoint_problem(path: Path) -> str | None:
-    """Why `path` is not a complete checkpoint file (torch's zip format, its data record present), or None."""
+    """Why `path` is not a complete checkpoint file (torch's zip format, its data record present) or sharded checkpoint
+    directory (such a `meta.pt` and the shards' index), or None."""
+    if path.is_dir():
+        from cbqa.training.sharding import META
+
+        if not (path / ".metadata").is_file():
+            return "a directory without a distributed checkpoint's index (.metadata)"
+        problem = checkpoint_problem(path / META) if (path / META).exists() else "missing"
+        return f"a distributed checkpoint whose {META} is {problem}" if problem else None
     try:
         if path.stat().st_size == 0:
             return "empty"

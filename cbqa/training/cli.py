@@ -27,11 +27,12 @@ from cbqa.core.formats.jsonl import write_json
 from cbqa.core.io import atomic_writer
 from cbqa.core.locks import writer_lock
 from cbqa.training import run_record
-from cbqa.training.callbacks import BestCheckpoint, DataStats, HFExport, Throughput, refuse_sharded
+from cbqa.training.callbacks import BestCheckpoint, DataStats, HFExport, Throughput
 from cbqa.training.checkpoints import AtomicCheckpointIO, ExceptionCheckpoint, resolve_resume
 from cbqa.training.datamodule import Seq2SeqDataModule
 from cbqa.training.module import T5Seq2Seq
 from cbqa.training.options import check_config_files, check_options, config_files, option_types
+from cbqa.training.sharding import FSDPStrategy, check_strategy, is_fsdp
 
 TRAINER_DEFAULTS: dict[str, Any] = {
     "max_steps": 1000,
@@ -73,8 +74,12 @@ class CbqaCLI(LightningCLI):
         except ArgumentError as e:  # what the typed check let through: jsonargparse's own words, on one line
             files = config_files(list(args or []))
             raise CbqaError(f"{files[-1] + ': ' if len(files) == 1 else ''}{' '.join(str(e).split())}") from None
-        # Right after parsing, before seeding or loading a model: a sharded strategy would export one rank's shard.
-        refuse_sharded((self.config.get("trainer") or {}).get("strategy") or "auto")
+        # Right after parsing, before seeding or loading a model: strategies cbqa does not wire, and what FSDP refuses.
+        check_strategy(
+            (self.config.get("trainer") or {}).get("strategy") or "auto",
+            (self.config.get("model") or {}).get("optimizer") or "adamw",
+            getattr(self.model_class, "supports_fsdp", True),
+        )
 
     def before_instantiate_classes(self) -> None:
         """Take the run directory's one-writer lock, make the config's paths absolute and refuse to resume a run made
@@ -142,6 +147,10 @@ class CbqaCLI(LightningCLI):
         ]
         configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
         plugins = trainer_cfg.get("plugins") or []
+        if is_fsdp(trainer_cfg.get("strategy") or "auto") and not isinstance(trainer_cfg.get("strategy"), FSDPStrategy):
+            kwargs["strategy"] = (
+                FSDPStrategy()
+            )  # `fsdp` is cbqa's FSDP2 strategy (Lightning's registry maps it to FSDP1)
         return super().instantiate_trainer(
             default_root_dir=str(run_dir),
             logger=loggers,

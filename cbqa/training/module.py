@@ -27,6 +27,8 @@ Schedule = Literal["constant", "linear", "inverse_sqrt"]
 
 
 class T5Seq2Seq(L.LightningModule):
+    supports_fsdp = True  # (--trainer.strategy fsdp; cbqa.training.sharding)
+
     def __init__(
         self,
         model: str | None = None,
@@ -41,6 +43,7 @@ class T5Seq2Seq(L.LightningModule):
         compile_backend: str = "inductor",
         num_beams: PositiveInt = 1,
         max_new_tokens: PositiveInt = 32,
+        gradient_checkpointing: bool = False,
     ) -> None:
         """
         Args:
@@ -57,6 +60,8 @@ class T5Seq2Seq(L.LightningModule):
             compile_backend: torch.compile's backend (inductor; aot_eager traces without building kernels).
             num_beams: beams for validation decoding.
             max_new_tokens: longest generated answer.
+            gradient_checkpointing: keep only each T5 block's input in the forward and recompute the block in the
+                backward (less activation memory, ~1/3 more compute; the same gradients up to float rounding).
         """
         super().__init__()
         # every init argument, a subclass's included (Lightning collects them from the calling frames); the
@@ -67,11 +72,19 @@ class T5Seq2Seq(L.LightningModule):
         # from_pretrained returns a model in eval mode, and Lightning keeps submodule modes: without this a run started
         # from a checkpoint (T5's have dropout 0.1) would train with dropout off. Validation switches to eval and back.
         self.t5.train()
+        if gradient_checkpointing:
+            enable_gradient_checkpointing(self.t5)
         self._compiled = None
 
-    # torch.compile is applied to a reference kept outside the module tree, so state_dict keys and the HF export
-    # are the same with or without compile.
+    # Under `--trainer.strategy fsdp` the T5 is sharded here (one unit per block; cbqa.training.sharding), on every
+    # rank, before the optimizer is made. torch.compile is applied to a reference kept outside the module tree, so
+    # state_dict keys and the HF export are the same with or without compile.
     def configure_model(self) -> None:
+        from cbqa.training.sharding import is_fsdp, shard_t5
+
+        if self._trainer is not None and is_fsdp(self.trainer.strategy):
+            precision = str(self.trainer.precision)
+            shard_t5(self.t5, self.device_mesh["data_parallel"], bf16=precision.startswith("bf16"))
         if self.hparams.compile and self._compiled is None:
             self.__dict__["_compiled"] = torch.compile(self.t5, backend=self.hparams.compile_backend)
 
@@ -104,8 +117,21 @@ class T5Seq2Seq(L.LightningModule):
             self.log("train_loss", out.loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         return out.loss
 
+    @property
+    def sharded(self) -> bool:
+        from cbqa.training.sharding import is_sharded
+
+        return is_sharded(self.t5)
+
     def generation_options(self) -> dict[str, Any]:
-        return {"max_new_tokens": self.hparams.max_new_tokens, "num_beams": self.hparams.num_beams, "do_sample": False}
+        options = {
+            "max_new_tokens": self.hparams.max_new_tokens,
+            "num_beams": self.hparams.num_beams,
+            "do_sample": False,
+        }
+        if self.sharded:  # every rank runs as many decoding steps as the slowest (each step gathers the blocks)
+            options["synced_gpus"] = torch.distributed.get_world_size() > 1
+        return options
 
     @torch.no_grad()
     def generate_texts(self, batch: dict[str, Any]) -> list[str]:
@@ -117,7 +143,16 @@ class T5Seq2Seq(L.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         out = self(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-        preds = self.generate_texts(batch)
+        if self.sharded:
+            # generate() calls the encoder by itself, outside the model's forward, where FSDP would gather the root
+            # unit (shared embedding, head): gather it for the whole decoding, then shard it again
+            self.t5.unshard()
+            try:
+                preds = self.generate_texts(batch)
+            finally:
+                self.t5.reshard()
+        else:
+            preds = self.generate_texts(batch)
         n = len(preds)
         names = self.val_names()
         norm = self.val_normaliser(names[dataloader_idx] if dataloader_idx < len(names) else None)
@@ -168,6 +203,11 @@ class T5Seq2Seq(L.LightningModule):
         elif hp.optimizer == "adafactor":
             from transformers.optimization import Adafactor
 
+            if self.sharded:
+                from cbqa.training.sharding import check_strategy
+
+                check_strategy("fsdp", hp.optimizer)  # (refused at parse time already; a Python caller gets it here)
+
             opt = Adafactor(params, lr=hp.lr, relative_step=False, scale_parameter=False, warmup_init=False)
         else:
             raise ValueError(f"unknown optimizer {hp.optimizer!r} ({' | '.join(get_args(Optimizer))})")
@@ -176,6 +216,16 @@ class T5Seq2Seq(L.LightningModule):
         total = max(1, int(self.trainer.estimated_stepping_batches)) if self.trainer else 1
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(hp.schedule, hp.warmup_steps, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def enable_gradient_checkpointing(net: Any) -> None:
+    """Activation checkpointing per T5 block (transformers' own, non-reentrant: it composes with FSDP's hooks and keeps
+    the dropout draws of the forward in the recomputation)."""
+    options = {"use_reentrant": False}
+    if hasattr(net, "activation_checkpointing_enable"):  # transformers >= 5.x's name
+        net.activation_checkpointing_enable(activation_checkpointing_kwargs=options)
+    else:
+        net.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)
 
 
 def step_seed(trainer: L.Trainer, batch_idx: int) -> int:
