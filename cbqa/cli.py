@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mask": ("cbqa.commands.mask", "preview what a masking policy makes of stored spans"),
     "pretrain": ("cbqa.commands.pretrain", "continue T5 pretraining with a masking policy (Lightning CLI)"),
     "finetune": ("cbqa.commands.finetune", "fine-tune T5 for closed-book QA (Lightning CLI)"),
+    "plan": ("cbqa.commands.plan", "per-GPU memory of training a T5 under DDP / FSDP, and which combinations fit"),
     "fill-in": ("cbqa.commands.fill_in", "how much of a corpus a model stored: EM of masked salient spans"),
     "canaries": ("cbqa.commands.canaries", "copy a corpus with inserted secret-bearing canary sentences"),
     "exposure": (
