@@ -15,6 +15,12 @@ Stages, in order (the JSON file is rewritten after each one, so a run cut off by
   search         exact top-k of 1M x 768 float32 vectors: torch matmul + topk on the GPU vs faiss-cpu IndexFlatIP
                  (and faiss-gpu where its wheel runs), same vectors and queries, with the agreement of the result ids
   train_compile  train_eager again with torch.compile (ours: --model.compile true; bare: torch.compile(model))
+  fsdp           on 2 or more GPUs (skipped, with the reason, on one): our module under `--trainer.strategy fsdp`
+                 (cbqa.training.sharding.FSDPStrategy, one process per GPU, bf16-mixed, AdamW) on the same model, a
+                 batch of `fsdp_batch` examples per GPU, without and with activation checkpointing: step time, input
+                 tokens/s over all GPUs, the peak memory of the fullest GPU against `cbqa plan`'s estimate for the
+                 same setting (ratio), and the hf/ export gathered onto rank 0 (reloaded, parameters counted). The
+                 dry run does it in one CPU process (gloo): the sharding across processes is tests/test_fsdp.py's.
 
 Prerequisites are checked first (torch, transformers, lightning, tokenizers, the cbqa modules, a CUDA GPU with bf16);
 a missing one stops the run with one line. Optional ones (faiss, faiss-gpu, a working torch.compile) are skipped with
@@ -41,7 +47,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-STAGES = ("env", "train_eager", "collator", "search", "train_compile")
+STAGES = ("env", "train_eager", "collator", "search", "train_compile", "fsdp")
 REQUIRED = ("torch", "transformers", "lightning", "tokenizers")
 SCHEMA = "cbqa-gpu-check/1"
 
@@ -92,6 +98,8 @@ class Size:
     search_dim: int
     search_queries: int
     search_k: int
+    fsdp_batch: int
+    fsdp_steps: int
     compile_backend: str = "inductor"
 
 
@@ -116,6 +124,8 @@ FULL = Size(
     search_dim=768,
     search_queries=1024,
     search_k=100,
+    fsdp_batch=32,
+    fsdp_steps=5,
 )
 TOY = Size(
     d_model=64,
@@ -138,6 +148,8 @@ TOY = Size(
     search_dim=64,
     search_queries=32,
     search_k=10,
+    fsdp_batch=2,
+    fsdp_steps=1,
 )
 
 
@@ -201,6 +213,12 @@ def summary(stages: dict[str, Any]) -> dict[str, Any]:
         out["collator_over_step"] = {p["policy"]: p.get("over_step") for p in stages["collator"]["policies"]}
     if stages.get("search", {}).get("status") == "ok":
         out["search_torch_gpu_over_faiss_cpu"] = stages["search"].get("torch_over_faiss_cpu")
+    if stages.get("fsdp", {}).get("status") == "ok":
+        st = stages["fsdp"]
+        out["fsdp"] = {
+            mode: {k: st[mode][k] for k in ("input_tokens_per_s", "peak_memory_gib", "peak_over_plan")}
+            for mode in ("stored", "checkpointed")
+        }
     return out
 
 
@@ -701,11 +719,160 @@ def search_stage(size: Size, dev: Any) -> dict[str, Any]:
     return result
 
 
+# -------------------------------------------------------------------------------------------------------- fsdp
+
+
+def fsdp_stage(model_dir: Path, size: Size, dev: Any, dry_run: bool, out_dir: Path) -> dict[str, Any]:
+    """Our module under FSDP on every visible GPU (one process each), or in one CPU process for the dry run."""
+    import socket
+
+    import torch
+
+    world = 1 if dry_run else torch.cuda.device_count()
+    if not dry_run and world < 2:
+        return {
+            "status": "skipped",
+            "reason": f"needs 2 or more GPUs ({world} visible); FSDP across processes is tested on the CPU "
+            "(tests/test_fsdp.py)",
+        }
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = (world, str(model_dir), asdict(size), str(out_dir), port, dev.type)
+    if world == 1:
+        fsdp_worker(0, *args)
+    else:
+        import torch.multiprocessing as mp
+
+        mp.spawn(fsdp_worker, args=args, nprocs=world, join=True)
+    ranks = [json.loads((out_dir / f"fsdp-rank{r}.json").read_text()) for r in range(world)]
+    result: dict[str, Any] = {
+        "status": "ok",
+        "gpus": world,
+        "device": dev.type,
+        "precision": "bf16-mixed",
+        "batch_per_gpu": size.fsdp_batch,
+        "src_len": size.src_len,
+        "tgt_len": size.tgt_len,
+        "export": ranks[0]["export"],
+    }
+    for mode in ("stored", "checkpointed"):
+        runs = [r[mode] for r in ranks]
+        step = max(r["step_s"] for r in runs)
+        peaks = [r["peak_memory_bytes"] for r in runs if r["peak_memory_bytes"] is not None]
+        estimate = runs[0]["estimate_bytes"]
+        result[mode] = {
+            "step_s": round(step, 4),
+            "input_tokens_per_s": round(world * size.fsdp_batch * size.src_len / step, 1),
+            "loss_first": runs[0]["loss_first"],
+            "loss_last": runs[0]["loss_last"],
+            "peak_memory_gib": round(max(peaks) / 2**30, 2) if peaks else None,
+            "plan_estimate_gib": round(estimate / 2**30, 2),
+            "peak_over_plan": round(max(peaks) / estimate, 3) if peaks else None,
+        }
+    result["checkpointed_over_stored_step"] = round(result["checkpointed"]["step_s"] / result["stored"]["step_s"], 3)
+    return result
+
+
+def fsdp_worker(rank: int, world: int, model_dir: str, size_fields: dict, out_dir: str, port: int, device: str) -> None:
+    """One rank: our Lightning module with cbqa's FSDP strategy, as `cbqa pretrain --trainer.strategy fsdp` runs it
+    (the ranks started from outside, as torchrun does), timed without and then with activation checkpointing; then the
+    hf/ export, gathered onto rank 0."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), LOCAL_RANK=str(rank), NODE_RANK="0", WORLD_SIZE=str(world)
+    )
+    import lightning as L
+    import torch
+    from transformers import AutoModelForSeq2SeqLM
+
+    from cbqa.training.callbacks import export
+    from cbqa.training.memory import Setting, plan_rows, t5_size
+    from cbqa.training.module import T5Seq2Seq
+    from cbqa.training.sharding import FSDPStrategy
+
+    size = Size(**size_fields)
+    cuda = device == "cuda"
+    if cuda:
+        torch.cuda.set_device(rank)
+    batch = make_batch(Size(**{**size_fields, "batch": size.fsdp_batch}))
+    raw = json.loads((Path(model_dir) / "config.json").read_text())
+    raw["tie_word_embeddings"] = False  # (make_model_dir's model: T5.1.1's own head)
+    rows = plan_rows(
+        t5_size(raw),
+        Setting(gpus=world, gpu_memory_gb=80, batch=size.fsdp_batch, input_len=size.src_len, target_len=size.tgt_len),
+    )
+    warmup, steps = size.warmup, size.fsdp_steps
+    report: dict[str, Any] = {}
+    module = None
+    for mode, ckpt in (("stored", False), ("checkpointed", True)):
+
+        class Timer(L.Callback):
+            def __init__(self) -> None:
+                self.t0 = self.t1 = 0.0
+                self.losses: list[float] = []
+
+            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+                step = trainer.global_step
+                if step == 1 or step == warmup + steps:
+                    self.losses.append(float(outputs["loss"]))
+                if step == warmup:
+                    _sync(torch.device(device))
+                    self.t0 = time.perf_counter()
+                elif step == warmup + steps:
+                    _sync(torch.device(device))
+                    self.t1 = time.perf_counter()
+
+        if cuda:
+            gc.collect()
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        module = T5Seq2Seq(model=model_dir, lr=1e-4, gradient_checkpointing=ckpt)
+        timer = Timer()
+        trainer = L.Trainer(
+            strategy=FSDPStrategy(),
+            accelerator="gpu" if cuda else "cpu",
+            devices=world,
+            precision="bf16-mixed",
+            max_steps=warmup + steps,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[timer],
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+            use_distributed_sampler=False,
+        )
+        loader = torch.utils.data.DataLoader([batch] * (warmup + steps), batch_size=None)
+        trainer.fit(module, train_dataloaders=loader)
+        (row,) = [r for r in rows if r.strategy == "fsdp" and r.checkpointing == ckpt]
+        report[mode] = {
+            "step_s": (timer.t1 - timer.t0) / steps,
+            "loss_first": timer.losses[0],
+            "loss_last": timer.losses[-1],
+            "peak_memory_bytes": torch.cuda.max_memory_allocated() if cuda else None,
+            "estimate_bytes": row.total,
+        }
+    hf = Path(out_dir) / "fsdp-hf"
+    export(module, hf, {"step": warmup + steps}, trainer)  # every rank gathers; rank 0 writes
+    if rank == 0:
+        reloaded = AutoModelForSeq2SeqLM.from_pretrained(hf)
+        trained = sum(p.numel() for p in module.t5.parameters())
+        report["export"] = {
+            "loads": True,
+            "parameters": sum(p.numel() for p in reloaded.parameters()),
+            "parameters_trained": trained,
+        }
+    (Path(out_dir) / f"fsdp-rank{rank}.json").write_text(json.dumps(report))
+    if world > 1:
+        torch.distributed.destroy_process_group()
+
+
 # -------------------------------------------------------------------------------------------------------- main
 
 # Rough seconds each stage needs at full size on an H100 (compile included); a stage that cannot fit in what is left
 # of --budget-s is skipped, so the run ends inside the budget and says what it left out.
-NEEDS_S = {"env": 1, "train_eager": 40, "collator": 15, "search": 20, "train_compile": 120}
+NEEDS_S = {"env": 1, "train_eager": 40, "collator": 15, "search": 20, "train_compile": 120, "fsdp": 60}
 
 
 def print_line(stage: str, result: dict[str, Any]) -> None:
@@ -733,6 +900,19 @@ def print_line(stage: str, result: dict[str, Any]) -> None:
                 f"{p['over_step']:.2f}x the step's consumption" if p["over_step"] is not None else "no step measured"
             )
             print(f"{stage:<14} {p['policy']}: {p['examples_per_s']:,.0f} examples/s (1 process), {ratio}", flush=True)
+    elif stage == "fsdp":
+        for mode in ("stored", "checkpointed"):
+            m = result[mode]
+            peak = (
+                f", peak {m['peak_memory_gib']} GiB = {m['peak_over_plan']:.2f}x cbqa plan"
+                if m["peak_memory_gib"]
+                else ""
+            )
+            print(
+                f"{stage:<14} {result['gpus']} x {result['device']}, activations {mode}: "
+                f"{m['input_tokens_per_s']:,.0f} input tokens/s ({m['step_s']:.3f} s/step){peak}",
+                flush=True,
+            )
     elif stage == "search":
         line = f"{stage:<14} torch {result['torch']['device']} {result['torch']['queries_per_s']:,.0f} q/s"
         if "faiss_cpu" in result:
@@ -751,7 +931,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("gpu_check.json"), help="JSON report, rewritten after each stage")
     ap.add_argument("--dry-run", action="store_true", help="every stage at toy size on the CPU (checks the script)")
     ap.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
-    ap.add_argument("--budget-s", type=float, default=225.0, help="skip stages that would end after this many seconds")
+    ap.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="skip stages that would end after this many seconds (default 225, and 60 more for the fsdp stage when "
+        "2 or more GPUs are visible)",
+    )
     ap.add_argument(
         "--peak-tflops", type=float, default=None, help="peak dense bf16 TFLOP/s for MFU (default: by device name)"
     )
@@ -778,6 +964,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     dev = torch.device("cpu" if args.dry_run else "cuda")
+    if args.budget_s is None:
+        multi = not args.dry_run and torch.cuda.device_count() > 1 and "fsdp" in args.stages
+        args.budget_s = 225.0 + (NEEDS_S["fsdp"] if multi else 0.0)
     report = Report(args.out, argv, args.dry_run)
     t_start = time.perf_counter()
     peak = None
@@ -806,6 +995,9 @@ def main(argv: list[str] | None = None) -> int:
                     elif stage == "collator":
                         model_dir = model_dir or make_model_dir(size, Path(tmp) / "model")
                         result = collator_stage(model_dir, size, report.data["stages"])
+                    elif stage == "fsdp":
+                        model_dir = model_dir or make_model_dir(size, Path(tmp) / "model")
+                        result = fsdp_stage(model_dir, size, dev, args.dry_run, Path(tmp))
                     else:
                         result = search_stage(size, dev)
                 except Exception as e:

@@ -72,7 +72,7 @@ def test_dry_run_every_stage_without_the_packages_the_gpu_machine_lacks(tmp_path
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads(out.read_text())
     stages = report["stages"]
-    assert report["finished"] and list(stages) == ["env", "train_eager", "collator", "search", "train_compile"]
+    assert report["finished"] and list(stages) == ["env", "train_eager", "collator", "search", "train_compile", "fsdp"]
     assert not any(report["stages"]["env"]["optional"][m] for m in ABSENT_ON_GPU_MACHINE)
 
     eager = stages["train_eager"]
@@ -98,6 +98,11 @@ def test_dry_run_every_stage_without_the_packages_the_gpu_machine_lacks(tmp_path
     assert compiled["first_loss_rel_diff"] < 1e-3  # through the Lightning module and the bare loop
     assert abs(compiled["ours"]["loss_first"] - eager["ours"]["loss_first"]) < 1e-2 * abs(eager["ours"]["loss_first"])
     assert compiled["ours"]["loss_last"] < compiled["ours"]["loss_first"]
+    fsdp = stages["fsdp"]  # one CPU process in the dry run: the strategy, both activation modes and the export
+    assert fsdp["status"] == "ok" and fsdp["gpus"] == 1, fsdp
+    assert fsdp["stored"]["input_tokens_per_s"] > 0 and fsdp["checkpointed"]["input_tokens_per_s"] > 0
+    assert fsdp["stored"]["loss_first"] == pytest.approx(fsdp["checkpointed"]["loss_first"], rel=1e-2)
+    assert fsdp["export"]["loads"] and fsdp["export"]["parameters"] == fsdp["export"]["parameters_trained"]
     assert "ratio" in proc.stdout and "gpu_check: wrote" in proc.stdout
     print(
         f"dry run: {report['wall_s']} s; stages "
@@ -119,6 +124,12 @@ def test_missing_package_fails_fast(gpu_check, tmp_path: Path, capsys, monkeypat
     assert gpu_check.main(["--dry-run", "--out", str(tmp_path / "r.json")]) == 2
     err = capsys.readouterr().err
     assert err == "gpu_check: error: missing Python package(s): no_such_package_xyz (pip install no_such_package_xyz)\n"
+
+
+@pytest.mark.skipif(torch.cuda.device_count() > 1, reason="checks the skip on a machine with fewer than 2 GPUs")
+def test_fsdp_stage_skipped_with_the_reason_below_two_gpus(gpu_check, tmp_path: Path) -> None:
+    result = gpu_check.fsdp_stage(tmp_path, gpu_check.TOY, torch.device("cuda"), False, tmp_path)
+    assert result["status"] == "skipped" and result["reason"].startswith("needs 2 or more GPUs")
 
 
 def test_report_is_written_after_each_stage_and_survives_a_failure(gpu_check, tmp_path: Path, monkeypatch) -> None:
