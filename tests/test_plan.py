@@ -1,5 +1,6 @@
 """`cbqa plan` offline: parameters counted from hub configs on the meta device (T5.1.1's head untied), per-GPU memory
-under DDP and FSDP, which combinations fit."""
+under DDP and FSDP, which combinations fit; the scale guide's table drawn from registry entries the planner regenerates
+exactly."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 
 from cbqa.cli import main as cbqa_main
 from cbqa.training.memory import GB, Setting, hub_configs, model_size, plan_rows
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(argv: list[str]) -> int:
@@ -81,3 +84,21 @@ def test_adafactor_fsdp_rows_are_refused_and_fits_follow_the_memory() -> None:
     assert ddp["optimizer"] < 0.01 * 8 * size.parameters  # factored: rows + columns, not a moment per weight
     stored, checkpointed = plan_rows(size, Setting(gpus=1, gpu_memory_gb=80))[:2]
     assert checkpointed.activations < 0.25 * stored.activations and stored.activations > 5 * GB
+
+
+def test_registry_scale_plan_entries_are_what_the_planner_computes_and_the_guide_shows_them() -> None:
+    from cbqa.results import scale_plan
+    from cbqa.results.pages import regenerated, render
+    from cbqa.results.registry import registry
+
+    reg = registry()
+    stored = [e.model_dump(exclude_defaults=True) for e in reg.table(scale_plan.TABLE)]
+    fresh = scale_plan.entries()
+    assert [e["id"] for e in stored] == [e["id"] for e in fresh]
+    assert {e["id"]: e["value"] for e in stored} == {e["id"]: e["value"] for e in fresh}, (
+        "registry.yaml's scale-plan entries drifted from the planner: run python -m cbqa.results.scale_plan, then "
+        "python -m cbqa.results.pages"
+    )
+    guide = (REPO / "docs" / "scale.md").read_text(encoding="utf-8")
+    assert "<!-- results: scale-plan -->" in guide and regenerated(guide, reg) == guide  # the page is up to date
+    assert "| t5-v1_1-xxl | ≈ 11.14B |" in render(reg, scale_plan.TABLE)
