@@ -140,16 +140,22 @@ def kill_after_checkpoint(procs: list[subprocess.Popen], last: Path, delay: floa
 @pytest.fixture(scope="module")
 def runs(tiny_qa, tmp_path_factory) -> dict:
     """The uninterrupted FSDP run and, side by side with it, a run killed after its first checkpoint and rerun."""
+    import resource
+
     root = tmp_path_factory.mktemp("fsdp")
     ref, got = root / "ref", root / "got"
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     uninterrupted = launch(finetune_args(tiny_qa, ref), root / "logs-ref")
     killed = launch(finetune_args(tiny_qa, got), root / "logs-killed")
     outcome = kill_after_checkpoint(killed, got / "checkpoints" / "last.ckpt", random.Random(32).uniform(0.0, 0.2))
     resumed = launch(finetune_args(tiny_qa, got), root / "logs-resumed")
     wait(uninterrupted, root / "logs-ref")
     wait(resumed, root / "logs-resumed")
-    print(f"fsdp runs: {time.perf_counter() - t0:.1f} s (the kill: {outcome})")
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = cpu.ru_utime + cpu.ru_stime - cpu0.ru_utime - cpu0.ru_stime
+    print(
+        f"fsdp runs: {time.perf_counter() - t0:.1f} s, {cpu_s:.1f} s of CPU in the 6 rank processes (kill: {outcome})"
+    )
     return {"ref": ref, "got": got, "outcome": outcome, "root": root}
 
 
