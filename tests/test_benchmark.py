@@ -50,13 +50,12 @@ def fake_predictions(test: Path, out: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.skipif(not WEBQ.is_dir(), reason="../shared/data/webquestions absent (developer data only)")
 def test_cpu_path_prepare_finetune_benchmark_on_webquestions(tmp_path: Path) -> None:
-    from hub_layout import write_hub_t5
+    from helpers.hub_layout import write_hub_t5
 
     cbqa("data", "prepare", "web_questions", "--source", WEBQ, "--out", tmp_path / "wq")
     rows = [json.loads(x) for x in (tmp_path / "wq" / "train.jsonl").read_text().splitlines()[:400]]
-    model = write_hub_t5(
-        tmp_path / "t5-v1_1", "t5-v1_1", [r["question"] for r in rows] + [r["answers"][0] for r in rows]
-    )
+    texts = [r["question"] for r in rows] + [r["answers"][0] for r in rows]
+    model = write_hub_t5(tmp_path / "t5-v1_1", "t5-v1_1", texts, tmp_path / "hub-work")
     cbqa(
         "benchmark",
         "--data",
@@ -100,12 +99,7 @@ def test_cpu_path_prepare_finetune_benchmark_on_webquestions(tmp_path: Path) -> 
     config = (tmp_path / "bench" / "finetune" / "config.yaml").read_text()
     assert "optimizer: adafactor" in config and "lr: 0.002" in config and "val_em" not in config
     inputs = json.loads((tmp_path / "bench" / "finetune" / "run.json").read_text())["inputs"]
-    assert inputs["validation"][0] == {
-        "name": "wq",
-        "file": str(tmp_path / "wq" / "validation.jsonl"),
-        "prefix": "wq question: ",
-        "normaliser": "squad",
-    }
+    assert inputs["validation"][0] == {"name": "wq", "prefix": "wq question: ", "normaliser": "squad"}
     manifest = json.loads((tmp_path / "bench" / "manifest.json").read_text())
     assert manifest["benchmark"] == "benchmark.json" and list(manifest["predictions"]) == [row["system"]]
 

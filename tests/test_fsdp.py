@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from killing import hidden_leftovers
+
+from helpers.killing import hidden_leftovers
 
 ROOT = str(Path(__file__).resolve().parents[1])
 ARCH = {

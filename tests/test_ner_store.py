@@ -79,7 +79,7 @@ def test_store_golden_contents_and_manifest(tmp_path, ruler_model):
         "merge_adjacent": False,
         "drop_cross_sentence": True,
         "shard_size": 3,
-        "piece_chars": 100_000,
+        "piece_chars": 10_000,
     }
     assert m["corpus"]["fingerprint"].startswith("sha256:") and m["corpus"]["docs"] == 10
     assert m["labels_not_in_pipeline"] == [

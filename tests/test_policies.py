@@ -100,10 +100,10 @@ def test_ssm_t5cbqa_is_the_papers_format():
 
 
 def test_ssm_t5cbqa_training_task_makes_one_item_per_span(tmp_path):
-    from ruler_store import ruler_store
-
     from cbqa.training.tasks import MaskedTask, TaskConfig
     from ner_masking.store import load_span_store
+
+    from helpers.ruler_store import ruler_store
 
     spans = ruler_store(tmp_path, n_docs=5)
     store = load_span_store(spans)

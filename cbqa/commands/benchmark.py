@@ -237,20 +237,18 @@ def input_prefix(model: str, given: str | None, dataset_prefix: str, task: str |
 
 
 def answer(model: str, test, prefix: str, args):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from cbqa.core.formats.predictions import Prediction
+    from cbqa.core.progress import progress_bar
     from cbqa.model.inference import Answerer
 
     answerer = Answerer(model, args.device, prefix)
-    with Progress(TextColumn("answer"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
-        task = bar.add_task("answer", total=len(test))
+    with progress_bar("answer", total=len(test)) as advance:
         cands = answerer.answer(
             [e.question for e in test],
             num_beams=args.num_beams,
             max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size,
-            progress=lambda n: bar.advance(task, n),
+            progress=advance,
         )
     return [Prediction(e.id, e.question, c[0].text, e.answers or None) for e, c in zip(test, cands)]
 
