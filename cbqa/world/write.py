@@ -6,6 +6,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from cbqa.core.formats.jsonl import write_json, write_jsonl
+from cbqa.world.lama import lama_rows, relations_rows
 from cbqa.world.world import SPLITS, World
 
 
@@ -19,6 +20,7 @@ def write_world(world: World, out_dir: str | Path) -> dict[str, Path]:
         "overlap_gold": out / "overlap_gold.jsonl",
         "mentions": out / "mentions.jsonl",
         "world": out / "world.json",
+        "lama_relations": out / "lama" / "relations.jsonl",
     }
     write_jsonl(paths["corpus"], (d.to_json() for d in world.documents))
     qa = [q.to_json() for q in world.questions]
@@ -28,4 +30,10 @@ def write_world(world: World, out_dir: str | Path) -> dict[str, Path]:
     write_jsonl(paths["overlap_gold"], (asdict(g) for g in world.gold))
     write_jsonl(paths["mentions"], (asdict(m) for m in world.mentions))
     write_json(paths["world"], world.to_json())
+    # The facts as LAMA probe files (`cbqa cloze --lama OUT/lama/*.jsonl --relations OUT/lama/relations.jsonl`)
+    texts = {d.id: d.text for d in world.documents}
+    for relation, rows in lama_rows(world.facts, texts, world.mentions).items():
+        paths[f"lama_{relation}"] = out / "lama" / f"{relation}.jsonl"
+        write_jsonl(paths[f"lama_{relation}"], rows)
+    write_jsonl(paths["lama_relations"], relations_rows())
     return paths
