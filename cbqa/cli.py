@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("cbqa.commands.finetune", "fine-tune T5 for closed-book QA (Lightning CLI)"),
     "plan": ("cbqa.commands.plan", "per-GPU memory of training a T5 under DDP / FSDP, and which combinations fit"),
     "fill-in": ("cbqa.commands.fill_in", "how much of a corpus a model stored: EM of masked salient spans"),
+    "cloze": ("cbqa.commands.cloze", "LAMA-style cloze probes of any T5: P@1 / MRR of facts, per relation"),
     "canaries": ("cbqa.commands.canaries", "copy a corpus with inserted secret-bearing canary sentences"),
     "exposure": (
         "cbqa.commands.exposure",
