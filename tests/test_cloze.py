@@ -194,12 +194,15 @@ def test_a_tiny_t5_that_memorised_its_facts_ranks_each_first(tmp_path: Path, tok
         cli(["cloze", "--model", str(tmp_path / "model"), "--lama", str(lama), str(relations), "--out", str(out)])
     assert e.value.code == 0
     results = json.loads((out / "cloze.json").read_text())
-    overall = results["models"][str(tmp_path / "model")]["overall"]
+    assert list(results["models"]) == [f"{tmp_path.name}/model"]  # the directory's last two parts
+    mine = results["models"][f"{tmp_path.name}/model"]
+    assert mine["path"] == str(tmp_path / "model")
+    overall = mine["overall"]
     assert overall["p@1"] == 100.0 and overall["mrr"] == 100.0 and overall["length_normalised"]["p@1"] == 100.0
-    assert results["models"][str(tmp_path / "model")]["splits"]["train"]["n"] == 6
+    assert mine["splits"]["train"]["n"] == 6
     fact = json.loads((out / "facts.jsonl").read_text().splitlines()[0])
     assert fact["input"] == "Item 0 is painted <extra_id_0>." and fact["gold"] == "red"
-    top = fact["models"][str(tmp_path / "model")]["top"]
+    top = fact["models"][f"{tmp_path.name}/model"]["top"]
     assert [t["candidate"] for t in top][:1] == ["red"] and len(top) == 3  # the relation's 3 candidates
     assert (out / "cloze.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # generate mode: the span it writes is the memorised object

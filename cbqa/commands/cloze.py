@@ -27,7 +27,14 @@ def main(argv: list[str]) -> int:
 
     from cbqa.core.errors import CbqaError
     from cbqa.memorisation.cloze import MODES, SOURCES
-    from cbqa.memorisation.run_cloze import ClozeConfig, cloze_table, load_cloze_set, run_cloze, write_cloze
+    from cbqa.memorisation.run_cloze import (
+        ClozeConfig,
+        cloze_table,
+        load_cloze_set,
+        model_names,
+        run_cloze,
+        write_cloze,
+    )
 
     ap = argparse.ArgumentParser(
         prog="cbqa cloze", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -69,7 +76,7 @@ def main(argv: list[str]) -> int:
     if skipped.no_evidence:
         console.print(f"[yellow]{skipped.no_evidence} fact(s) without a sentence holding one [MASK]: skipped[/yellow]")
     t0 = time.perf_counter()
-    result = run_cloze(args.model, cset, cfg)
+    result = run_cloze(model_names(args.model), cset, cfg)  # named `models/ssm`, `t5-small`; cloze.json has paths
     wall = time.perf_counter() - t0
     paths = write_cloze(args.out, result)
     console.print(cloze_table(result["results"]))

@@ -147,6 +147,22 @@ def run_cloze(
     return assemble(cset, cfg, per_model, {n: p for n, p in named.items() if isinstance(p, str)})
 
 
+def model_names(models: Sequence[str]) -> dict[str, str]:
+    """Short names for the table: a directory's last two parts (`models/ssm` for runs/demo/models/ssm/hf), a hub
+    name as it is; the full strings where two would share a name."""
+
+    def short(m: str) -> str:
+        parts = [p for p in Path(m).parts if p not in ("/", ".")]
+        if parts and parts[-1] == "hf":
+            parts = parts[:-1]
+        return "/".join(parts[-2:]) if Path(m).exists() else m
+
+    names = [short(m) for m in models]
+    if len(set(names)) < len(names):
+        names = list(models)
+    return dict(zip(names, models))
+
+
 def _work(cset: ClozeSet, cfg: ClozeConfig) -> int:
     if cfg.mode == "generate":
         return len(cset.items)
@@ -162,6 +178,7 @@ def assemble(
             "template": cset.relations[r].template if r in cset.relations else None,
             "candidates": len(cset.candidates[r]),
             "facts": sum(i.relation == r for i in items),
+            "answers": cset.candidates[r],  # the candidates (the app ranks them for a typed cloze)
         }
         for r in dict.fromkeys(i.relation for i in items)
     }
