@@ -6,7 +6,8 @@ records; rerun when any of them changed; an interrupted study resumes where it s
 inputs (world | data) -> tokenizer (unless --model) -> ner spans -> overlap labels + nearest-neighbour baselines ->
 in lanes, side by side: per variant [pretrain (span corruption | SSM)] -> closed-book fine-tune (QA + the
 objective) -> predict; the retrieval arm (index, retrieve, FiD reader started from the SSM model, extractive floor,
-counterfactual check) after the SSM variant -> evaluate -> report (results.json, summary.json) -> manifest (the app's).
+counterfactual check) after the SSM variant -> cloze probes of the pretrained and fine-tuned models (the toy world:
+cbqa.demo.cloze) -> evaluate -> report (results.json, summary.json) -> manifest (the app's).
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ class Study:
                 variant_chain = chains[start]
                 chains[start] = lambda: (variant_chain(), arm_chain())
         self.stages.parallel(longest_first(chains, c), c.lanes)
+        if c.corpus is None:  # the toy world speaks LAMA: what each model knows, after pretraining and fine-tuning
+            from cbqa.demo.cloze import cloze_stage
+
+            cloze_stage(self.stages, self.out, self.out / "world", c.variants)
         predictions = {**{k: str(v) for k, v in closed.items()}, **arm.get("predictions", {}), **predictions}
         report = self.report(predictions, inputs, overlap)
         manifest = {
