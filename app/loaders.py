@@ -202,3 +202,54 @@ def confidence_floor(model: str, dev: Path | None) -> float | None:
     if dev is None:
         return None
     return _confidence_floor(model, stamp(Path(model)), str(dev), stamp(dev))
+
+
+@st.cache_resource(show_spinner="Reading cloze results...", max_entries=8)
+def _cloze(directory: str, mtime: float):
+    import json
+
+    from cbqa.core.formats.jsonl import read_jsonl
+
+    results = json.loads((Path(directory) / "cloze.json").read_text(encoding="utf-8"))
+    facts_path = Path(directory) / "facts.jsonl"
+    facts = [row for _, row in read_jsonl(facts_path)] if facts_path.exists() else []
+    return results, facts
+
+
+def load_cloze(directory: Path):
+    """(results, per-fact rows) of a `cbqa cloze` output directory (the demo's is RUN/cloze)."""
+    return _cloze(str(directory.resolve()), stamp(directory / "cloze.json"))
+
+
+@st.cache_resource(show_spinner="Reading the LAMA files...", max_entries=8)
+def _cloze_set(files: tuple[str, ...], relations: str | None, mtimes: tuple[float, ...]):
+    from cbqa.memorisation.run_cloze import load_cloze_set
+
+    return load_cloze_set(list(files), relations)
+
+
+def load_cloze_set(files: list[Path], relations: Path | None):
+    """The probe items and each relation's candidates of LAMA files (`cbqa.memorisation.run_cloze.ClozeSet`)."""
+    mtimes = tuple(stamp(p) for p in [*files, *([relations] if relations else [])])
+    return _cloze_set(tuple(map(str, files)), str(relations) if relations else None, mtimes)
+
+
+@st.cache_resource(show_spinner="Running the cloze probe (every object of each relation, per model)...", max_entries=4)
+def _cloze_probe(models: tuple[tuple[str, str], ...], files: tuple[str, ...], relations: str | None, mtimes: tuple):
+    from cbqa.memorisation.run_cloze import ClozeConfig, run_cloze
+
+    cset = _cloze_set(files, relations, mtimes[: len(files) + (relations is not None)])
+    loaded = {name: answerer(path, stamp(Path(path)), prefix="") for name, path in models}
+    result = run_cloze(
+        {name: (a.net, a.tok) for name, a in loaded.items()}, cset, ClozeConfig(mode="rank", k=5), progress=False
+    )
+    for name, path in models:
+        result["results"]["models"][name]["path"] = path
+    return result["results"], result["facts"]
+
+
+def cloze_probe(models: dict[str, str], files: list[Path], relations: Path | None):
+    """Rank-mode cloze results of `models` over LAMA files, computed here (for a run without stored ones)."""
+    mtimes = tuple(stamp(p) for p in [*files, *([relations] if relations else [])])
+    mtimes += tuple(stamp(Path(p)) for p in models.values())
+    return _cloze_probe(tuple(models.items()), tuple(map(str, files)), str(relations) if relations else None, mtimes)

@@ -15,7 +15,7 @@ import streamlit as st
 
 from cbqa_app.context import AppContext
 from cbqa_app.run_dir import find_runs, read_run
-from cbqa_app.views import benchmark, masking_lab, memorisation, overlap_explorer, probe, runs
+from cbqa_app.views import benchmark, knowledge, masking_lab, memorisation, overlap_explorer, probe, runs
 
 PAGES = {
     "probe": ("Probe", probe.render),
@@ -24,6 +24,7 @@ PAGES = {
     "masking": ("Masking lab", masking_lab.render),
     "runs": ("Runs", runs.render),
     "memorisation": ("Memorisation", memorisation.render),
+    "knowledge": ("Knowledge", knowledge.render),
 }
 RUNS_ENV = "CBQA_APP_RUNS"
 

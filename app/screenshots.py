@@ -86,7 +86,7 @@ def serve(runs: Path, port: int | None = None, timeout: float = 90.0, warm: bool
 
 
 VIEWPORT = {"width": 1400, "height": 1700}
-PAGES = ("probe", "benchmark", "overlap", "masking", "runs", "memorisation")
+PAGES = ("probe", "benchmark", "overlap", "masking", "runs", "memorisation", "knowledge")
 
 
 def capture(url: str, out: Path, question: str, timeout_ms: int = 120_000) -> dict[str, Path]:
@@ -122,10 +122,11 @@ def capture_on(page, url: str, out: Path, question: str) -> dict[str, Path]:
         ("masking", "T5 input and target per policy"),
         ("runs", "Summaries"),
         ("memorisation", "Canary exposure"),
+        ("knowledge", "answered in:"),  # the typed cloze (the first fact's template) filled by every model
     ):
         page.goto(f"{url}/?page={name}")
         page.get_by_text(ready).first.wait_for()
-        if name in ("benchmark", "overlap", "runs"):
+        if name in ("benchmark", "overlap", "runs", "knowledge"):
             page.locator(".vega-embed").first.wait_for()
         wait_idle(page)
         page.screenshot(path=str(shots[name]), full_page=True)

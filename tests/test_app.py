@@ -182,7 +182,7 @@ def test_runs_page(monkeypatch, runs_root) -> None:
     assert list(summary["best_val_em"]) == [22.5, 23.5]
 
 
-@pytest.mark.parametrize("page", ["probe", "benchmark", "overlap", "masking", "runs"])
+@pytest.mark.parametrize("page", ["probe", "benchmark", "overlap", "masking", "runs", "knowledge"])
 def test_missing_runs_directory(monkeypatch, tmp_path, page) -> None:
     at = app(monkeypatch, tmp_path / "nowhere", page)
     assert not at.exception

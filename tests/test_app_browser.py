@@ -117,7 +117,7 @@ def test_behaviours_then_screenshots_of_every_page(served) -> None:
 
             # Screenshots of every page, the Probe one with a test question answered (what `make screenshots` saves).
             shots = capture_on(page, url, served["root"] / "img", test[0]["question"])
-            assert set(shots) >= {"probe", "benchmark", "overlap", "masking", "runs", "memorisation"}
+            assert set(shots) >= {"probe", "benchmark", "overlap", "masking", "runs", "memorisation", "knowledge"}
             for path in shots.values():
                 assert path.stat().st_size > 10_000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
             if os.environ.get("CBQA_SCREENSHOTS"):  # keep them for a look when asked: CBQA_SCREENSHOTS=DIR

@@ -20,6 +20,9 @@ GOLD_COLOUR, ANSWER_COLOUR = "#b9f6ca", "#ffe08a"
 
 def render(ctx: AppContext) -> None:
     st.header("Probe")
+    st.caption(
+        f"Ask a question; or see what the models know as fill-in-the-blank models: [Knowledge]({ctx.page_link('knowledge')})"
+    )
     run = ctx.run
     test = _test_examples(run)
     by_question = {ex.question.strip(): ex for ex in test}

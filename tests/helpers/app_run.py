@@ -1,5 +1,5 @@
 """A tiny run directory like `cbqa demo` writes, built in seconds: toy world, tokenizer, untrained tiny T5s,
-prediction files, overlap labels, a report and a training log. Shared by the app tests."""
+prediction files, overlap labels, cloze probe results, a report and a training log. Shared by the app tests."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def make_run(out: Path) -> Path:
         tok.save_pretrained(d / "hf")
         _training_log(d, variant, i)
         models[variant] = str(d / "hf")
+    _cloze(run, w, models)
     # Closed-book "predictions": right on every third question, so scores are neither 0 nor 100.
     preds = {
         "closed_book_none": [
@@ -86,6 +87,20 @@ def make_run(out: Path) -> Path:
     }
     write_json(run / "manifest.json", manifest)
     return run
+
+
+def _cloze(run: Path, world: dict[str, Path], models: dict[str, str]) -> None:
+    """`RUN/cloze/` as the demo's cloze stage writes it (rank mode over the world's LAMA files, paths relative to RUN)."""
+    from cbqa.memorisation.run_cloze import ClozeConfig, load_cloze_set, run_cloze, write_cloze
+
+    lama = sorted(p for name, p in world.items() if name.startswith("lama_") and name != "lama_relations")
+    cset = load_cloze_set(lama, world["lama_relations"])
+    result = run_cloze(
+        {f"models/{v}": p for v, p in models.items()}, cset, ClozeConfig(k=3, device="cpu"), progress=False
+    )
+    for m in result["results"]["models"].values():
+        m["path"] = str(Path(m["path"]).relative_to(run))
+    write_cloze(run / "cloze", result)
 
 
 def _training_log(run_dir: Path, variant: str, seed: int) -> None:
