@@ -6,8 +6,8 @@ variant after fine-tuning (`OUT/models/<variant>`), split into the subjects QA-t
 (whose facts only pretraining can have put in a model). Writes `OUT/cloze/` (cloze.json, facts.jsonl, cloze.png: what
 the app's Knowledge page reads) and the summary `OUT/report/cloze.{json,md}` (P@1 per variant x stage x split).
 
-Birth dates are left out: each person has their own, so they are 100 candidates for 100 facts, more than half the
-probe's cost; `cbqa cloze` over `OUT/world/lama/*.jsonl` probes them too.
+Birth dates are left out: each person has their own, so they are 100 candidates for 100 facts, the costliest
+relation by far (alone about twice the cost of all the others together); `cbqa cloze` over `OUT/world/lama/*.jsonl` probes them.
 """
 
 from __future__ import annotations

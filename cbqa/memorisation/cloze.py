@@ -70,7 +70,7 @@ class Skipped:
 
 
 def tidy(text: str) -> str:
-    """LAMA's templates are tokenised for BERT ("born in [Y] ."); T5 read text with the stop against the word."""
+    """LAMA's templates are tokenised for BERT ("born in [Y] ."); T5 was trained on text with the stop against the word."""
     text = re.sub(r"\s+([.,;:!?)])", r"\1", text)
     return re.sub(r"\(\s+", "(", " ".join(text.split()))
 

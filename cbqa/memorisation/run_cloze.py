@@ -277,8 +277,8 @@ def cloze_table(results: dict[str, Any]):
 
     header, rows = table_rows(results)
     t = Table(title=f"cloze {metric_name(results)} (%), {results['source']} inputs, {results['mode']} mode")
-    for i, h in enumerate(header):
-        t.add_column(h, justify="left" if i == 0 else "right")
+    for i, h in enumerate(header):  # names wrap rather than being cut when the terminal is narrow
+        t.add_column(h, justify="left" if i == 0 else "right", overflow="fold")
     for row in rows:
         t.add_row(*row)
     return t

@@ -4,6 +4,7 @@ shared (expanded, not copied) across a batch of targets, so ranking 10^5 candida
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -112,11 +113,11 @@ def grid_log_likelihoods(
         width = int(mask.sum(dim=1).max())
         ids, mask = enc.input_ids[s0 : s0 + sources_per_batch, :width].to(device), mask[:, :width].to(device)
         n = ids.shape[0]
-        hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state if reuse_encoder else None
+        head = _Head.of(net, encoder, ids, mask, labels_all, counts) if reuse_encoder else None
         for part in slices:
             labels = labels_all[torch.from_numpy(part), : int(counts[part[0]])].to(device)
-            if hidden is not None:
-                logp = _shared_prefix_log_probs(net, hidden, mask, labels)
+            if head is not None:
+                logp = head.log_probs(net, labels)
             else:
                 logp = _pairwise_log_probs(net, encoder, ids, mask, labels)
             sums[s0 : s0 + n, part] = logp.double().sum(dim=1).view(n, len(part)).cpu().numpy()
@@ -145,46 +146,66 @@ def _pairwise_log_probs(net, encoder, ids, mask, labels) -> torch.Tensor:
     return _token_log_probs(logits, labels)
 
 
-def _shared_prefix_log_probs(net, hidden, mask, labels) -> torch.Tensor:
-    """[n * m, L] log-probabilities of every target token, from the encoder states `hidden` of n sources: the
-    decoder runs once per source over the targets' common first inputs (filling its cache, cross-attention keys and
-    values included), then over the rest of each target from a copy of that cache per pair."""
-    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+class _Head:
+    """What n sources share across all their targets: the encoder states, and the decoder run over the targets'
+    common first inputs (the start token at least; for span targets `<extra_id_0>` too), its cache (self-attention
+    over that prefix, cross-attention keys and values) and its predictions."""
 
-    n, m = hidden.shape[0], labels.shape[0]
-    decoder_inputs = net.prepare_decoder_input_ids_from_labels(labels=labels)
-    same = (decoder_inputs == decoder_inputs[:1]).all(dim=0)
-    prefix = max(1, int(same.long().cumprod(dim=0).sum()))  # the start token at least
-    cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-    head = net(
-        encoder_outputs=(hidden,),
-        attention_mask=mask,
-        decoder_input_ids=decoder_inputs[:1, :prefix].expand(n, prefix),
-        use_cache=True,
-        **{_cache_kwarg(net): cache},
-    ).logits  # [n, prefix, V]: the prefix's predictions, the same for all targets
-    logp_head = torch.log_softmax(head.float(), dim=-1)
-    first = (
-        logp_head[:, None].expand(n, m, prefix, -1).gather(-1, labels[None, :, :prefix, None].expand(n, m, prefix, 1))
-    )
-    first = first.reshape(n * m, prefix)
-    if prefix == labels.shape[1]:
-        return first
-    cache.batch_repeat_interleave(m)
-    rows = torch.arange(n, device=hidden.device).repeat_interleave(m)
-    logits = net(
-        encoder_outputs=(hidden[rows],),
-        attention_mask=mask[rows],
-        decoder_input_ids=decoder_inputs[:, prefix:].repeat(n, 1),
-        use_cache=True,
-        **{_cache_kwarg(net): cache},
-    ).logits
-    return torch.cat([first, _token_log_probs(logits, labels[:, prefix:].repeat(n, 1))], dim=1)
+    def __init__(self, hidden, mask, length: int, logp, cache) -> None:
+        self.hidden, self.mask, self.length, self.logp, self.cache = hidden, mask, length, logp, cache
+
+    @classmethod
+    def of(cls, net, encoder, ids, mask, labels_all, counts) -> _Head:
+        from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+        hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        decoder_inputs = net.prepare_decoder_input_ids_from_labels(labels=labels_all.to(ids.device))
+        same = (decoder_inputs == decoder_inputs[:1]).all(dim=0)
+        length = max(1, min(int(same.long().cumprod(dim=0).sum()), int(counts.min())))
+        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        n = ids.shape[0]
+        logits = net(
+            encoder_outputs=(hidden,),
+            attention_mask=mask,
+            decoder_input_ids=decoder_inputs[:1, :length].expand(n, length),
+            use_cache=True,
+            **{_cache_kwarg(net): cache},
+        ).logits
+        return cls(hidden, mask, length, torch.log_softmax(logits.float(), dim=-1), cache)
+
+    def log_probs(self, net, labels) -> torch.Tensor:
+        """[n * m, L] log-probabilities of the m targets' tokens (one length L) given each of the n sources: the
+        prefix's from its predictions, the rest from one decoder pass over a copy of its cache per pair."""
+        import copy
+
+        n, (m, length) = self.hidden.shape[0], labels.shape
+        p = self.length
+        first = self.logp[:, None].expand(n, m, p, -1).gather(-1, labels[None, :, :p, None].expand(n, m, p, 1))
+        first = first.reshape(n * m, p)
+        if length == p:
+            return first
+        cache = copy.deepcopy(self.cache)
+        cache.batch_repeat_interleave(m)
+        rows = torch.arange(n, device=labels.device).repeat_interleave(m)
+        rest = net.prepare_decoder_input_ids_from_labels(labels=labels)[:, p:]
+        logits = net(
+            encoder_outputs=(self.hidden[rows],),
+            attention_mask=self.mask[rows],
+            decoder_input_ids=rest.repeat(n, 1),
+            use_cache=True,
+            **{_cache_kwarg(net): cache},
+        ).logits
+        return torch.cat([first, _token_log_probs(logits, labels[:, p:].repeat(n, 1))], dim=1)
+
+
+@functools.cache
+def _cache_kwarg_of(forward) -> str:
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
 
 
 def _cache_kwarg(net) -> str:
     """The name transformers gives the decoder cache argument: `cache` (5.x, deprecating the older name), or
     `past_key_values`."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(net.forward).parameters else "past_key_values"
+    return _cache_kwarg_of(type(net).forward)
