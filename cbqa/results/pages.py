@@ -9,6 +9,7 @@ A page marks where a table goes:
 `render(registry, name)` draws the entries whose `table` is `name` as a markdown table (rows and columns in the order
 the entries first name them): a measured figure as `mean ± sd` (n runs; the band `cbqa reproduce` checks is in its
 tooltip-free footnote line), a published one as its value with a source note, an estimate with `≈`.
+A block whose table has no entries yet is left as it is (the page marks where its numbers will go).
 `update(root)` rewrites every marked block under `root` (README.md and docs/**/*.md); `stale(root)` lists the pages
 whose blocks differ from what the registry draws (a test fails on any).
 """
@@ -78,7 +79,15 @@ def pages(root: Path) -> list[Path]:
 
 
 def regenerated(text: str, reg: Registry) -> str:
-    return BLOCK.sub(lambda m: m.group(1) + render(reg, m.group("name")) + m.group(4), text)
+    """`text` with every marked block drawn from the registry; a block whose table has no entries yet (a page that
+    marks where its numbers will go before they are measured) is left as it is."""
+
+    def block(m: re.Match[str]) -> str:
+        if not reg.table(m.group("name")):
+            return m.group(0)
+        return m.group(1) + render(reg, m.group("name")) + m.group(4)
+
+    return BLOCK.sub(block, text)
 
 
 def stale(root: Path, reg: Registry | None = None) -> list[Path]:
