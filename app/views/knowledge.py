@@ -6,7 +6,10 @@ over its toy world's LAMA files (`RUN/world/lama/`, which `cbqa world` writes)."
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,30 @@ METRICS = {"p@1": "P@1", "p@10": "P@10", "mrr": "MRR"}
 ALL_SPLITS = "all subjects"
 SPLIT_NAMES = {"train": "QA-train subjects", "held_out": "held-out subjects"}
 MAX_ROWS = 1000
+_THREADS_LOCK = threading.Lock()
+_THREADS_HELD = [0, 0]  # sessions inside `_one_torch_thread`, the thread count to restore when the last leaves
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run the block with one torch thread (restored when the last session leaves it). One input through a
+    1M-parameter T5 gains nothing from a second thread, and on a busy 2-core machine the two stall on each other:
+    bench/knowledge_latency.py at load ~7 measured a typed cloze (five demo models) at 4.7 s median with torch's
+    default two threads and 0.6 s with one."""
+    import torch
+
+    with _THREADS_LOCK:
+        if _THREADS_HELD[0] == 0:
+            _THREADS_HELD[1] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS_HELD[0] += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_HELD[0] -= 1
+            if _THREADS_HELD[0] == 0:
+                torch.set_num_threads(_THREADS_HELD[1])
 
 
 def render(ctx: AppContext) -> None:
@@ -73,7 +100,7 @@ def _results(run: RunInfo) -> tuple[dict[str, Any], list[dict[str, Any]], str] |
     if not (st.session_state.get("knowledge_probe") or st.button("Run the cloze probe", key="knowledge_run")):
         return None
     st.session_state["knowledge_probe"] = True
-    with reported("The cloze probe"):
+    with reported("The cloze probe"), _one_torch_thread():
         results, facts = loaders.cloze_probe(models, files, relations)
         return results, facts, "computed here over the run's world/lama files (rank mode, template inputs)"
     return None
@@ -279,7 +306,8 @@ def _typed(run: RunInfo, results: dict[str, Any] | None, facts: list[dict[str, A
         with reported(f"Model {name}"):
             answerer = loaders.answerer(models[name], loaders.stamp(Path(models[name])), prefix="")
             start = time.perf_counter()
-            rows = _fill(answerer, typed, candidates, k)
+            with _one_torch_thread():
+                rows = _fill(answerer, typed, candidates, k)
             times.append(f"{name} {1000 * (time.perf_counter() - start):.0f} ms")
             table[name] = [f"{r['filler'] or '(empty)'} ({r['score']:.2f})" for r in rows]
     if table:
