@@ -278,3 +278,16 @@ def test_the_docs_demo_cloze_table_waits_for_its_registry_entries() -> None:
     text = (Path(__file__).resolve().parents[1] / "docs" / "probes.md").read_text(encoding="utf-8")
     assert "<!-- results: demo-cloze -->\n<!-- /results -->" in text
     assert regenerated(text, registry()) == text  # no entries yet: the block is left empty, not an error
+
+
+def test_the_span_is_read_after_the_first_sentinel(tok_dir: Path) -> None:
+    from cbqa.memorisation.cloze import _span
+    from cbqa.model.tokenizer import load_tokenizer, sentinel_ids
+
+    tok = load_tokenizer(tok_dir)
+    s0, s1 = sentinel_ids(tok, 2)
+    pad, eos = tok.pad_token_id, tok.eos_token_id
+    red = tok("red blue", add_special_tokens=False).input_ids
+    assert _span([pad, s0, *red, s1, eos], tok, s0, s1) == "red blue"
+    assert _span([pad, s0, *red, eos, pad, pad], tok, s0, s1) == "red blue"
+    assert _span([pad, *red, eos], tok, s0, s1) == "red blue"  # a QA model that writes no sentinel

@@ -259,7 +259,10 @@ def generate_spans(
 
 
 def _span(ids: list[int], tok, first: int, second: int) -> str:
-    """The tokens after the first `<extra_id_0>` (or from the start) up to `<extra_id_1>`, another sentinel or EOS."""
+    """The tokens after the first `<extra_id_0>` (or from the start, for a model that writes the span without it) up
+    to `<extra_id_1>`, another sentinel or EOS."""
+    while ids and ids[0] == tok.pad_token_id:  # T5's decoder starts from the pad token
+        ids = ids[1:]
     if first in ids:
         ids = ids[ids.index(first) + 1 :]
     special = set(tok.all_special_ids) - {tok.unk_token_id}
