@@ -88,6 +88,9 @@ class CbqaCLI(LightningCLI):
             self.lock.enter_context(writer_lock(self.config["run_dir"], self.parser.prog))
         run_record.absolute_paths(self.config)
         resolved = yaml.safe_load(self.parser.dump(self.config, skip_validation=True))
+        missing = run_record.missing_inputs(resolved)
+        if missing:  # before any model is built or downloaded
+            raise CbqaError(missing[0] + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
         self.run_check = check_resume(
             Path(self.config["run_dir"]), self.config["resume"], bool(self.config["force"]), resolved
         )

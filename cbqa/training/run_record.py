@@ -69,6 +69,22 @@ def absolute_paths(node: Any, name: str = "") -> Any:
     return node
 
 
+def missing_inputs(config: dict[str, Any]) -> list[str]:
+    """`--key: PATH does not exist` for every input file or directory the config names that is not there (the
+    starting model aside: a hub name looks like a path)."""
+    names = PATH_NAMES - {"model", "run_dir", "path", "corpus"}
+    unused = {"model.tokenizer"} if (config.get("model") or {}).get("model") else set()  # a checkpoint brings its own
+    return [
+        f"--{key.replace('[', '.').replace(']', '')}: {value} does not exist"
+        for key, value in flatten(config)
+        if key.rsplit(".", 1)[-1].split("[")[0] in names
+        and key not in unused
+        and isinstance(value, str)
+        and value
+        and not Path(value).exists()
+    ]
+
+
 def flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(dotted key, leaf) pairs of a config dict; list items as `key[i]`."""
     if isinstance(node, dict):
