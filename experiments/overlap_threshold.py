@@ -1,4 +1,4 @@
-"""How the question-overlap detector's default thresholds were chosen (docs/overlap.md, "Default detector").
+"""How the question-overlap detector's default thresholds were chosen (docs/notes/2026-12-01-overlap-threshold.md).
 
 The detector follows Lewis et al.'s definition: a test question overlaps a training question when they ask the same
 thing, judged only among the training questions that share a normalised gold answer with it. Its similarity threshold

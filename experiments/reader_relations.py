@@ -1,7 +1,7 @@
 """Exact match of predictions by the toy world's relation, and the order in which its paragraphs mention the two
 facts of one entity kind that a reader has to tell apart (birthplace vs residence, employer vs alma mater).
 
-The README's per-relation counts of the demo's reader come from here ("Demo results", "The retrieval arm"):
+The per-relation counts and mention-order counts of docs/notes/2026-12-02-demo-reader.md come from here:
 
     python experiments/reader_relations.py --world runs/demo/world runs/demo/predictions/retrieval_fid.jsonl
     cbqa reader predict --model runs/demo/models/reader --retrieved runs/demo/retrieval/train.jsonl --out train.jsonl

@@ -1,4 +1,5 @@
-"""How much real encyclopedic text a CPU-sized T5 stores under each pretraining objective (README, "Memorisation").
+"""How much real encyclopedic text a CPU-sized T5 stores under each pretraining objective
+(docs/notes/2026-12-02-memorisation-objectives.md).
 
 The toy world's recipe on real text: the 2,067 SQuAD v1.1 dev paragraphs are the pretraining corpus, the SQuAD
 questions about them are split by the rows' `split` (train 8,411 / test 1,079; `../shared/data/squad_v1.1_dev`).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SQuAD open-book check (README, "Retrieval baseline on SQuAD"): the same small T5, trained from scratch for the same
+# SQuAD open-book check (docs/notes/2026-12-02-squad-real-text.md): the same small T5, trained from scratch for the same
 # number of steps, closed-book (questions alone) vs Fusion-in-Decoder over the hybrid top-K passages, on SQuAD v1.1
 # dev's derived splits (train 8,411 / dev 1,080 / test 1,079 questions; qa.jsonl's `split`). The reader trains on the
 # train split's questions over their retrieved passages, mixed with reading examples from the spans store of the
@@ -9,14 +9,14 @@
 #
 # The reader is the demo's: a copy head whose keys see 4 tokens before and 1 after (POINTER=1) over passages whose
 # entities are per-question placeholders numbered in order of first mention (ANONYMISE=1); POINTER=0 ANONYMISE=0
-# MAX_INPUT_LEN=128 is the plain FiD T5 of the README's first row. Each reader setting trains into its own directory
+# MAX_INPUT_LEN=128 is the plain FiD T5 of the note. Each reader setting trains into its own directory
 # ($OUT/fid[_pointer][_anon]_len$MAX_INPUT_LEN) and writes its own predictions and results (same name under
-# predictions/ and results/), so the rows of the README's table sit side by side.
+# predictions/ and results/), so the settings' results sit side by side.
 #
 # Settings through the environment: STEPS (default 600), BATCH (32), PASSAGES (3), MAX_INPUT_LEN (128 tokens per
 # passage input: a question + 100-word SQuAD passage is 180 at the median with this tokenizer, so 128 cuts the answer
 # out of all three passages for 196 of the 935 test questions whose top 3 hold it; yet 224 scored lower in 600 steps,
-# README), POINTER (1), ANONYMISE (1), VOCAB (4000), MAX_SENTENCES (20000), BEAMS (4).
+# the note), POINTER (1), ANONYMISE (1), VOCAB (4000), MAX_SENTENCES (20000), BEAMS (4).
 set -euo pipefail
 DATA=${DATA:-../shared/data/squad_v1.1_dev}
 OUT=${1:-runs/squad_open_book}

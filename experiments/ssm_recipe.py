@@ -1,4 +1,4 @@
-"""The ablation behind the demo's SSM recipe (README, "How the recipe was found"), one named row at a time.
+"""The ablation behind the demo's SSM recipe (docs/notes/2026-11-26-ssm-recipe.md), one named row at a time.
 
 Runs on a finished demo run directory (its world, tokenizer and spans), trains each row's model(s) with the
 same training code as `cbqa pretrain` (the demo's 1M-parameter T5, batch 64), and prints per row:
