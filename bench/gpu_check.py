@@ -1,4 +1,4 @@
-"""One-shot GPU validation: everything the README's GPU figures need, in one command of at most ~4 minutes.
+"""One-shot GPU validation: every GPU figure docs/scale.md names, in one command of at most ~4 minutes.
 
     python bench/gpu_check.py --out gpu_check.json         # on one H100 / H200 (or A100)
     python bench/gpu_check.py --dry-run --out dry.json     # every stage at toy size on a CPU, in about a minute
@@ -63,7 +63,7 @@ PEAK_BF16_TFLOPS = (
     ("L4", 121.0),
 )
 
-# Anchors the README compares against (nanoT5: ~0.56 s/step on one A100 at this batch, bf16 + compile).
+# Anchors docs/scale.md compares against (nanoT5: ~0.56 s/step on one A100 at this batch, bf16 + compile).
 ANCHORS = {
     "nanot5_a100_input_tokens_per_s": 117_000,
     "goal_input_tokens_per_s": 330_000,
@@ -192,7 +192,7 @@ class Report:
 
 
 def summary(stages: dict[str, Any]) -> dict[str, Any]:
-    """The README's figures, from whatever stages have finished."""
+    """The GPU figures (docs/scale.md, "The GPU check"), from whatever stages have finished."""
     out: dict[str, Any] = {}
     for name in ("train_eager", "train_compile"):
         st = stages.get(name) or {}

@@ -35,7 +35,7 @@ reported apart. With --overlap, `cbqa overlap --corpus` runs on each size's corp
 peak resident memory (its on-disk sentence index is built in that run). --encoding CORPUS measures passages/s of
 the passage encoders on this machine's CPU over the first 100-word passages of a real corpus: the default MiniLM,
 and DPR's context encoder architecture (BERT-base, 768-d; random weights, which run as fast as trained ones, with
-MiniLM's WordPiece vocabulary, the same uncased BERT vocabulary), for the time estimates of the README.
+MiniLM's WordPiece vocabulary, the same uncased BERT vocabulary), for the time estimates of docs/scale.md.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ _REGISTRY: dict[str, type] = {
 # name -> (policy, options). `ssm_title_sentence`: one salient span masked in its sentence, shown after the
 # paragraph's title (over half the toy world's sentences name their subject only as "She" or by surname, and the
 # title says whose fact is masked); person names are not candidates (questions name the person and ask for an
-# attribute). Why this recipe: README, "Demo results".
+# attribute). Why this recipe: docs/notes/2026-11-26-ssm-recipe.md.
 PRESETS: Mapping[str, tuple[str, Mapping[str, Any]]] = MappingProxyType(
     {
         "ssm_title_sentence": (

@@ -88,7 +88,7 @@ def test_demo_smoke_end_to_end_and_resume(smoke, capsys) -> None:
 
 
 def test_ssm_recipe_experiment_rows_are_well_formed() -> None:
-    """The README's recipe table comes from experiments/ssm_recipe.py: its rows must build and use the demo's SSM."""
+    """The recipe note's rows come from experiments/ssm_recipe.py: its rows must build and use the demo's SSM."""
     import importlib.util
     import sys
 

@@ -157,7 +157,7 @@ def test_compile_keeps_state_dict_and_export(tiny_qa, tmp_path) -> None:
     ],
 )
 def test_gpu_configs_parse(stack: list[str], want: dict, capsys) -> None:
-    """The GPU configs the README names parse as stacked there (a renamed option fails here, not on the GPU day)."""
+    """The GPU configs the docs name parse as stacked there (a renamed option fails here, not on the GPU day)."""
     import yaml
 
     from cbqa.training.cli import run_training

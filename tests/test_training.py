@@ -179,7 +179,7 @@ def test_learns_tiny_task_and_predict_cli(tiny_qa, tmp_path: Path) -> None:
     "config", ["pretrain_ssm", "pretrain_span_corruption", "finetune_ssm_qa", "mixture_ssm_qa", "finetune_toy"]
 )
 def test_shipped_configs_parse(config: str, capsys) -> None:
-    """Every config the README names parses into the CLI (a renamed option would fail here, not for a user)."""
+    """Every config the docs name parses into the CLI (a renamed option would fail here, not for a user)."""
     import yaml
 
     from cbqa.training.cli import run_training

@@ -51,7 +51,7 @@ def _exposure(root: Path) -> None:
         st.info(
             "No `exposure.json` under the runs directory yet. Make one: `cbqa canaries` (a corpus copy with secrets "
             "inserted 1, 4, 16 times), train on it, then `cbqa exposure --model RUN... --canaries DIR --out "
-            'runs/exposure` (README, "Memorisation").'
+            "runs/exposure` (docs/memorisation.md)."
         )
         return
     labels = {shown_path(p.parent, root): p for p in files}

@@ -21,7 +21,7 @@ ARCHS: dict[str, dict[str, Any]] = {
 # Each variant's objective. The masked variants pretrain on it alone, then fine-tune on closed-book QA mixed with the
 # same objective in every batch (T5 multi-task fine-tuning, examples-proportional), so the facts stored during
 # pretraining are not forgotten while the model learns the QA format. "none" trains on QA alone for the same total
-# number of steps. Why this recipe (and not pure mixing, or pretrain-then-QA): README, "Demo results".
+# number of steps. Why this recipe (and not pure mixing, or pretrain-then-QA): docs/notes/2026-11-26-ssm-recipe.md.
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "none": None,  # closed-book QA only
     # T5's objective (noise density 0.15, mean span 3) over a random 16-word window of the paragraph: T5 corrupts
@@ -68,7 +68,8 @@ class StudyConfig:
     # concat (the one-passage reader: the question and its top passage in one input string, trained on QA-train alone).
     reader: str = "fid"
     # Two passages: hybrid top 1 holds the answer for 98.9% of test questions, and the second is most often another
-    # paraphrase of the same document; a third costs 1.5x per step for no gain in the 180 s budget (README).
+    # paraphrase of the same document; a third costs 1.5x per step for no gain in the 180 s budget
+    # (docs/notes/2026-12-02-demo-reader.md).
     reader_passages: int = 2
     reader_max_input_len: int = 128  # tokens of each passage input (fid) or of the whole input (concat)
     reader_steps: int = 500
@@ -80,17 +81,18 @@ class StudyConfig:
     # real-name reader (300 steps, top 3, clozes mixed in) scored 0.0 EM on `no_overlap`.
     reader_anonymise: bool = True
     # fid + anonymise: placeholders numbered in order of first mention within each kind (`cbqa.reader.anonymise`): 63.6 total
-    # EM at 500 steps against 55.0 with numbers drawn afresh per example ("random"; plain pointer, README, "The
-    # retrieval arm").
+    # EM at 500 steps against 55.0 with numbers drawn afresh per example ("random"; plain pointer,
+    # docs/notes/2026-12-02-demo-reader.md).
     reader_numbering: str = "order"
     # fid: a pointer-generator copy head (`cbqa.reader.copy_head`) over the tokens of all the passages.
     reader_pointer: bool = True
     # its keys read the encoder states of the 4 tokens before and 1 after each position (`cbqa.reader.copy_head`): the demo's
-    # small encoder leaves "studied at" out of the state of the placeholder that follows it (README, "The retrieval arm").
+    # small encoder leaves "studied at" out of the state of the placeholder that follows it
+    # (docs/notes/2026-12-02-demo-reader.md).
     reader_copy_window: tuple[int, int] = (4, 1)
     # fid: mix reading examples (clozes over spans-store sentences of the documents about QA-train's subjects, read
     # over the passages retrieved for each sentence) into the reader's training. Off: with anonymisation, QA-train
-    # alone teaches reading faster (README, "The retrieval arm": 45.7 vs 20.7 no_overlap EM at 300 steps).
+    # alone teaches reading faster (docs/notes/2026-12-02-demo-reader.md: 45.7 vs 20.7 no_overlap EM at 300 steps).
     reader_clozes: bool = False
     reading_k: int = 5  # passages retrieved per reading-example sentence
     # Probability that a reading example's span is swapped, in the passages and the target, for another span of its

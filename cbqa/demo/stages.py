@@ -235,7 +235,7 @@ def train_args(
         "--trainer.max_steps",
         str(steps),
         # Linear decay to 0: with a constant rate the 1M-parameter model plateaus at ~65% fill-in accuracy on
-        # held-out paragraphs after 1,000 SSM steps; decaying it reaches ~100% (README, "Demo results").
+        # held-out paragraphs after 1,000 SSM steps; decaying it reaches ~100% (docs/notes/2026-11-26-ssm-recipe.md).
         "--model.schedule",
         "linear",
         # validation (greedy decoding of the dev set) about five times a run, at least every val_every steps

@@ -20,8 +20,8 @@ from cbqa.overlap.question_similarity import METHODS, QuestionIndex, build_index
 
 # Cosine thresholds at or above which a training question (by default one sharing a gold answer) counts as a
 # paraphrase. Dense: chosen once at the highest mean F1 over two labelled paraphrase sources with answer sharing
-# required (experiments/overlap_threshold.py, 0.01 steps; docs/overlap.md, "Default detector") and frozen here.
-# TF-IDF: the best-F1 point of the constructed check (docs/overlap.md); pass your own with --threshold.
+# required (experiments/overlap_threshold.py, 0.01 steps) and frozen here. TF-IDF: the best-F1 point of the
+# constructed check; pass your own with --threshold. How both were chosen: docs/notes/2026-12-01-overlap-threshold.md.
 DEFAULT_THRESHOLDS: dict[str, float] = {"tfidf": 0.8, "dense": 0.85}
 
 

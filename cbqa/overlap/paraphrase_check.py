@@ -17,7 +17,8 @@ compared only with training questions that share a normalised answer with it. Th
 original question's answer (a lexically close, *different* question with the same answer: the hard negative of
 that setting); without it they get a different answer, and only similarity is tested. `shared_answer_scores`,
 `sweep` and `best_threshold` are what the detector's default threshold was chosen with
-(experiments/overlap_threshold.py adds the toy world's paraphrase pairs; docs/overlap.md has the numbers).
+(experiments/overlap_threshold.py adds the toy world's paraphrase pairs; the numbers are in
+docs/notes/2026-12-01-overlap-threshold.md).
 """
 
 from __future__ import annotations

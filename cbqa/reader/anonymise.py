@@ -20,11 +20,11 @@ numbers each kind's entities in the order they are first mentioned (the first pl
 `<extra_id_25>`, the second `<extra_id_26>`, ...), as semantic parsers number anonymised entities (Dong & Lapata
 2016: `ci0`, `ci1`). A number then still says nothing about which name it stands for, but a placeholder's embedding
 means the same thing ("the first place mentioned") in every example, instead of being noise the reader must learn to
-ignore; on the demo's world a 500-step reader gets 63.6 total EM with it against 55.0 (README, "The retrieval arm").
+ignore; on the demo's world a 500-step reader gets 63.6 total EM with it against 55.0
+(docs/notes/2026-12-02-demo-reader.md).
 
 Why the project needs it: a small reader trained on a few hundred questions learns the training answers' strings and
-reads the real names of held-out entities badly (README, "The retrieval arm": renaming the test passages' entities
-lifted a span reader's `no_overlap` EM from 3.6 to 25.8; anonymising lifted it to 32.9-42.9).
+reads the real names of held-out entities badly (docs/notes/2026-12-02-demo-reader.md).
 
 The same `Anonymiser` is used to train (`--data.reader.anonymise true`), to validate, and to predict (the reader run records
 `anonymise` in `reader_input.json`), so training and test inputs look alike.

@@ -19,7 +19,7 @@ do not put them into the state of the placeholder that follows: its final encode
 0.9994-1.0000) whether "studied at" or "works at" stands before it (`experiments/encoder_context.py`; a 2-layer
 encoder pretrained for minutes hardly mixes context into a position). With single-position keys the demo's FiD reader
 picked between the two organisations of a biography by placeholder number, at chance (20-24 of 50 each); with the
-window it follows the words, and gets 81.4 total EM instead of 63.6 (README, "The retrieval arm"). `[0, 0]` is
+window it follows the words, and gets 81.4 total EM instead of 63.6 (docs/notes/2026-12-02-demo-reader.md). `[0, 0]` is
 the plain pointer (and what a model saved before windows existed loads as).
 
 The model is a `T5ForConditionalGeneration` with one extra module (`copy_head`: 2 d^2 + 2 d + 1 parameters, and
