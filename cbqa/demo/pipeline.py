@@ -252,6 +252,16 @@ def write_summary(out: Path, cfg: StudyConfig) -> None:
         for floor in ("extractive_floor", "extractive_floor_sentence"):
             if floor in em:
                 d[f"reader_minus_{floor}_no_overlap"] = em[reader]["no_overlap"] - em[floor]["no_overlap"]
+    cloze = out / "report" / "cloze.json"
+    if cloze.is_file():  # P@1 by variant, stage (pretrain: after pretraining; models: after fine-tuning) and subjects
+        rows = json.loads(cloze.read_text())["variants"]
+        summary["cloze"] = {
+            r["variant"]: {
+                stage: {split: s["p@1"] for split, s in (r.get(stage) or {}).items()}
+                for stage in ("pretrain", "models")
+            }
+            for r in rows
+        }
     cf = out / "retrieval" / "counterfactual.json"
     if cf.is_file():
         summary["counterfactual"] = {k: v for k, v in json.loads(cf.read_text()).items() if isinstance(v, (int, float))}

@@ -1,0 +1,163 @@
+"""Measured registry entries from repeated runs: the mean over the runs, their sd, and the band by the registry's rule.
+
+    python -m cbqa.results.aggregate demo --runs R0 R1 R2 --other-threads R0T2 [--write]
+    python -m cbqa.results.aggregate demo-worlds --runs W1 W2 [--write]
+    python -m cbqa.results.aggregate study-squad --runs S0 S1 S2 --other-threads S0T2 [--write]
+
+Each table (`TABLES`) names where each figure of a finished run is read (a JSON file and key). `--runs` are runs that
+differ in what the table's `spread` says (training seeds; world seeds for demo-worlds); `--other-threads` is a run of
+the first run's seed on another number of torch threads, which sums in another order, as another machine of this
+kind does. tolerance = max(3 sd, |first run - other-threads run|), at most 10 points for an EM-like figure (a band
+wider than that cannot tell a broken install from normal variation: the script says so and stops instead).
+`--write` replaces the table's generated block in registry.yaml; without it, the entries are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cbqa.core.errors import CbqaError
+from cbqa.core.io import atomic_writer
+from cbqa.results.registry import EM_UNITS, MAX_EM_HALF_WIDTH
+from cbqa.results.reproduce import figure
+
+REGISTRY = Path(__file__).with_name("registry.yaml")
+
+
+@dataclass(frozen=True)
+class Figure:
+    row: str
+    column: str
+    file: str
+    key: str
+    unit: str
+    what: str
+
+
+def _systems(columns: dict[str, str]) -> list[Figure]:
+    rows = {
+        "closed_book_none": "closed-book, no pretraining objective",
+        "closed_book_span_corruption": "closed-book, span corruption",
+        "closed_book_ssm": "closed-book, salient span masking",
+        "retrieval_fid": "retrieval + FiD reader",
+        "extractive_floor": "extractive floor (rank)",
+        "extractive_floor_sentence": "extractive floor (sentence rule)",
+        "nearest_neighbour_tfidf": "nearest neighbour (TF-IDF)",
+        "nearest_neighbour_dense": "nearest neighbour (dense)",
+    }
+    return [
+        Figure(label, col, "report/results.json", f"{system}.{cat}.em", "EM", f"test EM of {label}, {col}")
+        for system, label in rows.items()
+        for cat, col in columns.items()
+    ]
+
+
+CATEGORIES = {"total": "total", "answer_overlap_only": "answer overlap only", "no_overlap": "no overlap"}
+# (the tables below keep one figure, table or field a line: they read as the tables they become)
+CHECKS = [
+    Figure("SSM − none, total", "EM points", "report/summary.json", "differences.ssm_minus_none_total", "points", "test EM of SSM minus the variant without an objective"),
+    Figure("SSM − none, answer overlap only", "EM points", "report/summary.json", "differences.ssm_minus_none_answer_overlap_only", "points", "the same, on questions whose answer (only) appears in training"),
+    Figure("SSM − span corruption, total", "EM points", "report/summary.json", "differences.ssm_minus_span_corruption_total", "points", "test EM of SSM minus span corruption"),
+    Figure("SSM − span corruption, answer overlap only", "EM points", "report/summary.json", "differences.ssm_minus_span_corruption_answer_overlap_only", "points", "the same, answer-overlap-only questions"),
+    Figure("reader − rank floor, no overlap", "EM points", "report/summary.json", "differences.reader_minus_extractive_floor_no_overlap", "points", "the FiD reader's EM minus the rank-based extractive floor's, no-overlap questions"),
+    Figure("reader − sentence-rule floor, no overlap", "EM points", "report/summary.json", "differences.reader_minus_extractive_floor_sentence_no_overlap", "points", "the FiD reader's EM minus the sentence-rule floor's, no-overlap questions"),
+    Figure("counterfactual: reader outputs the substitute", "%", "retrieval/counterfactual.json", "substitute", "%", "share of entity-swapped questions the reader answers with the substitute"),
+    Figure("wall time of the whole run", "s", "timings.json", "total_s", "s", "wall time of the run on the machine named in its run entry"),
+]  # fmt: skip
+CLOZE = [
+    Figure(f"{v}, after {when}", subjects, "report/summary.json", f"cloze.{v}.{stage}.{key}", "P@1",
+           f"rank-mode cloze P@1 of the {v} variant after {when}, {subjects} (docs/probes.md)")
+    for v in ("none", "span_corruption", "ssm")
+    for stage, when in (("pretrain", "pretraining"), ("models", "fine-tuning"))
+    if not (v == "none" and stage == "pretrain")
+    for key, subjects in (("train", "QA-train subjects"), ("held_out", "held-out subjects"))
+]  # fmt: skip
+
+TABLES: dict[str, dict[str, Any]] = {
+    "demo": {"run": "demo", "figures": _systems(CATEGORIES), "spread": "training seeds 0-2 on world seed 0"},
+    "demo-checks": {"run": "demo", "figures": CHECKS, "spread": "training seeds 0-2 on world seed 0"},
+    "demo-cloze": {"run": "demo", "figures": CLOZE, "spread": "training seeds 0-2 on world seed 0"},
+    "demo-worlds": {"run": "demo-worlds", "figures": _systems({"total": "total", "no_overlap": "no overlap"}), "spread": "world seeds 1-2 (each trained with its own seed)"},
+    "study-squad": {"run": "study-squad", "figures": _systems({"total": "total", "no_overlap": "no overlap (detected)"}), "spread": "training seeds 0-2"},
+}  # fmt: skip
+
+
+def entries(table: str, runs: list[Path], other: Path | None) -> list[dict[str, Any]]:
+    spec = TABLES[table]
+    out = []
+    for f in spec["figures"]:
+        values = [figure_of(run, f) for run in runs]
+        if any(v is None for v in values):
+            if all(v is None for v in values):
+                continue  # a figure these runs do not have (e.g. no retrieval arm)
+            raise CbqaError(f"{f.key} is missing from some of {', '.join(map(str, runs))}")
+        mean = statistics.fmean(values)
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        machine = abs(values[0] - figure_of(other, f)) if other is not None and figure_of(other, f) is not None else 0.0
+        tolerance = max(3 * sd, machine)
+        if f.unit in EM_UNITS and tolerance > MAX_EM_HALF_WIDTH:
+            raise CbqaError(
+                f"{table}: {f.row} / {f.column}: the band would be ±{tolerance:.1f} (3 sd {3 * sd:.1f}, threads "
+                f"{machine:.1f}), wider than ±{MAX_EM_HALF_WIDTH}: too noisy to publish as it is"
+            )
+        out.append({
+            "id": f"{table}/{slug(f.row)}/{slug(f.column)}", "kind": "measured", "what": f.what, "unit": f.unit,
+            "table": table, "row": f.row, "column": f.column, "run": spec["run"], "file": f.file, "key": f.key,
+            "expected": round(mean, 2), "tolerance": round(max(tolerance, 0.01), 2), "sd": round(sd, 2),
+            "n": len(values), "hardware": "cpu", "spread": spec["spread"],
+        })  # fmt: skip
+    return out
+
+
+def figure_of(run: Path, f: Figure) -> float | None:
+    from cbqa.results.registry import Measured
+
+    probe = Measured(id="x", what="", kind="measured", run="x", file=f.file, key=f.key, expected=0, tolerance=0, n=1)
+    return figure(run, probe)
+
+
+def slug(text: str) -> str:
+    keep = "".join(c.lower() if c.isalnum() else "-" for c in text.replace("−", "minus"))
+    return "-".join(p for p in keep.split("-") if p)
+
+
+def write(table: str, new: list[dict[str, Any]]) -> None:
+    """Replace the table's generated block of registry.yaml (appended when it has none)."""
+    begin = f"  # >>> {table}: generated by `python -m cbqa.results.aggregate {table}` (do not edit by hand)\n"
+    end = f"  # <<< {table}\n"
+    text = REGISTRY.read_text(encoding="utf-8")
+    body = yaml.safe_dump(new, sort_keys=False, allow_unicode=True, width=118)
+    block = begin + "".join(f"  {line}\n" if line else "\n" for line in body.splitlines()) + end
+    if begin in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n" + block
+    with atomic_writer(REGISTRY) as fh:
+        fh.write(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("table", choices=list(TABLES))
+    ap.add_argument("--runs", nargs="+", type=Path, required=True)
+    ap.add_argument("--other-threads", type=Path, help="the first run's seed on another number of torch threads")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    new = entries(args.table, args.runs, args.other_threads)
+    if args.write:
+        write(args.table, new)
+        print(f"wrote {len(new)} entries of table {args.table} into {REGISTRY}")
+    else:
+        print(json.dumps(new, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
