@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from cbqa_app.context import AppContext
-from cbqa_app.run_dir import find_runs, read_run
+from cbqa_app.run_dir import find_runs, read_run, run_name
 from cbqa_app.views import benchmark, knowledge, masking_lab, memorisation, overlap_explorer, probe, runs
 
 PAGES = {
@@ -44,14 +44,20 @@ def _page_from_url() -> str:
 def _choose_run(root: Path):
     found = find_runs(root)
     if not found:
-        where = "does not exist" if not root.exists() else "holds no run directory (no manifest.json)"
+        where = (
+            "does not exist"
+            if not root.exists()
+            else "holds no run (a study's manifest.json, a training run's run.json)"
+        )
         st.sidebar.warning(f"`{root}` {where}. Make one with `cbqa demo --out {root}/demo`, or type another directory.")
         return None, ""
     labels = {str(p.relative_to(root)) if p != root else p.name: p for p in found}
     wanted = st.query_params.get("run")  # a shared link names its run
     if wanted in labels and "run" not in st.session_state:
         st.session_state["run"] = wanted
-    chosen = st.sidebar.selectbox("Run", list(labels), key="run")
+    names = {key: run_name(path) for key, path in labels.items()}  # each run by its own record's name
+    shown = lambda key: names[key] if names[key] == key.split("/")[-1] else f"{names[key]} ({key})"
+    chosen = st.sidebar.selectbox("Run", list(labels), key="run", format_func=shown)
     if st.query_params.get("run") != chosen:
         st.query_params["run"] = chosen
     info = read_run(labels[chosen])

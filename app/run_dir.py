@@ -1,7 +1,10 @@
-"""Find run directories and read their manifest, turning every problem into a message, never an exception.
+"""Find run directories and read their record, turning every problem into a message, never an exception.
 
-A run directory is what `cbqa demo --out RUN` writes: `RUN/manifest.json` names the data files, models,
-training runs, prediction files, the retrieval index and the report, by paths relative to RUN (or absolute).
+Two kinds of run directory, found under the runs directory without anything written by hand:
+- a study, demo or benchmark (`cbqa study|demo|benchmark --out RUN`): `RUN/manifest.json` names the data files,
+  models, training runs, prediction files, the retrieval index and the report, by paths relative to RUN (or absolute);
+- a training run (`cbqa pretrain|finetune --run_dir RUN`): `RUN/run.json` and its exported model `RUN/hf/`; the
+  app shows its model (Probe, Knowledge) and its validation file, from the run's own record.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from pathlib import Path
 from cbqa.core.contracts import read_contract
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats.run_manifest import MANIFEST, MAPPING_KEYS, PATH_KEYS, RunManifest
+
+RECORD = "run.json"  # a training run's record (cbqa.training.run_record)
 
 
 @dataclass
@@ -32,9 +37,14 @@ class RunInfo:
         return self.paths.get(key)
 
 
-def find_runs(root: Path, max_depth: int = 2) -> list[Path]:
-    """`root` itself if it holds a manifest, else the directories under it (to `max_depth`) that do."""
-    if (root / MANIFEST).exists():
+def is_run(path: Path) -> bool:
+    """A study / demo / benchmark directory (manifest.json), or a training run with an exported model."""
+    return (path / MANIFEST).exists() or ((path / RECORD).exists() and (path / "hf" / "config.json").exists())
+
+
+def find_runs(root: Path, max_depth: int = 3) -> list[Path]:
+    """`root` itself if it is a run, else the runs under it (to `max_depth`; not inside another run)."""
+    if is_run(root):
         return [root]
     if not root.is_dir():
         return []
@@ -42,9 +52,20 @@ def find_runs(root: Path, max_depth: int = 2) -> list[Path]:
     frontier = [root]
     for _ in range(max_depth):
         children = sorted(p for d in frontier for p in d.iterdir() if p.is_dir() and not p.name.startswith("."))
-        found += [p for p in children if (p / MANIFEST).exists()]
-        frontier = [p for p in children if not (p / MANIFEST).exists()]
+        found += [p for p in children if is_run(p)]
+        frontier = [p for p in children if not is_run(p)]
     return found
+
+
+def run_name(path: Path) -> str:
+    """A run's name by its own record: the manifest's `name`, or a training run's `run_dir` as it was given."""
+    try:
+        if (path / MANIFEST).exists():
+            return read_contract(RunManifest, path / MANIFEST).name or path.name
+        config = json.loads((path / RECORD).read_text(encoding="utf-8")).get("config") or {}
+        return Path(str(config.get("run_dir") or path)).name
+    except (CbqaError, OSError, ValueError, AttributeError):
+        return path.name
 
 
 def find_training_runs(root: Path, max_depth: int = 4) -> list[Path]:
@@ -65,11 +86,33 @@ def _resolve(root: Path, value: str | None) -> Path | None:
     return p if p.is_absolute() else root / p
 
 
+def read_training_run(root: Path) -> RunInfo:
+    """A lone training run as a run of one model: its `hf/` export, and the validation / training QA files its record
+    names (a missing one is a problem line)."""
+    info = RunInfo(root=root, name=run_name(root))
+    try:
+        config = json.loads((root / RECORD).read_text(encoding="utf-8")).get("config") or {}
+    except (OSError, ValueError) as e:
+        info.error = f"{root / RECORD}: unreadable ({e})"
+        return info
+    info.models[info.name], info.runs[info.name] = root / "hf", root
+    qa_files = [v for k, v in config.items() if k.startswith("data.tasks[") and k.endswith(".file")]
+    for key, value in (("dev", config.get("data.val_file")), ("train", qa_files[0] if qa_files else None)):
+        if isinstance(value, str) and value:
+            if Path(value).exists():
+                info.paths[key] = Path(value)
+            else:
+                info.problems.append(f"{key}: {value} is missing")
+    return info
+
+
 def read_run(root: Path) -> RunInfo:
-    """Read `root/manifest.json`; a missing, half-written or malformed manifest gives a RunInfo with `error` set, a
-    path it names that is not there a line in `problems`."""
+    """Read a run's record (`root/manifest.json`, or a training run's `run.json`); a missing, half-written or malformed
+    one gives a RunInfo with `error` set, a path it names that is not there a line in `problems`."""
     info = RunInfo(root=root, name=root.name)
     manifest_path = root / MANIFEST
+    if not manifest_path.exists() and (root / RECORD).exists():
+        return read_training_run(root)
     if not manifest_path.exists():
         info.error = f"{manifest_path} does not exist: is this a run directory written by `cbqa demo --out DIR`?"
         return info

@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --gold, score only predicted questions instead of failing on missing ones",
     )
+    p.add_argument(
+        "--allow-different-questions",
+        action="store_true",
+        help="systems that answered different question sets: score each on the questions they all answered",
+    )
     p.add_argument("--overlap", help="overlap labels JSONL (cbqa overlap --out), joined by id")
     p.add_argument(
         "--normaliser",
@@ -79,8 +84,19 @@ def main(argv: list[str]) -> int:
     gold = read_qa(args.gold) if args.gold else None
     preds = {name: load_predictions(path, need_answers=gold is None) for name, path in systems.items()}
     overlap = _read_overlap(args.overlap) if args.overlap else None
-    result = evaluate_systems(preds, gold, overlap, allow_missing=args.allow_missing, normaliser=args.normaliser)
+    result = evaluate_systems(
+        preds,
+        gold,
+        overlap,
+        allow_missing=args.allow_missing,
+        normaliser=args.normaliser,
+        shared_only=args.allow_different_questions,
+    )
     out, err = Console(), Console(stderr=True)
+    sizes = {len({p.id for p in v}) for v in preds.values()}
+    if len(sizes) > 1:  # (--allow-different-questions: scored on the shared ones)
+        n = next(iter(result.values()))[TOTAL]["n"]
+        err.print(f"the systems answered different questions; each is scored on the {n} they all answered")
     basic = len(result) == 1 and overlap is None
     if basic:
         ((name, per),) = result.items()

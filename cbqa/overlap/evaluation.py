@@ -6,6 +6,8 @@ Joining rules (documented in docs/overlap.md):
   ones are left out and the coverage is reported (`n` counts scored questions only).
 - Without gold, every prediction must carry its own `answers`.
 - Overlap label rows join by `id`; every scored question must have a row.
+- Systems are compared on the same questions: systems that scored different question sets are refused, unless
+  `shared_only`, which scores each on the questions they all answered (and says so: `n` in every entry).
 
 Answers are compared after a normaliser (`cbqa.core.metrics`: squad, the default, or triviaqa), and every entry of
 the result says which one made it (`normaliser`), so a results file is never read with the wrong one in mind.
@@ -111,13 +113,19 @@ def evaluate_systems(
     overlap_labels: Sequence[Mapping[str, Any]] | None = None,
     allow_missing: bool = False,
     normaliser: str = DEFAULT_NORMALISER,
+    shared_only: bool = False,
 ) -> Result:
     """{system: {category: {"em", "f1", "n", "normaliser"}}} in percent; categories are `total` alone without
-    labels. `normaliser`: squad | triviaqa (`cbqa.core.metrics`)."""
+    labels. `normaliser`: squad | triviaqa (`cbqa.core.metrics`). Systems over different question sets are refused
+    unless `shared_only` (each is then scored on the questions all of them answered)."""
     labels = _labels_by_id(overlap_labels) if overlap_labels is not None else None
+    joined = {s: _gold_answers(s, p, gold, allow_missing) for s, p in preds_by_system.items()}
+    shared = _shared_questions({s: [p.id for p in kept] for s, (kept, _, _) in joined.items()}, shared_only)
     result: Result = {}
-    for system, preds in preds_by_system.items():
-        kept, golds, _ = _gold_answers(system, preds, gold, allow_missing)
+    for system, (kept, golds, _) in joined.items():
+        if shared is not None:
+            keep = [i for i, p in enumerate(kept) if p.id in shared]
+            kept, golds = [kept[i] for i in keep], [golds[i] for i in keep]
         passages = _passages(kept)
         if labels is None:
             result[system] = {TOTAL: _entry([p.prediction for p in kept], golds, passages, normaliser)}
@@ -139,6 +147,22 @@ def evaluate_systems(
             )
         result[system] = per
     return result
+
+
+def _shared_questions(ids: Mapping[str, Sequence[str]], shared_only: bool) -> set[str] | None:
+    """None when every system scored the same questions; else the questions they share (`shared_only`), or an error
+    saying how the sets differ."""
+    sets = {s: set(v) for s, v in ids.items()}
+    if len({frozenset(v) for v in sets.values()}) <= 1:
+        return None
+    shared = set.intersection(*sets.values())
+    if not shared_only:
+        sizes = ", ".join(f"{s}: {len(v)}" for s, v in sets.items())
+        raise CbqaError(
+            f"the systems answered different questions ({sizes}; {len(shared)} in common): scores over different "
+            "questions are not comparable; pass --allow-different-questions to score each on the shared ones"
+        )
+    return shared
 
 
 def coverage(

@@ -47,10 +47,12 @@ def results_table(
     first = next(iter(result.values()))
     table = Table(title=title)
     table.add_column("system", no_wrap=True)
-    for cat in cats:
-        table.add_column(f"{SHORT.get(cat, cat)}\nn={first[cat]['n']}", justify="right")
+    same = {cat: len({per[cat]["n"] for per in result.values()}) == 1 for cat in cats}
+    for cat in cats:  # a category's n in its header when every system has it, else in each cell
+        table.add_column(f"{SHORT.get(cat, cat)}" + (f"\nn={first[cat]['n']}" if same[cat] else ""), justify="right")
     for system, per in result.items():
-        table.add_row(system, *[_fmt(per[cat]["em"]) for cat in cats])
+        cells = [_fmt(per[c]["em"]) + ("" if same[c] else f" (n={per[c]['n']})") for c in cats]
+        table.add_row(system, *cells)
     return table
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from cbqa.core.io import replace_dir, staging_dir
+from cbqa.core.progress import progress_bar
 from cbqa.model.inputs import INPUTS_FILE, InputRecord
 
 
@@ -192,3 +195,49 @@ class DataStats(L.Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.totals = list(state.get("totals", self.totals))
+
+
+class StepProgress(L.Callback):
+    """Training progress as steps of the run's total, with the loss (`cbqa.core.progress`, on stderr, rank 0), and
+    one line per validation with its EM. Lightning's bars count epochs, which a step-limited run does not have (its
+    bar read "Epoch 0/-2")."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._bar: ExitStack | None = None
+        self._advance: Any = None
+        self._step = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        self._bar = ExitStack()
+        total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
+        self._advance = self._bar.enter_context(progress_bar(f"{self.name}: steps", total=total))
+        self._step = trainer.global_step
+        if self._step:  # a resumed run starts where it stopped
+            self._advance(self._step)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        if self._advance is None or trainer.global_step <= self._step:
+            return
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        done, self._step = trainer.global_step - self._step, trainer.global_step
+        shown = f" loss {float(loss):.3f}" if loss is not None else ""
+        self._advance(done, description=f"{self.name}: steps{shown}")
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        em = trainer.callback_metrics.get("val_em")
+        if trainer.is_global_zero and em is not None and not trainer.sanity_checking:
+            print(f"step {trainer.global_step}: val_em {float(em):.2f}", file=sys.stderr)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._close()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._bar, self._advance = None, None

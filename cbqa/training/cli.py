@@ -27,7 +27,7 @@ from cbqa.core.formats.jsonl import write_json
 from cbqa.core.io import atomic_writer
 from cbqa.core.locks import writer_lock
 from cbqa.training import run_record
-from cbqa.training.callbacks import BestCheckpoint, DataStats, HFExport, Throughput
+from cbqa.training.callbacks import BestCheckpoint, DataStats, HFExport, StepProgress, Throughput
 from cbqa.training.checkpoints import AtomicCheckpointIO, ExceptionCheckpoint, resolve_resume
 from cbqa.training.datamodule import Seq2SeqDataModule
 from cbqa.training.module import T5Seq2Seq
@@ -96,7 +96,7 @@ class CbqaCLI(LightningCLI):
         )
 
     def instantiate_trainer(self, **kwargs: Any):
-        from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+        from lightning.pytorch.callbacks import ModelCheckpoint
         from lightning.pytorch.loggers import CSVLogger
 
         run_dir = Path(self.config_init["run_dir"])
@@ -122,7 +122,8 @@ class CbqaCLI(LightningCLI):
         self.data_stats = DataStats()
         self.export = HFExport(run_dir / "hf", monitor="val_em" if has_val else "__none__")
         trainer_cfg = self._get(self.config_init, "trainer", default={})
-        ours = [RichProgressBar(leave=True)] if trainer_cfg.get("enable_progress_bar") is not False else []
+        # steps of the total (a step-limited run's epochs mean nothing), through the one progress helper
+        ours = [StepProgress(self.parser.prog)] if trainer_cfg.get("enable_progress_bar") is not False else []
         ours += [
             self.throughput,
             self.data_stats,
@@ -158,6 +159,9 @@ class CbqaCLI(LightningCLI):
             default_root_dir=str(run_dir),
             logger=loggers,
             callbacks=list(configured) + ours,
+            enable_progress_bar=False,  # (ours is a plain callback: Lightning would add its own bar)
+            # no validation set: no validation loop (and no warning about an empty one)
+            **({} if has_val else {"limit_val_batches": 0}),
             plugins=[AtomicCheckpointIO(), *(plugins if isinstance(plugins, list) else [plugins])],
             **kwargs,
         )
