@@ -143,12 +143,15 @@ def load_sentence_transformer(name: str = "default", device: str = "auto") -> An
     """
     from sentence_transformers import SentenceTransformer
 
+    from cbqa.core.progress import hf_bars_off
+
     path = default_model_path() if canonical_name(name) == DEFAULT_ENCODER else name
     local = Path(path).expanduser().is_dir()
     try:
-        return SentenceTransformer(
-            str(Path(path).expanduser()) if local else path, device=resolve_device(device), local_files_only=local
-        )
+        with hf_bars_off():
+            return SentenceTransformer(
+                str(Path(path).expanduser()) if local else path, device=resolve_device(device), local_files_only=local
+            )
     except (OSError, ValueError) as e:
         raise CbqaError(f"cannot load sentence-transformers model {name!r}: {e}") from None
 

@@ -160,3 +160,22 @@ def test_two_tasks_validate_each_with_its_own_prefix_and_em(tiny_qa, tmp_path: P
     with pytest.raises(CbqaError, match="different prefixes"):  # predict must be told which task
         recorded_inputs(run / "hf").qa_prefix()
     assert recorded_inputs(run / "hf").qa_prefix("nq") == "nq question: "
+
+
+def test_the_app_finds_a_lone_training_run_and_probes_it_with_its_prefix(wq_run: Path, monkeypatch) -> None:
+    """No manifest written by hand: the runs directory holds one `cbqa finetune` run; the app lists it by its own
+    record's name and the Probe page answers with the model, asking with the run's prefix."""
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CBQA_APP_RUNS", str(wq_run.parent))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "main.py"), default_timeout=120)
+    at.query_params["page"] = "probe"
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.sidebar.selectbox(key="run").value == "wq"
+    assert at.sidebar.multiselect(key="probe_models").value == ["wq"]
+    at.text_input(key="probe_question").set_value("Where was somebody born?").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    captions = [str(c.value) for c in at.caption if "answered in" in str(c.value)]
+    assert len(captions) == 1 and "`wq question: Where was somebody born?`" in captions[0]

@@ -185,7 +185,10 @@ def _closed_book(
                         f"Unsure: mean token log-probability {sure:.2f}, below {floor:.2f}, the 5th percentile "
                         "of this model's correct dev answers. The question may be outside what it learned."
                     )
-            st.caption(f"answered in {1000 * elapsed:.0f} ms ({beams} beam{'s' * (beams > 1)})")
+            st.caption(
+                f"answered in {1000 * elapsed:.0f} ms ({beams} beam{'s' * (beams > 1)}), "
+                f"asked as `{answerer.prefix}{q}` (the input the model was trained on)"
+            )
             rows = [
                 {"answer": c.text, "log-prob": round(c.score, 3), **({"right": is_right(c.text, gold)} if gold else {})}
                 for c in candidates

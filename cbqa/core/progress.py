@@ -59,3 +59,18 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
                 progress.update(task, advance=n, description=description)
 
         yield advance
+
+
+@contextmanager
+def hf_bars_off() -> Iterator[None]:
+    """Without transformers' own bars ("Loading weights", "Writing model shards") for the small models cbqa loads and
+    saves in a blink: noise in every command's log. The previous setting is restored for the caller's own loads."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()

@@ -13,6 +13,7 @@ cbqa.demo.cloze) -> evaluate -> report (results.json, summary.json) -> manifest 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -51,6 +52,15 @@ class Study:
 
         torch.set_num_threads(self.cfg.threads)  # what this process computes (prediction, encoding) as its children
         c, t_start = self.cfg, time.perf_counter()
+        cores = os.cpu_count() or 1
+        if c.lanes > 1 and c.lanes * c.threads > cores:
+            # OpenMP threads spin while they wait: stages that ask for more threads than there are cores do not share
+            # them, they stall each other (seen: 2 lanes x 2 threads on 2 cores, several times slower than 1 lane)
+            console.print(
+                f"[yellow]warning:[/] {c.lanes} lanes x {c.threads} threads is more than this machine's {cores} cores: "
+                f"the stages will slow each other down; use --lanes {max(1, cores // c.threads)} with --threads "
+                f"{c.threads}"
+            )
         self.forget_other_run()
         inputs = self.inputs()
         if c.model is None:  # a T5 built from a config, with a tokenizer of the corpus

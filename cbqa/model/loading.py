@@ -58,13 +58,16 @@ def load_pretrained(model: str):
     """(model, tokenizer) from a hub name, a local HF directory, or a cbqa run directory."""
     from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
+    from cbqa.core.progress import hf_bars_off
+
     path = resolve_model_path(model)
     tok = load_tokenizer(path)
     try:
         config = AutoConfig.from_pretrained(path)
         if getattr(config, COPY_HEAD_FLAG, False):
             raise CbqaError(f"{model}: a reader with a copy head; answer with `cbqa reader predict` (cbqa.reader)")
-        net = AutoModelForSeq2SeqLM.from_pretrained(path, config=config)
+        with hf_bars_off():
+            net = AutoModelForSeq2SeqLM.from_pretrained(path, config=config)
     except (OSError, ValueError) as e:
         raise CbqaError(f"cannot load model {model!s}: {str(e).splitlines()[0]}") from None
     return net, tok

@@ -121,6 +121,7 @@ def export(
 ) -> None:
     """Write `pl_module`'s T5 and tokenizer as a Hugging Face directory at `out_dir`, from rank 0 (call it on every rank:
     a sharded model is first gathered, which takes them all), with the input record it was trained on."""
+    from cbqa.core.progress import hf_bars_off
     from cbqa.training.sharding import full_state_dict, is_sharded, unsharded_copy
 
     net = pl_module.t5
@@ -134,7 +135,8 @@ def export(
         return
     staging = staging_dir(out_dir)
     try:
-        net.save_pretrained(staging)
+        with hf_bars_off():
+            net.save_pretrained(staging)
         pl_module.tokenizer.save_pretrained(staging)
         (staging / "cbqa_export.json").write_text(json.dumps(info, indent=2) + "\n")
         if inputs is not None:  # the prefixes and lengths the model was trained on (cbqa.model.inputs)
