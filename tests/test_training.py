@@ -193,3 +193,18 @@ def test_shipped_configs_parse(config: str, capsys) -> None:
     assert printed["trainer"]["max_steps"] == written["trainer"]["max_steps"]
     for got, want in zip(printed["data"]["tasks"], written["data"]["tasks"], strict=True):
         assert {k: got[k] for k in want} == want
+
+
+def test_export_last_keeps_the_final_weights_and_still_reports_the_best(tiny_qa, tmp_path: Path) -> None:
+    """`--export last`: hf/ holds the weights of the last step (those of last.ckpt), whatever validation preferred."""
+    from safetensors.torch import load_file
+
+    run = tmp_path / "last"
+    argv = args(tiny_qa, run, "--trainer.max_steps", "6", "--trainer.val_check_interval", "2", "--export", "last")
+    assert run_training(argv, "t", "r") == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["exported"] == "last" and summary["best_step"] in (2, 4, 6) and summary["global_step"] == 6
+    assert json.loads((run / "hf" / "cbqa_export.json").read_text())["step"] == 6
+    final = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    for name, value in load_file(run / "hf" / "model.safetensors").items():
+        assert torch.equal(value, final[f"t5.{name}"]), name

@@ -74,6 +74,10 @@ class StudyConfig:
     reader_max_input_len: int = 128  # tokens of each passage input (fid) or of the whole input (concat)
     reader_steps: int = 500
     reader_batch_size: int = 32
+    # The reader's hf/ holds its final weights, not the best by dev EM: on the demo's 72 dev questions (1.4 points
+    # each) that choice fell on an undertrained step 200 of 500, 10 test points under the final model's
+    # (docs/notes/2026-12-07-reader-export.md).
+    reader_export: str = "last"
     reader_lr: float = 2e-3
     # fid: entities of the passages shown as per-example placeholders (<extra_id_7>) in training, validation and
     # prediction, the answer mapped back (`cbqa.reader.anonymise`, Hermann et al. 2015): the reader learns where answers sit,

@@ -82,7 +82,9 @@ def _reader_args(cfg: StudyConfig, out: Path, reader: Path, tasks: list[dict], s
     # The reader starts from the SSM model when there is one: the same T5, then open-book.
     dev = out / "retrieval" / ("dev.jsonl" if cfg.reader == "fid" else "reader_dev.jsonl")
     args = train_args(cfg, out, reader, tasks, cfg.reader_steps, cfg.reader_lr if start else cfg.lr, start, dev)
-    return args + flags(data__max_input_len=cfg.reader_max_input_len, data__batch_size=cfg.reader_batch_size)
+    return args + flags(
+        data__max_input_len=cfg.reader_max_input_len, data__batch_size=cfg.reader_batch_size, export=cfg.reader_export
+    )
 
 
 def fid_reader(

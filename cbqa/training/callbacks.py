@@ -27,12 +27,23 @@ class HFExport(L.Callback):
     A tie on `monitor` (common: EM over a small dev set moves in steps of 100/n) is broken by `tie_break` (lower is
     better), and every validation that tied with the best is listed in `tie()` for the run's summary.
     The best score is part of the callback state, so a resumed run keeps comparing against it.
+    `keep="last"` exports the final weights instead (the best is still tracked, for the summary): with a learning rate
+    decayed to zero and a dev set of a few dozen questions, a choice by dev EM is mostly a choice by noise.
     """
 
     def __init__(
-        self, out_dir: str | Path, monitor: str = "val_em", mode: str = "max", tie_break: str = "val_loss"
+        self,
+        out_dir: str | Path,
+        monitor: str = "val_em",
+        mode: str = "max",
+        tie_break: str = "val_loss",
+        keep: str = "best",
     ) -> None:
+        if keep not in ("best", "last"):
+            raise ValueError(f"keep must be best or last, got {keep!r}")
         self.out_dir, self.monitor, self.mode, self.tie_break = Path(out_dir), monitor, mode, tie_break
+        self.keep = keep
+        self.last: dict[str, Any] = {}  # the latest validation's step and scores (what `keep="last"` records)
         self.best: float | None = None
         self.best_step: int | None = None
         self.best_tie_value: float | None = None
@@ -53,6 +64,7 @@ class HFExport(L.Callback):
         raw = trainer.callback_metrics.get(self.tie_break)
         second = float(raw) if raw is not None else None
         step = trainer.global_step
+        self.last = {"step": step, self.monitor: value, self.tie_break: second}
         if self._strictly_better(value):
             self.tied = [{"step": step, self.tie_break: second}]
             self.improved = True
@@ -61,6 +73,7 @@ class HFExport(L.Callback):
             self.improved = second is not None and (self.best_tie_value is None or second < self.best_tie_value)
         if self.improved:  # (the same decision on every rank: the metrics are synced)
             self.best, self.best_step, self.best_tie_value = value, step, second
+        if self.improved and self.keep == "best":
             export(
                 pl_module,
                 self.out_dir,
@@ -70,8 +83,9 @@ class HFExport(L.Callback):
             )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.best is None:  # nothing validated: export the final weights
-            export(pl_module, self.out_dir, {"step": trainer.global_step}, trainer, self.inputs)
+        if self.best is None or self.keep == "last":  # the final weights (with the last validation's scores, if any)
+            info = {**(self.last if self.last.get("step") == trainer.global_step else {}), "step": trainer.global_step}
+            export(pl_module, self.out_dir, {**info, "kept": "last"}, trainer, self.inputs)
 
     def tie(self) -> dict[str, Any] | None:
         """The validations that tied on the best score and how the exported one was chosen; None without a tie."""

@@ -63,6 +63,13 @@ class CbqaCLI(LightningCLI):
             "with the same config and data) | never (start over: the run dir's checkpoints, logs and hf/ are removed) | PATH",
         )
         parser.add_argument(
+            "--export",
+            type=str,
+            choices=["best", "last"],
+            default="best",
+            help="what RUN_DIR/hf holds: the best model by validation EM (ties: lower loss) | the final weights",
+        )
+        parser.add_argument(
             "--force",
             action="store_true",
             help="resume even when the config or data differ from what made RUN_DIR (the differences are recorded in run.json)",
@@ -120,7 +127,8 @@ class CbqaCLI(LightningCLI):
 
         self.throughput = Throughput()
         self.data_stats = DataStats()
-        self.export = HFExport(run_dir / "hf", monitor="val_em" if has_val else "__none__")
+        keep = self._get(self.config_init, "export", default="best")
+        self.export = HFExport(run_dir / "hf", monitor="val_em" if has_val else "__none__", keep=keep)
         trainer_cfg = self._get(self.config_init, "trainer", default={})
         # steps of the total (a step-limited run's epochs mean nothing), through the one progress helper
         ours = [StepProgress(self.parser.prog)] if trainer_cfg.get("enable_progress_bar") is not False else []
@@ -270,6 +278,7 @@ def _train(cli: CbqaCLI, prog: str, on_ready: Callable[[Any, Path], None] | None
         "best_step": cli.export.best_step,
         # validations that tied on the best EM and how the exported one was chosen (by dev loss); null without a tie
         "best_tie": cli.export.tie(),
+        "exported": cli.export.keep,  # what hf/ holds: the best model by validation EM, or the last weights
         "global_step": cli.trainer.global_step,
         "train_tokens_per_s": round(cli.throughput.tokens_per_s, 1),
         "wall_seconds": round(wall, 1),
