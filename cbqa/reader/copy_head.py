@@ -211,6 +211,8 @@ def load(model: str, pointer: bool = False, window: tuple[int, int] | None = Non
     loads with it; `pointer=True` adds a fresh head (keys seeing `window`) to one without."""
     from transformers import AutoConfig
 
+    from cbqa.core.progress import hf_bars_off
+
     path = resolve_model_path(model)
     try:
         config = AutoConfig.from_pretrained(path)
@@ -219,7 +221,9 @@ def load(model: str, pointer: bool = False, window: tuple[int, int] | None = Non
     if not getattr(config, CONFIG_FLAG, False):
         net, tok = load_pretrained(model)
         return (with_copy_head(net, window) if pointer else net), tok
-    return PointerT5.from_pretrained(path, config=config), load_tokenizer(path)
+    with hf_bars_off():
+        net = PointerT5.from_pretrained(path, config=config)
+    return net, load_tokenizer(path)
 
 
 def build(tokenizer_dir: str, arch: T5Arch, pointer: bool = False, window: tuple[int, int] | None = None):
