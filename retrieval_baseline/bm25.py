@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cbqa.core.errors import CbqaError
+from cbqa.core.progress import progress_bar
 from retrieval_baseline.encoders import passage_text
 from retrieval_baseline.passages import Passage
 
@@ -57,12 +58,14 @@ class BM25Index:
         texts = [passage_text(p) for p in passages]
         if not texts:
             raise CbqaError("no passages to index with BM25")
-        tokens = bm25s.tokenize(
-            texts, stopwords=config.stopwords, stemmer=_stemmer(config.stemmer), show_progress=show_progress
-        )
-        del texts
-        retriever = bm25s.BM25(k1=config.k1, b=config.b, method=config.method)
-        retriever.index(tokens, show_progress=show_progress)
+        # the project's one bar, not bm25s's four ("Split strings", "BM25S Count Tokens", ...) in every log
+        with progress_bar(f"BM25 index of {len(texts):,} passages", total=None, enabled=show_progress):
+            tokens = bm25s.tokenize(
+                texts, stopwords=config.stopwords, stemmer=_stemmer(config.stemmer), show_progress=False
+            )
+            del texts
+            retriever = bm25s.BM25(k1=config.k1, b=config.b, method=config.method)
+            retriever.index(tokens, show_progress=False)
         return cls(retriever, config, len(tokens.ids))
 
     def save(self, directory: str | Path) -> None:

@@ -143,7 +143,7 @@ def before_entries(table: str, before: Path, now: list[dict[str, Any]]) -> list[
             "id": f"{table}/before/{slug(f.row)}", "kind": "measured", "what": f"{f.what}, before the speed-up",
             "unit": f.unit, "table": table, "row": f.row, "column": spec["before"], "run": spec["before_run"],
             "file": f.file, "key": f.key, "expected": round(value, 1), "tolerance": round(TIME_SHARE * value, 1),
-            "sd": None, "n": 1, "hardware": "cpu", "spread": "one run, the same machine and session as the runs now",
+            "sd": None, "n": 1, "hardware": "cpu", "spread": "one run, on the same machine as the runs now",
         })  # fmt: skip
     total_now = next(e for e in now if e["key"] == "total_s")
     total_before = next(e for e in out if e["key"] == "total_s")
