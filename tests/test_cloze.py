@@ -271,13 +271,16 @@ def test_the_toy_worlds_lama_files(tmp_path: Path) -> None:
     assert sum(len(f.sentences) for f in facts) > len(facts)  # most facts have corpus sentences as evidence
 
 
-def test_the_docs_demo_cloze_table_waits_for_its_registry_entries() -> None:
+def test_the_docs_demo_cloze_table_is_generated_from_its_registry_entries() -> None:
     from cbqa.results.pages import regenerated
-    from cbqa.results.registry import registry
+    from cbqa.results.registry import Measured, registry
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "probes.md").read_text(encoding="utf-8")
-    assert "<!-- results: demo-cloze -->\n<!-- /results -->" in text
-    assert regenerated(text, registry()) == text  # no entries yet: the block is left empty, not an error
+    entries = [e for e in registry().table("demo-cloze") if isinstance(e, Measured)]
+    assert len(entries) >= 4  # every variant x stage x split the page shows
+    assert regenerated(text, registry()) == text  # the page is what the registry generates
+    block = text.split("<!-- results: demo-cloze -->")[1].split("<!-- /results -->")[0]
+    assert all(f"{e.expected:.1f}" in block for e in entries)
 
 
 def test_the_span_is_read_after_the_first_sentinel(tok_dir: Path) -> None:

@@ -1,7 +1,7 @@
 """Measured registry entries from repeated runs: the mean over the runs, their sd, and the band by the registry's rule.
 
     python -m cbqa.results.aggregate demo --runs R0 R1 R2 --other-threads R0T2 [--write]
-    python -m cbqa.results.aggregate demo-worlds --runs W1 W2 [--write]
+    python -m cbqa.results.aggregate demo-worlds --runs W1 W2 --machine-pair R0 R0T2 [--write]
     python -m cbqa.results.aggregate study-squad --runs S0 S1 S2 --other-threads S0T2 [--write]
     python -m cbqa.results.aggregate demo-times --runs R0 R1 R2 --before B [--write]
     python -m cbqa.results.aggregate study-times --runs S0 S2 [--write]
@@ -9,7 +9,8 @@
 Each table (`TABLES`) names where each figure of a finished run is read (a JSON file and key). `--runs` are runs that
 differ in what the table's `spread` says (training seeds; world seeds for demo-worlds); `--other-threads` is a run of
 the first run's seed on another number of torch threads, which sums in another order, as another machine of this
-kind does. tolerance = max(3 sd, |first run - other-threads run|), capped at 10 points for an EM-like figure (a band
+kind does (`--machine-pair R0 R0T2` takes that term from another table's pair, for runs without a twin of their own).
+tolerance = max(3 sd, |first run - other-threads run|), capped at 10 points for an EM-like figure (a band
 wider than that cannot tell a broken install from normal variation; a capped entry's `what` says what the rule gave,
 and a fresh run may then fall outside by seed alone); a wall time's band is at least 40% of its mean, since machines
 of this kind differ by 20-40% in speed.
@@ -97,13 +98,15 @@ TABLES: dict[str, dict[str, Any]] = {
     "demo-cloze": {"run": "demo", "figures": CLOZE, "spread": "training seeds 0-2 on world seed 0"},
     "demo-times": {"run": "demo", "figures": TIMES, "spread": "training seeds 0-2 on world seed 0", "column": "make demo",
                    "before": "main before the speed-up (40b1dfe)", "before_run": "demo-before"},
-    "demo-worlds": {"run": "demo-worlds", "figures": _systems({"total": "total", "no_overlap": "no overlap"}), "spread": "world seeds 1-2 (each trained with its own seed)"},
+    "demo-worlds": {"run": "demo-worlds", "figures": _systems({"total": "total", "no_overlap": "no overlap"}), "spread": "world seeds 1-2, each trained with its own seed"},
     "study-squad": {"run": "study-squad", "figures": _systems({"total": "total", "no_overlap": "no overlap (detected)"}), "spread": "training seeds 0-2"},
     "study-times": {"run": "study-squad", "figures": TIMES[:1], "spread": "uninterrupted runs of training seeds 0 and 2", "column": "cbqa study (SQuAD)"},
 }  # fmt: skip
 
 
-def entries(table: str, runs: list[Path], other: Path | None) -> list[dict[str, Any]]:
+def entries(table: str, runs: list[Path], other: Path | None, pair: list[Path] | None = None) -> list[dict[str, Any]]:
+    """`other`: runs[0]'s seed on other threads; `pair`: a run and its other-threads twin from another table's runs
+    (the machine term for runs that have no twin of their own, e.g. the other worlds)."""
     spec = TABLES[table]
     out = []
     for f in spec["figures"]:
@@ -114,7 +117,7 @@ def entries(table: str, runs: list[Path], other: Path | None) -> list[dict[str, 
             raise CbqaError(f"{f.key} is missing from some of {', '.join(map(str, runs))}")
         mean = statistics.fmean(values)
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        machine = abs(values[0] - figure_of(other, f)) if other is not None and figure_of(other, f) is not None else 0.0
+        machine = _machine_term(f, values[0], other, pair)
         tolerance = max(3 * sd, machine, TIME_SHARE * mean if f.unit == "s" else 0.0)
         what = f.what
         if f.unit in EM_UNITS and tolerance > MAX_EM_HALF_WIDTH:
@@ -125,9 +128,21 @@ def entries(table: str, runs: list[Path], other: Path | None) -> list[dict[str, 
             "id": "/".join(p for p in (table, slug(f.row), slug(spec.get("column", f.column))) if p), "kind": "measured", "what": what, "unit": f.unit,
             "table": table, "row": f.row, "column": spec.get("column", f.column), "run": spec["run"], "file": f.file, "key": f.key,
             "expected": round(mean, 2), "tolerance": round(max(tolerance, 0.01), 2), "sd": round(sd, 2),
-            "n": len(values), "hardware": "cpu", "spread": spec["spread"],
+            "n": len(values), "hardware": "cpu", "spread": spec["spread"] + (PAIR_NOTE if pair is not None else ""),
         })  # fmt: skip
     return out
+
+
+PAIR_NOTE = "; the summation-order term from the demo's seed-0 run and its 2-thread twin"
+
+
+def _machine_term(f: Figure, first: float, other: Path | None, pair: list[Path] | None) -> float:
+    """How far another summation order moves the figure: |run - its other-threads twin|, or 0 without a twin."""
+    if pair is not None:
+        a, b = figure_of(pair[0], f), figure_of(pair[1], f)
+        return abs(a - b) if a is not None and b is not None else 0.0
+    twin = figure_of(other, f) if other is not None else None
+    return abs(first - twin) if twin is not None else 0.0
 
 
 def before_entries(table: str, before: Path, now: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -151,7 +166,7 @@ def before_entries(table: str, before: Path, now: list[dict[str, Any]]) -> list[
         "id": f"{table}/ratio", "kind": "estimate", "what": "wall time of the demo now over before the speed-up",
         "unit": "x", "table": table, "row": "whole run, now / before", "column": spec["column"],
         "value": round(total_now["expected"] / total_before["expected"], 2),
-        "formula": "mean wall time of the runs now / the run before, measured on one machine in one session",
+        "formula": "mean wall time of the runs now / the run before, both measured on this one machine",
         "inputs": [total_now["id"], total_before["id"]],
     })  # fmt: skip
     return out
@@ -190,10 +205,19 @@ def main() -> None:
     ap.add_argument("table", choices=list(TABLES))
     ap.add_argument("--runs", nargs="+", type=Path, required=True)
     ap.add_argument("--other-threads", type=Path, help="the first run's seed on another number of torch threads")
+    ap.add_argument(
+        "--machine-pair",
+        nargs=2,
+        type=Path,
+        metavar=("RUN", "TWIN"),
+        help="the machine term from another pair: a run and the same seed on other threads",
+    )
     ap.add_argument("--before", type=Path, help="demo-times: a run of the code before the speed-up, same machine")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
-    new = entries(args.table, args.runs, args.other_threads)
+    if args.other_threads is not None and args.machine_pair is not None:
+        raise SystemExit("give --other-threads or --machine-pair, not both")
+    new = entries(args.table, args.runs, args.other_threads, args.machine_pair)
     if args.before is not None:
         if "before" not in TABLES[args.table]:
             raise SystemExit(f"--before is for the tables {[t for t in TABLES if 'before' in TABLES[t]]}")

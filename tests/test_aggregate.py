@@ -1,0 +1,63 @@
+"""The registry's measured entries from repeated runs: mean, sd and the band rule (cbqa.results.aggregate)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cbqa.results.aggregate import MAX_EM_HALF_WIDTH, PAIR_NOTE, entries
+from cbqa.results.registry import Measured
+
+
+def _run(root: Path, name: str, none_total: float, ssm_total: float) -> Path:
+    run = root / name
+    (run / "report").mkdir(parents=True)
+    results = {"closed_book_none": {"total": {"em": none_total}}, "closed_book_ssm": {"total": {"em": ssm_total}}}
+    (run / "report" / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    return run
+
+
+def _by_row(new: list[dict]) -> dict[str, dict]:
+    return {e["row"]: e for e in new}
+
+
+def test_mean_sd_and_three_sd_band_over_the_runs(tmp_path: Path) -> None:
+    runs = [_run(tmp_path, f"s{i}", v, 20.0) for i, v in enumerate((10.0, 12.0, 14.0))]
+    row = _by_row(entries("demo-worlds", runs, None))["closed-book, no pretraining objective"]
+    assert (row["expected"], row["sd"], row["tolerance"], row["n"]) == (12.0, 2.0, 6.0, 3)
+    assert row["id"] == "demo-worlds/closed-book-no-pretraining-objective/total"
+    Measured.model_validate(row)  # what --write puts into registry.yaml is a valid entry
+
+
+def test_the_summation_order_term_widens_a_band_and_a_pair_from_elsewhere_is_named(tmp_path: Path) -> None:
+    runs = [_run(tmp_path, f"s{i}", 10.0, 20.0) for i in range(2)]  # no spread between the seeds
+    twin = _run(tmp_path, "s0t2", 10.0, 24.0)
+    rows = _by_row(entries("demo-worlds", runs, twin))
+    assert rows["closed-book, salient span masking"]["tolerance"] == 4.0  # |20 - 24| beats 3 sd = 0
+    assert rows["closed-book, no pretraining objective"]["tolerance"] == 0.01  # the smallest band written
+    pair = [_run(tmp_path, "w0", 30.0, 50.0), _run(tmp_path, "w0t2", 33.0, 50.0)]
+    rows = _by_row(entries("demo-worlds", runs, None, pair))
+    assert rows["closed-book, no pretraining objective"]["tolerance"] == 3.0  # |30 - 33| from the other pair
+    assert rows["closed-book, no pretraining objective"]["spread"].endswith(PAIR_NOTE)
+
+
+def test_an_em_band_is_capped_and_says_what_the_rule_gave(tmp_path: Path) -> None:
+    runs = [_run(tmp_path, f"s{i}", 10.0, v) for i, v in enumerate((0.0, 10.0, 20.0))]
+    row = _by_row(entries("demo-worlds", runs, None))["closed-book, salient span masking"]
+    assert row["tolerance"] == MAX_EM_HALF_WIDTH
+    assert "the rule gives ±30.0" in row["what"]
+
+
+def test_a_figure_missing_from_some_runs_is_an_error(tmp_path: Path) -> None:
+    from cbqa.core.errors import CbqaError
+
+    a = _run(tmp_path, "a", 10.0, 20.0)
+    b = tmp_path / "b"
+    (b / "report").mkdir(parents=True)
+    (b / "report" / "results.json").write_text(
+        json.dumps({"closed_book_ssm": {"total": {"em": 1.0}}}), encoding="utf-8"
+    )
+    with pytest.raises(CbqaError, match="closed_book_none.total.em"):
+        entries("demo-worlds", [a, b], None)
