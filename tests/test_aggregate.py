@@ -61,3 +61,17 @@ def test_a_figure_missing_from_some_runs_is_an_error(tmp_path: Path) -> None:
     )
     with pytest.raises(CbqaError, match="closed_book_none.total.em"):
         entries("demo-worlds", [a, b], None)
+
+
+def test_the_ratio_to_the_code_before_comes_from_the_back_to_back_pair(tmp_path: Path) -> None:
+    from cbqa.results.aggregate import before_entries
+
+    def timed(name: str, total: float) -> Path:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "timings.json").write_text(json.dumps({"total_s": total, "stages_s": {}}), encoding="utf-8")
+        return tmp_path / name
+
+    out = before_entries("demo-times", timed("before", 800.0), timed("now", 600.0))
+    ratio = next(e for e in out if e["kind"] == "estimate")
+    assert ratio["value"] == 0.75
+    assert ratio["inputs"] == ["demo-times/paired/whole-run", "demo-times/before/whole-run"]

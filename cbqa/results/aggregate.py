@@ -3,8 +3,9 @@
     python -m cbqa.results.aggregate demo --runs R0 R1 R2 --other-threads R0T2 [--write]
     python -m cbqa.results.aggregate demo-worlds --runs W1 W2 --machine-pair R0 R0T2 [--write]
     python -m cbqa.results.aggregate study-squad --runs S0 S1 S2 --other-threads S0T2 [--write]
-    python -m cbqa.results.aggregate demo-times --runs R0 R1 R2 --before B [--write]
+    python -m cbqa.results.aggregate demo-times --runs R0 R1 R2 --before B --paired N [--write]
     python -m cbqa.results.aggregate study-times --runs S0 S2 [--write]
+    python -m cbqa.results.aggregate cpu_webquestions --runs W0 W1 W2 --other-threads W0T1 [--write]
 
 Each table (`TABLES`) names where each figure of a finished run is read (a JSON file and key). `--runs` are runs that
 differ in what the table's `spread` says (training seeds; world seeds for demo-worlds); `--other-threads` is a run of
@@ -92,14 +93,24 @@ CLOZE = [
     for key, subjects in (("train", "QA-train subjects"), ("held_out", "held-out subjects"))
 ]  # fmt: skip
 
+WQ_ROW = "T5, 1.2M parameters from scratch, 200 steps (CPU)"
+WEBQUESTIONS = [
+    Figure(WQ_ROW, "EM", "bench/benchmark.json", "total.em", "EM", "EM (squad normaliser) of the CPU run on all 2,032 WebQuestions test questions"),
+    Figure(WQ_ROW, "F1", "bench/benchmark.json", "total.f1", "F1", "F1 (squad normaliser) of the CPU run on all 2,032 WebQuestions test questions"),
+    Figure(WQ_ROW, "EM, answer overlap", "bench/benchmark.json", "categories.answer_overlap.em", "EM", "EM of the CPU run on the 1,210 test questions whose answer is a training answer (detector)"),
+    Figure(WQ_ROW, "EM, no answer overlap", "bench/benchmark.json", "categories.no_answer_overlap.em", "EM", "EM of the CPU run on the 822 test questions whose answer no training question has (detector)"),
+    Figure(WQ_ROW, "wall time (s)", "bench/benchmark.json", "timing.total_s", "s", "wall time of the cbqa benchmark command of the CPU run (fine-tuning, answering the 2,032 questions, scoring)"),
+]  # fmt: skip
+
 TABLES: dict[str, dict[str, Any]] = {
     "demo": {"run": "demo", "figures": _systems(CATEGORIES), "spread": "training seeds 0-2 on world seed 0"},
     "demo-checks": {"run": "demo", "figures": CHECKS, "spread": "training seeds 0-2 on world seed 0"},
     "demo-cloze": {"run": "demo", "figures": CLOZE, "spread": "training seeds 0-2 on world seed 0"},
     "demo-times": {"run": "demo", "figures": TIMES, "spread": "training seeds 0-2 on world seed 0", "column": "make demo",
-                   "before": "main before the speed-up (40b1dfe)", "before_run": "demo-before"},
+                   "before": "main at 40b1dfe", "before_commit": "40b1dfe", "before_run": "demo-before"},
     "demo-worlds": {"run": "demo-worlds", "figures": _systems({"total": "total", "no_overlap": "no overlap"}), "spread": "world seeds 1-2, each trained with its own seed"},
     "study-squad": {"run": "study-squad", "figures": _systems({"total": "total", "no_overlap": "no overlap (detected)"}), "spread": "training seeds 0-2"},
+    "cpu_webquestions": {"run": "webquestions_cpu", "figures": WEBQUESTIONS, "spread": "training seeds 0-2, set by --seed_everything"},
     "study-times": {"run": "study-squad", "figures": TIMES[:1], "spread": "uninterrupted runs of training seeds 0 and 2", "column": "cbqa study (SQuAD)"},
 }  # fmt: skip
 
@@ -138,6 +149,8 @@ PAIR_NOTE = "; the summation-order term from the demo's seed-0 run and its 2-thr
 
 def _machine_term(f: Figure, first: float, other: Path | None, pair: list[Path] | None) -> float:
     """How far another summation order moves the figure: |run - its other-threads twin|, or 0 without a twin."""
+    if f.unit == "s":
+        return 0.0  # a twin on other threads runs at another speed by design: its time says nothing of a machine's
     if pair is not None:
         a, b = figure_of(pair[0], f), figure_of(pair[1], f)
         return abs(a - b) if a is not None and b is not None else 0.0
@@ -145,9 +158,10 @@ def _machine_term(f: Figure, first: float, other: Path | None, pair: list[Path] 
     return abs(first - twin) if twin is not None else 0.0
 
 
-def before_entries(table: str, before: Path, now: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The same wall times of one run of the code before a speed-up (`--before`, on the same machine in the same
-    session), and the ratio of the whole run's mean now to it (an estimate entry computed from the two)."""
+def before_entries(table: str, before: Path, paired: Path) -> list[dict[str, Any]]:
+    """The same wall times of one run of the code before a change (`--before`), the whole run of one run of the code
+    now started right after it on the same machine (`--paired`), and their ratio (an estimate entry from the two).
+    The pair, not the mean over seeds, makes the ratio: runs hours apart on one machine differ by up to 30%."""
     spec = TABLES[table]
     out = []
     for f in spec["figures"]:
@@ -155,18 +169,28 @@ def before_entries(table: str, before: Path, now: list[dict[str, Any]]) -> list[
         if value is None:
             continue
         out.append({
-            "id": f"{table}/before/{slug(f.row)}", "kind": "measured", "what": f"{f.what}, before the speed-up",
+            "id": f"{table}/before/{slug(f.row)}", "kind": "measured", "what": f"{f.what}, main at {spec['before_commit']}",
             "unit": f.unit, "table": table, "row": f.row, "column": spec["before"], "run": spec["before_run"],
             "file": f.file, "key": f.key, "expected": round(value, 1), "tolerance": round(TIME_SHARE * value, 1),
-            "sd": None, "n": 1, "hardware": "cpu", "spread": "one run, on the same machine as the runs now",
+            "sd": None, "n": 1, "hardware": "cpu", "spread": "one run, then the paired run of the code now",
         })  # fmt: skip
-    total_now = next(e for e in now if e["key"] == "total_s")
     total_before = next(e for e in out if e["key"] == "total_s")
+    whole = next(f for f in spec["figures"] if f.key == "total_s")
+    value = figure_of(paired, whole)
+    if value is None:
+        raise CbqaError(f"{paired}: no {whole.file} with {whole.key}")
+    total_now = {
+        "id": f"{table}/paired/{slug(whole.row)}", "kind": "measured", "what": f"{whole.what}, the run paired with main at {spec['before_commit']}",
+        "unit": "s", "table": table, "row": "whole run, back to back", "column": spec["column"], "run": spec["run"],
+        "file": whole.file, "key": whole.key, "expected": round(value, 1), "tolerance": round(TIME_SHARE * value, 1),
+        "sd": None, "n": 1, "hardware": "cpu", "spread": "one run, right after the run of main before",
+    }  # fmt: skip
+    out.append(total_now)
     out.append({
-        "id": f"{table}/ratio", "kind": "estimate", "what": "wall time of the demo now over before the speed-up",
+        "id": f"{table}/ratio", "kind": "estimate", "what": f"wall time of the demo now over main at {spec['before_commit']}",
         "unit": "x", "table": table, "row": "whole run, now / before", "column": spec["column"],
         "value": round(total_now["expected"] / total_before["expected"], 2),
-        "formula": "mean wall time of the runs now / the run before, both measured on this one machine",
+        "formula": "wall time of the run now / the run before it, back to back on one machine",
         "inputs": [total_now["id"], total_before["id"]],
     })  # fmt: skip
     return out
@@ -213,6 +237,7 @@ def main() -> None:
         help="the machine term from another pair: a run and the same seed on other threads",
     )
     ap.add_argument("--before", type=Path, help="demo-times: a run of the code before the speed-up, same machine")
+    ap.add_argument("--paired", type=Path, help="with --before: a run of the code now, right after it, same machine")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     if args.other_threads is not None and args.machine_pair is not None:
@@ -221,7 +246,9 @@ def main() -> None:
     if args.before is not None:
         if "before" not in TABLES[args.table]:
             raise SystemExit(f"--before is for the tables {[t for t in TABLES if 'before' in TABLES[t]]}")
-        new += before_entries(args.table, args.before, new)
+        if args.paired is None:
+            raise SystemExit("--before needs --paired: a run of the code now started right after it")
+        new += before_entries(args.table, args.before, args.paired)
     if args.write:
         write(args.table, new)
         print(f"wrote {len(new)} entries of table {args.table} into {REGISTRY}")
