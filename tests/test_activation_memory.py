@@ -78,8 +78,15 @@ def measured(name: str, src: int, tgt: int, checkpointing: bool) -> tuple[int, d
     step()
     net.zero_grad(set_to_none=True)
     step()  # (the gradients now exist: the measured step adds into them)
-    net.zero_grad(set_to_none=False)
-    peak = peak_cpu_bytes(step)
+    # The step is deterministic, so its true peak is the same every time. Once, in a full make test (one case of
+    # eight, a checkpointed one), the profiler reported 36% of it, as if allocations had been missed; the cause was
+    # not found, and alone the case measures the same every time. Missed events only lower the count: the largest
+    # of three is the measurement.
+    peaks = []
+    for _ in range(3):
+        net.zero_grad(set_to_none=False)
+        peaks.append(peak_cpu_bytes(step))
+    peak = max(peaks)
     return peak, {n: p.grad.clone() for n, p in net.named_parameters()}
 
 
