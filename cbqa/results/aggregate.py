@@ -119,6 +119,7 @@ def entries(table: str, runs: list[Path], other: Path | None, pair: list[Path] |
     """`other`: runs[0]'s seed on other threads; `pair`: a run and its other-threads twin from another table's runs
     (the machine term for runs that have no twin of their own, e.g. the other worlds)."""
     spec = TABLES[table]
+    twin = tuple(pair) if pair is not None else (runs[0], other) if other is not None else None
     out = []
     for f in spec["figures"]:
         values = [figure_of(run, f) for run in runs]
@@ -128,7 +129,7 @@ def entries(table: str, runs: list[Path], other: Path | None, pair: list[Path] |
             raise CbqaError(f"{f.key} is missing from some of {', '.join(map(str, runs))}")
         mean = statistics.fmean(values)
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        machine = _machine_term(f, values[0], other, pair)
+        machine = _machine_term(f, twin)
         tolerance = max(3 * sd, machine, TIME_SHARE * mean if f.unit == "s" else 0.0)
         what = f.what
         if f.unit in EM_UNITS and tolerance > MAX_EM_HALF_WIDTH:
@@ -147,44 +148,48 @@ def entries(table: str, runs: list[Path], other: Path | None, pair: list[Path] |
 PAIR_NOTE = "; the summation-order term from the demo's seed-0 run and its 2-thread twin"
 
 
-def _machine_term(f: Figure, first: float, other: Path | None, pair: list[Path] | None) -> float:
+def _machine_term(f: Figure, twin: tuple[Path, Path] | None) -> float:
     """How far another summation order moves the figure: |run - its other-threads twin|, or 0 without a twin."""
-    if f.unit == "s":
-        return 0.0  # a twin on other threads runs at another speed by design: its time says nothing of a machine's
-    if pair is not None:
-        a, b = figure_of(pair[0], f), figure_of(pair[1], f)
-        return abs(a - b) if a is not None and b is not None else 0.0
-    twin = figure_of(other, f) if other is not None else None
-    return abs(first - twin) if twin is not None else 0.0
+    if f.unit == "s" or twin is None:
+        return 0.0  # (a twin on other threads runs at another speed by design: its time says nothing of a machine's)
+    a, b = figure_of(twin[0], f), figure_of(twin[1], f)
+    return abs(a - b) if a is not None and b is not None else 0.0
+
+
+def _one_run(
+    table: str, entry_id: str, what: str, where: tuple[str, str, str], f: Figure, value: float, spread: str
+) -> dict:
+    """A measured entry of a single run (`where`: row, column, registry run); a wall time's band is TIME_SHARE of it."""
+    row, column, run = where
+    return {
+        "id": entry_id, "kind": "measured", "what": what, "unit": f.unit, "table": table, "row": row, "column": column,
+        "run": run, "file": f.file, "key": f.key, "expected": round(value, 1), "tolerance": round(TIME_SHARE * value, 1),
+        "sd": None, "n": 1, "hardware": "cpu", "spread": spread,
+    }  # fmt: skip
 
 
 def before_entries(table: str, before: Path, paired: Path) -> list[dict[str, Any]]:
     """The same wall times of one run of the code before a change (`--before`), the whole run of one run of the code
     now started right after it on the same machine (`--paired`), and their ratio (an estimate entry from the two).
-    The pair, not the mean over seeds, makes the ratio: runs hours apart on one machine differ by up to 30%."""
+    The pair, not the mean over seeds, makes the ratio: one machine's speed drifts over hours more than a change
+    of a few percent."""
     spec = TABLES[table]
     out = []
     for f in spec["figures"]:
         value = figure_of(before, f)
         if value is None:
             continue
-        out.append({
-            "id": f"{table}/before/{slug(f.row)}", "kind": "measured", "what": f"{f.what}, main at {spec['before_commit']}",
-            "unit": f.unit, "table": table, "row": f.row, "column": spec["before"], "run": spec["before_run"],
-            "file": f.file, "key": f.key, "expected": round(value, 1), "tolerance": round(TIME_SHARE * value, 1),
-            "sd": None, "n": 1, "hardware": "cpu", "spread": "one run, then the paired run of the code now",
-        })  # fmt: skip
+        where = (f.row, spec["before"], spec["before_run"])
+        what = f"{f.what}, main at {spec['before_commit']}"
+        out.append(_one_run(table, f"{table}/before/{slug(f.row)}", what, where, f, value, "one run, then the paired run of the code now"))  # fmt: skip
     total_before = next(e for e in out if e["key"] == "total_s")
     whole = next(f for f in spec["figures"] if f.key == "total_s")
     value = figure_of(paired, whole)
     if value is None:
         raise CbqaError(f"{paired}: no {whole.file} with {whole.key}")
-    total_now = {
-        "id": f"{table}/paired/{slug(whole.row)}", "kind": "measured", "what": f"{whole.what}, the run paired with main at {spec['before_commit']}",
-        "unit": "s", "table": table, "row": "whole run, back to back", "column": spec["column"], "run": spec["run"],
-        "file": whole.file, "key": whole.key, "expected": round(value, 1), "tolerance": round(TIME_SHARE * value, 1),
-        "sd": None, "n": 1, "hardware": "cpu", "spread": "one run, right after the run of main before",
-    }  # fmt: skip
+    where = ("whole run, back to back", spec["column"], spec["run"])
+    what = f"{whole.what}, the run paired with main at {spec['before_commit']}"
+    total_now = _one_run(table, f"{table}/paired/{slug(whole.row)}", what, where, whole, value, "one run, right after the run of main before")  # fmt: skip
     out.append(total_now)
     out.append({
         "id": f"{table}/ratio", "kind": "estimate", "what": f"wall time of the demo now over main at {spec['before_commit']}",
@@ -236,7 +241,7 @@ def main() -> None:
         metavar=("RUN", "TWIN"),
         help="the machine term from another pair: a run and the same seed on other threads",
     )
-    ap.add_argument("--before", type=Path, help="demo-times: a run of the code before the speed-up, same machine")
+    ap.add_argument("--before", type=Path, help="demo-times: a run of main at the table's before_commit")
     ap.add_argument("--paired", type=Path, help="with --before: a run of the code now, right after it, same machine")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
