@@ -75,3 +75,15 @@ def test_the_ratio_to_the_code_before_comes_from_the_back_to_back_pair(tmp_path:
     ratio = next(e for e in out if e["kind"] == "estimate")
     assert ratio["value"] == 0.75
     assert ratio["inputs"] == ["demo-times/paired/whole-run", "demo-times/before/whole-run"]
+
+
+def test_one_run_of_a_bench_gets_the_share_band_for_rates_and_memory_and_a_fixed_one_for_recall(tmp_path: Path) -> None:
+    run = tmp_path / "bench"
+    run.mkdir()
+    ivf = {"build": {"wall_s": 10.0, "peak_over_start_mb": 200.0, "index_mb": 300.0}, "load": {"batched_qps": 500.0}}
+    (run / "results.json").write_text(json.dumps({"200000": {"ivf": {**ivf, "recall": 0.9}}}), encoding="utf-8")
+    rows = {(e["row"], e["column"]): e for e in entries("bench-scale-retrieval", [run], None)}
+    assert len(rows) == 5  # the figures this run has; the others (2M, flat, IVF-PQ) are left out
+    assert rows[("ivf, 200,000 passages", "queries/s, batched")]["tolerance"] == 200.0
+    assert rows[("ivf, 200,000 passages", "build peak over start (MB)")]["tolerance"] == 80.0
+    assert rows[("ivf, 200,000 passages", "recall@10 vs flat")]["tolerance"] == 0.02

@@ -6,6 +6,8 @@
     python -m cbqa.results.aggregate demo-times --runs R0 R1 R2 --before B --paired N [--write]
     python -m cbqa.results.aggregate study-times --runs S0 S2 [--write]
     python -m cbqa.results.aggregate cpu_webquestions --runs W0 W1 W2 --other-threads W0T1 [--write]
+    python -m cbqa.results.aggregate bench-scale-ssm --runs B [--write]          # B: bench/scale_ssm.py's --work
+    python -m cbqa.results.aggregate bench-scale-retrieval --runs B [--write]    # B: bench/scale_retrieval.py's --work
 
 Each table (`TABLES`) names where each figure of a finished run is read (a JSON file and key). `--runs` are runs that
 differ in what the table's `spread` says (training seeds; world seeds for demo-worlds); `--other-threads` is a run of
@@ -13,8 +15,8 @@ the first run's seed on another number of torch threads, which sums in another o
 kind does (`--machine-pair R0 R0T2` takes that term from another table's pair, for runs without a twin of their own).
 tolerance = max(3 sd, |first run - other-threads run|), capped at 10 points for an EM-like figure (a band
 wider than that cannot tell a broken install from normal variation; a capped entry's `what` says what the rule gave,
-and a fresh run may then fall outside by seed alone); a wall time's band is at least 40% of its mean, since machines
-of this kind differ by 20-40% in speed.
+and a fresh run may then fall outside by seed alone); a wall time's or a rate's band is at least 40% of its mean, since
+machines of this kind differ by 20-40% in speed, and so is a memory figure's; a recall's is at least 0.02.
 `--write` replaces the table's generated block in registry.yaml; without it, the entries are printed.
 """
 
@@ -84,6 +86,9 @@ TIMES = [
                     "reader finetune")),
 ]  # fmt: skip
 TIME_SHARE = 0.4  # machines of this kind differ by 20-40% in speed: a wall time's band is at least 40% of its mean
+# (and so is a rate's, and a one-run memory figure's: resident memory follows the allocator and the host's state)
+SHARE_UNITS = {"s", "examples/s", "words/s", "queries/s", "MB"}
+RECALL_BAND = 0.02  # a recall from a fixed-seed index on one thread: only the summation order can move it
 CLOZE = [
     Figure(f"{v}, after {when}", subjects, "report/summary.json", f"cloze.{v}.{stage}.{key}", "P@1",
            f"rank-mode cloze P@1 of the {v} variant after {when}, {subjects} (docs/probes.md)")
@@ -102,6 +107,33 @@ WEBQUESTIONS = [
     Figure(WQ_ROW, "wall time (s)", "bench/benchmark.json", "timing.total_s", "s", "wall time of the cbqa benchmark command of the CPU run (fine-tuning, answering the 2,032 questions, scoring)"),
 ]  # fmt: skip
 
+# bench/scale_ssm.py --json scale_ssm.json: the SSM data path at three corpus sizes and `cbqa ner`'s engines
+SSM_SIZES = (20_000, 200_000, 2_000_000)
+SCALE_SSM = [
+    *(Figure(f"{n:,} passages", col, "scale_ssm.json", f"scale.{n}.{key}", unit, f"{what}, {n:,} synthetic passages")
+      for n in SSM_SIZES
+      for col, key, unit, what in (
+          ("set-up + first batch (s)", "setup_first_batch_s", "s", "DataModule set-up and first batch of the SSM data path"),
+          ("RssAnon growth (MB)", "rss_anon_growth_mb", "MB", "anonymous resident memory the data path adds over its batches"),
+          ("examples/s", "examples_per_s", "examples/s", "examples/s of the SSM + QA training data path"))),
+    Figure("training step of the demo's T5", "examples/s", "scale_ssm.json", "scale.train.train_examples_per_s", "examples/s", "examples/s of a training step of the demo's 1M-parameter T5 on the same batches"),
+    *(Figure(f"cbqa ner, {engine}", col, "scale_ssm.json", f"ner.{i}.{key}", unit, f"{what} of {engine} on 8,000 SQuAD passages, 2 processes")
+      for i, engine in enumerate(("a bare nlp.pipe", "the local engine", "the Ray engine"))
+      for col, key, unit, what in (("start-up (s)", "startup_s", "s", "start-up"), ("steady words/s", "steady_words_per_s", "words/s", "steady-state words/s"))),
+]  # fmt: skip
+# bench/scale_retrieval.py --threads 1: results.json, per size and index type (one FAISS thread)
+SCALE_RETRIEVAL = [
+    Figure(f"{kind}, {n:,} passages", col, "results.json", f"{n}.{kind}.{key}", unit, f"{what}, {kind} index over {n:,} synthetic 384-d passages")
+    for n in (200_000, 2_000_000)
+    for kind in ("flat", "ivf", "ivfpq")
+    for col, key, unit, what in (
+        ("build (s)", "build.wall_s", "s", "wall time of build_index"),
+        ("build peak over start (MB)", "build.peak_over_start_mb", "MB", "peak resident memory of the build over its start"),
+        ("index (MB)", "build.index_mb", "MB", "size of the index file"),
+        ("queries/s, batched", "load.batched_qps", "queries/s", "queries/s of search_vectors, all queries in one call"),
+        ("recall@10 vs flat", "recall", "recall", "recall@10 against the flat index's results"))
+]  # fmt: skip
+
 TABLES: dict[str, dict[str, Any]] = {
     "demo": {"run": "demo", "figures": _systems(CATEGORIES), "spread": "training seeds 0-2 on world seed 0"},
     "demo-checks": {"run": "demo", "figures": CHECKS, "spread": "training seeds 0-2 on world seed 0"},
@@ -111,6 +143,8 @@ TABLES: dict[str, dict[str, Any]] = {
     "demo-worlds": {"run": "demo-worlds", "figures": _systems({"total": "total", "no_overlap": "no overlap"}), "spread": "world seeds 1-2, each trained with its own seed"},
     "study-squad": {"run": "study-squad", "figures": _systems({"total": "total", "no_overlap": "no overlap (detected)"}), "spread": "training seeds 0-2"},
     "cpu_webquestions": {"run": "webquestions_cpu", "figures": WEBQUESTIONS, "spread": "training seeds 0-2, set by --seed_everything"},
+    "bench-scale-ssm": {"run": "bench-scale-ssm", "figures": SCALE_SSM, "spread": "one run; a speed, time or memory band is 40% of the value"},
+    "bench-scale-retrieval": {"run": "bench-scale-retrieval", "figures": SCALE_RETRIEVAL, "spread": "one run; a speed, time or memory band is 40% of the value"},
     "study-times": {"run": "study-squad", "figures": TIMES[:1], "spread": "uninterrupted runs of training seeds 0 and 2", "column": "cbqa study (SQuAD)"},
 }  # fmt: skip
 
@@ -130,7 +164,8 @@ def entries(table: str, runs: list[Path], other: Path | None, pair: list[Path] |
         mean = statistics.fmean(values)
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
         machine = _machine_term(f, twin)
-        tolerance = max(3 * sd, machine, TIME_SHARE * mean if f.unit == "s" else 0.0)
+        share = TIME_SHARE * mean if f.unit in SHARE_UNITS else RECALL_BAND if f.unit == "recall" else 0.0
+        tolerance = max(3 * sd, machine, share)
         what = f.what
         if f.unit in EM_UNITS and tolerance > MAX_EM_HALF_WIDTH:
             # the band is capped (a wider one could not tell a broken install from a seed); the entry says by how much
@@ -150,7 +185,7 @@ PAIR_NOTE = "; the summation-order term from the demo's seed-0 run and its 2-thr
 
 def _machine_term(f: Figure, twin: tuple[Path, Path] | None) -> float:
     """How far another summation order moves the figure: |run - its other-threads twin|, or 0 without a twin."""
-    if f.unit == "s" or twin is None:
+    if f.unit in SHARE_UNITS or twin is None:
         return 0.0  # (a twin on other threads runs at another speed by design: its time says nothing of a machine's)
     a, b = figure_of(twin[0], f), figure_of(twin[1], f)
     return abs(a - b) if a is not None and b is not None else 0.0

@@ -23,11 +23,14 @@ from cbqa.core.io import atomic_writer
 from cbqa.results.registry import Estimate, Measured, Published, Registry, registry
 
 BLOCK = re.compile(r"(<!-- results: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
-DECIMALS = {"EM": 1, "F1": 1, "P@1": 1, "%": 1, "s": 0, "x": 2, "points": 1, "GPU h": 1}
+DECIMALS = {"EM": 1, "F1": 1, "P@1": 1, "%": 1, "x": 2, "points": 1, "GPU h": 1}
+DECIMALS.update(dict.fromkeys(("examples/s", "words/s", "queries/s"), 0))
 
 
-def number(value: float, unit: str) -> str:
-    decimals = DECIMALS.get(unit, 2 if abs(value) < 10 else 1)
+def number(value: float, unit: str, like: float | None = None) -> str:
+    """`value` in its unit's format; `like`: the figure whose size sets the decimals (an sd is shown as its mean is)."""
+    size = abs(value if like is None else like)
+    decimals = (0 if size >= 10 else 2) if unit == "s" else DECIMALS.get(unit, 2 if size < 10 else 1)
     if unit == "params":
         return f"{value / 1e9:.2f}B" if value >= 1e9 else f"{value / 1e6:.1f}M"
     if unit == "GB":
@@ -37,7 +40,7 @@ def number(value: float, unit: str) -> str:
 
 def cell(e: Measured | Published | Estimate) -> str:
     if isinstance(e, Measured):
-        spread = f" ± {number(e.sd, e.unit)}" if e.sd is not None and e.n > 1 else ""
+        spread = f" ± {number(e.sd, e.unit, like=e.expected)}" if e.sd is not None and e.n > 1 else ""
         return f"{number(e.expected, e.unit)}{spread}"
     if isinstance(e, Published):
         return number(e.value, e.unit)
