@@ -34,7 +34,7 @@ demo: venv
 # Two pytest-xdist workers, each test file whole on one worker (its module fixtures built once): the tests run on
 # one OpenMP thread each, so a serial run leaves the second core of a 2-core machine idle.
 test: venv lint
-	$(BIN)/python -m pytest -m "not gpu" -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -m "not gpu" -q -n 2 --dist loadfile --durations=5
 
 test-fast: venv lint
 	$(BIN)/python -m pytest -m "not gpu and not slow" -q -n 2 --dist loadfile

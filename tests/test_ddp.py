@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.killing import HANG
 from helpers.ruler_store import TINY_ARCH, ruler_store
 
 ROOT = str(Path(__file__).resolve().parents[1])
@@ -53,7 +54,7 @@ def test_two_process_ddp_pretrain_splits_data_and_keeps_masks(tmp_path, tiny_qa)
         "false",
     ]
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=170)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=HANG)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["global_step"] == 9
 

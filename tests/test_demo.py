@@ -1,7 +1,7 @@
 """The demo pipeline end to end at smoke size (tiny model, few steps): every stage runs and writes its outputs, a rerun
 skips what is done, and a demo killed (SIGKILL) twice at seeded moments and rerun ends with what an uninterrupted demo
-writes. The uninterrupted run and the killed chain run side by side (one OpenMP thread each), the killed commands in processes
-of their own forked from a preloaded server (helpers/killing.py)."""
+writes. The uninterrupted run and the killed chain run side by side (one OpenMP thread each), every command in a process
+of its own forked from a preloaded server (helpers/killing.py)."""
 
 import json
 import random
@@ -11,14 +11,15 @@ import pytest
 
 from cbqa.commands.demo import main
 
-from helpers.killing import differing, files, hidden_leftovers, in_thread, kill_when, one_thread, stage_rules, start
+from helpers.killing import differing, files, hidden_leftovers, kill_when, stage_rules, start
 
 KILL_SEED = 15
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> dict:
-    """The uninterrupted demo (in this process, one thread) and, meanwhile, a demo killed twice and rerun (processes of its own)."""
+    """The uninterrupted demo and, meanwhile, a demo killed twice and rerun, each a process of its own (one thread): what
+    an earlier test left in this process cannot reach the uninterrupted run."""
     root = tmp_path_factory.mktemp("demo")
     # equal-length parents: paths recorded in binary files then compare byte for byte after replacing the root
     ref, got = root / "a-ref" / "demo", root / "b-kil" / "demo"
@@ -35,10 +36,10 @@ def smoke(tmp_path_factory) -> dict:
         assert final.wait() == 0, final.output()[-3000:]
         return kills
 
-    chain = in_thread(kill_chain)
-    with one_thread():
-        assert main(["--smoke", "--out", str(ref)]) == 0
-    return {"ref": ref, "got": got, "kills": chain()}
+    uninterrupted = start("demo", "--smoke", "--out", str(ref))
+    kills = kill_chain()
+    assert uninterrupted.wait() == 0, uninterrupted.output()[-3000:]
+    return {"ref": ref, "got": got, "kills": kills}
 
 
 @pytest.mark.slow

@@ -142,7 +142,7 @@ def hold(target: Path) -> subprocess.Popen:
     """Another process holding `target`'s writer lock (as a running `cbqa pretrain`, `ner` or `index` does)."""
     code = (
         "import sys, time\nfrom cbqa.core.locks import writer_lock\n"
-        f"with writer_lock({str(target)!r}, 'cbqa pretrain (the first)'):\n    print('held', flush=True)\n    time.sleep(60)"
+        f"with writer_lock({str(target)!r}, 'cbqa pretrain (the first)'):\n    print('held', flush=True)\n    time.sleep(3600)"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.killing import hidden_leftovers
+from helpers.killing import HANG, hidden_leftovers
 
 ROOT = str(Path(__file__).resolve().parents[1])
 ARCH = {
@@ -105,7 +105,7 @@ def launch(args: list[str], logs: Path) -> list[subprocess.Popen]:
     return procs
 
 
-def wait(procs: list[subprocess.Popen], logs: Path, timeout: float = 300) -> None:
+def wait(procs: list[subprocess.Popen], logs: Path, timeout: float = HANG) -> None:
     deadline = time.monotonic() + timeout
     for p in procs:
         try:
@@ -119,7 +119,7 @@ def wait(procs: list[subprocess.Popen], logs: Path, timeout: float = 300) -> Non
         )
 
 
-def kill_after_checkpoint(procs: list[subprocess.Popen], last: Path, delay: float, timeout: float = 300) -> str:
+def kill_after_checkpoint(procs: list[subprocess.Popen], last: Path, delay: float, timeout: float = HANG) -> str:
     """SIGKILL every rank `delay` s after `last` (a published checkpoint) appears: 'killed', or 'finished' first."""
     deadline = time.monotonic() + timeout
     while not last.is_symlink():

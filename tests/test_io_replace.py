@@ -30,6 +30,8 @@ while not os.path.exists(stop):
     except OSError:
         failures += 1
     reads += 1
+    if reads == 1:
+        print("reading", flush=True)
 print(reads, failures, len(seen))
 """
 
@@ -49,12 +51,12 @@ def test_reader_never_misses_the_directory_across_100_swaps(tmp_path: Path) -> N
     (target / "b.txt").write_text("legacy")
     publish(target, 0)
     reader = subprocess.Popen([sys.executable, "-c", READER, str(target), str(stop)], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.3)  # the reader is reading
+    assert reader.stdout.readline().strip() == "reading"  # (however slowly this machine starts a process)
     for version in range(1, 101):
         publish(target, version)
     time.sleep(0.1)
     stop.touch()
-    reads, failures, versions_seen = map(int, reader.communicate(timeout=60)[0].split())
+    reads, failures, versions_seen = map(int, reader.communicate(timeout=600)[0].split())
     assert failures == 0 and reads > 100 and versions_seen > 1
     assert (target / "a.txt").read_text().startswith("version 100 ")
     # the published version and the one it replaced, with their symlinks; nothing else is left next to them
