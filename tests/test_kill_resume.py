@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from cbqa.core.formats import Document, write_corpus
 from retrieval_baseline.commands.index import main as index_main
@@ -106,8 +107,9 @@ def test_index_sigkill_twice_then_rerun_equals_uninterrupted(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_pretrain_sigkill_twice_then_rerun_gives_bitwise_identical_weights(tmp_path: Path, tiny_qa) -> None:
-    """Killed mid-run (after a checkpoint, at seeded moments), rerun: the same final weights bit for bit, because the
-    stream resumes at the first batch not trained on and dropout's seed is a function of the batch's position."""
+    """Killed three times (after a checkpoint at a seeded moment, as the resumed run publishes its first checkpoint, at
+    a seeded moment after the start), rerun: the same final weights bit for bit, because the stream resumes at the
+    first batch not trained on and dropout's seed is a function of the batch's position."""
     rng = random.Random(SEED)
     spans = ruler_store(tmp_path)
     task = {"name": "ssm", "kind": "masked", "spans": str(spans), "policy": "ssm"}
@@ -138,11 +140,25 @@ def test_pretrain_sigkill_twice_then_rerun_gives_bitwise_identical_weights(tmp_p
     ref, got = tmp_path / "ref", tmp_path / "got"
     last = got / "checkpoints" / "last.ckpt"
 
+    def published() -> tuple[int, int]:
+        return (st := last.stat()).st_ino, st.st_mtime_ns  # (a new file each time: written aside, then renamed)
+
     def kill_chain() -> list[str]:
         outcomes = []
-        for _ in range(2):  # each time: a seeded moment after a checkpoint exists (the second run has resumed from it)
-            run = start(*args, "--run_dir", str(got))
-            outcomes.append(kill_when(run, last.exists, rng.uniform(0.0, 1.0)))
+        # 1: a seeded moment after the first checkpoint
+        first = start(*args, "--run_dir", str(got))
+        outcomes.append(kill_when(first, last.exists, rng.uniform(0.0, 1.0)))
+        # 2: the moment the resumed run publishes its first checkpoint, which must stand between two optimizer steps
+        # (it once came after the resumed step's first micro-batch, and the next resume trained on other batches)
+        resumed_at = published()
+        second = start(*args, "--run_dir", str(got))
+        outcomes.append(kill_when(second, lambda: published() != resumed_at, 0.0))
+        state = torch.load(last, weights_only=True)
+        progress = state["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]
+        assert progress["processed"] == 2 * state["global_step"], (progress, state["global_step"])
+        # 3: a seeded moment after the start (start-up, or training on)
+        third = start(*args, "--run_dir", str(got))
+        outcomes.append(kill_when(third, last.exists, rng.uniform(0.0, 1.0)))
         final = start(*args, "--run_dir", str(got))
         assert final.wait() == 0, final.output()[-3000:]
         return outcomes

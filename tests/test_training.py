@@ -64,6 +64,37 @@ def test_print_config(tiny_qa, tmp_path: Path, capsys) -> None:
     assert "val_check_interval" in out and "run_dir" in out
 
 
+def test_an_interruption_between_micro_batches_resumes_from_last_ckpt_to_the_same_weights(
+    tiny_qa, tmp_path: Path, monkeypatch
+) -> None:
+    """Ctrl-C after a step's first micro-batch leaves no interrupted.ckpt (it would lack that micro-batch's gradients,
+    and its resume would train on other batches): the rerun resumes from last.ckpt and ends with the weights of an
+    uninterrupted run."""
+    from safetensors.torch import load_file
+
+    from cbqa.training.module import T5Seq2Seq
+
+    common = ["--trainer.max_steps", "6", "--trainer.val_check_interval", "4", "--trainer.accumulate_grad_batches", "2"]
+    common += ["--export", "last"]
+    assert run_training(args(tiny_qa, tmp_path / "ref", *common), "t", "r") == 0
+    original = T5Seq2Seq.training_step
+
+    def interrupt_in_step_4(self, batch, batch_idx):
+        if self.global_step == 3 and batch_idx % 2 == 1:
+            raise KeyboardInterrupt  # Ctrl-C in the second micro-batch of the fourth step
+        return original(self, batch, batch_idx)
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(T5Seq2Seq, "training_step", interrupt_in_step_4)
+    assert run_training(args(tiny_qa, run, *common), "t", "r") == 130
+    assert not (run / "checkpoints" / "interrupted.ckpt").exists()
+    monkeypatch.setattr(T5Seq2Seq, "training_step", original)
+    assert run_training(args(tiny_qa, run, *common), "t", "r") == 0
+    assert json.loads((run / "summary.json").read_text())["resumed_from"].endswith("last.ckpt")
+    ref, got = (load_file(d / "hf" / "model.safetensors") for d in (tmp_path / "ref", run))
+    assert all(torch.equal(ref[k], got[k]) for k in ref)
+
+
 def test_resume_after_interruption_and_export(tiny_qa, tmp_path: Path, monkeypatch) -> None:
     from cbqa.training.module import T5Seq2Seq
 

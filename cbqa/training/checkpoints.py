@@ -4,9 +4,14 @@
   directory, fsynced and renamed over the old one (`cbqa.core.io.atomic_path`). Lightning's own save writes through
   a temporary file in the system temp dir and moves it; when the run dir is on another file system that move is a
   copy, which a kill or a full disk cuts short, leaving a truncated `last.ckpt` that then blocks every resume.
+- `LastCheckpoint`: Lightning's `ModelCheckpoint` for `last.ckpt`, saved only between two optimizer steps
+  (`at_step_boundary`). Lightning does not keep in a checkpoint the step it last saved at, so a run resumed at step N
+  saved again after its first micro-batch (N is still a multiple of the interval): a checkpoint without the gradients
+  accumulated so far, from which the next resume trained on other batches than an uninterrupted run.
 - `ExceptionCheckpoint`: Lightning's `OnExceptionCheckpoint` (a crash or Ctrl-C still leaves `interrupted.ckpt` to
   resume from), except when nothing was trained yet or the error is the input's or the machine's: a step-0
   checkpoint would make the corrected rerun "resume" a run that never started (and, on a full disk, fail again).
+  Between two micro-batches of one step it saves nothing either (the resume takes `last.ckpt`), for the same reason.
 - `resolve_resume`: the newest of `last.ckpt` / `interrupted.ckpt` (then the best checkpoint) that is a complete
   checkpoint file; one that is not (empty, truncated, not a checkpoint) is named on one line and passed over, and
   when none is usable the command stops instead of silently starting over.
@@ -25,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch.callbacks import OnExceptionCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from cbqa.core.errors import CbqaError
@@ -45,9 +50,24 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         remove_tree(path)  # a file, or a published (symlinked) directory checkpoint with its version
 
 
+def at_step_boundary(trainer: Any) -> bool:
+    """Whether training stands between two optimizer steps: the micro-batches processed are exactly those of the steps
+    taken (one begun and not finished counts for nothing: the resume trains on it again). Only such a state resumes
+    exactly: the stream restarts at batch global_step x accumulate, and the gradients a step's first micro-batches
+    accumulated are not in a checkpoint."""
+    processed = trainer.fit_loop.epoch_loop.batch_progress.total.processed
+    return processed == trainer.global_step * trainer.accumulate_grad_batches
+
+
+class LastCheckpoint(ModelCheckpoint):
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if at_step_boundary(trainer):
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+
 class ExceptionCheckpoint(OnExceptionCheckpoint):
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        if trainer.global_step == 0 or isinstance(exception, (CbqaError, OSError)):
+        if trainer.global_step == 0 or isinstance(exception, (CbqaError, OSError)) or not at_step_boundary(trainer):
             return
         super().on_exception(trainer, pl_module, exception)
 

@@ -28,7 +28,7 @@ from cbqa.core.io import atomic_writer
 from cbqa.core.locks import writer_lock
 from cbqa.training import run_record
 from cbqa.training.callbacks import BestCheckpoint, DataStats, HFExport, StepProgress, Throughput
-from cbqa.training.checkpoints import AtomicCheckpointIO, ExceptionCheckpoint, resolve_resume
+from cbqa.training.checkpoints import AtomicCheckpointIO, ExceptionCheckpoint, LastCheckpoint, resolve_resume
 from cbqa.training.datamodule import Seq2SeqDataModule
 from cbqa.training.module import T5Seq2Seq
 from cbqa.training.options import check_config_files, check_options, config_files, option_types
@@ -103,7 +103,6 @@ class CbqaCLI(LightningCLI):
         )
 
     def instantiate_trainer(self, **kwargs: Any):
-        from lightning.pytorch.callbacks import ModelCheckpoint
         from lightning.pytorch.loggers import CSVLogger
 
         run_dir = Path(self.config_init["run_dir"])
@@ -146,7 +145,7 @@ class CbqaCLI(LightningCLI):
                 save_top_k=1 if has_val else 0,
             ),
             # ... and the latest state, overwritten every validation interval, to resume from.
-            ModelCheckpoint(
+            LastCheckpoint(
                 dirpath=ckpt_dir,
                 filename="last",
                 save_top_k=1,
