@@ -107,7 +107,7 @@ def test_behaviours_then_screenshots_of_every_page(served) -> None:
             page.keyboard.press("Escape")
             page.get_by_text("typed_ssm", exact=True).last.wait_for()
             try:  # the chip shows before the rerun that draws typed_ssm's example has finished: wait for the example
-                page.wait_for_function(TYPED_SSM_SHOWN, timeout=30_000)
+                page.wait_for_function(TYPED_SSM_SHOWN, timeout=120_000)
             except PlaywrightTimeout:
                 pass  # the assertion below shows what is there
             codes = page.locator("code").all_inner_texts()
@@ -141,7 +141,7 @@ def _press_until_moved(page, name: str, key: str, tries: int = 5) -> None:
             page.wait_for_function(
                 '([n, v]) => document.querySelector(`input[aria-label="${n}"]`).value !== v',
                 arg=[name, value],
-                timeout=10_000,
+                timeout=30_000,
             )
             return
         except PlaywrightTimeout:
