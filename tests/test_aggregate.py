@@ -66,15 +66,22 @@ def test_a_figure_missing_from_some_runs_is_an_error(tmp_path: Path) -> None:
 def test_the_ratio_to_the_code_before_comes_from_the_back_to_back_pair(tmp_path: Path) -> None:
     from cbqa.results.aggregate import before_entries
 
-    def timed(name: str, total: float) -> Path:
+    def timed(name: str, total: float, reader: float) -> Path:
         (tmp_path / name).mkdir()
-        (tmp_path / name / "timings.json").write_text(json.dumps({"total_s": total, "stages_s": {}}), encoding="utf-8")
+        timings = {"total_s": total, "stages_s": {"reader finetune": reader}}
+        (tmp_path / name / "timings.json").write_text(json.dumps(timings), encoding="utf-8")
         return tmp_path / name
 
-    out = before_entries("demo-times", timed("before", 800.0), timed("now", 600.0))
+    out = before_entries("demo-times", timed("before", 800.0, 100.0), timed("now", 600.0, 200.0))
     ratio = next(e for e in out if e["kind"] == "estimate")
     assert ratio["value"] == 0.75
     assert ratio["inputs"] == ["demo-times/paired/whole-run", "demo-times/before/whole-run"]
+    # the stages of the pair side by side, each in its run's column
+    cells = {(e["row"], e["column"]): e["expected"] for e in out if e["kind"] == "measured"}
+    assert (
+        cells[("reader finetune", "back to back")] == 200.0 and cells[("reader finetune", "main at 40b1dfe")] == 100.0
+    )
+    assert set(cells) == {(r, c) for r in ("whole run", "reader finetune") for c in ("back to back", "main at 40b1dfe")}
 
 
 def test_one_run_of_a_bench_gets_the_share_band_for_rates_and_memory_and_a_fixed_one_for_recall(tmp_path: Path) -> None:

@@ -139,7 +139,7 @@ TABLES: dict[str, dict[str, Any]] = {
     "demo-checks": {"run": "demo", "figures": CHECKS, "spread": "training seeds 0-2 on world seed 0"},
     "demo-cloze": {"run": "demo", "figures": CLOZE, "spread": "training seeds 0-2 on world seed 0"},
     "demo-times": {"run": "demo", "figures": TIMES, "spread": "training seeds 0-2 on world seed 0", "column": "make demo",
-                   "before": "main at 40b1dfe", "before_commit": "40b1dfe", "before_run": "demo-before"},
+                   "paired_column": "back to back", "before": "main at 40b1dfe", "before_commit": "40b1dfe", "before_run": "demo-before"},
     "demo-worlds": {"run": "demo-worlds", "figures": _systems({"total": "total", "no_overlap": "no overlap"}), "spread": "world seeds 1-2, each trained with its own seed"},
     "study-squad": {"run": "study-squad", "figures": _systems({"total": "total", "no_overlap": "no overlap (detected)"}), "spread": "training seeds 0-2"},
     "cpu_webquestions": {"run": "webquestions_cpu", "figures": WEBQUESTIONS, "spread": "training seeds 0-2, set by --seed_everything"},
@@ -204,36 +204,35 @@ def _one_run(
 
 
 def before_entries(table: str, before: Path, paired: Path) -> list[dict[str, Any]]:
-    """The same wall times of one run of the code before a change (`--before`), the whole run of one run of the code
-    now started right after it on the same machine (`--paired`), and their ratio (an estimate entry from the two).
-    The pair, not the mean over seeds, makes the ratio: one machine's speed drifts over hours more than a change
-    of a few percent."""
+    """The wall times of one run of the code now started right after one run of the code before a change, on the same
+    machine (`--paired`, `--before`: a column each), and the ratio of their whole runs (an estimate entry). The pair,
+    not the mean over seeds, makes the ratio and the stage comparison: one machine's speed drifts over hours more than
+    a change of a few percent."""
     spec = TABLES[table]
-    out = []
-    for f in spec["figures"]:
-        value = figure_of(before, f)
-        if value is None:
-            continue
-        where = (f.row, spec["before"], spec["before_run"])
-        what = f"{f.what}, main at {spec['before_commit']}"
-        out.append(_one_run(table, f"{table}/before/{slug(f.row)}", what, where, f, value, "one run, then the paired run of the code now"))  # fmt: skip
-    total_before = next(e for e in out if e["key"] == "total_s")
-    whole = next(f for f in spec["figures"] if f.key == "total_s")
-    value = figure_of(paired, whole)
-    if value is None:
-        raise CbqaError(f"{paired}: no {whole.file} with {whole.key}")
-    where = ("whole run, back to back", spec["column"], spec["run"])
-    what = f"{whole.what}, the run paired with main at {spec['before_commit']}"
-    total_now = _one_run(table, f"{table}/paired/{slug(whole.row)}", what, where, whole, value, "one run, right after the run of main before")  # fmt: skip
-    out.append(total_now)
-    out.append({
+    runs = [
+        (paired, "paired", spec["paired_column"], spec["run"], f", the run paired with main at {spec['before_commit']}", "one run, right after the run of main before"),
+        (before, "before", spec["before"], spec["before_run"], f", main at {spec['before_commit']}", "one run, then the paired run of the code now"),
+    ]  # fmt: skip
+    out: dict[str, list[dict[str, Any]]] = {}
+    for run, name, column, run_id, of, spread in runs:
+        out[name] = []
+        for f in spec["figures"]:
+            value = figure_of(run, f)
+            if value is None:
+                continue
+            entry_id = f"{table}/{name}/{slug(f.row)}"
+            out[name].append(_one_run(table, entry_id, f.what + of, (f.row, column, run_id), f, value, spread))
+        if not any(e["key"] == "total_s" for e in out[name]):
+            raise CbqaError(f"{run}: no timings.json with total_s")
+    total_now, total_before = (next(e for e in out[n] if e["key"] == "total_s") for n in ("paired", "before"))
+    ratio = {
         "id": f"{table}/ratio", "kind": "estimate", "what": f"wall time of the demo now over main at {spec['before_commit']}",
-        "unit": "x", "table": table, "row": "whole run, now / before", "column": spec["column"],
+        "unit": "x", "table": table, "row": "whole run, now / before", "column": spec["paired_column"],
         "value": round(total_now["expected"] / total_before["expected"], 2),
         "formula": "wall time of the run now / the run before it, back to back on one machine",
         "inputs": [total_now["id"], total_before["id"]],
-    })  # fmt: skip
-    return out
+    }  # fmt: skip
+    return [*out["paired"], *out["before"], ratio]
 
 
 def figure_of(run: Path, f: Figure) -> float | None:
