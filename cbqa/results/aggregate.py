@@ -214,6 +214,7 @@ def before_entries(table: str, before: Path, paired: Path) -> list[dict[str, Any
         (before, "before", spec["before"], spec["before_run"], f", main at {spec['before_commit']}", "one run, then the paired run of the code now"),
     ]  # fmt: skip
     out: dict[str, list[dict[str, Any]]] = {}
+    totals: dict[str, dict[str, Any]] = {}
     for run, name, column, run_id, of, spread in runs:
         out[name] = []
         for f in spec["figures"]:
@@ -222,9 +223,11 @@ def before_entries(table: str, before: Path, paired: Path) -> list[dict[str, Any
                 continue
             entry_id = f"{table}/{name}/{slug(f.row)}"
             out[name].append(_one_run(table, entry_id, f.what + of, (f.row, column, run_id), f, value, spread))
-        if not any(e["key"] == "total_s" for e in out[name]):
+            if f.key == "total_s":
+                totals[name] = out[name][-1]
+        if name not in totals:
             raise CbqaError(f"{run}: no timings.json with total_s")
-    total_now, total_before = (next(e for e in out[n] if e["key"] == "total_s") for n in ("paired", "before"))
+    total_now, total_before = totals["paired"], totals["before"]
     ratio = {
         "id": f"{table}/ratio", "kind": "estimate", "what": f"wall time of the demo now over main at {spec['before_commit']}",
         "unit": "x", "table": table, "row": "whole run, now / before", "column": spec["paired_column"],
