@@ -120,22 +120,25 @@ def app_runs_template(tmp_path_factory) -> Path:
 
 
 # How `make test` shares the files between its two xdist workers (--dist loadfile: a file's tests on one worker, its
-# module fixtures built once). The files in SAME_WORKER go to one worker together (the scheduler below): test_demo.py
-# and test_kill_resume.py fork their killed commands from a server that imports torch, Lightning, spaCy and FAISS
-# once per worker (helpers/killing.py), so together they pay for it once. (Not --dist loadgroup with xdist_group
-# marks: pytest-xdist 3.8 sets the group on a node id attribute that pytest 9 no longer reads, so the marks are lost.)
-SAME_WORKER = {"test_demo.py": "killed commands", "test_kill_resume.py": "killed commands"}
+# module fixtures built once). The files in SAME_WORKER go to one worker together (the scheduler below): they start
+# their commands (killed and rerun ones, FSDP and DDP ranks) forked from a server that imports torch, Lightning, spaCy
+# and FAISS once per worker (helpers/killing.py), so together they pay for those imports once.
+# (Not --dist loadgroup with xdist_group marks: pytest-xdist 3.8 sets the group on a node id attribute that pytest 9
+# no longer reads, so the marks are lost.)
+FORKED = "commands forked from preloaded imports"
+SAME_WORKER = dict.fromkeys(("test_demo.py", "test_kill_resume.py", "test_fsdp.py", "test_ddp.py"), FORKED)
 # Files are handed out in the order of the collection (xdist's own order, most tests first, is turned off below): the
 # longest first, then those with other slow tests, then the quick ones, so that the run ends with short files evening
 # out the two workers instead of one worker alone with a minute-long file. Seconds measured alone on the shared
 # 2-core machine; the order only needs to be roughly right.
 LONGEST_FIRST = (
-    "test_demo.py",  # ~85 s: an uninterrupted smoke demo beside a killed and rerun one
-    "test_kill_resume.py",  # ~50 s: four commands killed and rerun beside uninterrupted runs
-    "test_ray_engines.py",  # ~55 s: a local Ray, spaCy and encoder actors
+    "test_demo.py",  # ~75 s: an uninterrupted smoke demo beside a killed and rerun one (then the rest of SAME_WORKER)
+    "test_kill_resume.py",  # ~15 s: four commands killed and rerun beside uninterrupted runs
+    "test_fsdp.py",  # ~30 s: 2-rank FSDP runs (uninterrupted, killed, rerun)
+    "test_ddp.py",  # ~25 s: a 2-process DDP pretraining
+    "test_ray_engines.py",  # ~50 s: a local Ray, spaCy and encoder actors
     "test_app_browser.py",  # ~55 s: the app served to headless Chromium
     "test_gpu_check.py",  # ~45 s: bench/gpu_check.py --dry-run in a fresh interpreter, torch.compile
-    "test_ddp.py",  # ~25 s: a 2-process DDP pretraining
 )
 
 

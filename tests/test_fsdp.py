@@ -1,4 +1,4 @@
-"""`--trainer.strategy fsdp` on the CPU: `cbqa finetune` in 2 gloo processes, each rank started the way torchrun or SLURM
+"""`--trainer.strategy fsdp` on the CPU: `cbqa finetune` in 2 gloo processes (forked, see `launch`), each rank started as torchrun or SLURM
 starts them (LOCAL_RANK, MASTER_ADDR, MASTER_PORT; Lightning then launches nothing itself), on a tiny T5.1.1-shaped
 model (gated-GELU, untied head) with AdamW and gradient checkpointing.
 
@@ -15,19 +15,16 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from helpers.killing import HANG, hidden_leftovers
+from helpers.killing import HANG, Watched, hidden_leftovers, start
 
-ROOT = str(Path(__file__).resolve().parents[1])
 ARCH = {
     "d_model": 32,
     "d_ff": 64,
@@ -84,43 +81,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(args: list[str], logs: Path) -> list[subprocess.Popen]:
-    """Both ranks of `cbqa finetune ... --trainer.strategy fsdp --trainer.devices 2`, started at once (as torchrun does)."""
-    port, procs = free_port(), []
-    logs.mkdir(parents=True, exist_ok=True)
-    for rank in range(2):
-        env = {
-            **os.environ,
-            "PYTHONPATH": ROOT,
-            "OMP_NUM_THREADS": "1",
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(port),
-            "NODE_RANK": "0",
-            "LOCAL_RANK": str(rank),
-            "WORLD_SIZE": "2",
-        }
-        cmd = [sys.executable, "-m", "cbqa", "finetune", *args, "--trainer.strategy", "fsdp", "--trainer.devices", "2"]
-        log = open(logs / f"rank{rank}.log", "w")  # noqa: SIM115 (closed with the process)
-        procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
-    return procs
+def launch(args: list[str]) -> list[Watched]:
+    """Both ranks of `cbqa finetune ... --trainer.strategy fsdp --trainer.devices 2`, started at once (as torchrun does:
+    each with its rank in the environment). They are forked from the test process's server of preloaded commands
+    (helpers/killing.py), which spares each rank the ~10 s of CPU that importing torch and Lightning costs."""
+    port = free_port()
+    rank_env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "NODE_RANK": "0", "WORLD_SIZE": "2"}
+    cmd = ["finetune", *args, "--trainer.strategy", "fsdp", "--trainer.devices", "2"]
+    return [start(*cmd, env={**rank_env, "LOCAL_RANK": str(rank)}) for rank in range(2)]
 
 
-def wait(procs: list[subprocess.Popen], logs: Path, timeout: float = HANG) -> None:
+def wait(ranks: list[Watched], timeout: float = HANG) -> None:
     deadline = time.monotonic() + timeout
-    for p in procs:
+    for w in ranks:
         try:
-            code = p.wait(max(1.0, deadline - time.monotonic()))
+            code = w.wait(max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
+            for r in ranks:
+                r.proc.kill()
             code = "timeout"
-        assert code == 0, f"rank exited {code}:\n" + "\n".join(
-            (logs / f"rank{r}.log").read_text()[-2500:] for r in range(2)
-        )
+        assert code == 0, f"rank exited {code}:\n" + "\n".join(r.output()[-2500:] for r in ranks)
 
 
-def kill_after_checkpoint(procs: list[subprocess.Popen], last: Path, delay: float, timeout: float = HANG) -> str:
+def kill_after_checkpoint(ranks: list[Watched], last: Path, delay: float, timeout: float = HANG) -> str:
     """SIGKILL every rank `delay` s after `last` (a published checkpoint) appears: 'killed', or 'finished' first."""
+    procs = [w.proc for w in ranks]
     deadline = time.monotonic() + timeout
     while not last.is_symlink():
         if any(p.poll() is not None for p in procs):
@@ -132,31 +117,25 @@ def kill_after_checkpoint(procs: list[subprocess.Popen], last: Path, delay: floa
         return "finished"
     for p in procs:
         if p.poll() is None:
-            os.kill(p.pid, signal.SIGKILL)
-    for p in procs:
-        p.wait()
+            p.kill()
+    for w in ranks:
+        w.wait()
     return "killed"
 
 
 @pytest.fixture(scope="module")
 def runs(tiny_qa, tmp_path_factory) -> dict:
     """The uninterrupted FSDP run and, side by side with it, a run killed after its first checkpoint and rerun."""
-    import resource
-
     root = tmp_path_factory.mktemp("fsdp")
     ref, got = root / "ref", root / "got"
-    t0, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    uninterrupted = launch(finetune_args(tiny_qa, ref), root / "logs-ref")
-    killed = launch(finetune_args(tiny_qa, got), root / "logs-killed")
+    t0 = time.perf_counter()
+    uninterrupted = launch(finetune_args(tiny_qa, ref))
+    killed = launch(finetune_args(tiny_qa, got))
     outcome = kill_after_checkpoint(killed, got / "checkpoints" / "last.ckpt", random.Random(32).uniform(0.0, 0.2))
-    resumed = launch(finetune_args(tiny_qa, got), root / "logs-resumed")
-    wait(uninterrupted, root / "logs-ref")
-    wait(resumed, root / "logs-resumed")
-    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_s = cpu.ru_utime + cpu.ru_stime - cpu0.ru_utime - cpu0.ru_stime
-    print(
-        f"fsdp runs: {time.perf_counter() - t0:.1f} s, {cpu_s:.1f} s of CPU in the 6 rank processes (kill: {outcome})"
-    )
+    resumed = launch(finetune_args(tiny_qa, got))
+    wait(uninterrupted)
+    wait(resumed)
+    print(f"fsdp runs: {time.perf_counter() - t0:.1f} s (kill: {outcome})")
     return {"ref": ref, "got": got, "outcome": outcome, "root": root}
 
 

@@ -165,11 +165,13 @@ class Watched:
         return "".join(line for _, line in self.lines)
 
 
-def start(*args: str, cwd: Path | None = None) -> Watched:
-    """`cbqa ARGS` in a process of its own (forked from the forkserver), in ENV; returns at once."""
+def start(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Watched:
+    """`cbqa ARGS` in a process of its own (forked from the forkserver), in ENV updated with `env`; returns at once."""
     fd, log = tempfile.mkstemp(prefix="cbqa-", suffix=".log")  # in TMPDIR, removed once read to the end
     os.close(fd)
-    process = _forkserver().Process(target=_run_cbqa, args=(args, ENV, None if cwd is None else str(cwd), log))
+    process = _forkserver().Process(
+        target=_run_cbqa, args=(args, {**ENV, **(env or {})}, None if cwd is None else str(cwd), log)
+    )
     process.start()
     w = Watched(Forked(process), time.monotonic())
 
