@@ -26,7 +26,7 @@ from cbqa.core.formats.run_manifest import MANIFEST, RunManifest
 from cbqa.demo.config import VARIANTS, StudyConfig
 from cbqa.demo.inputs import StudyInputs, split_own_data
 from cbqa.demo.retrieval import retrieval_arm
-from cbqa.demo.stages import Stages, console, flags, run_stage, variant_recipe, write_timings
+from cbqa.demo.stages import Stages, console, flags, run_stage, start_children_server, variant_recipe, write_timings
 
 
 class Study:
@@ -61,6 +61,8 @@ class Study:
                 f"the stages will slow each other down; use --lanes {max(1, cores // c.threads)} with --threads "
                 f"{c.threads}"
             )
+        if c.lanes > 1:
+            start_children_server()  # its imports overlap the stages before the first training stage
         self.forget_other_run()
         inputs = self.inputs()
         if c.model is None:  # a T5 built from a config, with a tokenizer of the corpus
