@@ -1,6 +1,6 @@
-"""`--trainer.strategy fsdp` on the CPU: `cbqa finetune` in 2 gloo processes (forked, see `launch`), each rank started as torchrun or SLURM
-starts them (LOCAL_RANK, MASTER_ADDR, MASTER_PORT; Lightning then launches nothing itself), on a tiny T5.1.1-shaped
-model (gated-GELU, untied head) with AdamW and gradient checkpointing.
+"""`--trainer.strategy fsdp` on the CPU: `cbqa finetune` in 2 gloo processes (forked, see `launch`), each rank started
+as torchrun or SLURM starts them (LOCAL_RANK, MASTER_ADDR, MASTER_PORT; Lightning then launches nothing itself), on a
+tiny T5.1.1-shaped model (gated-GELU, untied head) with AdamW and gradient checkpointing.
 
 One uninterrupted run serves every check (a killed one and its rerun run beside it, as torchrun's ranks would on
 another node): its exported weights equal those of a single process training on the same
