@@ -35,6 +35,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from cbqa.core.errors import CbqaError
 from cbqa.core.io import atomic_path, remove_tree
+from cbqa.training.stream import batches_of_steps
 
 RESUMABLE = ("last", "interrupted")
 
@@ -55,8 +56,7 @@ def at_step_boundary(trainer: Any) -> bool:
     taken (one begun and not finished counts for nothing: the resume trains on it again). Only such a state resumes
     exactly: the stream restarts at batch global_step x accumulate, and the gradients a step's first micro-batches
     accumulated are not in a checkpoint."""
-    processed = trainer.fit_loop.epoch_loop.batch_progress.total.processed
-    return processed == trainer.global_step * trainer.accumulate_grad_batches
+    return trainer.fit_loop.epoch_loop.batch_progress.total.processed == batches_of_steps(trainer)
 
 
 class LastCheckpoint(ModelCheckpoint):

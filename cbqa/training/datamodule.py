@@ -19,7 +19,7 @@ from cbqa.core.metrics import DEFAULT_NORMALISER, Normaliser
 from cbqa.core.options import NonNegativeInt, PositiveFloat, PositiveInt
 from cbqa.model.inputs import InputRecord, TaskInput, ValidationInput
 from cbqa.training.mixing import mixing_rates
-from cbqa.training.stream import Encoder, MixtureStream, StreamPlan, collate
+from cbqa.training.stream import Encoder, MixtureStream, StreamPlan, batches_of_steps, collate
 from cbqa.training.tasks import Example, TaskConfig, build_task, qa_example
 
 
@@ -218,7 +218,7 @@ class Seq2SeqDataModule(L.LightningDataModule):
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         # A resumed run continues the stream at the first batch it has not trained on.
-        start = trainer.global_step * trainer.accumulate_grad_batches if trainer else 0
+        start = batches_of_steps(trainer) if trainer else 0
         return StreamLoader(
             self.stream(world, rank, start),
             batch_size=None,  # the stream yields whole batches

@@ -20,6 +20,7 @@ import torch
 from cbqa.core.metrics import DEFAULT_NORMALISER, max_em, max_f1
 from cbqa.core.options import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from cbqa.model.loading import T5Arch, load_model
+from cbqa.training.stream import batches_of_steps
 
 # Literal types: jsonargparse rejects a typo at parse time and lists the choices.
 Optimizer = Literal["adamw", "adafactor"]
@@ -231,7 +232,7 @@ def enable_gradient_checkpointing(net: Any) -> None:
 def step_seed(trainer: L.Trainer, batch_idx: int) -> int:
     """A seed for the training batch about to run: (run seed, batch number in the run, rank) mixed by SeedSequence."""
     accumulate = max(1, int(trainer.accumulate_grad_batches))
-    position = trainer.global_step * accumulate + batch_idx % accumulate  # micro-batches of one step differ
+    position = batches_of_steps(trainer) + batch_idx % accumulate  # micro-batches of one step differ
     run_seed = int(os.environ.get("PL_GLOBAL_SEED", "0"))  # set by seed_everything (--seed_everything)
     return int(
         np.random.SeedSequence([run_seed, position, trainer.global_rank, 0xD0]).generate_state(1, np.uint64)[0] >> 1

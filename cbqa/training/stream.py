@@ -40,6 +40,13 @@ from cbqa.training.mixing import batch_composition, draw_order
 from cbqa.training.tasks import Example
 
 
+def batches_of_steps(trainer: Any) -> int:
+    """The stream's batches (micro-batches, per rank) that the optimizer steps taken so far trained on: where a resumed
+    run's stream starts, what a step's dropout seed counts from, and what a checkpoint must have processed to resume
+    exactly (cbqa.training.checkpoints.at_step_boundary)."""
+    return trainer.global_step * max(1, int(trainer.accumulate_grad_batches))
+
+
 @dataclass(frozen=True)
 class StreamPlan:
     sizes: tuple[int, ...]
