@@ -315,21 +315,23 @@ def run_stage(argv: list[str], log: Path, cfg: StudyConfig) -> int:
     return module.main(argv[1:]) or 0
 
 
-def start_children_server() -> None:
-    """Start the server that `in_child` forks the training stages from, now: its imports (~10 s of a core) then run
-    beside the first stages instead of delaying the first training stage. (It ends when this process ends.)"""
+def start_children_server() -> multiprocessing.context.BaseContext:
+    """The server that `in_child` forks the training stages from, started if it is not running (its context). Called
+    at a study's start, its imports (~10 s of a core) run beside the first stages instead of delaying the first
+    training stage. (It ends when this process ends.)"""
     from multiprocessing import forkserver
 
-    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
     forkserver.ensure_running()
+    return context
 
 
 def in_child(argv: list[str], log: Path, threads: int) -> int:
     """`cbqa ARGV` in a child process on `threads` torch threads, its output (stdout and stderr) in `log`; returns
     its exit status. The child dies with the study (Linux: PR_SET_PDEATHSIG), so a killed study leaves no training
     running on its own."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
+    context = start_children_server()
     log.parent.mkdir(parents=True, exist_ok=True)
     child = context.Process(target=_child, args=(argv, str(log), threads), name=f"cbqa {argv[0]}")
     child.start()
