@@ -105,3 +105,42 @@ def test_ssm_recipe_experiment_rows_are_well_formed() -> None:
     recipe = module.ROWS["ssm_then_mixed"]
     assert [(s.qa, s.steps, s.lr) for s in recipe] == [(False, 1000, 2e-3), (True, 500, 1e-3)]
     assert all(s.objective == module.VARIANTS["ssm"] for s in recipe)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_stages_that_lanes_share_run_once_and_every_lane_gets_their_result_or_error(fails: bool) -> None:
+    """The study's side stages (`Once`): the lane that asks first runs them, a lane that asks meanwhile waits for that
+    run instead of starting its own, and a failure reaches every lane without a rerun."""
+    import threading
+
+    from cbqa.core.errors import CbqaError
+    from cbqa.demo.stages import Once
+
+    calls, results, started = [], [], threading.Event()
+
+    def stages() -> str:
+        calls.append(1)
+        started.set()
+        threading.Event().wait(0.2)  # the other lanes ask while this runs
+        if fails:
+            raise CbqaError("study stage 'overlap labels' failed")
+        return "labels"
+
+    once = Once(stages)
+
+    def lane() -> None:
+        try:
+            results.append(once())
+        except CbqaError as e:
+            results.append(str(e))
+
+    first = threading.Thread(target=lane)
+    first.start()
+    started.wait(5)
+    others = [threading.Thread(target=lane) for _ in range(2)]
+    for t in others:
+        t.start()
+    for t in [first, *others]:
+        t.join()
+    assert calls == [1]
+    assert results == ["study stage 'overlap labels' failed" if fails else "labels"] * 3

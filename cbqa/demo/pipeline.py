@@ -3,11 +3,12 @@
 
 Stages (each skipped when its output exists and was made with the same arguments and inputs, as `OUT/stages.json`
 records; rerun when any of them changed; an interrupted study resumes where it stopped):
-inputs (world | data) -> tokenizer (unless --model) -> ner spans -> overlap labels + nearest-neighbour baselines ->
-in lanes, side by side: per variant [pretrain (span corruption | SSM)] -> closed-book fine-tune (QA + the
-objective) -> predict; the retrieval arm (index, retrieve, FiD reader started from the SSM model, extractive floor,
-counterfactual check) after the SSM variant -> cloze probes of the pretrained and fine-tuned models (the toy world:
-cbqa.demo.cloze) -> evaluate -> report (results.json, summary.json) -> manifest (the app's).
+inputs (world | data) -> tokenizer (unless --model) -> ner spans -> in lanes, side by side: the stages that train
+nothing (overlap labels, nearest-neighbour baselines, the retrieval arm's index, retrieved passages and extractive
+floors) first, then per variant [pretrain (span corruption | SSM)] -> closed-book fine-tune (QA + the objective) ->
+predict; the retrieval arm's reader (FiD, started from the SSM model) and its counterfactual check after the SSM
+variant -> cloze probes of the pretrained and fine-tuned models (the toy world: cbqa.demo.cloze) -> evaluate ->
+report (results.json, summary.json) -> manifest (the app's).
 """
 
 from __future__ import annotations
@@ -25,8 +26,17 @@ from cbqa.core.formats.jsonl import write_json
 from cbqa.core.formats.run_manifest import MANIFEST, RunManifest
 from cbqa.demo.config import VARIANTS, StudyConfig
 from cbqa.demo.inputs import StudyInputs, split_own_data
-from cbqa.demo.retrieval import retrieval_arm
-from cbqa.demo.stages import Stages, console, flags, run_stage, start_children_server, variant_recipe, write_timings
+from cbqa.demo.retrieval import retrieval_arm, retrieval_inputs
+from cbqa.demo.stages import (
+    Once,
+    Stages,
+    console,
+    flags,
+    run_stage,
+    start_children_server,
+    variant_recipe,
+    write_timings,
+)
 
 
 class Study:
@@ -71,23 +81,28 @@ class Study:
         # its sentences (else the corpus's, split by the same rule).
         needs_spans = any(VARIANTS[v] for v in c.variants) or (c.retrieval and c.reader == "fid" and c.reader_clozes)
         spans = self.ner(inputs) if needs_spans else None
-        predictions: dict[str, str] = {}
-        overlap = self.overlap_labels(inputs, spans)
-        predictions.update(self.neighbours(inputs))
         models = {v: self.out / "models" / v for v in c.variants}
         closed = {f"closed_book_{v}": self.out / "predictions" / f"closed_book_{v}.jsonl" for v in c.variants}
         arm: dict[str, Any] = {}
+        # The stages that train nothing run in a lane of their own, beside the first training stages; the retrieval
+        # arm's reader waits for them (`Once`: whichever lane asks first runs them).
+        side = Once(lambda: self.side_stages(inputs, spans))
         chains = {v: (lambda v=v: self.variant(v, inputs, spans)) for v in c.variants}
         if c.retrieval:  # after the SSM variant (the reader starts from its model), else on its own
             start = "ssm" if "ssm" in c.variants else None
-            gold = inputs.gold_overlap or overlap
-            arm_chain = lambda: arm.update(retrieval_arm(c, self.out, self.stages, inputs, models.get(start), gold))
+
+            def arm_chain() -> None:
+                detected, _ = side()  # (the reader trains on the side stages' retrieved passages)
+                labels = inputs.gold_overlap or detected
+                arm.update(retrieval_arm(c, self.out, self.stages, inputs, models.get(start), labels))
+
             if start is None:
                 chains["retrieval"] = arm_chain
             else:
                 variant_chain = chains[start]
                 chains[start] = lambda: (variant_chain(), arm_chain())
-        self.stages.parallel(longest_first(chains, c), c.lanes)
+        self.stages.parallel([side, *longest_first(chains, c)], c.lanes)
+        overlap, predictions = side()
         if c.corpus is None:  # the toy world speaks LAMA: what each model knows, after pretraining and fine-tuning
             from cbqa.demo.cloze import cloze_stage
 
@@ -208,6 +223,15 @@ class Study:
             argv += flags(gold_labels=inputs.gold_overlap, comparison_json=od / "gold_comparison.json")
         self.command("overlap labels", od / "test_overlap.jsonl", overlap.main, argv, [od])
         return od / "test_overlap.jsonl"
+
+    def side_stages(self, inputs: StudyInputs, spans: Path | None) -> tuple[Path, dict[str, str]]:
+        """The stages that train nothing: the overlap labels, the nearest-neighbour baselines and the retrieval arm's
+        inputs; returns the labels and the baselines' prediction files by system name."""
+        overlap = self.overlap_labels(inputs, spans)
+        neighbours = self.neighbours(inputs)
+        if self.cfg.retrieval:
+            retrieval_inputs(self.cfg, self.out, self.stages, inputs)
+        return overlap, neighbours
 
     def neighbours(self, inputs: StudyInputs) -> dict[str, str]:
         from cbqa.commands import nn_baseline

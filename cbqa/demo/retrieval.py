@@ -22,29 +22,48 @@ from cbqa.demo.stages import Stages, flags, run_stage, train_args
 RETRIEVE_K = 20
 
 
-def retrieval_arm(
-    cfg: StudyConfig, out: Path, stages: Stages, inputs: StudyInputs, start: Path | None, labels: Path
-) -> dict[str, Any]:
-    """The arm's stages; returns the index and reader directories and the prediction files by system name.
-    `labels`: overlap categories of the test questions, for the counterfactual check's breakdown."""
+def retrieval_inputs(cfg: StudyConfig, out: Path, stages: Stages, inputs: StudyInputs) -> None:
+    """The arm's stages that need no model (the index, the retrieved passages of each split, their answer recall, the
+    extractive floors): the study runs them beside the first training stages."""
     from retrieval_baseline.commands import index as index_cmd
     from retrieval_baseline.commands import retrieval_eval, retrieve
 
     idx, rd = out / "index", out / "retrieval"
-
-    def command(name: str, done: Path, main, argv: list[str], outputs: list[Path] | None = None) -> None:
-        stages.run(name, done, lambda: main(argv), [name.split()[0], *argv], outputs or [])
-
     argv = flags(corpus=inputs.corpus, out=idx, encoder=cfg.encoder, passage_words=0) + ["--bm25"]
-    command("retrieval index", idx / "manifest.json", index_cmd.main, argv, [idx])
+    _command(stages, "retrieval index", idx / "manifest.json", index_cmd.main, argv, [idx])
     for split in ("train", "dev", "test"):
         argv = flags(
             index=idx, questions=inputs.split(split), retriever="hybrid", k=RETRIEVE_K, out=rd / f"{split}.jsonl"
         )
-        command(f"retrieve {split}", rd / f"{split}.jsonl", retrieve.main, argv)
+        _command(stages, f"retrieve {split}", rd / f"{split}.jsonl", retrieve.main, argv)
     argv = flags(retrieved=rd / "test.jsonl", json=rd / "recall.json")
-    command("retrieval recall", rd / "recall.json", retrieval_eval.main, argv)
+    _command(stages, "retrieval recall", rd / "recall.json", retrieval_eval.main, argv)
+    floors = floor_predictions(out)
+    stages.run(
+        "extractive floor",
+        floors["extractive_floor"],
+        lambda: _floors(rd / "test.jsonl", floors, cfg.reader_passages),
+        ["reader-floor", str(rd / "test.jsonl"), str(cfg.reader_passages), "rank", "sentence"],
+        list(floors.values()),
+    )
 
+
+def floor_predictions(out: Path) -> dict[str, Path]:
+    """The extractive floors' prediction files by system name."""
+    return {f"extractive_floor{s}": out / "predictions" / f"extractive_floor{s}.jsonl" for s in ("", "_sentence")}
+
+
+def _command(stages: Stages, name: str, done: Path, main, argv: list[str], outputs: list[Path] | None = None) -> None:
+    stages.run(name, done, lambda: main(argv), [name.split()[0], *argv], outputs or [])
+
+
+def retrieval_arm(
+    cfg: StudyConfig, out: Path, stages: Stages, inputs: StudyInputs, start: Path | None, labels: Path
+) -> dict[str, Any]:
+    """The arm's stages after `retrieval_inputs`: the reader and its checks; returns the index and reader
+    directories and the prediction files by system name. `labels`: overlap categories of the test questions, for the
+    counterfactual check's breakdown."""
+    idx, rd = out / "index", out / "retrieval"
     reader_dir = out / "models" / "reader"
     if cfg.reader == "fid":
         fid_reader(cfg, out, stages, inputs, start, reader_dir)
@@ -59,15 +78,7 @@ def retrieval_arm(
         lambda: _predict(reader_dir, rd / "test.jsonl", preds[name]),
         ["reader-predict", str(reader_dir), str(rd / "test.jsonl"), str(preds[name])],
     )
-    floors = {f"extractive_floor{s}": out / "predictions" / f"extractive_floor{s}.jsonl" for s in ("", "_sentence")}
-    stages.run(
-        "extractive floor",
-        floors["extractive_floor"],
-        lambda: _floors(rd / "test.jsonl", floors, cfg.reader_passages),
-        ["reader-floor", str(rd / "test.jsonl"), str(cfg.reader_passages), "rank", "sentence"],
-        list(floors.values()),
-    )
-    preds.update(floors)
+    preds.update(floor_predictions(out))
     counterfactual = rd / "counterfactual.json"
     stages.run(
         "reader counterfactual",

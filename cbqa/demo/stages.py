@@ -56,6 +56,28 @@ class StageRecord(Contract):
 StageRecords = RootModel[dict[str, StageRecord]]  # `OUT/stages.json`: stage name -> record
 
 
+class Once:
+    """`fn()` run once, by the first lane that calls it; a lane that calls it meanwhile waits for that run. Every call
+    returns its result (or raises its error)."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self._lock = threading.Lock()
+        self._outcome: tuple[bool, Any] | None = None  # (succeeded, result or error)
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._outcome is None:
+                try:
+                    self._outcome = (True, self.fn())
+                except BaseException as e:  # (every caller sees the one failure; none reruns the stages)
+                    self._outcome = (False, e)
+        ok, value = self._outcome
+        if not ok:
+            raise value
+        return value
+
+
 class Stages:
     """Runs named stages, records what each was run with (`OUT/stages.json`) and its wall time."""
 
