@@ -32,23 +32,20 @@ class MemorisationDemo:
         self.out = Path(cfg.out)
         self.stages = Stages(self.out)
 
-    def command(self, name: str, done: Path, main, argv: list[str], outputs: list[Path] | None = None) -> None:
-        self.stages.run(name, done, lambda: main(argv), [name.split()[0], *argv], outputs or [])
-
     def run(self) -> dict[str, Any]:
         from cbqa.commands import canaries, exposure, extract, tokenizer, world
         from cbqa.commands import ner as ner_cmd
 
         c, out, t0 = self.cfg, self.out, time.perf_counter()
         w, can, tok, spans = out / "world", out / "canaries", out / "tokenizer", out / "spans"
-        self.command(
+        self.stages.command(
             "world",
             w / "world.json",
             world.main,
             ["--out", str(w), "--seed", str(c.seed), "--people", str(c.people), "--orgs", str(max(2, c.people // 5))],
             [w],
         )
-        self.command(
+        self.stages.command(
             "canaries",
             can / "canaries.json",
             canaries.main,
@@ -67,7 +64,7 @@ class MemorisationDemo:
             [can],
         )
         corpus = can / "corpus.jsonl"
-        self.command(
+        self.stages.command(
             "tokenizer",
             tok / "tokenizer.json",
             tokenizer.main,
@@ -83,12 +80,12 @@ class MemorisationDemo:
             ],
             [tok],
         )
-        self.command(
+        self.stages.command(
             "ner", spans / "manifest.json", ner_cmd.main, ["--corpus", str(corpus), "--out", str(spans)], [spans]
         )
         models = {f"{v}-s{seed}": self.train_variant(v, seed) for seed in self.seeds for v in c.variants}
         ex = out / "exposure"
-        self.command(
+        self.stages.command(
             "exposure",
             ex / "exposure.json",
             exposure.main,
@@ -106,7 +103,7 @@ class MemorisationDemo:
         )
         for name, run in models.items():
             path = out / "extraction" / f"extract-{name}.json"  # (the app's Memorisation page lists extract*.json)
-            self.command(
+            self.stages.command(
                 f"extract {name}",
                 path,
                 extract.main,

@@ -45,10 +45,6 @@ class Study:
         self.out = Path(cfg.out)
         self.stages = Stages(self.out)
 
-    def command(self, name: str, done: Path, main, argv: list[str], outputs: list[Path] | None = None) -> None:
-        """A stage that runs one `cbqa` subcommand's `main(argv)` in this process; the argv is what it records."""
-        self.stages.run(name, done, lambda: main(argv), [name.split()[0], *argv], outputs or [])
-
     def child(self, name: str, done: Path, argv: list[str], outputs: list[Path]) -> None:
         """A training stage: `cbqa ARGV` in a process of its own when lanes run side by side (`stages.in_child`),
         else in this one (on the same number of torch threads: the same result)."""
@@ -144,7 +140,7 @@ class Study:
             w = self.out / "world"
             argv = flags(out=w, seed=c.seed, people=c.people, orgs=max(2, c.people // 5))
             # (done when its last file is: a world written before it had LAMA files is rewritten)
-            self.command("world", w / "lama" / "relations.jsonl", world.main, argv, [w])
+            self.stages.command("world", w / "lama" / "relations.jsonl", world.main, argv, [w])
             return StudyInputs(
                 w / "corpus.jsonl", w / "train.jsonl", w / "dev.jsonl", w / "test.jsonl", w / "overlap_gold.jsonl"
             )
@@ -163,14 +159,14 @@ class Study:
 
         tok = self.out / "tokenizer"
         argv = flags(corpus=inputs.corpus, qa=inputs.train, out=tok, vocab_size=self.cfg.vocab_size)
-        self.command("tokenizer", tok / "tokenizer.json", tokenizer.main, argv, [tok])
+        self.stages.command("tokenizer", tok / "tokenizer.json", tokenizer.main, argv, [tok])
         return tok
 
     def ner(self, inputs: StudyInputs) -> Path:
         from cbqa.commands import ner
 
         spans = self.out / "spans"
-        self.command("ner", spans / "manifest.json", ner.main, flags(corpus=inputs.corpus, out=spans), [spans])
+        self.stages.command("ner", spans / "manifest.json", ner.main, flags(corpus=inputs.corpus, out=spans), [spans])
         return spans
 
     def variant(self, v: str, inputs: StudyInputs, spans: Path | None) -> None:
@@ -185,7 +181,7 @@ class Study:
             self.child(f"{stage} {v}", run_dir / "summary.json", ["pretrain", *argv], [run_dir])
         pred = self.out / "predictions" / f"closed_book_{v}.jsonl"
         argv = flags(model=run, questions=inputs.test, out=pred, num_beams=4, top_k=4)
-        self.command(f"predict {v}", pred, predict.main, argv, [pred, Path(f"{pred}.meta.json")])
+        self.stages.command(f"predict {v}", pred, predict.main, argv, [pred, Path(f"{pred}.meta.json")])
 
     def forget_other_run(self) -> None:
         """Remove a manifest.json that describes a run with other settings: from here on the directory holds a
@@ -221,7 +217,7 @@ class Study:
         argv += ["--require-shared-answer", *(flags(spans=spans) if spans else [])]
         if inputs.gold_overlap is not None:
             argv += flags(gold_labels=inputs.gold_overlap, comparison_json=od / "gold_comparison.json")
-        self.command("overlap labels", od / "test_overlap.jsonl", overlap.main, argv, [od])
+        self.stages.command("overlap labels", od / "test_overlap.jsonl", overlap.main, argv, [od])
         return od / "test_overlap.jsonl"
 
     def side_stages(self, inputs: StudyInputs, spans: Path | None) -> tuple[Path, dict[str, str]]:
@@ -240,7 +236,7 @@ class Study:
         for method in ("tfidf", "dense"):
             p = self.out / "predictions" / f"nearest_neighbour_{method}.jsonl"
             argv = flags(train=inputs.train, test=inputs.test, method=method, out=p)
-            self.command(f"nearest-neighbour baseline ({method})", p, nn_baseline.main, argv)
+            self.stages.command(f"nearest-neighbour baseline ({method})", p, nn_baseline.main, argv)
             out[f"nearest_neighbour_{method}"] = str(p)
         return out
 

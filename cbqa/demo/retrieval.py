@@ -30,14 +30,14 @@ def retrieval_inputs(cfg: StudyConfig, out: Path, stages: Stages, inputs: StudyI
 
     idx, rd = out / "index", out / "retrieval"
     argv = flags(corpus=inputs.corpus, out=idx, encoder=cfg.encoder, passage_words=0) + ["--bm25"]
-    _command(stages, "retrieval index", idx / "manifest.json", index_cmd.main, argv, [idx])
+    stages.command("retrieval index", idx / "manifest.json", index_cmd.main, argv, [idx])
     for split in ("train", "dev", "test"):
         argv = flags(
             index=idx, questions=inputs.split(split), retriever="hybrid", k=RETRIEVE_K, out=rd / f"{split}.jsonl"
         )
-        _command(stages, f"retrieve {split}", rd / f"{split}.jsonl", retrieve.main, argv)
+        stages.command(f"retrieve {split}", rd / f"{split}.jsonl", retrieve.main, argv)
     argv = flags(retrieved=rd / "test.jsonl", json=rd / "recall.json")
-    _command(stages, "retrieval recall", rd / "recall.json", retrieval_eval.main, argv)
+    stages.command("retrieval recall", rd / "recall.json", retrieval_eval.main, argv)
     floors = floor_predictions(out)
     stages.run(
         "extractive floor",
@@ -51,10 +51,6 @@ def retrieval_inputs(cfg: StudyConfig, out: Path, stages: Stages, inputs: StudyI
 def floor_predictions(out: Path) -> dict[str, Path]:
     """The extractive floors' prediction files by system name."""
     return {f"extractive_floor{s}": out / "predictions" / f"extractive_floor{s}.jsonl" for s in ("", "_sentence")}
-
-
-def _command(stages: Stages, name: str, done: Path, main, argv: list[str], outputs: list[Path] | None = None) -> None:
-    stages.run(name, done, lambda: main(argv), [name.split()[0], *argv], outputs or [])
 
 
 def retrieval_arm(

@@ -119,6 +119,12 @@ class Stages:
         if errors:
             raise errors[0]
 
+    def command(
+        self, name: str, done: Path, main: Callable[[list[str]], Any], argv: list[str], outputs: Sequence[Path] = ()
+    ) -> None:
+        """A stage that runs one `cbqa` subcommand's `main(argv)` in this process; the argv is what it records."""
+        self.run(name, done, lambda: main(argv), [name.split()[0], *argv], outputs)
+
     def run(
         self,
         name: str,
