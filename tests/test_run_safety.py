@@ -128,6 +128,22 @@ def test_other_config_or_data_refuses_to_resume_with_the_differing_keys(finished
     assert snapshot(run) == before  # config.yaml, run.json and the summary are untouched
 
 
+def test_a_validation_inside_an_accumulated_step_is_refused_before_anything_is_written(
+    tiny_qa, tmp_path, capsys
+) -> None:
+    """val_check_interval counts micro-batches: with accumulation 2, validating every 3 would put the validation (and
+    the best checkpoint, which a resume may fall back to) inside an optimizer step."""
+    run = tmp_path / "run"
+    extra = ["--trainer.accumulate_grad_batches", "2", "--trainer.val_check_interval", "3"]
+    capsys.readouterr()
+    assert run_cli(finetune(str(run), str(tiny_qa["qa"]), str(tiny_qa["tok"]), *extra)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "--trainer.val_check_interval 3 is not a multiple of --trainer.accumulate_grad_batches 2" in err
+    assert "(use 2 or 4)" in err
+    assert not any((run / name).exists() for name in ("config.yaml", "run.json", "checkpoints", "hf"))
+
+
 def test_resume_never_starts_over_in_a_clean_run_dir(finished_run, tmp_path, capsys) -> None:
     import shutil
 

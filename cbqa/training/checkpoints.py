@@ -12,6 +12,10 @@
   resume from), except when nothing was trained yet or the error is the input's or the machine's: a step-0
   checkpoint would make the corrected rerun "resume" a run that never started (and, on a full disk, fail again).
   Between two micro-batches of one step it saves nothing either (the resume takes `last.ckpt`), for the same reason.
+- `check_validation_interval`: with gradient accumulation and a validation set, the validation interval (which
+  Lightning counts in micro-batches) must be a whole number of optimizer steps. Otherwise a validation, and the best
+  checkpoint saved at it, falls inside a step: without the gradients accumulated so far, so a resume from it is not
+  exact.
 - `resolve_resume`: the newest of `last.ckpt` / `interrupted.ckpt` (then the best checkpoint) that is a complete
   checkpoint file; one that is not (empty, truncated, not a checkpoint) is named on one line and passed over, and
   when none is usable the command stops instead of silently starting over.
@@ -35,6 +39,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from cbqa.core.errors import CbqaError
 from cbqa.core.io import atomic_path, remove_tree
+from cbqa.training.run_record import flatten
 from cbqa.training.stream import batches_of_steps
 
 RESUMABLE = ("last", "interrupted")
@@ -57,6 +62,29 @@ def at_step_boundary(trainer: Any) -> bool:
     exactly: the stream restarts at batch global_step x accumulate, and the gradients a step's first micro-batches
     accumulated are not in a checkpoint."""
     return trainer.fit_loop.epoch_loop.batch_progress.total.processed == batches_of_steps(trainer)
+
+
+def check_validation_interval(config: dict[str, Any]) -> None:
+    """One `CbqaError` line when a run with a validation set would validate between the micro-batches of one optimizer
+    step (`--trainer.val_check_interval` not a multiple of `--trainer.accumulate_grad_batches`). Without a validation
+    set the interval only sets how often last.ckpt is written, in whole steps, and any value is fine."""
+    trainer = config.get("trainer") or {}
+    every, accumulate = trainer.get("val_check_interval"), trainer.get("accumulate_grad_batches") or 1
+    if (
+        isinstance(every, bool)
+        or not isinstance(every, int)
+        or not isinstance(accumulate, int)
+        or every % accumulate == 0
+    ):
+        return
+    if not any(key.rsplit(".", 1)[-1].split("[")[0] == "val_file" and value for key, value in flatten(config)):
+        return
+    below = every - every % accumulate
+    closest = f"{below} or {below + accumulate}" if below else str(accumulate)
+    raise CbqaError(
+        f"--trainer.val_check_interval {every} is not a multiple of --trainer.accumulate_grad_batches {accumulate}: it "
+        f"counts micro-batches, so validation and the best checkpoint would fall inside an optimizer step (use {closest})"
+    )
 
 
 class LastCheckpoint(ModelCheckpoint):

@@ -28,7 +28,13 @@ from cbqa.core.io import atomic_writer
 from cbqa.core.locks import writer_lock
 from cbqa.training import run_record
 from cbqa.training.callbacks import BestCheckpoint, DataStats, HFExport, StepProgress, Throughput
-from cbqa.training.checkpoints import AtomicCheckpointIO, ExceptionCheckpoint, LastCheckpoint, resolve_resume
+from cbqa.training.checkpoints import (
+    AtomicCheckpointIO,
+    ExceptionCheckpoint,
+    LastCheckpoint,
+    check_validation_interval,
+    resolve_resume,
+)
 from cbqa.training.datamodule import Seq2SeqDataModule
 from cbqa.training.module import T5Seq2Seq
 from cbqa.training.options import check_config_files, check_options, config_files, option_types
@@ -98,6 +104,7 @@ class CbqaCLI(LightningCLI):
         missing = run_record.missing_inputs(resolved)
         if missing:  # before any model is built or downloaded
             raise CbqaError(missing[0] + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        check_validation_interval(resolved)
         self.run_check = check_resume(
             Path(self.config["run_dir"]), self.config["resume"], bool(self.config["force"]), resolved
         )
