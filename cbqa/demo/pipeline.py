@@ -67,9 +67,11 @@ class Study:
                 f"the stages will slow each other down; use --lanes {max(1, cores // c.threads)} with --threads "
                 f"{c.threads}"
             )
-        if c.lanes > 1:
-            start_children_server()  # its imports overlap the stages before the first training stage
-        self.forget_other_run()
+        # The training stages' server, started now so that its imports overlap the stages before the first training
+        # stage; not for the rerun of a finished study with these settings, which has nothing left to train (should
+        # an input have changed, the first training stage starts it).
+        if not self.forget_other_run() and c.lanes > 1:
+            start_children_server()
         inputs = self.inputs()
         if c.model is None:  # a T5 built from a config, with a tokenizer of the corpus
             self.tokenizer(inputs)
@@ -183,12 +185,13 @@ class Study:
         argv = flags(model=run, questions=inputs.test, out=pred, num_beams=4, top_k=4)
         self.stages.command(f"predict {v}", pred, predict.main, argv, [pred, Path(f"{pred}.meta.json")])
 
-    def forget_other_run(self) -> None:
+    def forget_other_run(self) -> bool:
         """Remove a manifest.json that describes a run with other settings: from here on the directory holds a
-        mix until this run finishes and writes its own, and the app must not present that mix as the old run."""
+        mix until this run finishes and writes its own, and the app must not present that mix as the old run.
+        Returns whether the manifest of a finished run with these settings is there."""
         path = self.out / MANIFEST
         if not path.exists():
-            return
+            return False
         try:
             old = read_contract(RunManifest, path).config
         except CbqaError:
@@ -201,6 +204,8 @@ class Study:
             console.print(
                 f"[yellow]• {path}: described a run with other settings; removed until this run finishes[/yellow]"
             )
+            return False
+        return True
 
     def overlap_labels(self, inputs: StudyInputs, spans: Path | None) -> Path:
         """Lewis et al.'s categories for the test questions, by the detector (compared with the gold labels when the
