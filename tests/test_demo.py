@@ -144,3 +144,51 @@ def test_stages_that_lanes_share_run_once_and_every_lane_gets_their_result_or_er
         t.join()
     assert calls == [1]
     assert results == ["study stage 'overlap labels' failed" if fails else "labels"] * 3
+
+
+def test_a_failed_lane_stops_the_others_at_their_next_stage_and_its_error_is_raised(tmp_path) -> None:
+    """A stage failing in one lane sets `stopping`: the other lane's running stage finishes (a training stage is
+    stopped instead: `wait_or_stop`), its next stage never starts, and the first failure is the one raised."""
+    import threading
+    import time
+
+    from cbqa.core.errors import CbqaError
+    from cbqa.demo.stages import Stages
+
+    stages, ran, failing_now = Stages(tmp_path), [], threading.Event()
+
+    def failing() -> None:
+        stages.run("ner", None, lambda: failing_now.set() or 1)  # (an exit status of 1: the stage failed)
+
+    def pretrain() -> None:
+        ran.append("pretrain")
+        failing_now.wait(10)  # running while the other lane fails ...
+        time.sleep(0.5)  # ... and until that failure has reached the lanes
+
+    def other() -> None:
+        stages.run("pretrain ssm", None, pretrain)
+        stages.run("train ssm", None, lambda: ran.append("train"))
+
+    with pytest.raises(CbqaError, match="study stage 'ner' failed") as e:
+        stages.parallel([failing, other], lanes=2)
+    assert type(e.value) is CbqaError and ran == ["pretrain"]
+    assert json.loads((tmp_path / "stages.json").read_text())["ner"]["state"] == "running"  # (rerun on the next run)
+
+
+def test_a_stopped_training_child_is_terminated_and_waited_for() -> None:
+    import multiprocessing
+    import threading
+    import time
+
+    from cbqa.demo.stages import wait_or_stop
+
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
+    child.start()
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    t0 = time.perf_counter()
+    assert wait_or_stop(child, stop, poll_s=0.1) == -15  # SIGTERM
+    assert time.perf_counter() - t0 < 10 and not child.is_alive()
+    unstopped = multiprocessing.get_context("fork").Process(target=time.sleep, args=(0.2,))
+    unstopped.start()
+    assert wait_or_stop(unstopped, threading.Event(), poll_s=0.05) == 0

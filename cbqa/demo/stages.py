@@ -11,7 +11,9 @@ by side in lanes (`Stages.parallel`). Every training stage runs as `cbqa pretrai
 process of its own (`in_child`: forked from a server that has imported torch and Lightning once, on a fixed number
 of torch threads, its output in `OUT/logs/STAGE.log`, killed with the study), so a stage computes the same whether
 it ran alone or beside another: on 2 cores, two one-thread trainings side by side take ~1.5x less time than one
-after the other with two threads each.
+after the other with two threads each. When a stage fails, the other lanes stop too: a running training stage is
+stopped as a Ctrl-C would stop it (it resumes on the rerun) and no further stage starts, so the error is reported at
+once rather than after the other lanes' training.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class StageRecord(Contract):
 StageRecords = RootModel[dict[str, StageRecord]]  # `OUT/stages.json`: stage name -> record
 
 
+class Stopped(CbqaError):
+    """A stage not started, or a training stage stopped, because a stage of another lane failed."""
+
+
 class Once:
     """`fn()` run once, by the first lane that calls it; a lane that calls it meanwhile waits for that run. Every call
     returns its result (or raises its error)."""
@@ -86,11 +92,13 @@ class Stages:
         self.timings: dict[str, float] = {}
         self.records: dict[str, StageRecord] = _read_records(out / RECORDS) if out is not None else {}
         self._lock = threading.Lock()  # records and stages.json, written from the lanes' threads
+        self.stopping = threading.Event()  # set when a lane's chain failed: the other lanes stop (`Stopped`)
 
     def parallel(self, chains: list[Callable[[], Any]], lanes: int) -> None:
-        """Run the chains (each a function running its stages in order), at most `lanes` at a time, in threads; the
-        first failure is raised once every started chain has ended (a killed study leaves nothing running: its
-        training children die with it)."""
+        """Run the chains (each a function running its stages in order), at most `lanes` at a time, in threads. The
+        first failure stops the other lanes (`stopping`: no stage starts, a running training stage is stopped) and is
+        raised once every started chain has ended (a killed study leaves nothing running: its training children die
+        with it)."""
         if lanes <= 1 or len(chains) <= 1:
             for chain in chains:
                 chain()
@@ -110,6 +118,9 @@ class Stages:
                 except BaseException as e:  # (re-raised below, in the main thread)
                     with lock:
                         errors.append(e)
+                    if not self.stopping.is_set() and not isinstance(e, Stopped):
+                        self.stopping.set()
+                        console.print("[red]• a stage failed: stopping the other lanes[/red]")
 
         threads = [threading.Thread(target=lane, name=f"lane-{i}") for i in range(min(lanes, len(chains)))]
         for t in threads:
@@ -117,7 +128,7 @@ class Stages:
         for t in threads:
             t.join()
         if errors:
-            raise errors[0]
+            raise next((e for e in errors if not isinstance(e, Stopped)), errors[0])
 
     def command(
         self, name: str, done: Path, main: Callable[[list[str]], Any], argv: list[str], outputs: Sequence[Path] = ()
@@ -135,6 +146,8 @@ class Stages:
     ) -> None:
         """Run `fn` unless `done` exists and was made by a run with the same `args` and inputs. `outputs` (default:
         `done`) are what the stage writes; they are removed before it reruns with different arguments or inputs."""
+        if self.stopping.is_set():
+            raise Stopped(f"study stage {name!r} not started: a stage of another lane failed")
         owned = [Path(p) for p in (outputs or ([done] if done is not None else []))]
         key = self.key(args, owned)
         record = self.records.get(name)
@@ -333,10 +346,11 @@ PRELOAD = [
 ]
 
 
-def run_stage(argv: list[str], log: Path, cfg: StudyConfig) -> int:
-    """`cbqa ARGV` for a study: in a child process when lanes run side by side, else here."""
+def run_stage(argv: list[str], log: Path, cfg: StudyConfig, stop: threading.Event | None = None) -> int:
+    """`cbqa ARGV` for a study: in a child process when lanes run side by side (stopped when `stop` is set), else
+    here."""
     if cfg.lanes > 1:
-        return in_child(argv, log, cfg.threads)
+        return in_child(argv, log, cfg.threads, stop)
     import importlib
 
     module = importlib.import_module(f"cbqa.commands.{argv[0]}")
@@ -355,7 +369,7 @@ def start_children_server() -> multiprocessing.context.BaseContext:
     return context
 
 
-def in_child(argv: list[str], log: Path, threads: int) -> int:
+def in_child(argv: list[str], log: Path, threads: int, stop: threading.Event | None = None) -> int:
     """`cbqa ARGV` in a child process on `threads` torch threads, its output (stdout and stderr) in `log`; returns
     its exit status. The child dies with the study (Linux: PR_SET_PDEATHSIG), so a killed study leaves no training
     running on its own."""
@@ -363,7 +377,17 @@ def in_child(argv: list[str], log: Path, threads: int) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     child = context.Process(target=_child, args=(argv, str(log), threads), name=f"cbqa {argv[0]}")
     child.start()
-    child.join()
+    return wait_or_stop(child, stop)
+
+
+def wait_or_stop(child: multiprocessing.process.BaseProcess, stop: threading.Event | None, poll_s: float = 0.5) -> int:
+    """Wait for `child`; when `stop` is set first, send it SIGTERM (Lightning ends training at the next batch, leaving
+    a checkpoint between two steps to resume from) and wait for it to end. Its exit status, or 1 without one."""
+    while child.exitcode is None:
+        child.join(poll_s)
+        if stop is not None and stop.is_set() and child.exitcode is None:
+            child.terminate()
+            child.join()
     return child.exitcode if child.exitcode is not None else 1
 
 
