@@ -97,7 +97,8 @@ class ExceptionCheckpoint(OnExceptionCheckpoint):
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         if trainer.global_step == 0 or isinstance(exception, (CbqaError, OSError)) or not at_step_boundary(trainer):
             return
-        super().on_exception(trainer, pl_module, exception)
+        # a whole checkpoint, to resume from (said explicitly: Lightning logs a line when it has to pick the default)
+        trainer.save_checkpoint(self.ckpt_path, weights_only=False)
 
 
 def checkpoint_problem(path: Path) -> str | None:
