@@ -94,3 +94,16 @@ def test_one_run_of_a_bench_gets_the_share_band_for_rates_and_memory_and_a_fixed
     assert rows[("ivf, 200,000 passages", "queries/s, batched")]["tolerance"] == 200.0
     assert rows[("ivf, 200,000 passages", "build peak over start (MB)")]["tolerance"] == 80.0
     assert rows[("ivf, 200,000 passages", "recall@10 vs flat")]["tolerance"] == 0.02
+
+
+def test_the_wikipedia_ner_estimate_follows_the_benchs_rate(tmp_path: Path) -> None:
+    from cbqa.results.aggregate import scale_ssm_estimates
+    from cbqa.results.registry import Estimate
+
+    run = tmp_path / "bench"
+    run.mkdir()
+    (run / "scale_ssm.json").write_text(json.dumps({"ner": [{}, {"steady_words_per_s": 5000.0}]}), encoding="utf-8")
+    measured = entries("bench-scale-ssm", [run], None)
+    (estimate,) = scale_ssm_estimates(measured)
+    assert estimate["value"] == round(21_015_324 * 100 / 2500 / 3600)  # words / (words/s per core) / 3600 = 234
+    assert estimate["inputs"] == [e["id"] for e in measured] and Estimate.model_validate(estimate).table

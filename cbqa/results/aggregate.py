@@ -17,7 +17,9 @@ tolerance = max(3 sd, |first run - other-threads run|), capped at 10 points for 
 wider than that cannot tell a broken install from normal variation; a capped entry's `what` says what the rule gave,
 and a fresh run may then fall outside by seed alone); a wall time's or a rate's band is at least 40% of its mean, since
 machines of this kind differ by 20-40% in speed, and so is a memory figure's; a recall's is at least 0.02.
-`--write` replaces the table's generated block in registry.yaml; without it, the entries are printed.
+A table's `estimates` are estimate entries computed from its fresh figures (bench-scale-ssm: docs/scale.md's core-hours
+of NER over Wikipedia), so that they follow each rerun. `--write` replaces the table's generated block in
+registry.yaml; without it, the entries are printed.
 """
 
 from __future__ import annotations
@@ -121,6 +123,24 @@ SCALE_SSM = [
       for i, engine in enumerate(("a bare nlp.pipe", "the local engine", "the Ray engine"))
       for col, key, unit, what in (("start-up (s)", "startup_s", "s", "start-up"), ("steady words/s", "steady_words_per_s", "words/s", "steady-state words/s"))),
 ]  # fmt: skip
+# DPR's Wikipedia (Karpukhin et al. 2020): 21,015,324 passages of 100 words, what docs/scale.md sizes the NER run by
+WIKIPEDIA_WORDS = 21_015_324 * 100
+
+
+def scale_ssm_estimates(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """docs/scale.md's Wikipedia-scale NER figure, computed from this run's rate of the local engine (an estimate
+    entry of table scale-wikipedia, so that it follows each rerun of the bench)."""
+    rate = next(e for e in measured if e["id"] == "bench-scale-ssm/cbqa-ner-the-local-engine/steady-words-s")
+    return [{
+        "id": "scale-wikipedia/ner/core-hours", "kind": "estimate", "unit": "core h", "table": "scale-wikipedia",
+        "what": "core-hours of `cbqa ner` (local engine, en_core_web_sm) over DPR's Wikipedia, 2.1B words",
+        "row": "cbqa ner over DPR's Wikipedia (2.1B words), the local engine", "column": "core-hours",
+        "value": round(WIKIPEDIA_WORDS / (rate["expected"] / 2) / 3600),
+        "formula": "core-hours = 21,015,324 passages x 100 words / (the local engine's steady words/s on 2 cores / 2) / 3600",
+        "inputs": [rate["id"]],
+    }]  # fmt: skip
+
+
 # bench/scale_retrieval.py --threads 1: results.json, per size and index type (one FAISS thread)
 SCALE_RETRIEVAL = [
     Figure(f"{kind}, {n:,} passages", col, "results.json", f"{n}.{kind}.{key}", unit, f"{what}, {kind} index over {n:,} synthetic 384-d passages")
@@ -143,7 +163,7 @@ TABLES: dict[str, dict[str, Any]] = {
     "demo-worlds": {"run": "demo-worlds", "figures": _systems({"total": "total", "no_overlap": "no overlap"}), "spread": "world seeds 1-2, each trained with its own seed"},
     "study-squad": {"run": "study-squad", "figures": _systems({"total": "total", "no_overlap": "no overlap (detected)"}), "spread": "training seeds 0-2"},
     "cpu_webquestions": {"run": "webquestions_cpu", "figures": WEBQUESTIONS, "spread": "training seeds 0-2, set by --seed_everything"},
-    "bench-scale-ssm": {"run": "bench-scale-ssm", "figures": SCALE_SSM, "spread": "one run; a speed, time or memory band is 40% of the value"},
+    "bench-scale-ssm": {"run": "bench-scale-ssm", "figures": SCALE_SSM, "spread": "one run; a speed, time or memory band is 40% of the value", "estimates": scale_ssm_estimates},
     "bench-scale-retrieval": {"run": "bench-scale-retrieval", "figures": SCALE_RETRIEVAL, "spread": "one run; a speed, time or memory band is 40% of the value"},
     "study-times": {"run": "study-squad", "figures": TIMES[:1], "spread": "uninterrupted runs of training seeds 0 and 2", "column": "cbqa study (SQuAD)"},
 }  # fmt: skip
@@ -285,6 +305,7 @@ def main() -> None:
     if args.other_threads is not None and args.machine_pair is not None:
         raise SystemExit("give --other-threads or --machine-pair, not both")
     new = entries(args.table, args.runs, args.other_threads, args.machine_pair)
+    new += TABLES[args.table].get("estimates", lambda _: [])(new)
     if args.before is not None:
         if "before" not in TABLES[args.table]:
             raise SystemExit(f"--before is for the tables {[t for t in TABLES if 'before' in TABLES[t]]}")

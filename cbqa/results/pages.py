@@ -23,7 +23,7 @@ from cbqa.core.io import atomic_writer
 from cbqa.results.registry import Estimate, Measured, Published, Registry, registry
 
 BLOCK = re.compile(r"(<!-- results: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
-DECIMALS = {"EM": 1, "F1": 1, "P@1": 1, "%": 1, "x": 2, "points": 1, "GPU h": 1}
+DECIMALS = {"EM": 1, "F1": 1, "P@1": 1, "%": 1, "x": 2, "points": 1, "GPU h": 1, "core h": 0}
 DECIMALS.update(dict.fromkeys(("examples/s", "words/s", "queries/s"), 0))
 
 
