@@ -13,7 +13,7 @@ an 8,000-piece sentencepiece tokenizer trained on the store's text and `max_inpu
 
 Part 3 (`--ner-docs`): words/s of `cbqa ner` with the local engine, with `--engine ray`, and of a bare `nlp.pipe`,
 on the same documents and processes. Start-up (pipeline load, Ray start, process spawn) is reported separately from
-the steady-state rate, measured between the first and the last finished shard.
+the steady-state rate, measured between the first and the last finished shard; each engine's store size per word.
 
     python bench/scale_ssm.py [--sizes 20000 200000 2000000] [--ner-docs 20000] [--processes 2] [--work runs/bench_ssm]
 """
@@ -394,12 +394,14 @@ def engine_run(corpus: Path, out: Path, engine: str, processes: int) -> dict:
     words = {p.name: int(ShardView(p).n_words.sum()) for _, p in done}
     first_t = done[0][0]
     steady_words = sum(words[p.name] for _, p in done[1:])
+    store_bytes = sum(p.stat().st_size for p in out.iterdir() if p.is_file())  # the shards and the manifest
     return {
         "engine": engine,
         "wall_s": round(end - t0, 1),
         "startup_s": round(first_t - t0, 1),
         "steady_words_per_s": round(steady_words / max(done[-1][0] - first_t, 1e-9)),
         "words": sum(words.values()),
+        "store_bytes_per_word": round(store_bytes / sum(words.values()), 2),  # Arrow, uncompressed, text included
     }
 
 

@@ -102,8 +102,11 @@ def test_the_wikipedia_ner_estimate_follows_the_benchs_rate(tmp_path: Path) -> N
 
     run = tmp_path / "bench"
     run.mkdir()
-    (run / "scale_ssm.json").write_text(json.dumps({"ner": [{}, {"steady_words_per_s": 5000.0}]}), encoding="utf-8")
+    ner = [{}, {"steady_words_per_s": 5000.0, "store_bytes_per_word": 8.0}]
+    (run / "scale_ssm.json").write_text(json.dumps({"ner": ner}), encoding="utf-8")
     measured = entries("bench-scale-ssm", [run], None)
-    (estimate,) = scale_ssm_estimates(measured)
-    assert estimate["value"] == round(21_015_324 * 100 / 2500 / 3600)  # words / (words/s per core) / 3600 = 234
-    assert estimate["inputs"] == [e["id"] for e in measured] and Estimate.model_validate(estimate).table
+    hours, size = scale_ssm_estimates(measured)
+    assert hours["value"] == round(21_015_324 * 100 / 2500 / 3600)  # words / (words/s per core) / 3600 = 234
+    assert size["value"] == 16.8  # 2.1B words x 8 bytes
+    assert [*hours["inputs"], *size["inputs"]] == [e["id"] for e in measured]
+    assert all(Estimate.model_validate(e).table == "scale-wikipedia" for e in (hours, size))

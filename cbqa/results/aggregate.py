@@ -122,6 +122,7 @@ SCALE_SSM = [
     *(Figure(f"cbqa ner, {engine}", col, "scale_ssm.json", f"ner.{i}.{key}", unit, f"{what} of {engine} on 8,000 SQuAD passages, 2 processes")
       for i, engine in enumerate(("a bare nlp.pipe", "the local engine", "the Ray engine"))
       for col, key, unit, what in (("start-up (s)", "startup_s", "s", "start-up"), ("steady words/s", "steady_words_per_s", "words/s", "steady-state words/s"))),
+    Figure("cbqa ner, the local engine", "store bytes/word", "scale_ssm.json", "ner.1.store_bytes_per_word", "bytes/word", "size of the spans store (Arrow shards, text included, and manifest) per word, local engine on 8,000 SQuAD passages"),
 ]  # fmt: skip
 # DPR's Wikipedia (Karpukhin et al. 2020): 21,015,324 passages of 100 words, what docs/scale.md sizes the NER run by
 WIKIPEDIA_WORDS = 21_015_324 * 100
@@ -130,15 +131,25 @@ WIKIPEDIA_WORDS = 21_015_324 * 100
 def scale_ssm_estimates(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """docs/scale.md's Wikipedia-scale NER figure, computed from this run's rate of the local engine (an estimate
     entry of table scale-wikipedia, so that it follows each rerun of the bench)."""
-    rate = next(e for e in measured if e["id"] == "bench-scale-ssm/cbqa-ner-the-local-engine/steady-words-s")
-    return [{
+    of = {e["id"].rsplit("/", 1)[-1]: e for e in measured if e["row"] == "cbqa ner, the local engine"}
+    rate, size = of["steady-words-s"], of.get("store-bytes-word")
+    row = "cbqa ner over DPR's Wikipedia (2.1B words), the local engine"
+    out = [{
         "id": "scale-wikipedia/ner/core-hours", "kind": "estimate", "unit": "core h", "table": "scale-wikipedia",
         "what": "core-hours of `cbqa ner` (local engine, en_core_web_sm) over DPR's Wikipedia, 2.1B words",
-        "row": "cbqa ner over DPR's Wikipedia (2.1B words), the local engine", "column": "core-hours",
-        "value": round(WIKIPEDIA_WORDS / (rate["expected"] / 2) / 3600),
+        "row": row, "column": "core-hours", "value": round(WIKIPEDIA_WORDS / (rate["expected"] / 2) / 3600),
         "formula": "core-hours = 21,015,324 passages x 100 words / (the local engine's steady words/s on 2 cores / 2) / 3600",
         "inputs": [rate["id"]],
     }]  # fmt: skip
+    if size is not None:
+        out.append({
+            "id": "scale-wikipedia/ner/store-gb", "kind": "estimate", "unit": "GB", "table": "scale-wikipedia",
+            "what": "size of the spans store of DPR's Wikipedia, 2.1B words", "row": row, "column": "spans store (GB)",
+            "value": round(WIKIPEDIA_WORDS * size["expected"] / 1e9, 1),
+            "formula": "GB = 21,015,324 passages x 100 words x the store's bytes per word on SQuAD / 1e9",
+            "inputs": [size["id"]],
+        })  # fmt: skip
+    return out
 
 
 # bench/scale_retrieval.py --threads 1: results.json, per size and index type (one FAISS thread)
