@@ -118,8 +118,10 @@ class Stages:
                 except BaseException as e:  # (re-raised below, in the main thread)
                     with lock:
                         errors.append(e)
-                    if not self.stopping.is_set() and not isinstance(e, Stopped):
-                        self.stopping.set()
+                        first = not self.stopping.is_set() and not isinstance(e, Stopped)
+                        if first:
+                            self.stopping.set()
+                    if first:
                         console.print("[red]• a stage failed: stopping the other lanes[/red]")
 
         threads = [threading.Thread(target=lane, name=f"lane-{i}") for i in range(min(lanes, len(chains)))]
@@ -381,8 +383,9 @@ def in_child(argv: list[str], log: Path, threads: int, stop: threading.Event | N
 
 
 def wait_or_stop(child: multiprocessing.process.BaseProcess, stop: threading.Event | None, poll_s: float = 0.5) -> int:
-    """Wait for `child`; when `stop` is set first, send it SIGTERM (Lightning ends training at the next batch, leaving
-    a checkpoint between two steps to resume from) and wait for it to end. Its exit status, or 1 without one."""
+    """Wait for `child`; when `stop` is set first, send it SIGTERM (Lightning ends training at the next batch; the
+    rerun resumes from the run's last checkpoint between two steps) and wait for it to end. Its exit status, or 1
+    without one."""
     while child.exitcode is None:
         child.join(poll_s)
         if stop is not None and stop.is_set() and child.exitcode is None:
