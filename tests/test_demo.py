@@ -155,13 +155,16 @@ def test_a_failed_lane_stops_the_others_at_their_next_stage_and_its_error_is_rai
     from cbqa.core.errors import CbqaError
     from cbqa.demo.stages import Stages
 
-    stages, ran, failing_now = Stages(tmp_path), [], threading.Event()
+    stages, ran = Stages(tmp_path), []
+    pretraining, failing_now = threading.Event(), threading.Event()
 
     def failing() -> None:
+        pretraining.wait(10)  # (the other lane's first stage must have started: else it never starts at all)
         stages.run("ner", None, lambda: failing_now.set() or 1)  # (an exit status of 1: the stage failed)
 
     def pretrain() -> None:
         ran.append("pretrain")
+        pretraining.set()
         failing_now.wait(10)  # running while the other lane fails ...
         time.sleep(0.5)  # ... and until that failure has reached the lanes
 
