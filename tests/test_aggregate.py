@@ -110,3 +110,34 @@ def test_the_wikipedia_ner_estimate_follows_the_benchs_rate(tmp_path: Path) -> N
     assert size["value"] == 16.8  # 2.1B words x 8 bytes
     assert [*hours["inputs"], *size["inputs"]] == [e["id"] for e in measured]
     assert all(Estimate.model_validate(e).table == "scale-wikipedia" for e in (hours, size))
+
+    growth = {"200000": {"rss_anon_growth_mb": 40.0}, "2000000": {"rss_anon_growth_mb": 76.0}}  # MiB
+    (run / "scale_ssm.json").write_text(json.dumps({"ner": ner, "scale": growth}), encoding="utf-8")
+    per_passage, per_rank = scale_ssm_estimates(entries("bench-scale-ssm", [run], None))[2:]
+    assert per_passage["value"] == round(36 * 2**20 / 1_800_000, 1)  # 21.0 bytes
+    assert per_rank["value"] == round((76 * 2**20 + 36 * 2**20 / 1_800_000 * 19_015_324) / 1e9, 2)  # 0.48 GB
+
+
+def test_the_dpr_index_estimates_follow_the_benchs_2m_figures(tmp_path: Path) -> None:
+    from cbqa.results.aggregate import scale_retrieval_estimates
+    from cbqa.results.registry import Estimate
+
+    run = tmp_path / "bench"
+    run.mkdir()
+    at_2m = {  # MiB, as the bench writes them: 640, 1,536 and 56 bytes a passage
+        "flat": {
+            "build": {"passages_mb": 2e6 * 640 / 2**20, "index_mb": 2e6 * 1536 / 2**20},
+            "load": {"batched_qps": 42.0},
+        },
+        "ivfpq": {"build": {"index_mb": 2e6 * 56 / 2**20}},
+    }
+    (run / "results.json").write_text(json.dumps({"2000000": at_2m}), encoding="utf-8")
+    got = {e["id"]: e for e in scale_retrieval_estimates(entries("bench-scale-retrieval", [run], None))}
+    n = 21_015_324
+    assert got["scale-dpr/passage-store-gb/768-d"]["value"] == round(640 * n / 1e9, 1)
+    assert got["scale-dpr/flat-index-gb/384-d"]["value"] == round(1536 * n / 1e9, 1)
+    assert got["scale-dpr/flat-index-gb/768-d"]["value"] == round(2 * 1536 * n / 1e9, 1)  # twice the vector bytes
+    assert got["scale-dpr/ivf-pq-index-gb/768-d"]["value"] == round((56 + 48) * n / 1e9, 1)  # 96-byte codes, not 48
+    assert got["scale-dpr/exact-search-on-one-thread-queries-s/768-d"]["value"] == round(42 * 2e6 / n / 2, 1)
+    assert all(Estimate.model_validate(e).table == "scale-dpr" for e in got.values())
+    assert scale_retrieval_estimates([]) == []  # a run without the 2M figures has nothing to carry on

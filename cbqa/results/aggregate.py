@@ -17,8 +17,8 @@ tolerance = max(3 sd, |first run - other-threads run|), capped at 10 points for 
 wider than that cannot tell a broken install from normal variation; a capped entry's `what` says what the rule gave,
 and a fresh run may then fall outside by seed alone); a wall time's or a rate's band is at least 40% of its mean, since
 machines of this kind differ by 20-40% in speed, and so is a memory figure's; a recall's is at least 0.02.
-A table's `estimates` are estimate entries computed from its fresh figures (bench-scale-ssm: docs/scale.md's core-hours
-of NER over Wikipedia), so that they follow each rerun. `--write` replaces the table's generated block in
+A table's `estimates` are estimate entries computed from its fresh figures (docs/scale.md's figures of DPR's Wikipedia:
+bench-scale-ssm's NER core-hours, spans store and data-path memory, bench-scale-retrieval's index sizes), so that they follow each rerun. `--write` replaces the table's generated block in
 registry.yaml; without it, the entries are printed.
 """
 
@@ -124,8 +124,10 @@ SCALE_SSM = [
       for col, key, unit, what in (("start-up (s)", "startup_s", "s", "start-up"), ("steady words/s", "steady_words_per_s", "words/s", "steady-state words/s"))),
     Figure("cbqa ner, the local engine", "store bytes/word", "scale_ssm.json", "ner.1.store_bytes_per_word", "bytes/word", "size of the spans store (Arrow shards, text included, and manifest) per word, local engine on 8,000 SQuAD passages"),
 ]  # fmt: skip
-# DPR's Wikipedia (Karpukhin et al. 2020): 21,015,324 passages of 100 words, what docs/scale.md sizes the NER run by
-WIKIPEDIA_WORDS = 21_015_324 * 100
+# DPR's Wikipedia (Karpukhin et al. 2020): 21,015,324 passages of 100 words, what docs/scale.md sizes its runs by
+WIKIPEDIA_PASSAGES = 21_015_324
+WIKIPEDIA_WORDS = WIKIPEDIA_PASSAGES * 100
+MIB = 2**20  # the benches' "MB" are MiB (kB of /proc / 1024, bytes / 2**20)
 
 
 def scale_ssm_estimates(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -149,6 +151,70 @@ def scale_ssm_estimates(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "formula": "GB = 21,015,324 passages x 100 words x the store's bytes per word on SQuAD / 1e9",
             "inputs": [size["id"]],
         })  # fmt: skip
+    return out + _data_path_estimates(measured)
+
+
+def _data_path_estimates(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a rank of SSM pretraining holds in anonymous memory over DPR's Wikipedia: the growth per passage between
+    the bench's two largest corpora, carried on from the largest to 21M passages."""
+    growth = {e["row"]: e for e in measured if e["id"].endswith("/rssanon-growth-mb")}
+    (small, a), (big, b) = [(n, growth.get(f"{n:,} passages")) for n in SSM_SIZES[-2:]]
+    if a is None or b is None:
+        return []
+    per_passage = (b["expected"] - a["expected"]) * MIB / (big - small)
+    row, inputs = "the SSM data path over DPR's Wikipedia (21M passages), one rank", [a["id"], b["id"]]
+    slope = f"(RssAnon growth at {big:,} - at {small:,} passages) / {big - small:,}"
+    return [{
+        "id": "scale-wikipedia/data-path/bytes-passage", "kind": "estimate", "unit": "bytes", "table": "scale-wikipedia",
+        "what": "anonymous memory a rank's SSM data path adds per passage of the corpus", "row": row,
+        "column": "bytes per passage", "value": round(per_passage, 1),
+        "formula": f"bytes per passage = {slope}", "inputs": inputs,
+    }, {
+        "id": "scale-wikipedia/data-path/rss-anon-gb", "kind": "estimate", "unit": "GB", "table": "scale-wikipedia",
+        "what": "anonymous memory a rank's SSM data path holds over DPR's 21M passages", "row": row,
+        "column": "RssAnon per rank (GB)", "value": round((b["expected"] * MIB + per_passage * (WIKIPEDIA_PASSAGES - big)) / 1e9, 2),
+        "formula": f"GB = (RssAnon growth at {big:,} passages + bytes per passage x (21,015,324 - {big:,})) / 1e9", "inputs": inputs,
+    }]  # fmt: skip
+
+
+# the bench's figures at 2M that scale_retrieval_estimates reads: (index type, column slug)
+RETRIEVAL_INPUTS = (
+    ("flat", "passage-store-mb"),
+    ("flat", "index-mb"),
+    ("ivfpq", "index-mb"),
+    ("flat", "queries-s-batched"),
+)
+
+
+def scale_retrieval_estimates(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """docs/scale.md's figures of an index over DPR's 21M passages, carried on from the bench's 2M-passage figures
+    (synthetic 100-word passages, 384-d vectors): per passage, times 21M; at 768-d, twice the vector bytes (the flat
+    index, exact search) or 48 more code bytes (IVF-PQ's codes of dimensions / 8 bytes)."""
+    n, ids = 2_000_000, {e["id"]: e for e in measured}
+    of = {f"{k}-{c}": ids.get(f"bench-scale-retrieval/{k}-2-000-000-passages/{c}") for k, c in RETRIEVAL_INPUTS}
+    if None in of.values():
+        return []
+    per = {c: e["expected"] * MIB / n for c, e in of.items()}  # bytes a passage at 2M
+    out = []
+    for dim in (384, 768):
+        x = dim // 384
+        for row, value, formula, inp in (
+            ("passage store (GB)", per["flat-passage-store-mb"] * WIKIPEDIA_PASSAGES / 1e9,
+             f"passage store GB = its bytes per synthetic 100-word passage at {n:,} x 21,015,324 / 1e9", "flat-passage-store-mb"),
+            ("float16 embeddings (GB)", WIKIPEDIA_PASSAGES * dim * 2 / 1e9, "embeddings GB = 21,015,324 x dimensions x 2 bytes / 1e9", None),
+            ("flat index (GB)", per["flat-index-mb"] * x * WIKIPEDIA_PASSAGES / 1e9,
+             f"flat index GB = its bytes per 384-d passage at {n:,} (x 2 at 768-d) x 21,015,324 / 1e9", "flat-index-mb"),
+            ("IVF-PQ index (GB)", (per["ivfpq-index-mb"] + (dim - 384) / 8) * WIKIPEDIA_PASSAGES / 1e9,
+             f"IVF-PQ index GB = (its bytes per passage at {n:,} with codes of 384 / 8 bytes, + 48 at 768-d) x 21,015,324 / 1e9", "ivfpq-index-mb"),
+            ("exact search on one thread (queries/s)", of["flat-queries-s-batched"]["expected"] * n / WIKIPEDIA_PASSAGES / x,
+             f"queries/s = the flat index's batched queries/s at {n:,} x {n:,} / 21,015,324 (/ 2 at 768-d)", "flat-queries-s-batched"),
+        ):  # fmt: skip
+            out.append({
+                "id": f"scale-dpr/{slug(row)}/{dim}-d", "kind": "estimate", "unit": "queries/s" if "queries" in row else "GB",
+                "table": "scale-dpr", "what": f"{row.split(' (')[0]} over DPR's 21,015,324 passages, {dim}-d vectors", "row": row,
+                "column": f"{'MiniLM' if dim == 384 else 'DPR'}, {dim}-d", "value": round(value, 1), "formula": formula,
+                "inputs": [of[inp]["id"]] if inp else [],
+            })  # fmt: skip
     return out
 
 
@@ -163,6 +229,9 @@ SCALE_RETRIEVAL = [
         ("index (MB)", "build.index_mb", "MB", "size of the index file"),
         ("queries/s, batched", "load.batched_qps", "queries/s", "queries/s of search_vectors, all queries in one call"),
         ("recall@10 vs flat", "recall", "recall", "recall@10 against the flat index's results"))
+] + [
+    Figure(f"flat, {n:,} passages", "passage store (MB)", "results.json", f"{n}.flat.build.passages_mb", "MB", f"size of the passage store (Arrow shards) of {n:,} synthetic 100-word passages")
+    for n in (200_000, 2_000_000)
 ]  # fmt: skip
 
 TABLES: dict[str, dict[str, Any]] = {
@@ -175,7 +244,7 @@ TABLES: dict[str, dict[str, Any]] = {
     "study-squad": {"run": "study-squad", "figures": _systems({"total": "total", "no_overlap": "no overlap (detected)"}), "spread": "training seeds 0-2"},
     "cpu_webquestions": {"run": "webquestions_cpu", "figures": WEBQUESTIONS, "spread": "training seeds 0-2, set by --seed_everything"},
     "bench-scale-ssm": {"run": "bench-scale-ssm", "figures": SCALE_SSM, "spread": "one run; a speed, time or memory band is 40% of the value", "estimates": scale_ssm_estimates},
-    "bench-scale-retrieval": {"run": "bench-scale-retrieval", "figures": SCALE_RETRIEVAL, "spread": "one run; a speed, time or memory band is 40% of the value"},
+    "bench-scale-retrieval": {"run": "bench-scale-retrieval", "figures": SCALE_RETRIEVAL, "spread": "one run; a speed, time or memory band is 40% of the value", "estimates": scale_retrieval_estimates},
     "study-times": {"run": "study-squad", "figures": TIMES[:1], "spread": "uninterrupted runs of training seeds 0 and 2", "column": "cbqa study (SQuAD)"},
 }  # fmt: skip
 

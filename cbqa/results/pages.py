@@ -31,6 +31,8 @@ def number(value: float, unit: str, like: float | None = None) -> str:
     """`value` in its unit's format; `like`: the figure whose size sets the decimals (an sd is shown as its mean is)."""
     size = abs(value if like is None else like)
     decimals = (0 if size >= 10 else 2) if unit == "s" else DECIMALS.get(unit, 2 if size < 10 else 1)
+    if unit.endswith("/s") and size < 10:
+        decimals = 1  # (a rate of a few a second: whole numbers would halve or double it)
     if unit == "params":
         return f"{value / 1e9:.2f}B" if value >= 1e9 else f"{value / 1e6:.1f}M"
     if unit == "GB":
