@@ -8,6 +8,7 @@
     python -m cbqa.results.aggregate cpu_webquestions --runs W0 W1 W2 --other-threads W0T1 [--write]
     python -m cbqa.results.aggregate bench-scale-ssm --runs B [--write]          # B: bench/scale_ssm.py's --work
     python -m cbqa.results.aggregate bench-scale-retrieval --runs B [--write]    # B: bench/scale_retrieval.py's --work
+    python -m cbqa.results.aggregate bench-scale-overlap --runs B [--write]      # B: its --work of --overlap-only
 
 Each table (`TABLES`) names where each figure of a finished run is read (a JSON file and key). `--runs` are runs that
 differ in what the table's `spread` says (training seeds; world seeds for demo-worlds); `--other-threads` is a run of
@@ -17,9 +18,10 @@ tolerance = max(3 sd, |first run - other-threads run|), capped at 10 points for 
 wider than that cannot tell a broken install from normal variation; a capped entry's `what` says what the rule gave,
 and a fresh run may then fall outside by seed alone); a wall time's or a rate's band is at least 40% of its mean, since
 machines of this kind differ by 20-40% in speed, and so is a memory figure's; a recall's is at least 0.02.
-A table's `estimates` are estimate entries computed from its fresh figures (docs/scale.md's figures of DPR's Wikipedia:
-bench-scale-ssm's NER core-hours, spans store and data-path memory, bench-scale-retrieval's index sizes), so that they follow each rerun. `--write` replaces the table's generated block in
-registry.yaml; without it, the entries are printed.
+A table's `estimates` are estimate entries computed from its fresh figures (docs/scale.md's figures of DPR's
+Wikipedia: NER core-hours, spans store and data-path memory from bench-scale-ssm, index sizes from
+bench-scale-retrieval and bench-scale-overlap), so that they follow each rerun. `--write` replaces the table's
+generated block in registry.yaml; without it, the entries are printed.
 """
 
 from __future__ import annotations
@@ -218,6 +220,32 @@ def scale_retrieval_estimates(measured: list[dict[str, Any]]) -> list[dict[str, 
     return out
 
 
+# bench/scale_retrieval.py --sizes 2000000 --overlap-only: `cbqa overlap --corpus` over the 2M corpus, 200 questions
+OVERLAP_ROW = "cbqa overlap --corpus, 2,000,000 passages, 200 questions"
+SCALE_OVERLAP = [
+    Figure(OVERLAP_ROW, col, "results.json", f"2000000.overlap.{key}", unit, what)
+    for col, key, unit, what in (
+        ("build and label (s)", "wall_s", "s", "wall time of cbqa overlap --corpus building its sentence index over 2M synthetic passages and labelling 200 questions"),
+        ("rerun, index built (s)", "rerun_s", "s", "wall time of the same command again, the sentence index built: corpus fingerprint, open, 200 lookups"),
+        ("on disk (MB)", "dir_mb", "MB", "size of the on-disk sentence index of 2M synthetic passages (and the labels)"),
+        ("peak resident (MB)", "peak_mb", "MB", "peak resident memory of cbqa overlap --corpus while it builds its sentence index over 2M passages"))
+]  # fmt: skip
+
+
+def scale_overlap_estimates(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The on-disk sentence index of `cbqa overlap --corpus` over DPR's 21M passages: its size per passage at 2M."""
+    disk = next((e for e in measured if e["column"] == "on disk (MB)"), None)
+    if disk is None:
+        return []
+    gb = disk["expected"] * MIB / 2_000_000 * WIKIPEDIA_PASSAGES / 1e9
+    return [{
+        "id": f"scale-dpr/overlap-sentence-index-gb/{dim}-d", "kind": "estimate", "unit": "GB", "table": "scale-dpr",
+        "what": "the on-disk sentence index of cbqa overlap --corpus over DPR's 21,015,324 passages", "row": "cbqa overlap's sentence index (GB)",
+        "column": f"{'MiniLM' if dim == 384 else 'DPR'}, {dim}-d", "value": round(gb, 1),
+        "formula": "sentence index GB = its bytes per synthetic 100-word passage at 2,000,000 x 21,015,324 / 1e9", "inputs": [disk["id"]],
+    } for dim in (384, 768)]  # fmt: skip
+
+
 # bench/scale_retrieval.py --threads 1: results.json, per size and index type (one FAISS thread)
 SCALE_RETRIEVAL = [
     Figure(f"{kind}, {n:,} passages", col, "results.json", f"{n}.{kind}.{key}", unit, f"{what}, {kind} index over {n:,} synthetic 384-d passages")
@@ -245,6 +273,7 @@ TABLES: dict[str, dict[str, Any]] = {
     "cpu_webquestions": {"run": "webquestions_cpu", "figures": WEBQUESTIONS, "spread": "training seeds 0-2, set by --seed_everything"},
     "bench-scale-ssm": {"run": "bench-scale-ssm", "figures": SCALE_SSM, "spread": "one run; a speed, time or memory band is 40% of the value", "estimates": scale_ssm_estimates},
     "bench-scale-retrieval": {"run": "bench-scale-retrieval", "figures": SCALE_RETRIEVAL, "spread": "one run; a speed, time or memory band is 40% of the value", "estimates": scale_retrieval_estimates},
+    "bench-scale-overlap": {"run": "bench-scale-overlap", "figures": SCALE_OVERLAP, "spread": "one run; a time or memory band is 40% of the value", "estimates": scale_overlap_estimates},
     "study-times": {"run": "study-squad", "figures": TIMES[:1], "spread": "uninterrupted runs of training seeds 0 and 2", "column": "cbqa study (SQuAD)"},
 }  # fmt: skip
 
