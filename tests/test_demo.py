@@ -178,6 +178,38 @@ def test_a_failed_lane_stops_the_others_at_their_next_stage_and_its_error_is_rai
     assert json.loads((tmp_path / "stages.json").read_text())["ner"]["state"] == "running"  # (rerun on the next run)
 
 
+def test_a_failed_lane_stops_a_command_running_in_the_other_lane_at_its_next_progress_step(tmp_path) -> None:
+    """An in-process stage (an index, retrieval, the overlap labels) is stopped at its progress bar's next step rather
+    than run to its end; it stays to be rerun, and the failure is the error raised."""
+    import threading
+    import time
+
+    from cbqa.core.errors import CbqaError
+    from cbqa.core.progress import progress_bar
+    from cbqa.demo.stages import Stages
+
+    stages, steps = Stages(tmp_path), []
+    counting = threading.Event()
+
+    def failing() -> None:
+        counting.wait(10)
+        stages.run("ner", None, lambda: 1)
+
+    def long_command() -> None:
+        with progress_bar("encoding", total=600, enabled=False) as advance:
+            for _ in range(600):  # a minute unless stopped
+                steps.append(1)
+                counting.set()
+                time.sleep(0.1)
+                advance()
+
+    t0 = time.perf_counter()
+    with pytest.raises(CbqaError, match="study stage 'ner' failed") as e:
+        stages.parallel([lambda: stages.run("retrieval index", None, long_command), failing], lanes=2)
+    assert type(e.value) is CbqaError and time.perf_counter() - t0 < 20 and len(steps) < 200
+    assert json.loads((tmp_path / "stages.json").read_text())["retrieval index"]["state"] == "running"
+
+
 def test_a_stopped_training_child_is_terminated_and_waited_for() -> None:
     import multiprocessing
     import threading

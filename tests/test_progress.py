@@ -47,3 +47,29 @@ def test_disabled_draws_nothing_and_advance_takes_the_same_calls(terminal, capsy
         advance(1, description="still quiet")
     assert terminal["files"] == [] and terminal["screen"].getvalue() == ""
     assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["drawn", "disabled"])
+def test_within_cancel_with_advance_raises_once_the_event_is_set_in_that_thread_only(enabled) -> None:
+    import threading
+
+    from cbqa.core.progress import Cancelled, cancel_with
+
+    stop, other_thread = threading.Event(), []
+
+    def elsewhere() -> None:  # another thread's bar, started while this thread's event is set: not cancelled
+        with progress_bar("other", total=2, enabled=enabled) as advance:
+            advance()
+            other_thread.append("advanced")
+
+    with cancel_with(stop), progress_bar("counting", total=3, enabled=enabled) as advance:
+        advance()  # not set yet: counts
+        stop.set()
+        t = threading.Thread(target=elsewhere)
+        t.start()
+        t.join()
+        with pytest.raises(Cancelled):
+            advance()
+    assert other_thread == ["advanced"]
+    with progress_bar("after", total=1, enabled=enabled) as advance:
+        advance()  # outside the block the event no longer applies

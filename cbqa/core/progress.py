@@ -2,14 +2,42 @@
 
 `progress_bar` is a context manager that shows a rich progress bar on stderr (stdout stays for what a command prints
 as its result), removed when the block ends, and yields an `advance` callable; disabled, it prints nothing and
-`advance` does nothing."""
+`advance` does nothing.
+
+A bar's `advance` is also where a long-running command can be stopped from outside: within `cancel_with(event)`,
+every bar started in that thread raises `Cancelled` from `advance` once `event` is set. A study uses it to stop a
+command running in one lane's thread (an index, retrieval, the overlap labels) when a stage of another lane fails:
+the command unwinds as from any error, its atomic writers leaving nothing half-written."""
 
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol
+
+from cbqa.core.errors import CbqaError
+
+
+class Cancelled(CbqaError):
+    """Raised by a progress bar's `advance` once the event of the enclosing `cancel_with` is set."""
+
+
+# (a context variable: each thread has its own, so cancelling one lane's command leaves the other lanes' bars alone)
+_cancel: ContextVar[threading.Event | None] = ContextVar("cbqa_progress_cancel", default=None)
+
+
+@contextmanager
+def cancel_with(event: threading.Event) -> Iterator[None]:
+    """Within the block, in this thread, the `advance` of every progress bar started raises `Cancelled` once `event`
+    is set."""
+    token = _cancel.set(event)
+    try:
+        yield
+    finally:
+        _cancel.reset(token)
 
 
 class Advance(Protocol):
@@ -26,8 +54,9 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
     """A bar for `total` units: the description, the bar, units done of `total`, time elapsed and left. `total=None`
     (not known in advance): the description, a pulsing bar and the time elapsed; a command that counts something
     shows it in the description."""
+    stop = _cancel.get()
     if not enabled:
-        yield _disabled
+        yield _disabled if stop is None else _stoppable(_disabled, stop)
         return
     from rich.console import Console
     from rich.progress import (
@@ -58,7 +87,16 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
             else:
                 progress.update(task, advance=n, description=description)
 
-        yield advance
+        yield advance if stop is None else _stoppable(advance, stop)
+
+
+def _stoppable(advance: Advance, stop: threading.Event) -> Advance:
+    def advance_or_stop(n: int = 1, description: str | None = None) -> None:
+        if stop.is_set():
+            raise Cancelled("stopped at its progress bar's next step")
+        advance(n, description)
+
+    return advance_or_stop
 
 
 @contextmanager

@@ -36,6 +36,7 @@ from cbqa.core.contracts import Contract, Number, read_contract, write_contract
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats.jsonl import write_json
 from cbqa.core.io import fingerprint, remove_tree
+from cbqa.core.progress import Cancelled, cancel_with
 from cbqa.demo.config import VARIANTS, StudyConfig
 
 console = Console(stderr=False)
@@ -169,7 +170,11 @@ class Stages:
             console.print(f"[bold]• {name}[/bold]")
         self._record(name, StageRecord(state="running", key=key))
         t0 = time.perf_counter()
-        code = fn()
+        try:
+            with cancel_with(self.stopping):  # a command running here stops at its next progress step
+                code = fn()
+        except Cancelled as e:
+            raise Stopped(f"study stage {name!r} stopped: a stage of another lane failed") from e
         if code not in (None, 0):
             raise CbqaError(f"study stage {name!r} failed (exit {code}){self._log_tail(name)}")
         wall = round(time.perf_counter() - t0, 1)
