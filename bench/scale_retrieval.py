@@ -224,8 +224,19 @@ def child_overlap(d: Path) -> dict[str, Any]:
     def overlap() -> float:
         t0 = time.perf_counter()
         try:
-            cbqa_main(["overlap", "--train", str(d / "qa.jsonl"), "--test", str(d / "qa.jsonl"), "--corpus",
-                       str(d / "corpus.jsonl"), "--out", str(d / "overlap" / "labels.jsonl")])  # fmt: skip
+            cbqa_main(
+                [
+                    "overlap",
+                    "--train",
+                    str(d / "qa.jsonl"),
+                    "--test",
+                    str(d / "qa.jsonl"),
+                    "--corpus",
+                    str(d / "corpus.jsonl"),
+                    "--out",
+                    str(d / "overlap" / "labels.jsonl"),
+                ]
+            )
         except SystemExit as e:
             if e.code:
                 raise

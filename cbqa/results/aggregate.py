@@ -166,17 +166,32 @@ def _data_path_estimates(measured: list[dict[str, Any]]) -> list[dict[str, Any]]
     per_passage = (b["expected"] - a["expected"]) * MIB / (big - small)
     row, inputs = "the SSM data path over DPR's Wikipedia (21M passages), one rank", [a["id"], b["id"]]
     slope = f"(RssAnon growth at {big:,} - at {small:,} passages) / {big - small:,}"
-    return [{
-        "id": "scale-wikipedia/data-path/bytes-passage", "kind": "estimate", "unit": "bytes", "table": "scale-wikipedia",
-        "what": "anonymous memory a rank's SSM data path adds per passage of the corpus", "row": row,
-        "column": "bytes per passage", "value": round(per_passage, 1),
-        "formula": f"bytes per passage = {slope}", "inputs": inputs,
-    }, {
-        "id": "scale-wikipedia/data-path/rss-anon-gb", "kind": "estimate", "unit": "GB", "table": "scale-wikipedia",
-        "what": "anonymous memory a rank's SSM data path holds over DPR's 21M passages", "row": row,
-        "column": "RssAnon per rank (GB)", "value": round((b["expected"] * MIB + per_passage * (WIKIPEDIA_PASSAGES - big)) / 1e9, 2),
-        "formula": f"GB = (RssAnon growth at {big:,} passages + bytes per passage x (21,015,324 - {big:,})) / 1e9", "inputs": inputs,
-    }]  # fmt: skip
+    return [
+        {
+            "id": "scale-wikipedia/data-path/bytes-passage",
+            "kind": "estimate",
+            "unit": "bytes",
+            "table": "scale-wikipedia",
+            "what": "anonymous memory a rank's SSM data path adds per passage of the corpus",
+            "row": row,
+            "column": "bytes per passage",
+            "value": round(per_passage, 1),
+            "formula": f"bytes per passage = {slope}",
+            "inputs": inputs,
+        },
+        {
+            "id": "scale-wikipedia/data-path/rss-anon-gb",
+            "kind": "estimate",
+            "unit": "GB",
+            "table": "scale-wikipedia",
+            "what": "anonymous memory a rank's SSM data path holds over DPR's 21M passages",
+            "row": row,
+            "column": "RssAnon per rank (GB)",
+            "value": round((b["expected"] * MIB + per_passage * (WIKIPEDIA_PASSAGES - big)) / 1e9, 2),
+            "formula": f"GB = (RssAnon growth at {big:,} passages + bytes per passage x (21,015,324 - {big:,})) / 1e9",
+            "inputs": inputs,
+        },
+    ]
 
 
 # the bench's figures at 2M that scale_retrieval_estimates reads: (index type, column slug)
@@ -201,22 +216,51 @@ def scale_retrieval_estimates(measured: list[dict[str, Any]]) -> list[dict[str, 
     for dim in (384, 768):
         x = dim // 384
         for row, value, formula, inp in (
-            ("passage store (GB)", per["flat-passage-store-mb"] * WIKIPEDIA_PASSAGES / 1e9,
-             f"passage store GB = its bytes per synthetic 100-word passage at {n:,} x 21,015,324 / 1e9", "flat-passage-store-mb"),
-            ("float16 embeddings (GB)", WIKIPEDIA_PASSAGES * dim * 2 / 1e9, "embeddings GB = 21,015,324 x dimensions x 2 bytes / 1e9", None),
-            ("flat index (GB)", per["flat-index-mb"] * x * WIKIPEDIA_PASSAGES / 1e9,
-             f"flat index GB = its bytes per 384-d passage at {n:,} (x 2 at 768-d) x 21,015,324 / 1e9", "flat-index-mb"),
-            ("IVF-PQ index (GB)", (per["ivfpq-index-mb"] + (dim - 384) / 8) * WIKIPEDIA_PASSAGES / 1e9,
-             f"IVF-PQ index GB = (its bytes per passage at {n:,} with codes of 384 / 8 bytes, + 48 at 768-d) x 21,015,324 / 1e9", "ivfpq-index-mb"),
-            ("exact search on one thread (queries/s)", of["flat-queries-s-batched"]["expected"] * n / WIKIPEDIA_PASSAGES / x,
-             f"queries/s = the flat index's batched queries/s at {n:,} x {n:,} / 21,015,324 (/ 2 at 768-d)", "flat-queries-s-batched"),
-        ):  # fmt: skip
-            out.append({
-                "id": f"scale-dpr/{slug(row)}/{dim}-d", "kind": "estimate", "unit": "queries/s" if "queries" in row else "GB",
-                "table": "scale-dpr", "what": f"{row.split(' (')[0]} over DPR's 21,015,324 passages, {dim}-d vectors", "row": row,
-                "column": f"{'MiniLM' if dim == 384 else 'DPR'}, {dim}-d", "value": round(value, 1), "formula": formula,
-                "inputs": [of[inp]["id"]] if inp else [],
-            })  # fmt: skip
+            (
+                "passage store (GB)",
+                per["flat-passage-store-mb"] * WIKIPEDIA_PASSAGES / 1e9,
+                f"passage store GB = its bytes per synthetic 100-word passage at {n:,} x 21,015,324 / 1e9",
+                "flat-passage-store-mb",
+            ),
+            (
+                "float16 embeddings (GB)",
+                WIKIPEDIA_PASSAGES * dim * 2 / 1e9,
+                "embeddings GB = 21,015,324 x dimensions x 2 bytes / 1e9",
+                None,
+            ),
+            (
+                "flat index (GB)",
+                per["flat-index-mb"] * x * WIKIPEDIA_PASSAGES / 1e9,
+                f"flat index GB = its bytes per 384-d passage at {n:,} (x 2 at 768-d) x 21,015,324 / 1e9",
+                "flat-index-mb",
+            ),
+            (
+                "IVF-PQ index (GB)",
+                (per["ivfpq-index-mb"] + (dim - 384) / 8) * WIKIPEDIA_PASSAGES / 1e9,
+                f"IVF-PQ index GB = (its bytes per passage at {n:,} with codes of 384 / 8 bytes, + 48 at 768-d) x 21,015,324 / 1e9",
+                "ivfpq-index-mb",
+            ),
+            (
+                "exact search on one thread (queries/s)",
+                of["flat-queries-s-batched"]["expected"] * n / WIKIPEDIA_PASSAGES / x,
+                f"queries/s = the flat index's batched queries/s at {n:,} x {n:,} / 21,015,324 (/ 2 at 768-d)",
+                "flat-queries-s-batched",
+            ),
+        ):
+            out.append(
+                {
+                    "id": f"scale-dpr/{slug(row)}/{dim}-d",
+                    "kind": "estimate",
+                    "unit": "queries/s" if "queries" in row else "GB",
+                    "table": "scale-dpr",
+                    "what": f"{row.split(' (')[0]} over DPR's 21,015,324 passages, {dim}-d vectors",
+                    "row": row,
+                    "column": f"{'MiniLM' if dim == 384 else 'DPR'}, {dim}-d",
+                    "value": round(value, 1),
+                    "formula": formula,
+                    "inputs": [of[inp]["id"]] if inp else [],
+                }
+            )
     return out
 
 
@@ -225,11 +269,32 @@ OVERLAP_ROW = "cbqa overlap --corpus, 2,000,000 passages, 200 questions"
 SCALE_OVERLAP = [
     Figure(OVERLAP_ROW, col, "results.json", f"2000000.overlap.{key}", unit, what)
     for col, key, unit, what in (
-        ("build and label (s)", "wall_s", "s", "wall time of cbqa overlap --corpus building its sentence index over 2M synthetic passages and labelling 200 questions"),
-        ("rerun, index built (s)", "rerun_s", "s", "wall time of the same command again, the sentence index built: corpus fingerprint, open, 200 lookups"),
-        ("on disk (MB)", "dir_mb", "MB", "size of the on-disk sentence index of 2M synthetic passages (and the labels)"),
-        ("peak resident (MB)", "peak_mb", "MB", "peak resident memory of cbqa overlap --corpus while it builds its sentence index over 2M passages"))
-]  # fmt: skip
+        (
+            "build and label (s)",
+            "wall_s",
+            "s",
+            "wall time of cbqa overlap --corpus building its sentence index over 2M synthetic passages and labelling 200 questions",
+        ),
+        (
+            "rerun, index built (s)",
+            "rerun_s",
+            "s",
+            "wall time of the same command again, the sentence index built: corpus fingerprint, open, 200 lookups",
+        ),
+        (
+            "on disk (MB)",
+            "dir_mb",
+            "MB",
+            "size of the on-disk sentence index of 2M synthetic passages (and the labels)",
+        ),
+        (
+            "peak resident (MB)",
+            "peak_mb",
+            "MB",
+            "peak resident memory of cbqa overlap --corpus while it builds its sentence index over 2M passages",
+        ),
+    )
+]
 
 
 def scale_overlap_estimates(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -238,12 +303,21 @@ def scale_overlap_estimates(measured: list[dict[str, Any]]) -> list[dict[str, An
     if disk is None:
         return []
     gb = disk["expected"] * MIB / 2_000_000 * WIKIPEDIA_PASSAGES / 1e9
-    return [{
-        "id": f"scale-dpr/overlap-sentence-index-gb/{dim}-d", "kind": "estimate", "unit": "GB", "table": "scale-dpr",
-        "what": "the on-disk sentence index of cbqa overlap --corpus over DPR's 21,015,324 passages", "row": "cbqa overlap's sentence index (GB)",
-        "column": f"{'MiniLM' if dim == 384 else 'DPR'}, {dim}-d", "value": round(gb, 1),
-        "formula": "sentence index GB = its bytes per synthetic 100-word passage at 2,000,000 x 21,015,324 / 1e9", "inputs": [disk["id"]],
-    } for dim in (384, 768)]  # fmt: skip
+    return [
+        {
+            "id": f"scale-dpr/overlap-sentence-index-gb/{dim}-d",
+            "kind": "estimate",
+            "unit": "GB",
+            "table": "scale-dpr",
+            "what": "the on-disk sentence index of cbqa overlap --corpus over DPR's 21,015,324 passages",
+            "row": "cbqa overlap's sentence index (GB)",
+            "column": f"{'MiniLM' if dim == 384 else 'DPR'}, {dim}-d",
+            "value": round(gb, 1),
+            "formula": "sentence index GB = its bytes per synthetic 100-word passage at 2,000,000 x 21,015,324 / 1e9",
+            "inputs": [disk["id"]],
+        }
+        for dim in (384, 768)
+    ]
 
 
 # bench/scale_retrieval.py --threads 1: results.json, per size and index type (one FAISS thread)
