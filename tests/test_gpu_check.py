@@ -170,7 +170,7 @@ def test_train_flops_equal_torch_flop_counter(gpu_check, gated: bool) -> None:
         dropout_rate=0.0,
         decoder_start_token_id=0,
         attn_implementation="eager",
-    )  # fmt: skip  (CPU sdpa kernels are not counted by torch)
+    )  # (eager attention: CPU sdpa kernels are not counted by torch)
     net = T5ForConditionalGeneration(cfg).train()
     g = torch.Generator().manual_seed(0)
     batch = {

@@ -73,7 +73,7 @@ def config_from(args: argparse.Namespace, **more) -> StudyConfig:
         lanes=args.lanes,
         threads=args.threads,
         **more,
-    )  # fmt: skip  (one keyword per option would take 14 lines)
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -112,7 +112,7 @@ def main(argv: list[str]) -> int:
         model=args.model,
         seed=args.seed,
         arch=dict(ARCHS[args.arch]) if args.model is None else {},
-    )  # fmt: skip  (the inputs, together)
+    )
     with writer_lock(cfg.out, "cbqa study"):
         return report(cfg)
 

@@ -66,7 +66,7 @@ KIND_OF = {
     "QUANTITY": "quantity",
     "ORDINAL": "quantity",
     "CARDINAL": "quantity",
-}  # fmt: skip  (ORG, PRODUCT, EVENT, WORK_OF_ART, ...: thing)
+}  # (any other label, ORG, PRODUCT, EVENT, WORK_OF_ART, ...: thing)
 
 
 def decode_keeping_sentinels(tok: Any, sequences: Any) -> list[str]:

@@ -81,14 +81,14 @@ CHECKS = [
     Figure("reader − rank floor, no overlap", "EM points", "report/summary.json", "differences.reader_minus_extractive_floor_no_overlap", "points", "the FiD reader's EM minus the rank-based extractive floor's, no-overlap questions"),
     Figure("reader − sentence-rule floor, no overlap", "EM points", "report/summary.json", "differences.reader_minus_extractive_floor_sentence_no_overlap", "points", "the FiD reader's EM minus the sentence-rule floor's, no-overlap questions"),
     Figure("counterfactual: reader outputs the substitute", "%", "retrieval/counterfactual.json", "substitute", "%", "share of entity-swapped questions the reader answers with the substitute"),
-]  # fmt: skip  (one figure a line: the list reads as the table's rows)
+]  # fmt: skip # one figure a line: the list reads as the table's rows
 # The demo's wall time and its longest stages (stages run side by side, two lanes, so their sum exceeds the total)
 TIMES = [
     Figure("whole run", "wall time (s)", "timings.json", "total_s", "s", "wall time of the whole run"),
     *(Figure(stage, "", "timings.json", f"stages_s.{stage}", "s", f"wall time of the demo's {stage!r} stage")
       for stage in ("train none", "pretrain span_corruption", "train span_corruption", "pretrain ssm", "train ssm",
                     "reader finetune")),
-]  # fmt: skip  (one figure a line)
+]  # fmt: skip # one figure a line
 TIME_SHARE = 0.4  # machines of this kind differ by 20-40% in speed: a wall time's band is at least 40% of its mean
 # (and so is a rate's, and a one-run memory figure's: resident memory follows the allocator and the host's state)
 SHARE_UNITS = {"s", "examples/s", "words/s", "queries/s", "MB"}
@@ -100,7 +100,7 @@ CLOZE = [
     for stage, when in (("pretrain", "pretraining"), ("models", "fine-tuning"))
     if not (v == "none" and stage == "pretrain")
     for key, subjects in (("train", "QA-train subjects"), ("held_out", "held-out subjects"))
-]  # fmt: skip  (one figure a line)
+]  # fmt: skip # one figure a line
 
 WQ_ROW = "T5, 1.2M parameters from scratch, 200 steps (CPU)"
 WEBQUESTIONS = [
@@ -109,7 +109,7 @@ WEBQUESTIONS = [
     Figure(WQ_ROW, "EM, answer overlap", "bench/benchmark.json", "categories.answer_overlap.em", "EM", "EM of the CPU run on the 1,210 test questions whose answer is a training answer (detector)"),
     Figure(WQ_ROW, "EM, no answer overlap", "bench/benchmark.json", "categories.no_answer_overlap.em", "EM", "EM of the CPU run on the 822 test questions whose answer no training question has (detector)"),
     Figure(WQ_ROW, "wall time (s)", "bench/benchmark.json", "timing.total_s", "s", "wall time of the cbqa benchmark command of the CPU run (fine-tuning, answering the 2,032 questions, scoring)"),
-]  # fmt: skip  (one figure a line)
+]  # fmt: skip # one figure a line
 
 # bench/scale_ssm.py --json scale_ssm.json: the SSM data path at three corpus sizes and `cbqa ner`'s engines
 SSM_SIZES = (20_000, 200_000, 2_000_000)
@@ -125,7 +125,7 @@ SCALE_SSM = [
       for i, engine in enumerate(("a bare nlp.pipe", "the local engine", "the Ray engine"))
       for col, key, unit, what in (("start-up (s)", "startup_s", "s", "start-up"), ("steady words/s", "steady_words_per_s", "words/s", "steady-state words/s"))),
     Figure("cbqa ner, the local engine", "store bytes/word", "scale_ssm.json", "ner.1.store_bytes_per_word", "bytes/word", "size of the spans store (Arrow shards, text included, and manifest) per word, local engine on 8,000 SQuAD passages"),
-]  # fmt: skip  (one figure a line)
+]  # fmt: skip # one figure a line
 # DPR's Wikipedia (Karpukhin et al. 2020): 21,015,324 passages of 100 words, what docs/scale.md sizes its runs by
 WIKIPEDIA_PASSAGES = 21_015_324
 WIKIPEDIA_WORDS = WIKIPEDIA_PASSAGES * 100
@@ -144,7 +144,7 @@ def scale_ssm_estimates(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "row": row, "column": "core-hours", "value": round(WIKIPEDIA_WORDS / (rate["expected"] / 2) / 3600),
         "formula": "core-hours = 21,015,324 passages x 100 words / (the local engine's steady words/s on 2 cores / 2) / 3600",
         "inputs": [rate["id"]],
-    }]  # fmt: skip  (an entry's fields packed, as registry.yaml shows them)
+    }]  # fmt: skip # an entry's fields packed, as registry.yaml shows them
     if size is not None:
         out.append({
             "id": "scale-wikipedia/ner/store-gb", "kind": "estimate", "unit": "GB", "table": "scale-wikipedia",
@@ -152,7 +152,7 @@ def scale_ssm_estimates(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "value": round(WIKIPEDIA_WORDS * size["expected"] / 1e9, 1),
             "formula": "GB = 21,015,324 passages x 100 words x the store's bytes per word on SQuAD / 1e9",
             "inputs": [size["id"]],
-        })  # fmt: skip  (an entry's fields packed)
+        })  # fmt: skip # an entry's fields packed
     return out + _data_path_estimates(measured)
 
 
@@ -334,7 +334,7 @@ SCALE_RETRIEVAL = [
 ] + [
     Figure(f"flat, {n:,} passages", "passage store (MB)", "results.json", f"{n}.flat.build.passages_mb", "MB", f"size of the passage store (Arrow shards) of {n:,} synthetic 100-word passages")
     for n in (200_000, 2_000_000)
-]  # fmt: skip  (one figure a line)
+]  # fmt: skip # one figure a line
 
 TABLES: dict[str, dict[str, Any]] = {
     "demo": {"run": "demo", "figures": _systems(CATEGORIES), "spread": "training seeds 0-2 on world seed 0"},
@@ -349,7 +349,7 @@ TABLES: dict[str, dict[str, Any]] = {
     "bench-scale-retrieval": {"run": "bench-scale-retrieval", "figures": SCALE_RETRIEVAL, "spread": "one run; a speed, time or memory band is 40% of the value", "estimates": scale_retrieval_estimates},
     "bench-scale-overlap": {"run": "bench-scale-overlap", "figures": SCALE_OVERLAP, "spread": "one run; a time or memory band is 40% of the value", "estimates": scale_overlap_estimates},
     "study-times": {"run": "study-squad", "figures": TIMES[:1], "spread": "uninterrupted runs of training seeds 0 and 2", "column": "cbqa study (SQuAD)"},
-}  # fmt: skip  (one table a line)
+}  # fmt: skip # one table a line
 
 
 def entries(table: str, runs: list[Path], other: Path | None, pair: list[Path] | None = None) -> list[dict[str, Any]]:
@@ -379,7 +379,7 @@ def entries(table: str, runs: list[Path], other: Path | None, pair: list[Path] |
             "table": table, "row": f.row, "column": spec.get("column", f.column), "run": spec["run"], "file": f.file, "key": f.key,
             "expected": round(mean, 2), "tolerance": round(max(tolerance, 0.01), 2), "sd": round(sd, 2),
             "n": len(values), "hardware": "cpu", "spread": spec["spread"] + (PAIR_NOTE if pair is not None else ""),
-        })  # fmt: skip  (an entry's fields packed)
+        })  # fmt: skip # an entry's fields packed
     return out
 
 
@@ -403,7 +403,7 @@ def _one_run(
         "id": entry_id, "kind": "measured", "what": what, "unit": f.unit, "table": table, "row": row, "column": column,
         "run": run, "file": f.file, "key": f.key, "expected": round(value, 1), "tolerance": round(TIME_SHARE * value, 1),
         "sd": None, "n": 1, "hardware": "cpu", "spread": spread,
-    }  # fmt: skip  (an entry's fields packed)
+    }  # fmt: skip # an entry's fields packed
 
 
 def before_entries(table: str, before: Path, paired: Path) -> list[dict[str, Any]]:
@@ -415,7 +415,7 @@ def before_entries(table: str, before: Path, paired: Path) -> list[dict[str, Any
     runs = [
         (paired, "paired", spec["paired_column"], spec["run"], f", the run paired with main at {spec['before_commit']}", "one run, right after the run of main before"),
         (before, "before", spec["before"], spec["before_run"], f", main at {spec['before_commit']}", "one run, then the paired run of the code now"),
-    ]  # fmt: skip  (one column's run a line)
+    ]  # fmt: skip # one column's run a line
     out: dict[str, list[dict[str, Any]]] = {}
     totals: dict[str, dict[str, Any]] = {}
     for run, name, column, run_id, of, spread in runs:
@@ -437,7 +437,7 @@ def before_entries(table: str, before: Path, paired: Path) -> list[dict[str, Any
         "value": round(total_now["expected"] / total_before["expected"], 2),
         "formula": "wall time of the run now / the run before it, back to back on one machine",
         "inputs": [total_now["id"], total_before["id"]],
-    }  # fmt: skip  (an entry's fields packed)
+    }  # fmt: skip # an entry's fields packed
     return [*out["paired"], *out["before"], ratio]
 
 
