@@ -141,3 +141,21 @@ def test_the_dpr_index_estimates_follow_the_benchs_2m_figures(tmp_path: Path) ->
     assert got["scale-dpr/exact-search-on-one-thread-queries-s/768-d"]["value"] == round(42 * 2e6 / n / 2, 1)
     assert all(Estimate.model_validate(e).table == "scale-dpr" for e in got.values())
     assert scale_retrieval_estimates([]) == []  # a run without the 2M figures has nothing to carry on
+
+
+def test_write_refuses_runs_without_the_tables_figures_instead_of_emptying_its_block(tmp_path, monkeypatch) -> None:
+    import sys
+
+    from cbqa.results import aggregate
+
+    registry, before = tmp_path / "registry.yaml", aggregate.REGISTRY.read_text(encoding="utf-8")
+    registry.write_text(before, encoding="utf-8")
+    monkeypatch.setattr(aggregate, "REGISTRY", registry)
+    empty = tmp_path / "run"
+    empty.mkdir()
+    (empty / "results.json").write_text("{}", encoding="utf-8")
+    for runs, said in (([str(empty)], "no figure of table bench-scale-overlap"), ([str(tmp_path / "typo")], "no such")):
+        monkeypatch.setattr(sys, "argv", ["aggregate", "bench-scale-overlap", "--runs", *runs, "--write"])
+        with pytest.raises(SystemExit, match=said):
+            aggregate.main()
+    assert registry.read_text(encoding="utf-8") == before  # the table's entries are still there

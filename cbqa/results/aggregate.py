@@ -487,7 +487,15 @@ def main() -> None:
     args = ap.parse_args()
     if args.other_threads is not None and args.machine_pair is not None:
         raise SystemExit("give --other-threads or --machine-pair, not both")
+    for run in [*args.runs, *filter(None, [args.other_threads, args.before, args.paired, *(args.machine_pair or [])])]:
+        if not run.is_dir():
+            raise SystemExit(f"{run}: no such run directory")
     new = entries(args.table, args.runs, args.other_threads, args.machine_pair)
+    if not new:  # (--write would empty the table's block)
+        where = sorted({f.file for f in TABLES[args.table]["figures"]})
+        raise SystemExit(
+            f"--runs {' '.join(map(str, args.runs))}: no figure of table {args.table} in them ({', '.join(where)})"
+        )
     new += TABLES[args.table].get("estimates", lambda _: [])(new)
     if args.before is not None:
         if "before" not in TABLES[args.table]:
