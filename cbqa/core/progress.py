@@ -6,8 +6,9 @@ as its result), removed when the block ends, and yields an `advance` callable; d
 
 A bar's `advance` is also where a long-running command can be stopped from outside: within `cancel_with(event)`,
 every bar started in that thread raises `Cancelled` from `advance` once `event` is set. A study uses it to stop a
-command running in one lane's thread (an index, retrieval, the overlap labels) when a stage of another lane fails:
-the command unwinds as from any error, its atomic writers leaving nothing half-written."""
+command running in one lane's thread (NER, encoding, indexing, retrieval, prediction) when a stage of another lane
+fails: the command unwinds as from any error, its atomic writers leaving nothing half-written. Work without a bar
+finishes first; work that waits on a child process can stop it through `cancel_event`."""
 
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ def cancel_with(event: threading.Event) -> Iterator[None]:
         _cancel.reset(token)
 
 
+def cancel_event() -> threading.Event | None:
+    """The event of the `cancel_with` block this thread is in, if any: for work that waits without a progress bar
+    (a study's training child) to stop with it."""
+    return _cancel.get()
+
+
 class Advance(Protocol):
     def __call__(self, n: int = 1, description: str | None = None) -> None:
         """Move the bar on by `n` (0: only redraw) and, if `description` is given, show it instead of the last one."""
@@ -54,7 +61,7 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
     """A bar for `total` units: the description, the bar, units done of `total`, time elapsed and left. `total=None`
     (not known in advance): the description, a pulsing bar and the time elapsed; a command that counts something
     shows it in the description."""
-    stop = _cancel.get()
+    stop = cancel_event()
     if not enabled:
         yield _disabled if stop is None else _stoppable(_disabled, stop)
         return

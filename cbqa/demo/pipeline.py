@@ -49,11 +49,7 @@ class Study:
         """A training stage: `cbqa ARGV` in a process of its own when lanes run side by side (`stages.in_child`),
         else in this one (on the same number of torch threads: the same result)."""
         self.stages.run(
-            name,
-            done,
-            lambda: run_stage(argv, self.stages.log(name), self.cfg, self.stages.stopping),
-            [f"cbqa {argv[0]}", *argv],
-            outputs,
+            name, done, lambda: run_stage(argv, self.stages.log(name), self.cfg), [f"cbqa {argv[0]}", *argv], outputs
         )
 
     # -- stages --------------------------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ def fid_reader(
     stages.run(
         "reader finetune",
         reader / "summary.json",
-        lambda: run_stage(argv, log, cfg, stages.stopping),
+        lambda: run_stage(argv, log, cfg),
         ["cbqa reader finetune", *args],
         [reader],
     )
@@ -144,7 +144,7 @@ def concat_reader(cfg: StudyConfig, out: Path, stages: Stages, start: Path | Non
     log = stages.log("reader finetune")
 
     def train() -> int:
-        code = run_stage(["finetune", *args], log, cfg, stages.stopping)
+        code = run_stage(["finetune", *args], log, cfg)
         write_reader_input(reader, fmt)  # how it reads, for `cbqa reader predict` and the app
         return code
 

@@ -12,8 +12,8 @@ process of its own (`in_child`: forked from a server that has imported torch and
 of torch threads, its output in `OUT/logs/STAGE.log`, killed with the study), so a stage computes the same whether
 it ran alone or beside another: on 2 cores, two one-thread trainings side by side take ~1.5x less time than one
 after the other with two threads each. When a stage fails, the other lanes stop too: a running training stage is
-stopped as a Ctrl-C would stop it (it resumes on the rerun) and no further stage starts, so the error is reported at
-once rather than after the other lanes' training.
+stopped as a Ctrl-C would stop it (it resumes on the rerun), a command running in a lane's thread at its progress bar's
+next step, and no further stage starts, so the error is reported at once rather than after the other lanes' work.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from cbqa.core.contracts import Contract, Number, read_contract, write_contract
 from cbqa.core.errors import CbqaError
 from cbqa.core.formats.jsonl import write_json
 from cbqa.core.io import fingerprint, remove_tree
-from cbqa.core.progress import Cancelled, cancel_with
+from cbqa.core.progress import Cancelled, cancel_event, cancel_with
 from cbqa.demo.config import VARIANTS, StudyConfig
 
 console = Console(stderr=False)
@@ -60,7 +60,7 @@ StageRecords = RootModel[dict[str, StageRecord]]  # `OUT/stages.json`: stage nam
 
 
 class Stopped(CbqaError):
-    """A stage not started, or a training stage stopped, because a stage of another lane failed."""
+    """A stage not started, or stopped, because a stage of another lane failed."""
 
 
 class Once:
@@ -171,7 +171,8 @@ class Stages:
         self._record(name, StageRecord(state="running", key=key))
         t0 = time.perf_counter()
         try:
-            with cancel_with(self.stopping):  # a command running here stops at its next progress step
+            # a command running here stops at its next progress step, a training child is stopped (`in_child`)
+            with cancel_with(self.stopping):
                 code = fn()
         except Cancelled as e:
             raise Stopped(f"study stage {name!r} stopped: a stage of another lane failed") from e
@@ -353,11 +354,10 @@ PRELOAD = [
 ]
 
 
-def run_stage(argv: list[str], log: Path, cfg: StudyConfig, stop: threading.Event | None = None) -> int:
-    """`cbqa ARGV` for a study: in a child process when lanes run side by side (stopped when `stop` is set), else
-    here."""
+def run_stage(argv: list[str], log: Path, cfg: StudyConfig) -> int:
+    """`cbqa ARGV` for a study: in a child process when lanes run side by side, else here."""
     if cfg.lanes > 1:
-        return in_child(argv, log, cfg.threads, stop)
+        return in_child(argv, log, cfg.threads)
     import importlib
 
     module = importlib.import_module(f"cbqa.commands.{argv[0]}")
@@ -376,15 +376,16 @@ def start_children_server() -> multiprocessing.context.BaseContext:
     return context
 
 
-def in_child(argv: list[str], log: Path, threads: int, stop: threading.Event | None = None) -> int:
+def in_child(argv: list[str], log: Path, threads: int) -> int:
     """`cbqa ARGV` in a child process on `threads` torch threads, its output (stdout and stderr) in `log`; returns
     its exit status. The child dies with the study (Linux: PR_SET_PDEATHSIG), so a killed study leaves no training
-    running on its own."""
+    running on its own, and it is stopped with the stage that started it (`Stages.run`'s `cancel_with`: when a stage
+    of another lane fails)."""
     context = start_children_server()
     log.parent.mkdir(parents=True, exist_ok=True)
     child = context.Process(target=_child, args=(argv, str(log), threads), name=f"cbqa {argv[0]}")
     child.start()
-    return wait_or_stop(child, stop)
+    return wait_or_stop(child, cancel_event())
 
 
 def wait_or_stop(child: multiprocessing.process.BaseProcess, stop: threading.Event | None, poll_s: float = 0.5) -> int:

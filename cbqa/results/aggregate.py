@@ -130,29 +130,66 @@ SCALE_SSM = [
 WIKIPEDIA_PASSAGES = 21_015_324
 WIKIPEDIA_WORDS = WIKIPEDIA_PASSAGES * 100
 MIB = 2**20  # the benches' "MB" are MiB (kB of /proc / 1024, bytes / 2**20)
+BIG = 2_000_000  # the largest corpus of bench/scale_retrieval.py, which the DPR-scale estimates carry on from
+DIM_COLUMN = {384: "MiniLM, 384-d", 768: "DPR, 768-d"}  # table scale-dpr's columns: the encoders' dimensions
+
+
+def estimate(
+    *, id: str, table: str, row: str, column: str, unit: str, value: float, formula: str, inputs: list[str], what: str
+) -> dict[str, Any]:
+    """An estimate entry in registry form, its keys in the order registry.yaml shows them."""
+    return {
+        "id": id,
+        "kind": "estimate",
+        "unit": unit,
+        "table": table,
+        "what": what,
+        "row": row,
+        "column": column,
+        "value": value,
+        "formula": formula,
+        "inputs": inputs,
+    }
+
+
+def at_wikipedia_gb(mb: float, passages: int) -> float:
+    """GB over DPR's 21M passages of what took `mb` MiB for `passages` passages (the same bytes a passage)."""
+    return mb * MIB / passages * WIKIPEDIA_PASSAGES / 1e9
 
 
 def scale_ssm_estimates(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """docs/scale.md's Wikipedia-scale NER figure, computed from this run's rate of the local engine (an estimate
-    entry of table scale-wikipedia, so that it follows each rerun of the bench)."""
+    """docs/scale.md's Wikipedia-scale NER figures, computed from this run's local engine (estimate entries of table
+    scale-wikipedia, so that they follow each rerun of the bench), then the data path's (`_data_path_estimates`)."""
     of = {e["id"].rsplit("/", 1)[-1]: e for e in measured if e["row"] == "cbqa ner, the local engine"}
     rate, size = of["steady-words-s"], of.get("store-bytes-word")
     row = "cbqa ner over DPR's Wikipedia (2.1B words), the local engine"
-    out = [{
-        "id": "scale-wikipedia/ner/core-hours", "kind": "estimate", "unit": "core h", "table": "scale-wikipedia",
-        "what": "core-hours of `cbqa ner` (local engine, en_core_web_sm) over DPR's Wikipedia, 2.1B words",
-        "row": row, "column": "core-hours", "value": round(WIKIPEDIA_WORDS / (rate["expected"] / 2) / 3600),
-        "formula": "core-hours = 21,015,324 passages x 100 words / (the local engine's steady words/s on 2 cores / 2) / 3600",
-        "inputs": [rate["id"]],
-    }]  # fmt: skip # an entry's fields packed, as registry.yaml shows them
+    out = [
+        estimate(
+            id="scale-wikipedia/ner/core-hours",
+            table="scale-wikipedia",
+            row=row,
+            column="core-hours",
+            unit="core h",
+            value=round(WIKIPEDIA_WORDS / (rate["expected"] / 2) / 3600),
+            formula="core-hours = 21,015,324 passages x 100 words / (the local engine's steady words/s on 2 cores / 2) / 3600",
+            inputs=[rate["id"]],
+            what="core-hours of `cbqa ner` (local engine, en_core_web_sm) over DPR's Wikipedia, 2.1B words",
+        )
+    ]
     if size is not None:
-        out.append({
-            "id": "scale-wikipedia/ner/store-gb", "kind": "estimate", "unit": "GB", "table": "scale-wikipedia",
-            "what": "size of the spans store of DPR's Wikipedia, 2.1B words", "row": row, "column": "spans store (GB)",
-            "value": round(WIKIPEDIA_WORDS * size["expected"] / 1e9, 1),
-            "formula": "GB = 21,015,324 passages x 100 words x the store's bytes per word on SQuAD / 1e9",
-            "inputs": [size["id"]],
-        })  # fmt: skip # an entry's fields packed
+        out.append(
+            estimate(
+                id="scale-wikipedia/ner/store-gb",
+                table="scale-wikipedia",
+                row=row,
+                column="spans store (GB)",
+                unit="GB",
+                value=round(WIKIPEDIA_WORDS * size["expected"] / 1e9, 1),
+                formula="GB = 21,015,324 passages x 100 words x the store's bytes per word on SQuAD / 1e9",
+                inputs=[size["id"]],
+                what="size of the spans store of DPR's Wikipedia, 2.1B words",
+            )
+        )
     return out + _data_path_estimates(measured)
 
 
@@ -165,32 +202,29 @@ def _data_path_estimates(measured: list[dict[str, Any]]) -> list[dict[str, Any]]
         return []
     per_passage = (b["expected"] - a["expected"]) * MIB / (big - small)
     row, inputs = "the SSM data path over DPR's Wikipedia (21M passages), one rank", [a["id"], b["id"]]
-    slope = f"(RssAnon growth at {big:,} - at {small:,} passages) / {big - small:,}"
     return [
-        {
-            "id": "scale-wikipedia/data-path/bytes-passage",
-            "kind": "estimate",
-            "unit": "bytes",
-            "table": "scale-wikipedia",
-            "what": "anonymous memory a rank's SSM data path adds per passage of the corpus",
-            "row": row,
-            "column": "bytes per passage",
-            "value": round(per_passage, 1),
-            "formula": f"bytes per passage = {slope}",
-            "inputs": inputs,
-        },
-        {
-            "id": "scale-wikipedia/data-path/rss-anon-gb",
-            "kind": "estimate",
-            "unit": "GB",
-            "table": "scale-wikipedia",
-            "what": "anonymous memory a rank's SSM data path holds over DPR's 21M passages",
-            "row": row,
-            "column": "RssAnon per rank (GB)",
-            "value": round((b["expected"] * MIB + per_passage * (WIKIPEDIA_PASSAGES - big)) / 1e9, 2),
-            "formula": f"GB = (RssAnon growth at {big:,} passages + bytes per passage x (21,015,324 - {big:,})) / 1e9",
-            "inputs": inputs,
-        },
+        estimate(
+            id="scale-wikipedia/data-path/bytes-passage",
+            table="scale-wikipedia",
+            row=row,
+            column="bytes per passage",
+            unit="bytes",
+            value=round(per_passage, 1),
+            formula=f"bytes per passage = (RssAnon growth at {big:,} - at {small:,} passages) / {big - small:,}",
+            inputs=inputs,
+            what="anonymous memory a rank's SSM data path adds per passage of the corpus",
+        ),
+        estimate(
+            id="scale-wikipedia/data-path/rss-anon-gb",
+            table="scale-wikipedia",
+            row=row,
+            column="RssAnon per rank (GB)",
+            unit="GB",
+            value=round((b["expected"] * MIB + per_passage * (WIKIPEDIA_PASSAGES - big)) / 1e9, 2),
+            formula=f"GB = (RssAnon growth at {big:,} passages + bytes per passage x (21,015,324 - {big:,})) / 1e9",
+            inputs=inputs,
+            what="anonymous memory a rank's SSM data path holds over DPR's 21M passages",
+        ),
     ]
 
 
@@ -207,59 +241,38 @@ def scale_retrieval_estimates(measured: list[dict[str, Any]]) -> list[dict[str, 
     """docs/scale.md's figures of an index over DPR's 21M passages, carried on from the bench's 2M-passage figures
     (synthetic 100-word passages, 384-d vectors): per passage, times 21M; at 768-d, twice the vector bytes (the flat
     index, exact search) or 48 more code bytes (IVF-PQ's codes of dimensions / 8 bytes)."""
-    n, ids = 2_000_000, {e["id"]: e for e in measured}
+    n, ids = BIG, {e["id"]: e for e in measured}
     of = {f"{k}-{c}": ids.get(f"bench-scale-retrieval/{k}-2-000-000-passages/{c}") for k, c in RETRIEVAL_INPUTS}
     if None in of.values():
         return []
-    per = {c: e["expected"] * MIB / n for c, e in of.items()}  # bytes a passage at 2M
+    store, flat, pq, qps = of.values()
     out = []
-    for dim in (384, 768):
+    for dim in DIM_COLUMN:
         x = dim // 384
-        for row, value, formula, inp in (
-            (
-                "passage store (GB)",
-                per["flat-passage-store-mb"] * WIKIPEDIA_PASSAGES / 1e9,
-                f"passage store GB = its bytes per synthetic 100-word passage at {n:,} x 21,015,324 / 1e9",
-                "flat-passage-store-mb",
-            ),
-            (
-                "float16 embeddings (GB)",
-                WIKIPEDIA_PASSAGES * dim * 2 / 1e9,
-                "embeddings GB = 21,015,324 x dimensions x 2 bytes / 1e9",
-                None,
-            ),
-            (
-                "flat index (GB)",
-                per["flat-index-mb"] * x * WIKIPEDIA_PASSAGES / 1e9,
-                f"flat index GB = its bytes per 384-d passage at {n:,} (x 2 at 768-d) x 21,015,324 / 1e9",
-                "flat-index-mb",
-            ),
-            (
-                "IVF-PQ index (GB)",
-                (per["ivfpq-index-mb"] + (dim - 384) / 8) * WIKIPEDIA_PASSAGES / 1e9,
-                f"IVF-PQ index GB = (its bytes per passage at {n:,} with codes of 384 / 8 bytes, + 48 at 768-d) x 21,015,324 / 1e9",
-                "ivfpq-index-mb",
-            ),
-            (
-                "exact search on one thread (queries/s)",
-                of["flat-queries-s-batched"]["expected"] * n / WIKIPEDIA_PASSAGES / x,
-                f"queries/s = the flat index's batched queries/s at {n:,} x {n:,} / 21,015,324 (/ 2 at 768-d)",
-                "flat-queries-s-batched",
-            ),
-        ):
+        for row, value, formula, source in (
+            ("passage store (GB)", at_wikipedia_gb(store["expected"], n),
+             f"passage store GB = its bytes per synthetic 100-word passage at {n:,} x 21,015,324 / 1e9", store),
+            ("float16 embeddings (GB)", WIKIPEDIA_PASSAGES * dim * 2 / 1e9,
+             "embeddings GB = 21,015,324 x dimensions x 2 bytes / 1e9", None),
+            ("flat index (GB)", x * at_wikipedia_gb(flat["expected"], n),
+             f"flat index GB = its bytes per 384-d passage at {n:,} (x 2 at 768-d) x 21,015,324 / 1e9", flat),
+            ("IVF-PQ index (GB)", at_wikipedia_gb(pq["expected"], n) + (dim - 384) / 8 * WIKIPEDIA_PASSAGES / 1e9,
+             f"IVF-PQ index GB = (its bytes per passage at {n:,} with codes of 384 / 8 bytes, + 48 at 768-d) x 21,015,324 / 1e9", pq),
+            ("exact search on one thread (queries/s)", qps["expected"] * n / WIKIPEDIA_PASSAGES / x,
+             f"queries/s = the flat index's batched queries/s at {n:,} x {n:,} / 21,015,324 (/ 2 at 768-d)", qps),
+        ):  # fmt: skip # one figure a line: the list reads as the table's rows
             out.append(
-                {
-                    "id": f"scale-dpr/{slug(row)}/{dim}-d",
-                    "kind": "estimate",
-                    "unit": "queries/s" if "queries" in row else "GB",
-                    "table": "scale-dpr",
-                    "what": f"{row.split(' (')[0]} over DPR's 21,015,324 passages, {dim}-d vectors",
-                    "row": row,
-                    "column": f"{'MiniLM' if dim == 384 else 'DPR'}, {dim}-d",
-                    "value": round(value, 1),
-                    "formula": formula,
-                    "inputs": [of[inp]["id"]] if inp else [],
-                }
+                estimate(
+                    id=f"scale-dpr/{slug(row)}/{dim}-d",
+                    table="scale-dpr",
+                    row=row,
+                    column=DIM_COLUMN[dim],
+                    unit="queries/s" if "queries" in row else "GB",
+                    value=round(value, 1),
+                    formula=formula,
+                    inputs=[source["id"]] if source else [],
+                    what=f"{row.split(' (')[0]} over DPR's 21,015,324 passages, {dim}-d vectors",
+                )
             )
     return out
 
@@ -267,7 +280,7 @@ def scale_retrieval_estimates(measured: list[dict[str, Any]]) -> list[dict[str, 
 # bench/scale_retrieval.py --sizes 2000000 --overlap-only: `cbqa overlap --corpus` over the 2M corpus, 200 questions
 OVERLAP_ROW = "cbqa overlap --corpus, 2,000,000 passages, 200 questions"
 SCALE_OVERLAP = [
-    Figure(OVERLAP_ROW, col, "results.json", f"2000000.overlap.{key}", unit, what)
+    Figure(OVERLAP_ROW, col, "results.json", f"{BIG}.overlap.{key}", unit, what)
     for col, key, unit, what in (
         (
             "build and label (s)",
@@ -302,21 +315,19 @@ def scale_overlap_estimates(measured: list[dict[str, Any]]) -> list[dict[str, An
     disk = next((e for e in measured if e["column"] == "on disk (MB)"), None)
     if disk is None:
         return []
-    gb = disk["expected"] * MIB / 2_000_000 * WIKIPEDIA_PASSAGES / 1e9
     return [
-        {
-            "id": f"scale-dpr/overlap-sentence-index-gb/{dim}-d",
-            "kind": "estimate",
-            "unit": "GB",
-            "table": "scale-dpr",
-            "what": "the on-disk sentence index of cbqa overlap --corpus over DPR's 21,015,324 passages",
-            "row": "cbqa overlap's sentence index (GB)",
-            "column": f"{'MiniLM' if dim == 384 else 'DPR'}, {dim}-d",
-            "value": round(gb, 1),
-            "formula": "sentence index GB = its bytes per synthetic 100-word passage at 2,000,000 x 21,015,324 / 1e9",
-            "inputs": [disk["id"]],
-        }
-        for dim in (384, 768)
+        estimate(
+            id=f"scale-dpr/overlap-sentence-index-gb/{dim}-d",
+            table="scale-dpr",
+            row="cbqa overlap's sentence index (GB)",
+            column=DIM_COLUMN[dim],
+            unit="GB",
+            value=round(at_wikipedia_gb(disk["expected"], BIG), 1),
+            formula="sentence index GB = its bytes per synthetic 100-word passage at 2,000,000 x 21,015,324 / 1e9",
+            inputs=[disk["id"]],
+            what="the on-disk sentence index of cbqa overlap --corpus over DPR's 21,015,324 passages",
+        )
+        for dim in DIM_COLUMN
     ]
 
 
